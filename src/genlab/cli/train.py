@@ -1,0 +1,105 @@
+"""`genlab train` and `genlab sample`."""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from genlab.cli import app, console
+from genlab.errors import ConfigError
+
+
+def _choices() -> str:
+    from genlab.data import DATASETS
+    from genlab.models import MODELS
+    from genlab.objectives import LOSSES
+
+    return (f"models: {', '.join(MODELS.names())}; datasets: {', '.join(DATASETS.names())}; "
+            f"losses: {', '.join(LOSSES.names())}")
+
+
+def _default_run_dir(name: str) -> Path:
+    base = Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "-", name) or "run")
+    if not base.exists():
+        return base
+    i = 1
+    while (base.parent / f"{base.name}-{i}").exists():
+        i += 1
+    return base.parent / f"{base.name}-{i}"
+
+
+def describe_run(run_dir: Path) -> None:
+    """Print where the run folder is and what is in it."""
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]{run_dir}[/]")
+    for p in sorted(run_dir.iterdir()):
+        if p.is_dir():
+            files = sorted(p.iterdir())
+            sub = tree.add(f"{p.name}/ ({len(files)} files)")
+            for f in files[-3:]:
+                sub.add(f.name)
+        else:
+            tree.add(f"{p.name} ({p.stat().st_size / 1024:.1f} KiB)")
+    console.print(tree)
+
+
+@app.command(help=f"Train a recipe (YAML) with dotted overrides, or resume a run. Choices: {_choices()}")
+def train(
+    args: Optional[List[str]] = typer.Argument(None, help="RECIPE.yaml then key=value overrides"),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder (default: runs/<recipe name>)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder where it stopped"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run folder"),
+) -> None:
+    from genlab.config import load_config
+    from genlab.rundir import RunDir
+    from genlab.training.loop import resume_config, train as train_fn
+
+    args = list(args or [])
+    recipe = args.pop(0) if args and "=" not in args[0] else None
+    t0 = time.perf_counter()
+    if resume is not None:
+        cfg = resume_config(RunDir.of(resume), args, recipe)
+        target = resume
+    else:
+        if recipe is None and not args:
+            raise ConfigError("give a recipe, e.g. `genlab train configs/demo_demo_fashion_mnist_dcgan.yaml`, "
+                              "or --resume RUN_DIR")
+        cfg = load_config(recipe, args)  # no recipe: the defaults plus the overrides
+        target = run_dir or _default_run_dir(cfg.name or (Path(recipe).stem if recipe else "run"))
+    console.print(f"[bold]genlab train[/] {cfg.model.name} on {cfg.data.name} "
+                  f"({cfg.data.resolution}px, {cfg.data.channels}ch) -> {target}")
+    trainer = train_fn(cfg, target, overwrite=overwrite, resume=resume is not None, log=console.print)
+    console.print(f"finished {trainer.step} steps, {trainer.epoch} epochs in {time.perf_counter() - t0:.1f}s")
+    describe_run(Path(target))
+
+
+@app.command(help="Draw a grid of samples from a trained run.")
+def sample(
+    run_dir: Path = typer.Argument(..., help="a run folder"),
+    n: int = typer.Option(64, "-n", help="number of images"),
+    out: Path = typer.Option(Path("samples.png"), "-o", "--out", help="output PNG"),
+    seed: int = typer.Option(0, "--seed", help="latent seed"),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
+    label: Optional[List[int]] = typer.Option(None, "--label", help="class label(s) for conditional models"),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="caption for text-conditional models"),
+    nrow: Optional[int] = typer.Option(None, "--nrow", help="images per row"),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    from genlab.reporting.grids import save_grid
+    from genlab.sampling import load_run
+
+    if n <= 0:
+        raise ConfigError(f"-n {n} is not allowed: a positive number of images")
+    run = load_run(run_dir, checkpoint, device)
+    if prompt is not None:
+        from genlab.sampling import sample_prompt
+
+        images = sample_prompt(run, prompt, n, seed, log=console.print)
+    else:
+        images = run.sample(n, seed=seed, labels=list(label) if label else None)
+    save_grid(images, out, nrow=nrow)
+    console.print(f"wrote {n} samples from {run.checkpoint} (step {run.step}) to {out}")

@@ -1,0 +1,254 @@
+"""Typed configs (OmegaConf structured dataclasses): recipe YAML + dotted CLI overrides -> validated Config.
+
+Every option is documented where it is declared. Errors are one line naming the key, the value and what is
+allowed, and happen before any work.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import errors as oc_errors
+
+from genlab.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion-mnist"  # a registered dataset (`genlab datasets list`)
+    root: Optional[str] = None  # explicit folder with the raw files (image-folder: the images)
+    limit: Optional[int] = None  # use only the first N training images
+    resolution: int = 32  # square side in pixels the images are resized to (once, antialiased)
+    channels: int = 1  # 1 = grayscale, 3 = RGB; images are converted to this
+    strict: bool = False  # image-folder: a corrupt file is an error instead of a counted warning
+    download: bool = True  # allow downloading the official files when no local copy exists
+    captions: Optional[str] = None  # image-folder: captions file for text conditioning
+
+
+@dataclass
+class ModelConfig:
+    name: str = "dcgan"  # a registered model (`genlab models list`)
+    latent_dim: int = 100  # size of z
+    hidden_dim: int = 64  # MLP: units of the first hidden layer; conv nets: base channel width
+    depth: int = 3  # MLP: hidden layers per network
+    dropout_g: float = 0.0  # dropout probability in G (the 128x128 report needed it)
+    dropout_d: float = 0.0  # dropout probability in D
+    spectral_norm: bool = False  # spectral normalisation on D's weights
+    num_classes: int = 0  # conditional models: 0 = take it from the dataset
+    embed_dim: int = 0  # conditional models: label/text embedding size (0 = model default)
+    cond_d: str = "concat"  # conditional D: "concat" or "projection"
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-4  # Adam learning rate
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam (beta1, beta2)
+    eps: float = 1e-8  # Adam epsilon
+    weight_decay: float = 0.0  # L2 weight decay
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10  # passes over the (limited) training set
+    batch_size: int = 64  # images per step
+    seed: int = 0  # same config + seed -> same numbers on CPU
+    loss: str = "bce"  # a registered GAN loss (bce = non-saturating BCE)
+    real_label: float = 1.0  # target for real images in D's BCE; 0.9 = one-sided label smoothing
+    merged_batch: bool = False  # D sees one shuffled real+fake batch instead of two
+    n_critic: int = 1  # D (critic) updates per G update
+    max_steps: Optional[int] = None  # stop after this many steps (benchmarks, smoke tests)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    g_opt: OptimConfig = field(default_factory=OptimConfig)  # generator (and decoder) optimizer
+    d_opt: OptimConfig = field(default_factory=OptimConfig)  # discriminator / critic optimizer
+    grad_penalty: float = 10.0  # WGAN-GP lambda
+    clip_value: float = 0.01  # WGAN weight clipping
+    ema: float = 0.0  # G weight EMA decay (0 = off; e.g. 0.999); EMA weights sample and evaluate
+    diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color" ("" = off)
+    beta: float = 1.0  # VAE: weight of the KL term
+    recon_loss: str = "bce"  # VAE: "bce" or "mse"
+
+
+@dataclass
+class LogConfig:
+    sample_every: int = 1  # epochs between fixed-noise grids (samples/epoch_XXXX.png); 0 = only at the end
+    checkpoint_every: int = 1  # epochs between checkpoints (one is always written at the end)
+    keep_checkpoints: int = 3  # keep the last K epoch checkpoints
+    every_steps: int = 10  # steps between metrics.jsonl / TensorBoard records (averaged over the window)
+    num_samples: int = 64  # size of the fixed noise batch
+    tensorboard: bool = True  # write TensorBoard event files under tb/
+    progress: bool = True  # Rich progress bar
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0  # epochs between evaluations during training (0 = off)
+    metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid, kid, is, pr, coverage
+    features: str = "auto"  # auto (inception if its weights are present, else classifier) | inception | classifier
+    num_samples: int = 10000  # generated images per evaluation
+    split: str = "test"  # reference split
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    name: str = ""  # a short name for the recipe (used for default run folder names)
+    description: str = ""  # one line: what this recipe reproduces
+
+
+def _one_line(e: Exception) -> str:
+    msg = getattr(e, "msg", None) or str(e)
+    return msg.strip().splitlines()[0]
+
+
+def _schema() -> DictConfig:
+    return OmegaConf.structured(Config)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                base: dict | None = None) -> Config:
+    """Recipe YAML (or a saved config dict) + dotted overrides (``model.latent_dim=64``) -> validated Config."""
+    cfg = _schema()
+    OmegaConf.set_struct(cfg, True)
+    try:
+        if base is not None:
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(base))
+        if path is not None:
+            p = Path(path)
+            if not p.is_file():
+                raise ConfigError(f"recipe {str(path)!r} does not exist; see configs/ for the recipes")
+            try:
+                loaded = OmegaConf.load(p)
+            except Exception as e:  # yaml syntax
+                raise ConfigError(f"recipe {str(path)!r} is not valid YAML: {_one_line(e)}") from None
+            cfg = OmegaConf.merge(cfg, loaded)
+        for ov in overrides:
+            if "=" not in ov:
+                raise ConfigError(f"override {ov!r} must look like key=value, e.g. model.latent_dim=64")
+            key, _, _ = ov.partition("=")
+            if OmegaConf.select(cfg, key.strip(), default=MISSING) is MISSING and not _is_optional_key(key.strip()):
+                raise ConfigError(f"unknown config key {key.strip()!r}; known keys: {', '.join(known_keys())}")
+        if overrides:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    except ConfigError:
+        raise
+    except oc_errors.ConfigKeyError as e:
+        key = getattr(e, "full_key", None) or _one_line(e)
+        raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(known_keys())}") from None
+    except oc_errors.ValidationError as e:
+        key = getattr(e, "full_key", "?")
+        raise ConfigError(f"config key {key!r}: {_one_line(e)}") from None
+    except oc_errors.OmegaConfBaseException as e:
+        raise ConfigError(f"config: {_one_line(e)}") from None
+    obj: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    validate(obj)
+    return obj
+
+
+def _is_optional_key(key: str) -> bool:
+    return key in known_keys()
+
+
+def known_keys() -> list[str]:
+    def walk(node: Any, prefix: str) -> list[str]:
+        out = []
+        for k in node:
+            v = node._get_node(k)
+            full = f"{prefix}{k}"
+            if isinstance(v, DictConfig):
+                out += walk(v, full + ".")
+            else:
+                out.append(full)
+        return out
+
+    return walk(_schema(), "")
+
+
+def to_dict(cfg: Config) -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]
+
+
+def to_yaml(cfg: Config) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def from_dict(d: dict) -> Config:
+    """A config saved in a run folder or checkpoint -> Config (unknown keys still fail)."""
+    try:
+        cfg = OmegaConf.merge(_schema(), OmegaConf.create(d))
+    except oc_errors.OmegaConfBaseException as e:
+        raise ConfigError(f"saved config does not match this genlab version: {_one_line(e)}") from None
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+
+
+def diff(a: Config | dict, b: Config | dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    da = a if isinstance(a, dict) else to_dict(a)
+    db = b if isinstance(b, dict) else to_dict(b)
+    out = []
+    for k in sorted(set(da) | set(db)):
+        va, vb = da.get(k), db.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def validate(cfg: Config) -> None:
+    """Value checks that need no data or model. Model-specific checks live with the model registry."""
+    d, m, t, lg, ev = cfg.data, cfg.model, cfg.train, cfg.log, cfg.eval
+    _check(d.resolution >= 8, "data.resolution", d.resolution, "an image side of at least 8 pixels")
+    _check(d.channels in (1, 3), "data.channels", d.channels, "1 (grayscale) or 3 (RGB)")
+    _check(d.limit is None or d.limit > 0, "data.limit", d.limit, "a positive number of images, or null for all")
+    _check(m.latent_dim > 0, "model.latent_dim", m.latent_dim, "a positive integer")
+    _check(m.hidden_dim > 0, "model.hidden_dim", m.hidden_dim, "a positive integer")
+    _check(m.depth > 0, "model.depth", m.depth, "a positive integer")
+    for k in ("dropout_g", "dropout_d"):
+        v = getattr(m, k)
+        _check(0.0 <= v < 1.0, f"model.{k}", v, "a probability in [0, 1)")
+    _check(m.num_classes >= 0, "model.num_classes", m.num_classes, "0 (from the dataset) or a positive count")
+    _check(m.cond_d in ("concat", "projection"), "model.cond_d", m.cond_d, "concat or projection")
+    _check(t.epochs > 0, "train.epochs", t.epochs, "a positive integer")
+    _check(t.batch_size > 0, "train.batch_size", t.batch_size, "a positive integer")
+    _check(t.n_critic > 0, "train.n_critic", t.n_critic, "a positive integer")
+    _check(0.0 < t.real_label <= 1.0, "train.real_label", t.real_label, "a target in (0, 1]; 0.9 = one-sided smoothing")
+    _check(t.max_steps is None or t.max_steps > 0, "train.max_steps", t.max_steps, "a positive integer or null")
+    _check(0.0 <= t.ema < 1.0, "train.ema", t.ema, "a decay in [0, 1); 0 turns EMA off")
+    _check(t.beta >= 0, "train.beta", t.beta, "a non-negative KL weight")
+    _check(t.recon_loss in ("bce", "mse"), "train.recon_loss", t.recon_loss, "bce or mse")
+    for name in ("g_opt", "d_opt"):
+        o: OptimConfig = getattr(t, name)
+        _check(o.lr > 0, f"train.{name}.lr", o.lr, "a positive learning rate")
+        _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"train.{name}.betas", o.betas,
+               "two numbers in [0, 1)")
+        _check(o.eps > 0, f"train.{name}.eps", o.eps, "a positive epsilon")
+        _check(o.weight_decay >= 0, f"train.{name}.weight_decay", o.weight_decay, "a non-negative number")
+    _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda") or t.device == "mps",
+           "train.device", t.device, "auto, cpu, cuda, cuda:N or mps")
+    _check(lg.sample_every >= 0, "log.sample_every", lg.sample_every, "epochs >= 0 (0 = only at the end)")
+    _check(lg.checkpoint_every > 0, "log.checkpoint_every", lg.checkpoint_every, "a positive number of epochs")
+    _check(lg.keep_checkpoints > 0, "log.keep_checkpoints", lg.keep_checkpoints, "a positive count")
+    _check(lg.every_steps > 0, "log.every_steps", lg.every_steps, "a positive number of steps")
+    _check(lg.num_samples > 0, "log.num_samples", lg.num_samples, "a positive count")
+    _check(ev.every >= 0, "eval.every", ev.every, "epochs >= 0 (0 = off)")
+    _check(ev.num_samples > 0, "eval.num_samples", ev.num_samples, "a positive count")
+    from genlab.objectives import LOSSES
+    from genlab.models import MODELS
+
+    _check(t.loss in LOSSES, "train.loss", t.loss, f"one of {', '.join(LOSSES.names())}")
+    _check(m.name in MODELS, "model.name", m.name, f"one of {', '.join(MODELS.names())}")
+    spec = MODELS.get(m.name)
+    _check(d.resolution in spec.resolutions, "data.resolution", d.resolution,
+           f"model {m.name} supports {', '.join(map(str, spec.resolutions))}")
+    spec.validate(cfg)

@@ -1,0 +1,21 @@
+"""User-facing errors: the CLI prints them as one line, never as a traceback."""
+
+
+class GenlabError(Exception):
+    """A problem the user can fix; the message names the problem and the fix."""
+
+
+class ConfigError(GenlabError):
+    """An unknown key, a wrong type or an impossible value in a config."""
+
+
+class DataError(GenlabError):
+    """A dataset that cannot be found, downloaded, verified or decoded."""
+
+
+class RunError(GenlabError):
+    """A run folder that is missing, incompatible or would be overwritten."""
+
+
+class TrainingDiverged(GenlabError):
+    """A NaN or infinite loss; the last good checkpoint is kept."""

@@ -1,0 +1,5 @@
+"""Networks, one family per file; the registry maps names to builders. Networks know nothing of training."""
+from genlab.models.registry import MODELS, ModelSpec, register_model
+from genlab.models import mlp, dcgan  # noqa: F401  (register)
+
+__all__ = ["MODELS", "ModelSpec", "register_model"]

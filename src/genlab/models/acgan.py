@@ -1,0 +1,53 @@
+"""ACGAN (Odena et al.): a class-conditional G and a D with two heads, real/fake and class (report 004)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genlab.models.blocks import ConvBody, maybe_sn
+from genlab.models.conditional import class_generator, require_classes
+from genlab.models.dcgan import RESOLUTIONS
+from genlab.models.init import dcgan_init
+from genlab.models.registry import ModelSpec, register_model
+
+
+class ACGANDiscriminator(nn.Module):
+    """image -> (validity logit (N,), class logits (N, K)). ``D(x)`` is the validity alone."""
+
+    def __init__(self, body: ConvBody, num_classes: int, sn: bool = False):
+        super().__init__()
+        self.body = body
+        self.num_classes = num_classes
+        self.feature_dim = body.feature_dim
+        self.validity = maybe_sn(nn.Linear(body.feature_dim, 1), sn)
+        self.classes = nn.Linear(body.feature_dim, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).flatten(1)
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.features(x)
+        return self.validity(h).squeeze(1), self.classes(h)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.heads(x)[0]
+
+
+def build_acgan(cfg, num_classes: int) -> nn.ModuleDict:
+    k = require_classes(cfg, num_classes, "acgan")
+    m, d = cfg.model, cfg.data
+    body = ConvBody(d.channels, d.resolution, m.hidden_dim, "batch", m.dropout_d, m.spectral_norm)
+    nets = nn.ModuleDict({"G": class_generator(cfg, k), "D": ACGANDiscriminator(body, k, m.spectral_norm)})
+    dcgan_init(nets)
+    return nets
+
+
+register_model(ModelSpec(
+    name="acgan",
+    description="auxiliary-classifier GAN: label embedding concatenated to z; D has a real/fake and a class "
+                "head, both networks add the class cross-entropy",
+    build=build_acgan,
+    objective="acgan",
+    conditioning="class",
+    resolutions=RESOLUTIONS,
+))

@@ -1,0 +1,59 @@
+"""Building blocks shared by the discriminators, critics and encoders of the model zoo.
+
+``ConvBody`` is the DCGAN discriminator's trunk (strided 4x4 convs, widths doubling as the side halves, see
+``dcgan.stages``/``dcgan.widths``) with a choice of normalisation: BatchNorm (DCGAN), a layer norm over
+(C, H, W) (critics trained with a gradient penalty must not use BatchNorm: the penalty is per image) or none.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from genlab.models.dcgan import stages, widths
+
+NORMS = ("batch", "layer", "none")
+
+
+def maybe_sn(module: nn.Module, sn: bool) -> nn.Module:
+    return spectral_norm(module) if sn else module
+
+
+def _norm(kind: str, width: int) -> list[nn.Module]:
+    if kind == "batch":
+        return [nn.BatchNorm2d(width)]
+    if kind == "layer":
+        return [nn.GroupNorm(1, width)]  # one group = normalise over (C, H, W) per image
+    if kind == "none":
+        return []
+    raise ValueError(f"norm {kind!r} is not one of {NORMS}")
+
+
+class ConvBody(nn.Module):
+    """image (N, C, R, R) -> feature map (N, W, s, s) at the start side s (4, or 7 for 28 px).
+
+    The first conv has no normalisation (as in DCGAN); spectral norm replaces BatchNorm when both are asked.
+    """
+
+    def __init__(self, channels: int, resolution: int, base: int, norm: str = "batch", dropout: float = 0.0,
+                 sn: bool = False):
+        super().__init__()
+        start, n = stages(resolution)
+        ws = widths(base, n)[::-1]
+        if sn and norm == "batch":
+            norm = "none"
+        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(channels, ws[0], 4, 2, 1), sn), nn.LeakyReLU(0.2, True)]
+        for w_in, w_out in zip(ws[:-1], ws[1:]):
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            layers.append(maybe_sn(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm != "batch"), sn))
+            layers += _norm(norm, w_out)
+            layers.append(nn.LeakyReLU(0.2, True))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        self.net = nn.Sequential(*layers)
+        self.feature_shape = (ws[-1], start, start)
+        self.feature_dim = ws[-1] * start * start
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

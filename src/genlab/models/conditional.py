@@ -1,0 +1,118 @@
+"""Class-conditional GAN (Mirza & Osindero) with a concat or projection (Miyato & Koyama) discriminator.
+
+A *condition* module turns what a caller passes as ``y`` into a vector: ``LabelEmbedding`` here (int64
+labels), ``BagOfWordsEmbedding`` in textcond.py. ``ConditionalGenerator`` concatenates it to z;
+``ConditionalDiscriminator`` either concatenates it to the flattened image features before the last linear
+layer (``model.cond_d=concat``) or adds the projection ``<embed(y), phi(x)>`` to an unconditional score
+(``model.cond_d=projection``). ``y=None`` cycles through the classes, so ``G(z)`` still works.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genlab.errors import ConfigError
+from genlab.models.blocks import ConvBody, maybe_sn
+from genlab.models.dcgan import RESOLUTIONS, DCGANGenerator
+from genlab.models.init import dcgan_init
+from genlab.models.registry import ModelSpec, register_model
+
+
+def require_classes(cfg, num_classes: int, model: str) -> int:
+    """The class count of a class-conditional model, or a ConfigError that says what to do."""
+    if num_classes <= 0:
+        raise ConfigError(f"model {model} is class-conditional but data.name={cfg.data.name} has no labels "
+                          "(an image-folder without class subfolders?); use a labeled dataset, set "
+                          "model.num_classes, or pick an unconditional model")
+    return num_classes
+
+
+class LabelEmbedding(nn.Module):
+    """int64 labels (N,) -> learned vectors (N, dim); ``None`` -> labels 0, 1, ..., K-1, 0, 1, ..."""
+
+    def __init__(self, num_classes: int, dim: int):
+        super().__init__()
+        self.num_classes, self.out_dim = num_classes, dim
+        self.embed = nn.Embedding(num_classes, dim)
+
+    def forward(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
+        if y is None:
+            y = torch.arange(n, device=self.embed.weight.device) % self.num_classes
+        if y.dtype.is_floating_point:
+            raise TypeError("class-conditional networks take int64 labels, not float tensors")
+        return self.embed(y)
+
+
+class ConditionalGenerator(nn.Module):
+    """G(z, y): the DCGAN generator fed with [z, condition(y)]."""
+
+    def __init__(self, latent_dim: int, cond: nn.Module, base: int, channels: int, resolution: int,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.cond = cond
+        self.net = DCGANGenerator(latent_dim, base, channels, resolution, dropout, cond_dim=cond.out_dim)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(z, self.cond(y, z.shape[0]))
+
+
+class ConditionalDiscriminator(nn.Module):
+    """D(x, y) -> one logit per image, with the condition joined by concat or projection."""
+
+    def __init__(self, body: ConvBody, cond: nn.Module, mode: str = "concat", sn: bool = False):
+        super().__init__()
+        self.body, self.cond, self.mode = body, cond, mode
+        self.feature_dim = body.feature_dim
+        width = body.feature_shape[0]
+        if mode == "concat":
+            self.head = maybe_sn(nn.Linear(body.feature_dim + cond.out_dim, 1), sn)
+        elif mode == "projection":
+            if cond.out_dim != width:
+                raise ValueError(f"projection needs a condition of {width} units, got {cond.out_dim}")
+            self.head = maybe_sn(nn.Linear(width, 1), sn)
+        else:
+            raise ValueError(f"cond_d {mode!r} is not concat or projection")
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).flatten(1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)
+        c = self.cond(y, x.shape[0])
+        if self.mode == "concat":
+            return self.head(torch.cat([h.flatten(1), c], dim=1)).squeeze(1)
+        pooled = h.sum(dim=(2, 3))
+        return self.head(pooled).squeeze(1) + (c * pooled).sum(dim=1)
+
+
+def class_discriminator(cfg, num_classes: int, norm: str = "batch") -> ConditionalDiscriminator:
+    """The conditional D for ``cfg`` (concat or projection, per ``model.cond_d``)."""
+    m, d = cfg.model, cfg.data
+    body = ConvBody(d.channels, d.resolution, m.hidden_dim, norm, m.dropout_d, m.spectral_norm)
+    dim = body.feature_shape[0] if m.cond_d == "projection" else (m.embed_dim or m.latent_dim)
+    return ConditionalDiscriminator(body, LabelEmbedding(num_classes, dim), m.cond_d, m.spectral_norm)
+
+
+def class_generator(cfg, num_classes: int) -> ConditionalGenerator:
+    m, d = cfg.model, cfg.data
+    return ConditionalGenerator(m.latent_dim, LabelEmbedding(num_classes, m.embed_dim or m.latent_dim), m.hidden_dim,
+                                d.channels, d.resolution, m.dropout_g)
+
+
+def build_cgan(cfg, num_classes: int) -> nn.ModuleDict:
+    k = require_classes(cfg, num_classes, "cgan")
+    nets = nn.ModuleDict({"G": class_generator(cfg, k), "D": class_discriminator(cfg, k)})
+    dcgan_init(nets)
+    return nets
+
+
+register_model(ModelSpec(
+    name="cgan",
+    description="class-conditional DCGAN: label embedding concatenated to z; D joins labels by concat or "
+                "projection (model.cond_d)",
+    build=build_cgan,
+    objective="cgan",
+    conditioning="class",
+    resolutions=RESOLUTIONS,
+))

@@ -1,0 +1,129 @@
+"""Text-conditional DCGAN (report 004): caption -> bag-of-words -> Linear + ReLU embedding, joined to z in G
+and to the image features in D.
+
+What ``y`` may be for these networks:
+- a float (N, V) bag-of-words matrix over the run's vocabulary (``genlab sample --prompt``);
+- int64 class labels (N,): the bag of the class's caption, "a photo of a <class>" (labeled datasets);
+- ``None``: a fixed bank of training captions, cycled (so ``G(z)`` works for the loop's sample grid).
+
+The vocabulary comes from the data, after the networks are built: the objective's ``setup`` calls
+``set_text_vocabulary`` (and the run's checkpoint keeps it under ``extra["text"]``); ``load_run`` calls it
+again from there before loading the weights.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genlab.data.captions import Vocabulary
+from genlab.errors import GenlabError
+from genlab.models.blocks import ConvBody
+from genlab.models.conditional import ConditionalDiscriminator, ConditionalGenerator
+from genlab.models.dcgan import RESOLUTIONS
+from genlab.models.init import dcgan_init
+from genlab.models.registry import ModelSpec, register_model
+from genlab.models.wgan import check_critic_loss
+
+DEFAULT_TEXT_EMBED = 256  # the report's text embedding size
+DEFAULT_BANK = 64  # captions G(z) cycles through when given no condition
+
+
+class BagOfWordsEmbedding(nn.Module):
+    """y -> bag-of-words (N, V) -> Linear(V, dim) + ReLU. Knows no words until ``set_vocabulary``."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.out_dim = dim
+        self.proj: nn.Linear | None = None
+        self.register_buffer("class_bags", torch.zeros(0, 0))
+        self.register_buffer("default_bags", torch.zeros(0, 0))
+
+    @property
+    def vocab_size(self) -> int:
+        return 0 if self.proj is None else self.proj.in_features
+
+    def set_vocabulary(self, vocab_size: int, class_bags: torch.Tensor, default_bags: torch.Tensor) -> None:
+        device = self.class_bags.device
+        self.proj = nn.Linear(vocab_size, self.out_dim, device=device)
+        nn.init.normal_(self.proj.weight, 0.0, 0.02)
+        nn.init.zeros_(self.proj.bias)
+        self.class_bags = class_bags.to(device)
+        self.default_bags = default_bags.to(device)
+
+    def bags(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
+        if self.proj is None:
+            raise GenlabError("this text-conditional network has no vocabulary yet (set_text_vocabulary)")
+        if y is None:
+            if len(self.default_bags) == 0:
+                raise GenlabError("this text-conditional model has no default captions; pass a caption")
+            return self.default_bags[torch.arange(n, device=self.default_bags.device) % len(self.default_bags)]
+        if not y.dtype.is_floating_point:
+            if len(self.class_bags) == 0:
+                raise GenlabError("this text-conditional model was trained without classes; pass captions, "
+                                  "not labels")
+            return self.class_bags[y]
+        if y.ndim != 2 or y.shape[1] != self.vocab_size:
+            raise GenlabError(f"expected bag-of-words vectors of size {self.vocab_size}, got {tuple(y.shape)}")
+        return y
+
+    def forward(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
+        return torch.relu(self.proj(self.bags(y, n)))
+
+
+def text_state(vocab: Vocabulary, class_captions: list[str], caption_bank: list[str], source: str) -> dict:
+    """What the checkpoint keeps of the text side (plain lists of strings: loadable with weights_only)."""
+    return {"vocab": list(vocab.words), "class_captions": list(class_captions), "caption_bank": list(caption_bank),
+            "source": source}
+
+
+def set_text_vocabulary(nets: nn.ModuleDict, state: dict) -> Vocabulary:
+    """Give every text embedding in ``nets`` the vocabulary (and default captions) of ``state``."""
+    vocab = Vocabulary(tuple(state["vocab"]))
+    class_bags = vocab.bags(state["class_captions"]) if state["class_captions"] else torch.zeros(0, len(vocab))
+    default = class_bags if len(class_bags) else vocab.bags(state["caption_bank"][:DEFAULT_BANK])
+    for module in nets.modules():
+        if isinstance(module, BagOfWordsEmbedding):
+            module.set_vocabulary(len(vocab), class_bags, default)
+    return vocab
+
+
+def _build(cfg, norm: str) -> nn.ModuleDict:
+    m, d = cfg.model, cfg.data
+    dim = m.embed_dim or DEFAULT_TEXT_EMBED
+    G = ConditionalGenerator(m.latent_dim, BagOfWordsEmbedding(dim), m.hidden_dim, d.channels, d.resolution,
+                             m.dropout_g)
+    body = ConvBody(d.channels, d.resolution, m.hidden_dim, norm, m.dropout_d, m.spectral_norm)
+    d_dim = body.feature_shape[0] if m.cond_d == "projection" else dim
+    D = ConditionalDiscriminator(body, BagOfWordsEmbedding(d_dim), m.cond_d, m.spectral_norm)
+    nets = nn.ModuleDict({"G": G, "D": D})
+    dcgan_init(nets)
+    return nets
+
+
+def build_text_dcgan(cfg, num_classes: int) -> nn.ModuleDict:
+    return _build(cfg, "batch")
+
+
+def build_text_wgan_gp(cfg, num_classes: int) -> nn.ModuleDict:
+    return _build(cfg, "layer")
+
+
+register_model(ModelSpec(
+    name="text-dcgan",
+    description="text-conditional DCGAN: caption bag-of-words -> Linear+ReLU embedding, concatenated to z in G "
+                "and to the image features in D",
+    build=build_text_dcgan,
+    objective="text-gan",
+    conditioning="text",
+    resolutions=RESOLUTIONS,
+))
+
+register_model(ModelSpec(
+    name="text-wgan-gp",
+    description="text-conditional WGAN-GP: the text-dcgan networks with a layer-norm critic and gradient penalty",
+    build=build_text_wgan_gp,
+    objective="text-wgan-gp",
+    conditioning="text",
+    resolutions=RESOLUTIONS,
+    check=check_critic_loss("text-wgan-gp"),
+))

@@ -1,0 +1,120 @@
+"""Load a trained run and draw images from it: the sampler that eval, analysis and the CLI share."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from genlab.config import Config, from_dict
+from genlab.errors import GenlabError
+from genlab.models import MODELS, ModelSpec
+from genlab.rundir import RunDir
+from genlab.training.checkpoint import load_checkpoint
+
+
+@dataclass
+class LoadedRun:
+    run: RunDir
+    cfg: Config
+    spec: ModelSpec
+    nets: nn.ModuleDict
+    checkpoint: Path
+    step: int
+    epoch: int
+    extra: dict = field(default_factory=dict)
+    ema: Optional[nn.Module] = None
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.ema if self.ema is not None else self.nets["G"]
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.extra.get("num_classes", 0))
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.extra.get("class_names", []))
+
+    @property
+    def conditional(self) -> bool:
+        return self.spec.conditioning != "none"
+
+    def latents(self, n: int, seed: int = 0) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(n, self.cfg.model.latent_dim, generator=g).to(self.device)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 256) -> torch.Tensor:
+        """Latents (and labels/conditions for conditional models) -> float images in [-1, 1] on the CPU."""
+        G = self.generator
+        out = []
+        for i in range(0, len(z), batch_size):
+            zi = z[i:i + batch_size].to(self.device)
+            if self.conditional:
+                yi = y[i:i + batch_size].to(self.device) if y is not None else None
+                out.append(G(zi, yi).float().cpu())
+            else:
+                out.append(G(zi).float().cpu())
+        images = torch.cat(out) if out else torch.empty(0)
+        if not torch.isfinite(images).all():
+            raise GenlabError(f"the generator of checkpoint {self.checkpoint} produced NaN/inf images; "
+                              "pick an earlier checkpoint with --checkpoint PATH")
+        return images
+
+    def default_labels(self, n: int, labels: Optional[list[int]] = None) -> Optional[torch.Tensor]:
+        if not self.conditional or self.spec.conditioning != "class":
+            return None
+        if labels:
+            bad = [c for c in labels if not 0 <= c < self.num_classes]
+            if bad:
+                raise GenlabError(f"labels {bad} are out of range: this model has classes 0..{self.num_classes - 1}")
+            return torch.tensor(labels * (n // len(labels) + 1))[:n]
+        return torch.arange(n) % max(self.num_classes, 1)
+
+    def sample(self, n: int, seed: int = 0, labels: Optional[list[int]] = None, batch_size: int = 256) -> torch.Tensor:
+        """``n`` images from seeded latents (class-conditional models cycle through the classes)."""
+        return self.generate(self.latents(n, seed), self.default_labels(n, labels), batch_size)
+
+    def sampler(self, seed: int = 0, batch_size: int = 256):
+        """A function n -> images that draws fresh, seeded latents on every call (for metrics)."""
+        g = torch.Generator().manual_seed(seed)
+        counter = [0]
+
+        def fn(n: int) -> torch.Tensor:
+            z = torch.randn(n, self.cfg.model.latent_dim, generator=g)
+            y = None
+            if self.conditional and self.spec.conditioning == "class":
+                y = torch.randint(0, max(self.num_classes, 1), (n,), generator=g)
+            counter[0] += n
+            return self.generate(z, y, batch_size)
+
+        return fn
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu") -> LoadedRun:
+    """A run folder + which checkpoint (last | best | path) -> networks in eval mode."""
+    run = RunDir.of(run_dir).require()
+    path = run.checkpoint_path(checkpoint)
+    dev = torch.device(device)
+    ckpt = load_checkpoint(path, dev)
+    cfg = from_dict(ckpt["config"])
+    spec = MODELS.get(cfg.model.name)
+    extra = ckpt.get("extra", {}) or {}
+    nets = spec.build(cfg, int(extra.get("num_classes", 0)))
+    for k, sd in ckpt["nets"].items():
+        nets[k].load_state_dict(sd)
+    nets.to(dev).eval()
+    ema = None
+    if ckpt.get("ema") is not None:
+        import copy
+
+        ema = copy.deepcopy(nets["G"])
+        ema.load_state_dict({k[len("net."):]: v for k, v in ckpt["ema"].items() if k.startswith("net.")})
+        ema.eval()
+    return LoadedRun(run=run, cfg=cfg, spec=spec, nets=nets, checkpoint=path, step=ckpt["step"],
+                     epoch=ckpt["epoch"], extra=extra, ema=ema, device=dev)

@@ -1,0 +1,122 @@
+"""Adversarial objectives that differ only in what conditions G and D and how D is kept Lipschitz.
+
+``AdversarialObjective``: a D (critic) phase repeated ``train.n_critic`` times, then a G phase, with any
+registered loss, DiffAugment (``ctx.augment``) on everything D sees, and two switches: ``penalty`` (WGAN-GP:
+``train.grad_penalty`` times the gradient penalty on random interpolates) and ``clip`` (WGAN: clamp D's
+weights to ``train.clip_value`` after each D step). Subclasses override ``condition`` (class labels, caption
+bags); fakes are drawn with the same conditions as the real batch, so G sees the data's condition mix.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from genlab.errors import ConfigError
+from genlab.objectives.penalties import clip_weights, gradient_penalty
+from genlab.training.phases import OBJECTIVES, Batch, Objective, Phase, StepContext
+
+
+def _cat(c: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return None if c is None else torch.cat([c, c])
+
+
+class AdversarialObjective(Objective):
+    penalty: bool = False
+    clip: bool = False
+
+    # ------------------------------------------------------------------ conditioning hooks
+    def condition(self, batch: Batch, ctx: StepContext) -> Optional[torch.Tensor]:
+        """What G and D are conditioned on for this batch (None = unconditional)."""
+        return None
+
+    def generate(self, ctx: StepContext, n: int, c: Optional[torch.Tensor]) -> torch.Tensor:
+        G = ctx.nets["G"]
+        return G(ctx.z(n)) if c is None else G(ctx.z(n), c)
+
+    def score(self, ctx: StepContext, x: torch.Tensor, c: Optional[torch.Tensor]) -> torch.Tensor:
+        D = ctx.nets["D"]
+        return D(x) if c is None else D(x, c)
+
+    # ------------------------------------------------------------------ phases
+    def d_phase(self, batch: Batch, ctx: StepContext):
+        t, loss = ctx.cfg.train, ctx.loss
+        n = batch.x.shape[0]
+        c = self.condition(batch, ctx)
+        with torch.no_grad():
+            fake = self.generate(ctx, n, c)
+        real, fake = ctx.augment(batch.x), ctx.augment(fake)
+        if t.merged_batch:  # one forward over real+fake: BatchNorm sees a mixed batch
+            logits = self.score(ctx, torch.cat([real, fake]), _cat(c))
+            real_logits, fake_logits = logits[:n], logits[n:]
+        else:
+            real_logits, fake_logits = self.score(ctx, real, c), self.score(ctx, fake, c)
+        d_loss = loss.d_loss(real_logits, fake_logits, t.real_label)
+        stats = {"D(x)": loss.score(real_logits.detach()).mean(),
+                 "D(G(z))": loss.score(fake_logits.detach()).mean()}
+        if not loss.probabilities:  # the critic's estimate of the distance between real and fake
+            stats["critic_gap"] = (real_logits.detach().mean() - fake_logits.detach().mean())
+        if self.penalty:
+            gp = gradient_penalty(lambda x: self.score(ctx, x, c), real, fake, t.grad_penalty)
+            d_loss = d_loss + gp
+            stats["gp"] = gp.detach()
+        stats["loss_D"] = d_loss.detach()
+        return d_loss, stats
+
+    def g_phase(self, batch: Batch, ctx: StepContext):
+        c = self.condition(batch, ctx)
+        fake_logits = self.score(ctx, ctx.augment(self.generate(ctx, batch.x.shape[0], c)), c)
+        g_loss = ctx.loss.g_loss(fake_logits)
+        return g_loss, {"loss_G": g_loss.detach()}
+
+    def clip_d(self, ctx: StepContext) -> None:
+        clip_weights(ctx.nets["D"], ctx.cfg.train.clip_value)
+
+    def phases(self) -> list[Phase]:
+        return [
+            Phase("D", "D", ("D",), self.d_phase, repeat=self.cfg.train.n_critic,
+                  after=self.clip_d if self.clip else None),
+            Phase("G", "G", ("G",), self.g_phase),
+        ]
+
+
+@OBJECTIVES.register("wgan")
+class WGANObjective(AdversarialObjective):
+    """WGAN (Arjovsky et al.): critic weights clipped to train.clip_value after every critic step."""
+
+    clip = True
+
+
+@OBJECTIVES.register("wgan-gp")
+class WGANGPObjective(AdversarialObjective):
+    """WGAN-GP (Gulrajani et al.): train.grad_penalty * (||grad D(x_hat)|| - 1)^2 added to the critic loss."""
+
+    penalty = True
+
+
+def check_labels(data, num_classes: int, model: str) -> None:
+    """ConfigError unless ``data`` has labels in 0..num_classes-1 (class-conditional objectives' setup)."""
+    if data.labels is None or num_classes <= 0:
+        raise ConfigError(f"model {model} is class-conditional but {data.name or 'the dataset'} has no labels; "
+                          "use a labeled dataset or an unconditional model")
+    if len(data.labels) and int(data.labels.max()) >= num_classes:
+        raise ConfigError(f"model.num_classes={num_classes} but {data.name or 'the dataset'} has labels up to "
+                          f"{int(data.labels.max())}; set model.num_classes=0 to take the count from the data")
+
+
+class LabelConditioned:
+    """Mixin: the condition is the batch's int64 class labels."""
+
+    def setup(self, data, ctx: StepContext) -> dict:
+        check_labels(data, ctx.num_classes, self.cfg.model.name)
+        return {}
+
+    def condition(self, batch: Batch, ctx: StepContext) -> Optional[torch.Tensor]:
+        if batch.y is None:
+            raise ConfigError(f"model {ctx.cfg.model.name} needs labeled batches")
+        return batch.y
+
+
+@OBJECTIVES.register("cgan")
+class ConditionalGANObjective(LabelConditioned, AdversarialObjective):
+    """Class-conditional GAN: G(z, y) and D(x, y) with the batch's labels; any loss, n_critic, DiffAugment."""

@@ -1,0 +1,63 @@
+"""Shared fixtures: a small dataset in the exact Fashion-MNIST IDX format, isolated cache/data dirs."""
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FMNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> None:
+    n, h, w = images.shape
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">IIII", 0x00000803, n, h, w))
+        f.write(images.astype(np.uint8).tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> None:
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">II", 0x00000801, len(labels)))
+        f.write(labels.astype(np.uint8).tobytes())
+
+
+def make_idx_dataset(folder: Path, n_train: int = 256, n_test: int = 64, seed: int = 0, side: int = 28) -> Path:
+    """Class k is a bright horizontal bar at row band k (learnable, labeled) plus noise, in IDX .gz files."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def images_for(labels):
+        x = rng.integers(0, 40, size=(len(labels), side, side)).astype(np.uint8)
+        band = side // 10
+        for i, k in enumerate(labels):
+            x[i, k * band:(k + 1) * band + 1, 2:side - 2] = 220
+        return x
+
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        rng.shuffle(labels)
+        write_idx_images(folder / f"{prefix}-images-idx3-ubyte.gz", images_for(labels))
+        write_idx_labels(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path_factory, monkeypatch):
+    """Tests never touch the user's cache; the real Debian copy stays readable."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(cache))
+    monkeypatch.delenv("GENLAB_DATA_DIR", raising=False)
+    monkeypatch.delenv("GENLAB_INCEPTION_WEIGHTS", raising=False)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_fmnist(tmp_path_factory) -> Path:
+    return make_idx_dataset(tmp_path_factory.mktemp("fmnist"))
+
+
+REAL_FMNIST = Path("/usr/share/datasets/fashion-mnist")
