@@ -1,0 +1,185 @@
+"""Finding raw dataset files on disk, downloading the missing ones and verifying checksums.
+
+Lookup order for a named dataset's raw files (the first folder holding all of them wins):
+
+1. an explicit ``root`` (``data.root`` / ``--root``): ``root`` itself, then ``root/<name>``. When a root is
+   given nothing else is searched, and a download (if allowed) goes into ``root``.
+2. ``$GENLAB_DATA_DIR/<name>``, then ``$GENLAB_DATA_DIR`` itself.
+3. the user cache, ``genlab.io.cache_dir()/datasets/<name>``.
+4. system locations, ``/usr/share/datasets/<name>`` (Debian's ``dataset-fashion-mnist`` installs there).
+5. a download into the user cache, only when downloading is allowed.
+
+Downloads go to a temporary file next to the target, are checked against the published MD5 and only then
+renamed into place; a mismatch deletes the file and raises ``DataError``.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from genlab.errors import DataError
+from genlab.io import cache_dir
+
+if TYPE_CHECKING:
+    from genlab.data.sources import DatasetSource, RemoteFile
+
+log = logging.getLogger("genlab.data")
+
+DATA_DIR_ENV = "GENLAB_DATA_DIR"
+SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
+DOWNLOAD_TIMEOUT_S = 60.0  # per socket operation, not for the whole file
+
+
+def user_data_dir(name: str) -> Path:
+    return cache_dir() / "datasets" / name
+
+
+def candidate_dirs(name: str, root: Path | None) -> list[Path]:
+    """The folders searched for ``name``'s raw files, in lookup order."""
+    if root is not None:
+        root = Path(root).expanduser()
+        return [root, root / name]
+    dirs: list[Path] = []
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        dirs += [Path(env).expanduser() / name, Path(env).expanduser()]
+    dirs.append(user_data_dir(name))
+    dirs += [d / name for d in SYSTEM_DATA_DIRS]
+    return dirs
+
+
+def locate(name: str, filenames: Sequence[str], root: Path | None) -> Path | None:
+    for folder in candidate_dirs(name, root):
+        if all((folder / f).is_file() for f in filenames):
+            return folder
+    return None
+
+
+def file_identity(paths: Sequence[Path]) -> list[Any]:
+    """Path, size and modification time of each file: cheap, and changes whenever a file is replaced."""
+    out: list[Any] = []
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError as e:
+            raise DataError(f"cannot read {p}: {e.strerror or e}") from None
+        out.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def md5sum(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_local(source: DatasetSource, folder: Path, files: Sequence[RemoteFile] | None = None) -> None:
+    """Check local copies against the published checksums.
+
+    A mismatch is only logged: local copies are often faithful repacks (other gzip headers), and every file's
+    contents are validated again as it is decoded.
+    """
+    for f in source.files if files is None else files:
+        digest = md5sum(folder / f.filename)
+        if digest != f.md5 and digest not in f.also_md5:
+            log.warning(
+                "%s: %s has md5 %s, not the published %s; using it anyway (its contents are checked as it is decoded)",
+                source.name, folder / f.filename, digest, f.md5,
+            )
+
+
+def missing_files_message(source: DatasetSource, root: Path | None, why: str) -> str:
+    files = "; ".join(f"{f.filename} ({source.url(f)})" for f in source.files)
+    if root is not None:
+        where = f"{Path(root).expanduser()}"
+    else:
+        where = (
+            f"{user_data_dir(source.name)} or ${DATA_DIR_ENV}/{source.name}, "
+            "or pass the folder as data.root / --root"
+        )
+    msg = f"{source.name}: raw files not found ({why}). Put these files: {files} in {where}"
+    if source.apt_package:
+        dirs = " or ".join(str(d / source.name) for d in SYSTEM_DATA_DIRS)
+        msg += (
+            f"; or install the Debian package {source.apt_package} "
+            f"(`apt-get install {source.apt_package}`, files in {dirs})"
+        )
+    return msg
+
+
+class DownloadError(DataError):
+    """The transfer itself failed (network, HTTP status, disk), as opposed to a checksum mismatch."""
+
+
+def download_file(url: str, dest: Path, md5: str) -> Path:
+    """Download ``url`` to ``dest`` through a temporary file; verify the MD5 before renaming it into place."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    except OSError as e:
+        raise DownloadError(f"cannot write to {dest.parent}: {e.strerror or e}") from None
+    tmp = Path(tmp_name)
+    h = hashlib.md5(usedforsecurity=False)
+    log.info("downloading %s -> %s", url, dest)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            request = urllib.request.Request(url, headers={"User-Agent": "genlab"})
+            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    h.update(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except (OSError, http.client.HTTPException, ValueError) as e:  # URLError and timeouts are OSErrors
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, urllib.error.HTTPError):
+            reason = f"HTTP {e.code} {e.reason}"
+        elif isinstance(e, urllib.error.URLError):
+            reason = str(e.reason)
+        else:
+            reason = str(e) or type(e).__name__
+        raise DownloadError(f"could not download {url}: {reason}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    digest = h.hexdigest()
+    if digest != md5:
+        tmp.unlink(missing_ok=True)
+        raise DataError(
+            f"checksum mismatch for {dest.name} downloaded from {url}: expected md5 {md5}, got {digest}; "
+            "the download was deleted (a broken mirror or a truncated transfer; try again)"
+        )
+    os.replace(tmp, dest)
+    return dest
+
+
+def fetch(source: DatasetSource, root: Path | None, download: bool) -> Path:
+    """Locate ``source``'s raw files (lookup order above), downloading the missing ones if allowed."""
+    names = [f.filename for f in source.files]
+    folder = locate(source.name, names, root)
+    if folder is not None:
+        verify_local(source, folder)
+        return folder
+    target = Path(root).expanduser() if root is not None else user_data_dir(source.name)
+    if not download:
+        raise DataError(missing_files_message(source, root, "downloading is off"))
+    present = [f for f in source.files if (target / f.filename).is_file()]
+    for f in source.files:
+        if f in present:
+            continue
+        try:
+            download_file(source.url(f), target / f.filename, f.md5)
+        except DownloadError as e:
+            raise DataError(f"{e}. {missing_files_message(source, root, 'download failed')}") from None
+    verify_local(source, target, present)
+    return target
