@@ -17,7 +17,7 @@ $(VENV)/.base: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,ray]"
 	touch $@
 
 install: $(VENV)/.base
@@ -33,6 +33,7 @@ data: install
 
 demo: data
 	$(GENLAB) train configs/demo_fashion_mnist_dcgan.yaml --run-dir runs/demo --overwrite
+	$(GENLAB) report runs/demo -o runs/demo/report.html
 
 test: dev
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)

@@ -1,25 +1,38 @@
-"""Training throughput: genlab's training step vs a minimal plain-PyTorch loop of the same networks.
+"""Training throughput: genlab's training step (default settings) vs a plain fp32 eager PyTorch loop.
 
-Both loops use the same networks (same init), batch, optimizer settings and in-memory uint8 data, and run
-interleaved in the same process (these machines are noisy), so the ratio is what to read, not the absolute
-figure. Usage: python benchmarks/train_throughput.py [--steps 30] [--repeats 3] [--models dcgan-32,...]
+For every model family (the explicit CASES below, plus one recipe from configs/ for each registered model not
+covered by them) both loops get the same networks (same init), batch size, loss, optimizer settings and
+in-memory uint8 data. The plain loop is the textbook one: float32, contiguous tensors, default optimizer
+implementation, no network frozen during the other's step, ``.item()`` of the losses every step.
+Recipe extras that the plain loop does not have (EMA, DiffAugment) are off on both sides.
+
+Both loops run interleaved in the same process (these machines are noisy), so read the ratio, not the figure.
+``--variants`` adds genlab with one setting changed (the ablation in docs/benchmarks.md).
+
+Usage: python benchmarks/train_throughput.py [--steps 3] [--block-seconds 2] [--repeats 3] [--models dcgan-32,...]
+       [--max-resolution 32] [--variants no-channels-last,no-fused,bf16,threads-1,compile]
 """
 from __future__ import annotations
 
 import argparse
-import copy
+import math
+import statistics
+import tempfile
 import time
+from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
+import yaml
 
 from genlab.config import load_config
 from genlab.data.base import ImageData, to_float
 from genlab.models import MODELS
-from genlab.training.loop import Trainer
-from genlab.training.phases import Batch
+from genlab.training import perf
+from genlab.training.loop import Trainer, prepare_run
 
-# family -> (overrides, plain step builder name)
+# family -> (overrides, plain step builder name); families without an entry are taken from configs/
 CASES = {
     "dcgan-32": (["model.name=dcgan", "data.resolution=32", "data.channels=3", "model.hidden_dim=64",
                   "model.latent_dim=100", "train.batch_size=64"], "gan"),
@@ -27,23 +40,112 @@ CASES = {
                     "model.latent_dim=100", "train.batch_size=64"], "gan"),
 }
 
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+#: genlab with one setting changed: name -> (config overrides, optimizer implementation override or None)
+VARIANTS = {
+    "no-channels-last": (["train.channels_last=false"], None),
+    "no-fused": ([], "for-loop"),
+    "bf16": (["train.precision=bf16"], None),
+    "threads-1": (["train.threads=1"], None),
+    "compile": (["train.compile=true"], None),
+}
+NEUTRAL = ["train.ema=0", "train.diffaugment=''", "log.progress=false", "log.tensorboard=false"]
 
-def plain_gan_step_fn(G, D, opt_g, opt_d, latent_dim):
-    """The textbook loop: D on real and fake, then G with the non-saturating loss."""
 
-    def step(x):
+# ------------------------------------------------------------------------------------------- cases
+def recipe_cases(covered: set[str]) -> dict[str, tuple[list[str], str]]:
+    """One case per registered model without a CASES entry: its recipe of lowest resolution (then by name)."""
+    found: dict[str, tuple[int, str, list[str]]] = {}
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        d = yaml.safe_load(path.read_text()) or {}
+        model = (d.get("model") or {}).get("name")
+        if not model or model in covered or "sweep" in path.stem:
+            continue
+        res = int((d.get("data") or {}).get("resolution", 32))
+        if model not in found or res < found[model][0]:
+            found[model] = (res, path.stem, [str(path)])
+    return {f"{m}-{res} ({stem})": (args, "recipe") for m, (res, stem, args) in sorted(found.items())}
+
+
+def case_config(ovr: list[str], max_res: Optional[int], extra: list[str] = ()):
+    recipe = ovr[0] if ovr and ovr[0].endswith(".yaml") else None
+    rest = ovr[1:] if recipe else ovr
+    cfg = load_config(recipe, [*rest, *NEUTRAL, "train.device=cpu", *extra])
+    if max_res and cfg.data.resolution > max_res:
+        cfg = load_config(recipe, [*rest, *NEUTRAL, "train.device=cpu", *extra, f"data.resolution={max_res}"])
+    return cfg
+
+
+def synthetic_data(cfg, n: int = 1024) -> ImageData:
+    res, ch = cfg.data.resolution, cfg.data.channels
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, ch, res, res), dtype=torch.uint8, generator=g)
+    k = 102 if cfg.data.name == "flowers102" else 10
+    return ImageData(images=images, labels=torch.arange(n) % k, class_names=[f"class {i}" for i in range(k)],
+                     name=cfg.data.name)
+
+
+# -------------------------------------------------------------------------------------- plain loops
+def plain_losses(kind: str):
+    if kind == "bce":
+        def d_loss(r, f, real_label=1.0):
+            return (F.binary_cross_entropy_with_logits(r, torch.full_like(r, real_label))
+                    + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)))
+        return d_loss, lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f))
+    if kind == "hinge":
+        return lambda r, f, real_label=1.0: F.relu(1 - r).mean() + F.relu(1 + f).mean(), lambda f: -f.mean()
+    return lambda r, f, real_label=1.0: f.mean() - r.mean(), lambda f: -f.mean()
+
+
+def plain_optimizer(params, o):
+    if o.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o.lr, eps=o.eps, weight_decay=o.weight_decay)
+    return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+
+
+def plain_adversarial(nets, cfg, objective: str, cond: Callable):
+    """GAN, WGAN (clipping), WGAN-GP, cGAN, text GANs and ACGAN as one textbook loop with switches."""
+    G, D, t = nets["G"], nets["D"], cfg.train
+    opt_g, opt_d = plain_optimizer(G.parameters(), t.g_opt), plain_optimizer(D.parameters(), t.d_opt)
+    d_loss_fn, g_loss_fn = plain_losses(t.loss)
+    gp = objective in ("wgan-gp", "text-wgan-gp")
+    clip = objective == "wgan"
+    acgan = objective == "acgan"
+    latent = cfg.model.latent_dim
+
+    def gen(z, c):
+        return G(z) if c is None else G(z, c)
+
+    def disc(x, c):
+        if acgan:
+            return D.heads(x)
+        return D(x) if c is None else D(x, c)
+
+    def step(x, y):
         n = x.shape[0]
-        z = torch.randn(n, latent_dim)
-        fake = G(z)
-        opt_d.zero_grad(set_to_none=True)
-        real_logits, fake_logits = D(x), D(fake.detach())
-        d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-        d_loss.backward()
-        opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        out = D(G(torch.randn(n, latent_dim)))
-        g_loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+        c = cond(y)
+        for _ in range(t.n_critic):
+            with torch.no_grad():
+                fake = gen(torch.randn(n, latent), c)
+            opt_d.zero_grad()
+            r, f = disc(x, c), disc(fake, c)
+            if acgan:
+                d_loss = d_loss_fn(r[0], f[0], t.real_label) + F.cross_entropy(r[1], y) + F.cross_entropy(f[1], y)
+            else:
+                d_loss = d_loss_fn(r, f, t.real_label)
+            if gp:
+                alpha = torch.rand(n, 1, 1, 1)
+                x_hat = (alpha * x + (1 - alpha) * fake).requires_grad_(True)
+                (grad,) = torch.autograd.grad(disc(x_hat, c).sum(), x_hat, create_graph=True)
+                d_loss = d_loss + t.grad_penalty * (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+            d_loss.backward()
+            opt_d.step()
+            if clip:
+                for p in D.parameters():
+                    p.data.clamp_(-t.clip_value, t.clip_value)
+        opt_g.zero_grad()
+        out = disc(gen(torch.randn(n, latent), c), c)
+        g_loss = g_loss_fn(out[0]) + F.cross_entropy(out[1], y) if acgan else g_loss_fn(out)
         g_loss.backward()
         opt_g.step()
         return d_loss.item(), g_loss.item()
@@ -51,66 +153,210 @@ def plain_gan_step_fn(G, D, opt_g, opt_d, latent_dim):
     return step
 
 
-PLAIN = {"gan": plain_gan_step_fn}
+def plain_vae(nets, cfg, objective: str, cond: Callable):
+    """The PyTorch VAE example: encode, reparameterise, decode, BCE (or MSE) summed over pixels + KL."""
+    E, G, t = nets["E"], nets["G"], cfg.train
+    opt = plain_optimizer(list(E.parameters()) + list(G.parameters()), t.g_opt)
+
+    def step(x, y):
+        opt.zero_grad()
+        mu, logvar = E(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        a = G.pre_tanh(z)
+        target = (x + 1) / 2
+        if t.recon_loss == "bce":
+            recon = F.binary_cross_entropy_with_logits(2 * a, target, reduction="sum") / x.shape[0]
+        else:
+            recon = (torch.tanh(a) * 0.5 + 0.5 - target).pow(2).sum() / x.shape[0]
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum() / x.shape[0]
+        loss = recon + t.beta * kl
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
 
 
-def measure(fn, images, bs, steps, n_data) -> float:
-    perm = torch.randperm(n_data)
+def plain_vae_gan(nets, cfg, objective: str, cond: Callable):
+    """Larsen et al.'s three updates (D, then E, then G), each a plain forward/backward of its own losses."""
+    E, G, D, t = nets["E"], nets["G"], nets["D"], cfg.train
+    opt_d, opt_e, opt_g = (plain_optimizer(D.parameters(), t.d_opt), plain_optimizer(E.parameters(), t.g_opt),
+                           plain_optimizer(G.parameters(), t.g_opt))
+    d_loss_fn, g_loss_fn = plain_losses(t.loss)
+
+    def call(net, x, c):
+        return net(x) if c is None else net(x, c)
+
+    def step(x, y):
+        c = cond(y)
+        c2 = None if c is None else torch.cat([c, c])
+        n = x.shape[0]
+        with torch.no_grad():
+            mu, logvar = call(E, x, c)
+            fakes = torch.cat([call(G, mu + torch.exp(0.5 * logvar) * torch.randn_like(mu), c),
+                               call(G, torch.randn(n, cfg.model.latent_dim), c)])
+        opt_d.zero_grad()
+        d_loss = d_loss_fn(call(D, x, c), call(D, fakes, c2), t.real_label)
+        d_loss.backward()
+        opt_d.step()
+        opt_e.zero_grad()
+        mu, logvar = call(E, x, c)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        target = D.features(x).detach()
+        feat = (D.features(call(G, z, c)) - target).pow(2).mean()
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean() / mu.shape[1]
+        (feat + t.beta * kl).backward()
+        opt_e.step()
+        opt_g.zero_grad()
+        rec = call(G, z.detach(), c)
+        prior = call(G, torch.randn(n, cfg.model.latent_dim), c)
+        g_loss = t.recon_weight * (D.features(rec) - target).pow(2).mean() + g_loss_fn(
+            call(D, torch.cat([rec, prior]), c2))
+        g_loss.backward()
+        opt_g.step()
+        return d_loss.item(), g_loss.item()
+
+    return step
+
+
+PLAIN = {"gan": plain_adversarial, "wgan": plain_adversarial, "wgan-gp": plain_adversarial,
+         "cgan": plain_adversarial, "acgan": plain_adversarial, "text-gan": plain_adversarial,
+         "text-wgan-gp": plain_adversarial, "vae": plain_vae, "vae-gan": plain_vae_gan, "cvae-gan": plain_vae_gan}
+
+
+def condition_fn(trainer: Trainer) -> Callable:
+    """What the plain loop conditions on: labels (class models), the labels' caption bags (text models)."""
+    cond = trainer.spec.conditioning
+    if cond == "class":
+        return lambda y: y
+    if cond == "text":
+        bags = trainer.objective.class_bags.cpu()
+        return lambda y: bags[y]
+    return lambda y: None
+
+
+# ------------------------------------------------------------------------------------------ timing
+def make_trainer(cfg, data, optimizer_impl: Optional[str] = None) -> Trainer:
+    run = prepare_run(cfg, tempfile.mkdtemp() + "/run")
+    if optimizer_impl is None:
+        return Trainer(cfg, run, data, log=lambda *_: None)
+    original = perf.resolve_runtime
+
+    def patched(*a, **k):
+        from dataclasses import replace
+
+        return replace(original(*a, **k), optimizer=optimizer_impl)
+
+    perf.resolve_runtime = patched
+    try:
+        return Trainer(cfg, run, data, log=lambda *_: None)
+    finally:
+        perf.resolve_runtime = original
+
+
+def genlab_runner(trainer: Trainer, steps: int):
+    perm = torch.randperm(len(trainer.images), generator=torch.Generator().manual_seed(1))
+    per_epoch = len(trainer.images) // trainer.batch_size
+
+    def run(k: int) -> None:
+        for i in range(k):
+            trainer.train_step(trainer.batch_at(perm, i % per_epoch))
+            trainer.step += 1
+    return run
+
+
+def plain_runner(step, images, labels, bs: int):
+    perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(1))
+    per_epoch = len(images) // bs
+
+    def run(k: int) -> None:
+        for i in range(k):
+            idx = perm[(i % per_epoch) * bs:][:bs]
+            step(to_float(images[idx]), labels[idx])
+    return run
+
+
+def timed(run, steps: int, bs: int) -> float:
     t0 = time.perf_counter()
-    for i in range(steps):
-        idx = perm[(i * bs) % (n_data - bs):][:bs]
-        fn(to_float(images[idx]))
+    run(steps)
     return steps * bs / (time.perf_counter() - t0)
 
 
-def bench(name: str, steps: int, repeats: int) -> tuple[float, float]:
-    ovr, plain_kind = CASES[name]
-    cfg = load_config(None, ovr + ["log.progress=false", "log.tensorboard=false", "train.device=cpu"])
-    res, ch = cfg.data.resolution, cfg.data.channels
-    images = torch.randint(0, 256, (2048, ch, res, res), dtype=torch.uint8)
-    data = ImageData(images=images, name="synthetic")
-
-    import tempfile
-
-    from genlab.training.loop import prepare_run
-
-    run = prepare_run(cfg, tempfile.mkdtemp() + "/run")
-    trainer = Trainer(cfg, run, data, log=lambda *_: None)
+def bench(ovr: list[str], steps: int, repeats: int, max_res: Optional[int], variants: list[str],
+          block_s: float = 2.0) -> dict:
+    cfg = case_config(ovr, max_res)
+    data = synthetic_data(cfg)
     torch.manual_seed(0)
-    nets = MODELS.get(cfg.model.name).build(cfg, 0)
-    G, D = copy.deepcopy(nets["G"]), copy.deepcopy(nets["D"])
-    o = cfg.train
-    opt_g = torch.optim.Adam(G.parameters(), lr=o.g_opt.lr, betas=tuple(o.g_opt.betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=o.d_opt.lr, betas=tuple(o.d_opt.betas))
-    plain = PLAIN[plain_kind](G, D, opt_g, opt_d, cfg.model.latent_dim)
+    trainer = make_trainer(cfg, data)
+    spec = MODELS.get(cfg.model.name)
+    # the plain loop's networks: the same weights, in the default layout, never compiled
+    nets = spec.build(cfg, trainer.num_classes)
+    if "text" in trainer.extra:
+        from genlab.models.textcond import set_text_vocabulary
+
+        set_text_vocabulary(nets, trainer.extra["text"])
+    nets.load_state_dict(trainer.nets.state_dict())
+    nets.train()
+    plain_step = PLAIN[spec.objective](nets, cfg, spec.objective, condition_fn(trainer))
     bs = cfg.train.batch_size
-
-    def genlab_step(x):
-        trainer.train_step(Batch(x))
-        trainer.step += 1
-        trainer.reporter.add(trainer.step, {}, bs)
-
-    for fn in (genlab_step, plain):  # warm-up
-        measure(fn, images, bs, 3, len(images))
-    g_ips, p_ips = [], []
-    for _ in range(repeats):  # interleaved so both see the same machine load
-        g_ips.append(measure(genlab_step, images, bs, steps, len(images)))
-        p_ips.append(measure(plain, images, bs, steps, len(images)))
-    return max(g_ips), max(p_ips)
+    runners = {"genlab": genlab_runner(trainer, steps),
+               "plain": plain_runner(plain_step, data.images, data.labels, bs)}
+    for v in variants:
+        extra, impl = VARIANTS[v]
+        torch.manual_seed(0)
+        runners[v] = genlab_runner(make_trainer(case_config(ovr, max_res, extra), data, impl), steps)
+    torch.set_num_threads(trainer.runtime.threads)
+    for name, run in runners.items():  # warm-up (and torch.compile, when a variant asks for it)
+        torch.set_num_threads(1 if name == "threads-1" else trainer.runtime.threads)
+        run(2)
+    torch.set_num_threads(trainer.runtime.threads)
+    t0 = time.perf_counter()
+    runners["plain"](2)
+    per_step = (time.perf_counter() - t0) / 2
+    steps = max(steps, math.ceil(block_s / max(per_step, 1e-6)))  # blocks of at least block_s seconds
+    ips: dict[str, list[float]] = {k: [] for k in runners}
+    order = list(runners)
+    for r in range(repeats):  # interleaved, alternating order, so all see the same machine load
+        for name in (order if r % 2 == 0 else order[::-1]):
+            torch.set_num_threads(1 if name == "threads-1" else trainer.runtime.threads)
+            ips[name].append(timed(runners[name], steps, bs))
+    torch.set_num_threads(trainer.runtime.threads)
+    return {"cfg": cfg, "runtime": trainer.runtime, "steps": steps, "ips": {k: max(v) for k, v in ips.items()},
+            "spread": {k: (max(v) - min(v)) / max(v) for k, v in ips.items()}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--models", default=",".join(CASES))
+    ap.add_argument("--steps", type=int, default=3, help="minimum steps per timed block")
+    ap.add_argument("--block-seconds", type=float, default=2.0, help="minimum duration of a timed block")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved timed blocks per loop (best is kept)")
+    ap.add_argument("--models", default="", help="comma-separated case names or model names (default: all)")
+    ap.add_argument("--max-resolution", type=int, default=None, help="cap the recipes' resolution (quick runs)")
+    ap.add_argument("--variants", default="", help=f"genlab ablations: {', '.join(VARIANTS)}")
     args = ap.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
-    print(f"{'model':<14}{'genlab img/s':>14}{'plain img/s':>14}{'ratio':>8}")
-    for name in args.models.split(","):
-        g, p = bench(name, args.steps, args.repeats)
-        print(f"{name:<14}{g:>14.1f}{p:>14.1f}{g / p:>8.3f}")
+    cases = {**CASES, **recipe_cases({o.split("=", 1)[1] for ovr, _ in CASES.values() for o in ovr
+                                      if o.startswith("model.name=")})}
+    if args.models:  # case names, or model names (the case name without its "-<px> (recipe)" tail)
+        want = set(args.models.split(","))
+        cases = {k: v for k, v in cases.items() if k in want or k.split(" ")[0].rsplit("-", 1)[0] in want}
+    variants = [v for v in args.variants.split(",") if v]
+    device = "cpu"
+    print(f"torch {torch.__version__}, {device}, {perf.cpu_cores()} usable cores; best of {args.repeats} interleaved "
+          f"blocks of >= {args.steps} steps and >= {args.block_seconds:g} s; plain = fp32 eager textbook loop")
+    head = f"{'case':<44}{'batch':>6}{'px':>5}{'genlab img/s':>14}{'plain img/s':>13}{'ratio':>7}"
+    head += "".join(f"{v:>18}" for v in variants)
+    print(head)
+    ratios = []
+    for name, (ovr, _) in cases.items():
+        r = bench(ovr, args.steps, args.repeats, args.max_resolution, variants, args.block_seconds)
+        g, p = r["ips"]["genlab"], r["ips"]["plain"]
+        ratios.append(g / p)
+        line = f"{name:<44}{r['cfg'].train.batch_size:>6}{r['cfg'].data.resolution:>5}{g:>14.1f}{p:>13.1f}{g / p:>7.2f}"
+        line += "".join(f"{r['ips'][v]:>11.1f} ({r['ips'][v] / g:.2f})" for v in variants)
+        print(line, flush=True)
+    if ratios:
+        print(f"geometric mean ratio genlab/plain: {math.exp(statistics.fmean(math.log(x) for x in ratios)):.2f} "
+              f"(genlab runtime: {r['runtime'].describe()})")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    lr: float = 2e-4  # Adam learning rate
+    optimizer: str = "adam"  # adam | rmsprop (RMSprop ignores betas; the WGAN paper's choice with weight clipping)
+    lr: float = 2e-4  # learning rate
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam (beta1, beta2)
     eps: float = 1e-8  # Adam epsilon
     weight_decay: float = 0.0  # L2 weight decay
@@ -68,6 +69,13 @@ class TrainConfig:
     diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color" ("" = off)
     beta: float = 1.0  # VAE: weight of the KL term
     recon_loss: str = "bce"  # VAE: "bce" or "mse"
+    recon_weight: float = 1.0  # VAE-GAN: weight of the feature-space reconstruction in G's loss (Larsen's gamma)
+    # speed settings (genlab.training.perf): "auto" picks what is fastest and correct on the device; the
+    # resolved values are written to runtime.json and to every checkpoint (extra["runtime"])
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast; fp16 adds GradScalers); auto: bf16 if the GPU has it
+    compile: str = "auto"  # auto | true | false: torch.compile the networks; auto: on with CUDA, off on CPU
+    channels_last: str = "auto"  # auto | true | false: NHWC weights and batches; auto: on for convolutional models
+    threads: int = 0  # CPU threads for torch (0 = auto: the cores this process may use, split across local ranks)
 
 
 @dataclass
@@ -227,8 +235,22 @@ def validate(cfg: Config) -> None:
     _check(0.0 <= t.ema < 1.0, "train.ema", t.ema, "a decay in [0, 1); 0 turns EMA off")
     _check(t.beta >= 0, "train.beta", t.beta, "a non-negative KL weight")
     _check(t.recon_loss in ("bce", "mse"), "train.recon_loss", t.recon_loss, "bce or mse")
+    _check(t.recon_weight >= 0, "train.recon_weight", t.recon_weight, "a non-negative weight")
+    _check(t.grad_penalty >= 0, "train.grad_penalty", t.grad_penalty, "a non-negative penalty weight (WGAN-GP: 10)")
+    _check(t.clip_value > 0, "train.clip_value", t.clip_value, "a positive clipping bound (WGAN: 0.01)")
+    t.precision, t.compile, t.channels_last = (str(t.precision).lower(), str(t.compile).lower(),
+                                               str(t.channels_last).lower())
+    _check(t.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision", t.precision, "auto, fp32, bf16 or fp16")
+    _check(t.compile in ("auto", "true", "false"), "train.compile", t.compile, "auto, true or false")
+    _check(t.channels_last in ("auto", "true", "false"), "train.channels_last", t.channels_last,
+           "auto, true or false")
+    _check(t.threads >= 0, "train.threads", t.threads, "a number of CPU threads, or 0 for auto")
+    from genlab.objectives.diffaugment import parse_policy
+
+    parse_policy(t.diffaugment)
     for name in ("g_opt", "d_opt"):
         o: OptimConfig = getattr(t, name)
+        _check(o.optimizer in ("adam", "rmsprop"), f"train.{name}.optimizer", o.optimizer, "adam or rmsprop")
         _check(o.lr > 0, f"train.{name}.lr", o.lr, "a positive learning rate")
         _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"train.{name}.betas", o.betas,
                "two numbers in [0, 1)")

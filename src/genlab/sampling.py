@@ -67,7 +67,8 @@ class LoadedRun:
         return images
 
     def default_labels(self, n: int, labels: Optional[list[int]] = None) -> Optional[torch.Tensor]:
-        if not self.conditional or self.spec.conditioning != "class":
+        # text models trained on a labeled dataset also take labels: the bag of "a photo of a <class>"
+        if not self.conditional or (self.spec.conditioning != "class" and not (self.num_classes and labels)):
             return None
         if labels:
             bad = [c for c in labels if not 0 <= c < self.num_classes]
@@ -90,10 +91,42 @@ class LoadedRun:
             y = None
             if self.conditional and self.spec.conditioning == "class":
                 y = torch.randint(0, max(self.num_classes, 1), (n,), generator=g)
+            elif self.spec.conditioning == "text":
+                y = self.random_captions(n, g)
             counter[0] += n
             return self.generate(z, y, batch_size)
 
         return fn
+
+    def random_captions(self, n: int, g: torch.Generator) -> torch.Tensor:
+        """Conditions for a text model's metrics: random classes (their captions) or random training captions."""
+        if self.num_classes:
+            return torch.randint(0, self.num_classes, (n,), generator=g)
+        from genlab.data.captions import Vocabulary
+
+        text = self.extra["text"]
+        bank = text["caption_bank"]
+        pick = torch.randint(0, len(bank), (n,), generator=g).tolist()
+        return Vocabulary(tuple(text["vocab"])).bags([bank[i] for i in pick])
+
+
+def sample_prompt(run: LoadedRun, prompt: str, n: int, seed: int = 0, log=print) -> torch.Tensor:
+    """``n`` images of a text-conditional run for one caption; words outside its vocabulary are reported."""
+    from genlab.data.captions import Vocabulary, describe_unknown
+
+    if run.spec.conditioning != "text" or "text" not in run.extra:
+        raise GenlabError(f"--prompt needs a text-conditional model; {run.cfg.model.name} is conditioned on "
+                          f"{run.spec.conditioning} (use --label for class-conditional models)")
+    vocab = Vocabulary(tuple(run.extra["text"]["vocab"]))
+    known, unknown = vocab.split(prompt)
+    if unknown:
+        log(describe_unknown(unknown, vocab))
+    if not known:
+        raise GenlabError(f"no word of the prompt {prompt!r} is in the model's vocabulary; "
+                          f"known words: {', '.join(vocab.words)}")
+    log(f"conditioning on: {' '.join(known)}")
+    bag, _ = vocab.encode(prompt)
+    return run.generate(run.latents(n, seed), bag.expand(n, -1).clone())
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu") -> LoadedRun:
@@ -106,6 +139,10 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu")
     spec = MODELS.get(cfg.model.name)
     extra = ckpt.get("extra", {}) or {}
     nets = spec.build(cfg, int(extra.get("num_classes", 0)))
+    if "text" in extra:  # text models learn their vocabulary from the data; rebuild it before the weights
+        from genlab.models.textcond import set_text_vocabulary
+
+        set_text_vocabulary(nets, extra["text"])
     for k, sd in ckpt["nets"].items():
         nets[k].load_state_dict(sd)
     nets.to(dev).eval()

@@ -84,3 +84,16 @@ def test_python_dash_m_and_help_lists_registries():
     assert r.returncode == 0
     r = genlab("train", "--help")
     assert "dcgan" in r.stdout and "fashion-mnist" in r.stdout
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from genlab.io import atomic_write_text
+
+    p = atomic_write_text(tmp_path / "x.txt", "hello")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask
+    assert p.read_text() == "hello" and not list(tmp_path.glob(".x.txt.*"))

@@ -1,6 +1,7 @@
 """`genlab train` and `genlab sample`."""
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -70,11 +71,17 @@ def train(
                               "or --resume RUN_DIR")
         cfg = load_config(recipe, args)  # no recipe: the defaults plus the overrides
         target = run_dir or _default_run_dir(cfg.name or (Path(recipe).stem if recipe else "run"))
-    console.print(f"[bold]genlab train[/] {cfg.model.name} on {cfg.data.name} "
-                  f"({cfg.data.resolution}px, {cfg.data.channels}ch) -> {target}")
-    trainer = train_fn(cfg, target, overwrite=overwrite, resume=resume is not None, log=console.print)
-    console.print(f"finished {trainer.step} steps, {trainer.epoch} epochs in {time.perf_counter() - t0:.1f}s")
-    describe_run(Path(target))
+    main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
+    if main:
+        console.print(f"[bold]genlab train[/] {cfg.model.name} on {cfg.data.name} "
+                      f"({cfg.data.resolution}px, {cfg.data.channels}ch) -> {target}")
+    from genlab.evaluation import training_eval_hook
+
+    trainer = train_fn(cfg, target, overwrite=overwrite, resume=resume is not None, log=console.print,
+                       hooks=(training_eval_hook,))
+    if main:
+        console.print(f"finished {trainer.step} steps, {trainer.epoch} epochs in {time.perf_counter() - t0:.1f}s")
+        describe_run(Path(target))
 
 
 @app.command(help="Draw a grid of samples from a trained run.")

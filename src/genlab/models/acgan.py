@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from genlab.models.blocks import ConvBody, maybe_sn
+from genlab.models.checks import unsupported
 from genlab.models.conditional import class_generator, require_classes
 from genlab.models.dcgan import RESOLUTIONS
 from genlab.models.init import dcgan_init
@@ -50,4 +51,5 @@ register_model(ModelSpec(
     objective="acgan",
     conditioning="class",
     resolutions=RESOLUTIONS,
+    check=unsupported("acgan", merged_batch=False),
 ))

@@ -33,17 +33,22 @@ class ConvBody(nn.Module):
     """image (N, C, R, R) -> feature map (N, W, s, s) at the start side s (4, or 7 for 28 px).
 
     The first conv has no normalisation (as in DCGAN); spectral norm replaces BatchNorm when both are asked.
+    ``cond_dim`` > 0: a condition vector, broadcast to maps, is concatenated to the first conv's output, so
+    every later layer sees image and condition together (the conditional GAN's label maps).
     """
 
     def __init__(self, channels: int, resolution: int, base: int, norm: str = "batch", dropout: float = 0.0,
-                 sn: bool = False):
+                 sn: bool = False, cond_dim: int = 0):
         super().__init__()
         start, n = stages(resolution)
         ws = widths(base, n)[::-1]
         if sn and norm == "batch":
             norm = "none"
-        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(channels, ws[0], 4, 2, 1), sn), nn.LeakyReLU(0.2, True)]
-        for w_in, w_out in zip(ws[:-1], ws[1:]):
+        self.first = nn.Sequential(maybe_sn(nn.Conv2d(channels, ws[0], 4, 2, 1), sn), nn.LeakyReLU(0.2, True))
+        self.cond_dim = cond_dim
+        layers: list[nn.Module] = []
+        for i, (w_in, w_out) in enumerate(zip(ws[:-1], ws[1:])):
+            w_in += cond_dim if i == 0 else 0
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             layers.append(maybe_sn(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm != "batch"), sn))
@@ -54,6 +59,11 @@ class ConvBody(nn.Module):
         self.net = nn.Sequential(*layers)
         self.feature_shape = (ws[-1], start, start)
         self.feature_dim = ws[-1] * start * start
+        if cond_dim and n < 2:
+            raise ValueError(f"{resolution} px has no layer after the first to take the condition")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.first(x)
+        if self.cond_dim:
+            h = torch.cat([h, cond[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], dim=1)
+        return self.net(h)

@@ -2,9 +2,12 @@
 
 A *condition* module turns what a caller passes as ``y`` into a vector: ``LabelEmbedding`` here (int64
 labels), ``BagOfWordsEmbedding`` in textcond.py. ``ConditionalGenerator`` concatenates it to z;
-``ConditionalDiscriminator`` either concatenates it to the flattened image features before the last linear
-layer (``model.cond_d=concat``) or adds the projection ``<embed(y), phi(x)>`` to an unconditional score
-(``model.cond_d=projection``). ``y=None`` cycles through the classes, so ``G(z)`` still works.
+``ConditionalDiscriminator`` either concatenates it, broadcast to maps, to the features after D's first conv
+(``model.cond_d=concat``, the conditional GAN's label maps), or adds the projection ``<embed(y), phi(x)>`` to an
+unconditional score (``model.cond_d=projection``). Where the condition enters matters: concatenated straight
+into the final linear layer, it would only add a constant per label to the score (D(x, y) = f(x) + g(y)) and
+G would get no signal about the label; joined at the last feature map, a toy run still learned swapped
+classes. ``y=None`` cycles through the classes, so ``G(z)`` still works.
 """
 from __future__ import annotations
 
@@ -66,32 +69,48 @@ class ConditionalDiscriminator(nn.Module):
         self.feature_dim = body.feature_dim
         width = body.feature_shape[0]
         if mode == "concat":
-            self.head = maybe_sn(nn.Linear(body.feature_dim + cond.out_dim, 1), sn)
+            if body.cond_dim != cond.out_dim:
+                raise ValueError(f"concat needs a body taking {cond.out_dim} condition maps, not {body.cond_dim}")
+            self.head = maybe_sn(nn.Linear(body.feature_dim, 1), sn)
         elif mode == "projection":
-            if cond.out_dim != width:
-                raise ValueError(f"projection needs a condition of {width} units, got {cond.out_dim}")
+            if cond.out_dim != width or body.cond_dim:
+                raise ValueError(f"projection needs an unconditional body and a condition of {width} units")
             self.head = maybe_sn(nn.Linear(width, 1), sn)
         else:
             raise ValueError(f"cond_d {mode!r} is not concat or projection")
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).flatten(1)
+    def _body(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.body(x, c if self.mode == "concat" else None)
+
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """D's last feature map, flattened (VAE-GAN's reconstruction space); concat mode depends on ``y``."""
+        return self._body(x, self.cond(y, x.shape[0]) if self.mode == "concat" else None).flatten(1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.body(x)
         c = self.cond(y, x.shape[0])
+        h = self._body(x, c)
         if self.mode == "concat":
-            return self.head(torch.cat([h.flatten(1), c], dim=1)).squeeze(1)
+            return self.head(h.flatten(1)).squeeze(1)
         pooled = h.sum(dim=(2, 3))
         return self.head(pooled).squeeze(1) + (c * pooled).sum(dim=1)
 
 
 def class_discriminator(cfg, num_classes: int, norm: str = "batch") -> ConditionalDiscriminator:
     """The conditional D for ``cfg`` (concat or projection, per ``model.cond_d``)."""
+    m = cfg.model
+    return joined_discriminator(cfg, lambda dim: LabelEmbedding(num_classes, dim), m.embed_dim or m.latent_dim, norm)
+
+
+def joined_discriminator(cfg, make_cond, concat_dim: int, norm: str = "batch") -> ConditionalDiscriminator:
+    """A conditional D per ``model.cond_d``; ``make_cond(dim)`` builds its condition module (label or text)."""
     m, d = cfg.model, cfg.data
-    body = ConvBody(d.channels, d.resolution, m.hidden_dim, norm, m.dropout_d, m.spectral_norm)
-    dim = body.feature_shape[0] if m.cond_d == "projection" else (m.embed_dim or m.latent_dim)
-    return ConditionalDiscriminator(body, LabelEmbedding(num_classes, dim), m.cond_d, m.spectral_norm)
+    if m.cond_d == "projection":
+        body = ConvBody(d.channels, d.resolution, m.hidden_dim, norm, m.dropout_d, m.spectral_norm)
+        cond = make_cond(body.feature_shape[0])
+    else:
+        body = ConvBody(d.channels, d.resolution, m.hidden_dim, norm, m.dropout_d, m.spectral_norm, concat_dim)
+        cond = make_cond(concat_dim)
+    return ConditionalDiscriminator(body, cond, m.cond_d, m.spectral_norm)
 
 
 def class_generator(cfg, num_classes: int) -> ConditionalGenerator:

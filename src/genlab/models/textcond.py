@@ -6,6 +6,9 @@ What ``y`` may be for these networks:
 - int64 class labels (N,): the bag of the class's caption, "a photo of a <class>" (labeled datasets);
 - ``None``: a fixed bank of training captions, cycled (so ``G(z)`` works for the loop's sample grid).
 
+D joins the text embedding as ``model.cond_d`` says (concat: as maps after its first conv; the report joined it
+just before the output layer, where it can only shift the score by a per-caption constant).
+
 The vocabulary comes from the data, after the networks are built: the objective's ``setup`` calls
 ``set_text_vocabulary`` (and the run's checkpoint keeps it under ``extra["text"]``); ``load_run`` calls it
 again from there before loading the weights.
@@ -17,8 +20,7 @@ from torch import nn
 
 from genlab.data.captions import Vocabulary
 from genlab.errors import GenlabError
-from genlab.models.blocks import ConvBody
-from genlab.models.conditional import ConditionalDiscriminator, ConditionalGenerator
+from genlab.models.conditional import ConditionalGenerator, joined_discriminator
 from genlab.models.dcgan import RESOLUTIONS
 from genlab.models.init import dcgan_init
 from genlab.models.registry import ModelSpec, register_model
@@ -45,7 +47,8 @@ class BagOfWordsEmbedding(nn.Module):
     def set_vocabulary(self, vocab_size: int, class_bags: torch.Tensor, default_bags: torch.Tensor) -> None:
         device = self.class_bags.device
         self.proj = nn.Linear(vocab_size, self.out_dim, device=device)
-        nn.init.normal_(self.proj.weight, 0.0, 0.02)
+        # like a label embedding's N(0, 1) vectors: a caption of ~4 words sums 4 columns of std 0.5
+        nn.init.normal_(self.proj.weight, 0.0, 0.5)
         nn.init.zeros_(self.proj.bias)
         self.class_bags = class_bags.to(device)
         self.default_bags = default_bags.to(device)
@@ -92,9 +95,7 @@ def _build(cfg, norm: str) -> nn.ModuleDict:
     dim = m.embed_dim or DEFAULT_TEXT_EMBED
     G = ConditionalGenerator(m.latent_dim, BagOfWordsEmbedding(dim), m.hidden_dim, d.channels, d.resolution,
                              m.dropout_g)
-    body = ConvBody(d.channels, d.resolution, m.hidden_dim, norm, m.dropout_d, m.spectral_norm)
-    d_dim = body.feature_shape[0] if m.cond_d == "projection" else dim
-    D = ConditionalDiscriminator(body, BagOfWordsEmbedding(d_dim), m.cond_d, m.spectral_norm)
+    D = joined_discriminator(cfg, BagOfWordsEmbedding, dim, norm)
     nets = nn.ModuleDict({"G": G, "D": D})
     dcgan_init(nets)
     return nets

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from genlab.models.blocks import ConvBody
+from genlab.models.checks import unsupported
 from genlab.models.dcgan import stages, widths
 from genlab.models.registry import ModelSpec, register_model
 
@@ -143,6 +144,7 @@ register_model(ModelSpec(
     build=build_vae,
     objective="vae",
     resolutions=MLP_RESOLUTIONS,
+    check=unsupported("vae", merged_batch=False, n_critic=1, diffaugment=""),
 ))
 
 register_model(ModelSpec(
@@ -152,4 +154,5 @@ register_model(ModelSpec(
     build=build_conv_vae,
     objective="vae",
     resolutions=CONV_RESOLUTIONS,
+    check=unsupported("conv-vae", merged_batch=False, n_critic=1, diffaugment=""),
 ))

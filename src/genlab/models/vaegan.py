@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from genlab.models.checks import unsupported
 from genlab.models.conditional import LabelEmbedding, class_discriminator, class_generator, require_classes
 from genlab.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from genlab.models.init import dcgan_init
@@ -45,6 +46,7 @@ register_model(ModelSpec(
     build=build_vae_gan,
     objective="vae-gan",
     resolutions=RESOLUTIONS,
+    check=unsupported("vae-gan", merged_batch=False),
 ))
 
 register_model(ModelSpec(
@@ -55,4 +57,5 @@ register_model(ModelSpec(
     objective="cvae-gan",
     conditioning="class",
     resolutions=RESOLUTIONS,
+    check=unsupported("cvae-gan", merged_batch=False),
 ))

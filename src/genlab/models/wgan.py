@@ -38,6 +38,9 @@ def check_critic_loss(name: str):
         if cfg.train.loss not in CRITIC_LOSSES:
             raise ConfigError(f"model {name} trains a critic (no sigmoid): set train.loss=wasserstein "
                               f"(or hinge), not {cfg.train.loss}")
+        if cfg.train.real_label != 1.0:
+            raise ConfigError(f"train.real_label={cfg.train.real_label} (label smoothing) means nothing to the "
+                              f"critic of model {name}; leave it at 1.0")
     return check
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from genlab.config import Config, OptimConfig
 from genlab.objectives import LOSSES, GANLoss
+from genlab.objectives.diffaugment import make_augment
 from genlab.registry import Registry
 
 
@@ -21,6 +22,7 @@ from genlab.registry import Registry
 class Batch:
     x: torch.Tensor  # real images, float in [-1, 1], (N, C, H, W)
     y: Optional[torch.Tensor] = None  # int64 labels (N,) for labeled data
+    idx: Optional[torch.Tensor] = None  # the images' indices in the training set (per-image captions)
 
 
 @dataclass
@@ -65,7 +67,7 @@ class Objective:
 
     def context(self, nets: nn.ModuleDict, device: torch.device, num_classes: int) -> StepContext:
         return StepContext(nets=nets, cfg=self.cfg, device=device, num_classes=num_classes,
-                           loss=LOSSES.get(self.cfg.train.loss))
+                           loss=LOSSES.get(self.cfg.train.loss), augment=make_augment(self.cfg.train.diffaugment))
 
     def phases(self) -> list[Phase]:
         raise NotImplementedError
@@ -74,8 +76,12 @@ class Objective:
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 
 
-def make_optimizer(params, o: OptimConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+def make_optimizer(params, o: OptimConfig, **impl) -> torch.optim.Optimizer:
+    """``impl``: implementation switches that keep the maths (``fused=True``, ``foreach=True``; perf.py)."""
+    if o.optimizer == "rmsprop":  # the WGAN paper's choice for weight clipping
+        return torch.optim.RMSprop(params, lr=o.lr, eps=o.eps, weight_decay=o.weight_decay,
+                                   foreach=impl.get("foreach"))
+    return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay, **impl)
 
 
 @OBJECTIVES.register("gan")
@@ -109,3 +115,6 @@ class GANObjective(Objective):
             Phase("D", "D", ("D",), self.d_phase, repeat=self.cfg.train.n_critic),
             Phase("G", "G", ("G",), self.g_phase),
         ]
+
+
+from genlab.training import families  # noqa: E402,F401  (registers wgan, cgan, acgan, text, vae, vae-gan objectives)

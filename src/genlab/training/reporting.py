@@ -10,7 +10,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -18,8 +18,10 @@ from genlab.errors import TrainingDiverged
 
 
 class Reporter:
-    def __init__(self, metrics_path: Path, tb_dir: Optional[Path], resume_step: int = 0, enabled: bool = True):
+    def __init__(self, metrics_path: Path, tb_dir: Optional[Path], resume_step: int = 0, enabled: bool = True,
+                 reduce: Optional[Callable[[torch.Tensor], torch.Tensor]] = None):
         self.enabled = enabled
+        self.reduce = reduce  # e.g. the mean over DDP ranks of the stacked window (every rank calls flush)
         self.metrics_path = metrics_path
         self._window: dict[str, list[torch.Tensor]] = {}
         self._window_steps: list[int] = []
@@ -49,6 +51,8 @@ class Reporter:
             return {}
         keys = list(self._window)
         stacked = torch.stack([torch.stack(self._window[k]).float() for k in keys]).cpu()  # one sync
+        if self.reduce is not None:
+            stacked = self.reduce(stacked)
         finite = torch.isfinite(stacked)
         if not bool(finite.all()):
             row, col = (~finite).nonzero()[0].tolist()

@@ -1,0 +1,201 @@
+"""Evaluation speed on this machine: extractor throughput, Frechet distance routes, a 10k-sample evaluation.
+
+    python benchmarks/eval_throughput.py [--num-samples 10000] [--dataset fashion-mnist] [--skip-inception]
+
+On a shared, loaded machine multi-threaded BLAS/OpenMP can stall at every barrier (measured: eigh of a
+2048x2048 matrix 10-16 s with 2 threads vs 1.8 s with 1 under a load of ~8); compare with
+``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/eval_throughput.py``.
+
+Prints three tables; nothing is asserted (targets are printed next to the figures):
+1. images/s through each registered feature extractor (random weights where the real ones are absent --
+   said so in the table; speed does not depend on the weights' values);
+2. Frechet distance on 2048-d statistics: the symmetric eigh route genlab uses vs scipy's sqrtm route
+   (target: >= 5x faster), and how far apart their values are;
+3. sampling + evaluation of N samples from a random small generator with the classifier extractor against
+   the dataset's test split (target: under 60 s for 10k). The first run trains the classifier (once, cached)
+   and computes reference statistics (once, cached); both are reported separately from the evaluation.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from genlab.errors import GenlabError
+from genlab.metrics import DatasetRef, evaluate, frechet_distance, frechet_distance_sqrtm
+from genlab.metrics.features import FEATURE_EXTRACTORS, FeatureExtractor, get_extractor, train_classifier
+from genlab.metrics.features.base import weights_hash
+from genlab.metrics.features.classifier import CompactClassifier, find_cached_classifier
+from genlab.metrics.features.inception_fid import InceptionWeightsWarning, find_inception_weights
+from genlab.metrics.features.inception_net import FIDInceptionV3
+from genlab.metrics.reference import dataset_key
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = "  ".join("-" * w for w in widths)
+    print(f"\n{title}\n{line}")
+    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
+    print(line)
+    for r in rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
+
+
+def classifier_for_speed(args) -> tuple[FeatureExtractor, str]:
+    path = find_cached_classifier(dataset_key(args.dataset), args.resolution, args.channels)
+    if path is not None:
+        return get_extractor("classifier", weights=path), "trained (cached)"
+    torch.manual_seed(0)
+    net = CompactClassifier(args.channels, args.resolution, 10)
+    ext = FeatureExtractor(net, name="classifier", hash=weights_hash(net.state_dict()), feature_dim=128,
+                           num_classes=10, resolution=args.resolution, channels=args.channels, batch_size=500)
+    return ext, "RANDOM weights (no cached classifier yet)"
+
+
+def inception_for_speed() -> tuple[FeatureExtractor, str]:
+    try:
+        return get_extractor("inception", weights=find_inception_weights(download=False)), "published weights"
+    except GenlabError:
+        # Random weights in the published layout, loaded through the real (strict) path.
+        torch.manual_seed(0)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "random-inception.pth"
+            torch.save(FIDInceptionV3().state_dict(), path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InceptionWeightsWarning)
+                ext = get_extractor("inception", weights=path)
+        return ext, "RANDOM weights (real file absent; FID values would be meaningless, speed is not)"
+
+
+def time_extractor(ext: FeatureExtractor, n: int, resolution: int, channels: int) -> float:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, channels, resolution, resolution), generator=g, dtype=torch.uint8)
+    ext.features(images[: min(4, n)])  # warm-up
+    t0 = time.perf_counter()
+    ext.features(images)
+    return n / (time.perf_counter() - t0)
+
+
+def bench_extractors(args) -> None:
+    rows = []
+    builders = {"classifier": lambda: classifier_for_speed(args), "inception": inception_for_speed}
+    for name, _ in FEATURE_EXTRACTORS.items():
+        if name == "inception" and args.skip_inception:
+            rows.append([name, "-", "-", "skipped (--skip-inception)"])
+            continue
+        ext, weights = builders[name]()
+        n = args.inception_images if name == "inception" else args.classifier_images
+        ips = time_extractor(ext, n, args.resolution, args.channels)
+        rows.append([name, f"{n}", f"{ips:,.1f}", weights])
+    table(f"1. feature extractors on {args.resolution}x{args.resolution}x{args.channels} uint8 images "
+          f"({torch.get_num_threads()} torch threads)", ["extractor", "images", "images/s", "weights"], rows)
+
+
+def random_stats(d: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)) @ (rng.normal(size=(d, d)) / np.sqrt(d)) + rng.normal(size=d)
+    x = np.maximum(x, 0)  # ReLU-like, as pool features are
+    return x.mean(0), np.cov(x, rowvar=False)
+
+
+def bench_frechet(args) -> None:
+    d = 2048
+    mu1, s1 = random_stats(d, args.fid_rows, 0)
+    mu2, s2 = random_stats(d, args.fid_rows, 1)
+    t0 = time.perf_counter()
+    ours = frechet_distance(mu1, s1, mu2, s2)
+    t_eigh = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        textbook = frechet_distance_sqrtm(mu1, s1, mu2, s2)
+    t_sqrtm = time.perf_counter() - t0
+    table(f"2. Frechet distance, {d}-d statistics from {args.fid_rows} rows (float64)",
+          ["route", "seconds", "value", "note"],
+          [["eigh (symmetric, genlab)", f"{t_eigh:.2f}", f"{ours:.6f}", ""],
+           ["scipy.linalg.sqrtm(S1 S2)", f"{t_sqrtm:.2f}", f"{textbook:.6f}",
+            f"relative difference {abs(ours - textbook) / abs(textbook):.1e}"],
+           ["speed ratio", f"{t_sqrtm / t_eigh:.1f}x", "", "target >= 5x"]])
+
+
+def small_generator(channels: int, resolution: int, z_dim: int = 64) -> nn.Module:
+    s = resolution // 4
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(z_dim, 128 * s * s), nn.Unflatten(1, (128, s, s)), nn.ReLU(),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.ConvTranspose2d(64, channels, 4, 2, 1), nn.Tanh(),
+    ).eval()
+
+
+def bench_evaluation(args) -> None:
+    rows = []
+    t0 = time.perf_counter()
+    trained = train_classifier(args.dataset, args.resolution, args.channels)
+    t_train = time.perf_counter() - t0
+    fresh = t_train > 5
+    rows.append(["classifier training" + ("" if fresh else f" (cached; took {trained.train_seconds:.0f} s)"),
+                 f"{t_train:.1f}",
+                 f"test accuracy {trained.test_accuracy:.4f}" if trained.test_accuracy is not None else "",
+                 "once per dataset/res/ch; target < 300 s"])
+    g = small_generator(args.channels, args.resolution)
+
+    def sample(n: int) -> torch.Tensor:
+        with torch.no_grad():
+            return g(torch.randn(n, 64))
+
+    ref = DatasetRef(args.dataset, "test", args.resolution, args.channels)
+    for attempt in ("first", "second"):
+        t0 = time.perf_counter()
+        r = evaluate(sample, args.num_samples, ref, "classifier", batch_size=500, seed=0)
+        total = time.perf_counter() - t0
+        s = r["protocol"]["seconds"]
+        metric_s = ", ".join(f"{k} {v:.1f}" for k, v in s["metrics"].items())
+        cached = r["protocol"]["reference"].get("cached")
+        rows.append([f"evaluate, {attempt} call", f"{total:.1f}",
+                     f"sampling+features {s['sampling_and_features']:.1f}, reference {s['reference']:.1f} "
+                     f"({'cached' if cached else 'computed'}), metrics: {metric_s}",
+                     f"sampling+eval {total - s['reference']:.1f} s; target < 60 s"])
+    rows.append(["results (random generator)", "", f"fid {r['fid']:.1f}, kid {r['kid']['mean']:.3f}, "
+                 f"is {r['is']['mean']:.2f}, precision {r['pr']['precision']:.3f}, "
+                 f"classes covered {r['coverage']['classes_covered']}/10", ""])
+    table(f"3. {args.num_samples} samples from a random small generator vs {args.dataset} test, classifier features",
+          ["stage", "seconds", "breakdown", "note"], rows)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="fashion-mnist", help="labeled dataset for the classifier extractor")
+    p.add_argument("--resolution", type=int, default=28, help="image side in pixels")
+    p.add_argument("--channels", type=int, default=1, help="1 (grey) or 3 (RGB)")
+    p.add_argument("--num-samples", type=int, default=10_000, help="samples in the evaluation benchmark")
+    p.add_argument("--classifier-images", type=int, default=5000, help="images timed through the classifier")
+    p.add_argument("--inception-images", type=int, default=32, help="images timed through Inception (slow on CPU)")
+    p.add_argument("--fid-rows", type=int, default=4096, help="feature rows behind the 2048-d statistics")
+    p.add_argument("--skip-inception", action="store_true", help="leave Inception out of table 1")
+    p.add_argument("--skip", nargs="*", default=[], choices=["extractors", "frechet", "evaluation"],
+                   help="sections to leave out")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="  [%(name)s] %(message)s")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    env = ", ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS") if k in os.environ)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs, "
+          f"load average {load} (figures are slower on a shared, loaded machine){', ' + env if env else ''}")
+    if "extractors" not in args.skip:
+        bench_extractors(args)
+    if "frechet" not in args.skip:
+        bench_frechet(args)
+    if "evaluation" not in args.skip:
+        bench_evaluation(args)
+
+
+if __name__ == "__main__":
+    main()

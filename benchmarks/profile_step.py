@@ -1,0 +1,202 @@
+"""Where one training step's time goes (torch.profiler), and the GFLOP/s it reaches vs this CPU's matmul peak.
+
+For each case (default: dcgan-32 and the Fashion-MNIST recipes' DCGAN) with genlab's default settings:
+
+1. peak: the best of a few large float32 matmuls (``--peak-size``), 2 n^3 FLOP each, measured in this run;
+2. FLOPs of one step counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward + backward);
+3. wall time per step -> achieved GFLOP/s and the fraction of the peak;
+4. the profiler's self time per operator, grouped (convolutions, matmuls, normalisation, optimizer, data,
+   element-wise, ...), and the rest of the wall time (Python, autograd engine, dispatch) as "outside ops".
+
+``--overhead`` adds the per-step framework cost: a tiny network where compute is negligible, genlab's
+``train_step`` vs the same operations written as a bare loop (microseconds per step).
+
+Usage: python benchmarks/profile_step.py [--models dcgan-32,fashion_mnist_best] [--steps 5] [--overhead]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_throughput as tt  # cases, synthetic data, trainer construction
+
+from genlab.training import perf
+
+GROUPS = (  # first match wins; matched against the aten op name
+    ("convolution backward", ("convolution_backward", "mkldnn_convolution_backward")),
+    ("convolution forward", ("convolution", "mkldnn_convolution", "conv2d", "conv_transpose")),
+    ("matmul", ("aten::mm", "aten::addmm", "aten::bmm", "aten::linear", "aten::matmul")),
+    ("batch/layer norm", ("batch_norm", "group_norm", "layer_norm")),
+    ("optimizer", ("_fused_adam", "adam", "rmsprop", "_foreach", "Optimizer.")),
+    ("loss + activations", ("sigmoid", "leaky_relu", "relu", "threshold", "tanh", "binary_cross", "log_sigmoid",
+                            "softplus", "clamp")),
+    ("data (index, convert)", ("aten::index", "aten::to", "aten::_to_copy", "aten::div_", "aten::sub_",
+                               "aten::contiguous", "aten::clone")),
+    ("random numbers", ("normal_", "randn", "uniform_", "rand", "randperm")),
+)
+
+
+def matmul_peak(n: int, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def case_trainer(name: str):
+    cases = {**tt.CASES, **tt.recipe_cases(set())}
+    if name in cases:
+        ovr = cases[name][0]
+    else:
+        recipe = tt.CONFIGS / f"{name}.yaml"
+        if not recipe.is_file():
+            raise SystemExit(f"unknown case {name!r}: one of {', '.join(cases)} or a recipe name in configs/")
+        ovr = [str(recipe)]
+    cfg = tt.case_config(ovr, None)
+    data = tt.synthetic_data(cfg)
+    torch.manual_seed(0)
+    return tt.make_trainer(cfg, data)
+
+
+def step_flops(trainer, run) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        run(1)
+    return counter.get_total_flops()
+
+
+def group_of(op: str) -> str:
+    for group, keys in GROUPS:
+        if any(k in op for k in keys):
+            return group
+    return "other ops"
+
+
+def profile_case(name: str, steps: int, peak: float) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    trainer = case_trainer(name)
+    run = tt.genlab_runner(trainer, steps)
+    run(2)
+    flops = step_flops(trainer, run)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        run(steps)
+        best = min(best, (time.perf_counter() - t0) / steps)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        run(steps)
+        wall = (time.perf_counter() - t0) / steps
+    events = [e for e in prof.key_averages() if not e.key.startswith(("ProfilerStep", "[memory]"))]
+    per_group: dict[str, float] = defaultdict(float)
+    for e in events:
+        per_group[group_of(e.key)] += e.self_cpu_time_total / 1e3 / steps  # ms per step
+    in_ops = sum(per_group.values())
+    cfg = trainer.cfg
+    print(f"\n## {name}: {cfg.model.name} {cfg.data.resolution}px x{cfg.data.channels}, batch {cfg.train.batch_size}, "
+          f"{trainer.runtime.describe()}")
+    print(f"step {best * 1e3:.1f} ms (best of 3 x {steps}); {flops / 1e9:.2f} GFLOP/step -> "
+          f"{flops / best / 1e9:.1f} GFLOP/s = {100 * flops / best / 1e9 / peak:.0f}% of the matmul peak")
+    print(f"{'where the time goes (profiled step ' + f'{wall * 1e3:.1f} ms)':<48}{'ms/step':>9}{'share':>8}")
+    for group, ms in sorted(per_group.items(), key=lambda kv: -kv[1]):
+        print(f"  {group:<46}{ms:>9.2f}{100 * ms / wall:>7.0f}%")
+    print(f"  {'outside ops (Python, autograd engine, dispatch)':<46}{max(wall * 1e3 - in_ops, 0):>9.2f}"
+          f"{100 * max(wall * 1e3 - in_ops, 0) / (wall * 1e3):>7.0f}%")
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:8]
+    print("  top operators: " + ", ".join(f"{e.key} {e.self_cpu_time_total / 1e3 / steps:.1f} ms" for e in top))
+
+
+def overhead(steps: int = 200) -> None:
+    """Per-step framework cost on a network too small to matter: genlab's train_step vs a bare loop."""
+    ovr = ["model.name=mlp-gan", "data.resolution=28", "data.channels=1", "model.hidden_dim=8", "model.depth=1",
+           "model.latent_dim=8", "train.batch_size=4"]
+    cfg = tt.case_config(ovr, None)
+    data = tt.synthetic_data(cfg, 256)
+    torch.manual_seed(0)
+    trainer = tt.make_trainer(cfg, data)
+    G, D = trainer.nets["G"], trainer.nets["D"]
+    og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999), fused=True)
+    od = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999), fused=True)
+    pg, pd = list(G.parameters()), list(D.parameters())
+    images = data.images
+
+    def bare(k: int) -> None:
+        perm = torch.randperm(256)
+        for i in range(k):
+            idx = perm[(i % 64) * 4:][:4]
+            x = images[idx].float().div_(127.5).sub_(1)
+            for p in pd:
+                p.requires_grad_(True)
+            for p in pg:
+                p.requires_grad_(False)
+            od.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                fake = G(torch.randn(4, 8))
+            r, f = D(x), D(fake)
+            (F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+             + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))).backward()
+            od.step()
+            for p in pd:
+                p.requires_grad_(False)
+            for p in pg:
+                p.requires_grad_(True)
+            og.zero_grad(set_to_none=True)
+            o = D(G(torch.randn(4, 8)))
+            F.binary_cross_entropy_with_logits(o, torch.ones_like(o)).backward()
+            og.step()
+
+    genlab = tt.genlab_runner(trainer, steps)
+
+    def per_step(fn) -> float:
+        fn(20)
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            fn(steps)
+            best = min(best, (time.perf_counter() - t0) / steps)
+        return best * 1e6
+
+    torch.set_num_threads(1)
+    g, b = [], []
+    for _ in range(3):  # interleaved
+        g.append(per_step(genlab))
+        b.append(per_step(bare))
+    torch.set_num_threads(trainer.runtime.threads)
+    print(f"\n## per-step framework overhead (tiny MLP GAN, batch 4, 1 thread; best of 5 x {steps} steps)")
+    print(f"genlab train_step {min(g):.0f} us/step, the same operations as a bare loop {min(b):.0f} us/step: "
+          f"{min(g) - min(b):+.0f} us/step ({min(g) / min(b):.2f}x)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="dcgan-32,fashion_mnist_best")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--peak-size", type=int, default=2048)
+    ap.add_argument("--overhead", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(perf.cpu_cores())
+    peak = max(matmul_peak(args.peak_size) for _ in range(3))
+    print(f"torch {torch.__version__}, cpu, {torch.get_num_threads()} threads; float32 matmul peak "
+          f"({args.peak_size}x{args.peak_size}, best of 15): {peak:.1f} GFLOP/s")
+    for name in args.models.split(","):
+        profile_case(name, args.steps, peak)
+    if args.overhead:
+        overhead()
+
+
+if __name__ == "__main__":
+    main()

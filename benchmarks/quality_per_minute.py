@@ -1,0 +1,191 @@
+"""Quality per minute on Fashion-MNIST: FID after each minute of training, plain DCGAN vs genlab's best recipe.
+
+Two arms train for the same wall-clock budget (``--minutes``, default 10) on the real Fashion-MNIST training set:
+
+(a) baseline: the DCGAN paper's recipe (Radford et al.: batch 128, Adam 2e-4 / beta1 0.5, non-saturating BCE,
+    BatchNorm in G and D, latent 100, N(0, 0.02) init) in a plain fp32 eager PyTorch loop (the textbook loop
+    of benchmarks/train_throughput.py);
+(b) genlab: ``configs/fashion_mnist_best.yaml`` (spectral norm, hinge loss, EMA generator, ...) with
+    ``--best-overrides`` (default ``BEST_OVERRIDES`` below), through genlab's training step with its default
+    speed settings. ``--best-overrides`` may be repeated to compare several genlab arms.
+
+The arms run interleaved in one process, in slices of ``--slice-seconds``, and each counts only its own
+training time, so both see the same machine load. The generator (genlab: its EMA) is copied at every full
+minute; afterwards each copy is evaluated with the classifier FID (``genlab.metrics.evaluate``, extractor
+``classifier``) on ``--eval-samples`` generated images against the test split. Nothing here asserts.
+
+Usage: python benchmarks/quality_per_minute.py [--minutes 10] [--eval-samples 10000] [--out results.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_throughput as tt  # the plain loop
+
+from genlab.config import load_config
+from genlab.data.base import to_float
+from genlab.models import MODELS
+from genlab.training.loop import Trainer, epoch_permutation, load_training_data, prepare_run
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+DCGAN_PAPER = ["data.name=fashion-mnist", "data.resolution=28", "data.channels=1", "model.name=dcgan",
+               "model.latent_dim=100", "model.hidden_dim=64", "train.batch_size=128", "train.loss=bce",
+               "train.g_opt.lr=2e-4", "train.d_opt.lr=2e-4", "train.g_opt.betas=[0.5,0.999]",
+               "train.d_opt.betas=[0.5,0.999]", "train.device=cpu"]
+QUIET = ["log.progress=false", "log.tensorboard=false"]
+#: fashion_mnist_best.yaml is tuned for 30 epochs; for a budget of minutes (under one epoch on a small CPU) its
+#: EMA decay is shortened (0.999 would still average in the random init) and DiffAugment (a remedy for
+#: over-fitting a small dataset, which does not happen in one epoch) is off
+BEST_OVERRIDES = "train.ema=0.99 train.diffaugment=''"
+
+
+class Arm:
+    """One recipe being trained: ``advance(seconds)`` trains for that long (its own clock), copying the
+    generator each time the clock passes a full minute."""
+
+    def __init__(self, name: str, cfg, step: Callable[[], None], generator: Callable[[], torch.nn.Module],
+                 budget_s: float):
+        self.name, self.cfg, self._step, self._generator = name, cfg, step, generator
+        self.budget_s, self.clock, self.steps = budget_s, 0.0, 0
+        self.snapshots: list[dict] = []
+
+    @property
+    def done(self) -> bool:
+        return self.clock >= self.budget_s
+
+    def advance(self, seconds: float) -> None:
+        end = min(self.clock + seconds, self.budget_s)
+        while self.clock < end:
+            t0 = time.perf_counter()
+            self._step()
+            self.clock += time.perf_counter() - t0
+            self.steps += 1
+            minute = len(self.snapshots) + 1
+            if self.clock >= 60 * minute or self.clock >= self.budget_s:
+                G = self._generator()
+                self.snapshots.append({"minute": round(self.clock / 60, 2), "steps": self.steps,
+                                       "images": self.steps * self.cfg.train.batch_size,
+                                       "state": {k: v.detach().clone() for k, v in G.state_dict().items()}})
+
+
+def baseline_arm(budget_s: float, seed: int) -> Arm:
+    cfg = load_config(None, DCGAN_PAPER + QUIET + [f"train.seed={seed}"])
+    data = load_training_data(cfg)
+    torch.manual_seed(seed)
+    nets = MODELS.get("dcgan").build(cfg, 0)
+    nets.train()
+    step_fn = tt.plain_adversarial(nets, cfg, "gan", lambda y: None)
+    images, bs = data.images, cfg.train.batch_size
+    state = {"perm": torch.randperm(len(images)), "i": 0}
+
+    def step() -> None:
+        if (state["i"] + 1) * bs > len(images):  # a new epoch
+            state["perm"], state["i"] = torch.randperm(len(images)), 0
+        idx = state["perm"][state["i"] * bs:(state["i"] + 1) * bs]
+        state["i"] += 1
+        step_fn(to_float(images[idx]), None)
+
+    return Arm("DCGAN paper recipe, plain PyTorch loop", cfg, step, lambda: nets["G"], budget_s)
+
+
+def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], workdir: Path) -> Arm:
+    cfg = load_config(recipe, [*overrides, *QUIET, "train.device=cpu", f"train.seed={seed}"])
+    data = load_training_data(cfg)
+    trainer = Trainer(cfg, prepare_run(cfg, workdir / "genlab-best", overwrite=True), data, log=lambda *_: None)
+    trainer.nets.train()
+    state = {"perm": epoch_permutation(cfg.train.seed, 0, len(data)), "epoch": 0, "i": 0}
+
+    def step() -> None:
+        if state["i"] >= trainer.steps_per_epoch:
+            state["epoch"] += 1
+            state["perm"], state["i"] = epoch_permutation(cfg.train.seed, state["epoch"], len(data)), 0
+        trainer.train_step(trainer.batch_at(state["perm"], state["i"]))
+        state["i"] += 1
+
+    name = f"genlab {Path(recipe).stem}" + (f" ({' '.join(overrides)})" if overrides else "")
+    return Arm(name, cfg, step, lambda: trainer.generator, budget_s)
+
+
+def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> float:
+    from genlab.metrics import DatasetRef, evaluate
+
+    G = MODELS.get(cfg.model.name).build(cfg, 0)["G"]
+    G.load_state_dict(state)
+    G.eval()
+    latent = cfg.model.latent_dim
+
+    @torch.inference_mode()
+    def sample_fn(n: int) -> torch.Tensor:
+        return G(torch.randn(n, latent))
+
+    ref = DatasetRef(cfg.data.name, "test", cfg.data.resolution, cfg.data.channels)
+    return float(evaluate(sample_fn, eval_samples, ref, "classifier", metrics=("fid",), batch_size=500,
+                          seed=seed)["fid"])
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="training budget per arm (wall clock)")
+    ap.add_argument("--eval-samples", type=int, default=10000)
+    ap.add_argument("--slice-seconds", type=float, default=15.0, help="interleaving slice")
+    ap.add_argument("--recipe", default=str(CONFIGS / "fashion_mnist_best.yaml"), help="genlab's arm")
+    ap.add_argument("--best-overrides", action="append", default=None,
+                    help=f"space-separated overrides of genlab's arm; repeat for more arms (default: "
+                         f"{BEST_OVERRIDES!r})")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    args = ap.parse_args(argv)
+    import tempfile
+
+    budget = args.minutes * 60
+    arms = [baseline_arm(budget, args.seed)]
+    for i, ovr in enumerate(args.best_overrides or [BEST_OVERRIDES]):
+        arms.append(genlab_arm(budget, args.seed, args.recipe, ovr.split(),
+                               Path(tempfile.mkdtemp(prefix=f"genlab-qpm{i}-"))))
+    t0 = time.perf_counter()
+    turn = 0
+    while not all(a.done for a in arms):  # interleaved slices, rotating which arm goes first
+        k = turn % len(arms)
+        for arm in arms[k:] + arms[:k]:
+            if not arm.done:
+                arm.advance(args.slice_seconds)
+        turn += 1
+    train_s = time.perf_counter() - t0
+    for arm in arms:
+        for snap in arm.snapshots:
+            snap["fid"] = fid_of(arm.cfg, snap.pop("state"), args.eval_samples, args.seed)
+    print(f"torch {torch.__version__}, cpu, {torch.get_num_threads()} threads; {args.minutes:g} min of training per "
+          f"arm (interleaved, {train_s / 60:.1f} min in all); FID: classifier features, {args.eval_samples} "
+          "generated images vs the Fashion-MNIST test split")
+    labels = "abcdefgh"
+    for lab, arm in zip(labels, arms):
+        print(f"({lab}) {arm.name}: {arm.steps * arm.cfg.train.batch_size / arm.clock:.0f} images/s")
+    head = f"{'minute':>7}" + "".join(f"{'(' + lab + ') steps':>11}{'(' + lab + ') FID':>10}"
+                                      for lab in labels[:len(arms)])
+    print(head + "".join(f"{lab + '/a':>7}" for lab in labels[1:len(arms)]))
+    rows = []
+    for i in range(max(len(a.snapshots) for a in arms)):
+        snaps = [a.snapshots[i] if i < len(a.snapshots) else None for a in arms]
+        minute = next(s for s in snaps if s)["minute"]
+        line = f"{minute:>7.2f}" + "".join(f"{s['steps']:>11}{s['fid']:>10.2f}" if s else f"{'':>21}" for s in snaps)
+        base = snaps[0]
+        line += "".join(f"{s['fid'] / base['fid']:>7.2f}" if s and base else f"{'':>7}" for s in snaps[1:])
+        print(line)
+        rows.append({"minute": minute, "arms": snaps})
+    result = {"arms": [a.name for a in arms], "minutes": args.minutes, "eval_samples": args.eval_samples,
+              "rows": rows, "images_per_s": [a.steps * a.cfg.train.batch_size / a.clock for a in arms]}
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()

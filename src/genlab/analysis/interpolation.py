@@ -1,0 +1,186 @@
+"""Latent interpolation: paths through latent space (linear or spherical) decoded into strips, grids and GIFs.
+
+Works for every model that ``genlab.sampling.load_run`` loads: a GAN's generator and a VAE's decoder both
+turn latents into images. Latent points come from seeds, from a saved tensor (e.g. the run's ``noise.pt``) or,
+for models with an encoder, from encoded images.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from PIL import Image
+
+from genlab.errors import GenlabError
+from genlab.io import atomic_write_bytes
+from genlab.reporting.grids import make_grid, png_bytes
+
+METHODS = ("slerp", "lerp")
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Straight line: ``(1 - t) a + t b`` for each ``t`` -> (len(t), D)."""
+    t = t.reshape(-1, 1).to(a.dtype)
+    return (1 - t) * a.reshape(1, -1) + t * b.reshape(1, -1)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation: follows the great circle between ``a`` and ``b`` while interpolating their norms.
+
+    Gaussian latents live near a sphere of radius sqrt(D); a straight line between two of them passes through
+    the low-density middle, a great-circle path stays where the generator was trained. Falls back to ``lerp``
+    for (anti)parallel vectors, where the circle is undefined.
+    """
+    a64, b64 = a.double().reshape(-1), b.double().reshape(-1)
+    t = t.double().reshape(-1, 1)
+    na, nb = a64.norm(), b64.norm()
+    if na < eps or nb < eps:
+        return lerp(a, b, t.to(a.dtype))
+    ua, ub = a64 / na, b64 / nb
+    cos = (ua * ub).sum().clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-4 or (torch.pi - omega).abs() < 1e-4:
+        return lerp(a, b, t.to(a.dtype))
+    so = torch.sin(omega)
+    direction = (torch.sin((1 - t) * omega) / so) * ua + (torch.sin(t * omega) / so) * ub
+    radius = (1 - t) * na + t * nb
+    return (direction * radius).to(a.dtype)
+
+
+def interpolate_path(points: torch.Tensor, steps: int, method: str = "slerp") -> torch.Tensor:
+    """Latents (K, D), K >= 2 -> a path (1 + (K - 1) * (steps - 1), D) through all of them, ends included."""
+    if method not in METHODS:
+        raise GenlabError(f"interpolation method {method!r} is unknown; choose one of: {', '.join(METHODS)}")
+    if points.ndim != 2 or len(points) < 2:
+        raise GenlabError(f"interpolation needs at least two latent points, got shape {tuple(points.shape)}")
+    if steps < 2:
+        raise GenlabError(f"steps={steps} is too few: at least 2 (the two end points)")
+    fn = slerp if method == "slerp" else lerp
+    t = torch.linspace(0, 1, steps)
+    legs = [fn(points[i], points[i + 1], t if i == 0 else t[1:]) for i in range(len(points) - 1)]
+    return torch.cat(legs)
+
+
+def seed_latents(run, seeds: Sequence[int]) -> torch.Tensor:
+    """One latent per seed, exactly the first latent ``run.sample(n, seed)`` would use."""
+    return torch.cat([run.latents(1, int(s)).cpu() for s in seeds])
+
+
+def load_latents(path: str | Path, indices: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """A saved latent tensor (K, D), or a dict holding one under ``"z"`` (a run's ``noise.pt``), -> rows."""
+    p = Path(path)
+    if not p.is_file():
+        raise GenlabError(f"latent file {str(p)!r} does not exist")
+    obj = torch.load(p, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict):
+        if "z" not in obj:
+            raise GenlabError(f"{p} holds a dict without a 'z' entry (keys: {', '.join(map(str, obj))})")
+        obj = obj["z"]
+    if not isinstance(obj, torch.Tensor) or obj.ndim != 2:
+        raise GenlabError(f"{p} must hold a (K, latent_dim) tensor, got {type(obj).__name__} "
+                          f"{tuple(getattr(obj, 'shape', ()))}")
+    if indices:
+        bad = [i for i in indices if not -len(obj) <= i < len(obj)]
+        if bad:
+            raise GenlabError(f"latent indices {bad} are out of range: {p} holds {len(obj)} latents")
+        obj = obj[list(indices)]
+    return obj.float()
+
+
+def check_latents(run, z: torch.Tensor) -> torch.Tensor:
+    d = run.cfg.model.latent_dim
+    if z.ndim != 2 or z.shape[1] != d:
+        raise GenlabError(f"latents have shape {tuple(z.shape)} but this model takes latent_dim={d}")
+    return z
+
+
+def labels_for(run, n: int, label: Optional[int]) -> Optional[torch.Tensor]:
+    """A constant class label for conditional models (default class 0); None for unconditional ones."""
+    conditioning = getattr(run.spec, "conditioning", "none")
+    if conditioning == "none":
+        if label is not None:
+            raise GenlabError(f"--label was given but model {run.cfg.model.name} is not class-conditional")
+        return None
+    if conditioning != "class":
+        raise GenlabError(f"model {run.cfg.model.name} is {conditioning}-conditional; interpolation supports "
+                          "unconditional and class-conditional models")
+    label = 0 if label is None else int(label)
+    if not 0 <= label < max(run.num_classes, 1):
+        raise GenlabError(f"label {label} is out of range: this model has classes 0..{run.num_classes - 1}")
+    return torch.full((n,), label, dtype=torch.long)
+
+
+def interpolate(run, points: torch.Tensor, steps: int = 10, method: str = "slerp",
+                label: Optional[int] = None) -> torch.Tensor:
+    """Decode a path through ``points`` (K, D) -> images (1 + (K - 1)(steps - 1), C, H, W) in [-1, 1]."""
+    path = interpolate_path(check_latents(run, points), steps, method)
+    return run.generate(path, labels_for(run, len(path), label))
+
+
+def interpolation_rows(run, rows: int = 4, steps: int = 10, method: str = "slerp", seed: int = 0,
+                       label: Optional[int] = None) -> torch.Tensor:
+    """``rows`` independent pairs of seeded latents, one interpolation per row -> (rows * steps, C, H, W)."""
+    ends = run.latents(2 * rows, seed).cpu()
+    paths = [interpolate_path(ends[2 * i:2 * i + 2], steps, method) for i in range(rows)]
+    z = torch.cat(paths)
+    return run.generate(z, labels_for(run, len(z), label))
+
+
+def encode_images(run, images: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Images in [-1, 1] -> the encoder's means (N, D). Needs a model with an encoder network "E"."""
+    if "E" not in run.nets:
+        raise GenlabError(f"model {run.cfg.model.name} has no encoder; encoding images needs a VAE")
+    E = run.nets["E"]
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), 256):
+            x = images[i:i + 256].to(run.device)
+            if getattr(run.spec, "conditioning", "none") == "class" and labels is not None:
+                res = E(x, labels[i:i + 256].to(run.device))
+            else:
+                res = E(x)
+            mu = res[0] if isinstance(res, (tuple, list)) else res
+            out.append(mu.float().cpu().reshape(len(x), -1))
+    return torch.cat(out) if out else torch.empty(0, run.cfg.model.latent_dim)
+
+
+# ----------------------------------------------------------------------------------------------- writers
+def save_strip(images: torch.Tensor, path: str | Path, nrow: int, scale: int = 2) -> Path:
+    """A grid of frames, ``nrow`` per row (a strip when there is one row), as PNG."""
+    atomic_write_bytes(path, png_bytes(make_grid(images, nrow=nrow), scale=scale))
+    return Path(path)
+
+
+def gif_bytes(images: torch.Tensor, rows: int = 1, duration_ms: int = 120, scale: int = 3,
+              bounce: bool = True) -> bytes:
+    """An animated GIF: frame t shows step t of every row side by side. ``bounce`` plays it back and forth."""
+    n = len(images)
+    if rows < 1 or n % rows:
+        raise GenlabError(f"{n} frames cannot be split into {rows} rows")
+    steps = n // rows
+    per_step = images.reshape(rows, steps, *images.shape[1:]).transpose(0, 1)  # (steps, rows, C, H, W)
+    frames = []
+    for t in range(steps):
+        arr = make_grid(per_step[t], nrow=rows)
+        img = Image.fromarray(arr)
+        if scale > 1:
+            img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        frames.append(img.convert("P", palette=Image.ADAPTIVE, colors=255) if arr.ndim == 3 else img)
+    order = frames + frames[-2:0:-1] if bounce and len(frames) > 2 else frames
+    buf = io.BytesIO()
+    order[0].save(buf, format="GIF", save_all=True, append_images=order[1:], duration=duration_ms, loop=0,
+                  disposal=2)
+    return buf.getvalue()
+
+
+def save_gif(images: torch.Tensor, path: str | Path, rows: int = 1, duration_ms: int = 120, scale: int = 3,
+             bounce: bool = True) -> Path:
+    atomic_write_bytes(path, gif_bytes(images, rows, duration_ms, scale, bounce))
+    return Path(path)
+
+
+def frame_count(num_points: int, steps: int) -> int:
+    return 1 + (num_points - 1) * (steps - 1)
+

@@ -1,0 +1,106 @@
+"""`genlab eval` and `genlab eval-folder`: metrics with the field's protocol, printed and written as JSON."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from genlab.cli import app, console
+from genlab.errors import ConfigError
+
+METRICS_HELP = "comma-separated: fid, kid, is, pr, coverage"
+FEATURES_HELP = "auto (inception if its weights are on disk, else classifier) | inception | classifier"
+
+
+def print_result(result: dict[str, Any], title: str) -> None:
+    from genlab.metrics import flatten_results
+
+    p = result.get("protocol", {})
+    table = Table(title=title, caption=f"extractor {p.get('extractor')} ({str(p.get('extractor_hash', ''))[:12]}), "
+                                       f"{p.get('num_generated')} generated vs {p.get('num_reference')} reference, "
+                                       f"seed {p.get('seed')}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in flatten_results(result).items():
+        table.add_row(k, f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}")
+    console.print(table)
+
+
+def _parse_against(against: str, resolution: Optional[int], channels: Optional[int], root: Optional[str]):
+    """``fashion-mnist:test`` -> DatasetRef; an existing folder -> its path."""
+    from genlab.data import DATASETS, dataset_info
+    from genlab.metrics import DatasetRef
+
+    if Path(against).is_dir():
+        return Path(against)
+    name, _, split = against.partition(":")
+    if name not in DATASETS:
+        raise ConfigError(f"--against {against!r} is neither a folder nor a dataset; use DATASET[:SPLIT] with "
+                          f"DATASET one of {', '.join(DATASETS.names())}, or a folder of images")
+    info = dataset_info(name)
+    res = resolution or getattr(info, "resolution", None)
+    ch = channels or getattr(info, "channels", None)
+    if res is None or ch is None:
+        raise ConfigError(f"--against {name}: give --resolution and --channels")
+    return DatasetRef(name, split or "test", int(res), int(ch), root=root)
+
+
+@app.command("eval", help="Evaluate a run's generator against its dataset (writes eval.json in the run folder).")
+def eval_run(
+    run_dir: Path = typer.Argument(..., help="a run folder"),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
+    metrics: str = typer.Option("fid,kid,is,pr,coverage", "--metrics", help=METRICS_HELP),
+    features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
+    num_samples: int = typer.Option(10_000, "--num-samples", help="generated images"),
+    seed: int = typer.Option(0, "--seed"),
+    split: str = typer.Option("test", "--split", help="reference split of the run's dataset"),
+    batch_size: int = typer.Option(250, "--batch-size"),
+    inception_weights: Optional[str] = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON path (default: RUN/eval.json)"),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    from genlab.evaluation import evaluate_run, summary_line
+
+    if num_samples <= 0:
+        raise ConfigError(f"--num-samples {num_samples} is not allowed: a positive count")
+    result, path = evaluate_run(run_dir, checkpoint=checkpoint, out=out, metrics=metrics, features=features,
+                                num_samples=num_samples, seed=seed, split=split, batch_size=batch_size,
+                                inception_weights=inception_weights, device=device)
+    print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']})")
+    console.print(f"{summary_line(result)}; wrote {path}")
+
+
+@app.command("eval-folder", help="Metrics of a folder of images against a dataset split or another folder.")
+def eval_folder(
+    folder: Path = typer.Argument(..., help="a folder of generated images"),
+    against: str = typer.Option(..., "--against", help="DATASET[:SPLIT] (e.g. fashion-mnist:test) or a folder"),
+    out: Path = typer.Option(Path("result.json"), "--out", help="JSON path"),
+    metrics: str = typer.Option("fid,kid,is,pr,coverage", "--metrics", help=METRICS_HELP),
+    features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="decode both sides at this size"),
+    channels: Optional[int] = typer.Option(None, "--channels", help="1 or 3"),
+    root: Optional[str] = typer.Option(None, "--root", help="folder with the reference dataset's files"),
+    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(250, "--batch-size"),
+    inception_weights: Optional[str] = typer.Option(None, "--inception-weights"),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    from genlab.evaluation import choose_features, summary_line
+    from genlab.io import atomic_write_text
+    from genlab.metrics import evaluate_folder
+
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder of images")
+    ref = _parse_against(against, resolution, channels, root)
+    name = choose_features(features, inception_weights)
+    if name == "classifier" and isinstance(ref, Path):
+        raise ConfigError("the classifier extractor is trained on a labeled dataset: compare against "
+                          "DATASET:SPLIT, or use --features inception for folder vs folder")
+    result = evaluate_folder(folder, ref, name, metrics, batch_size=batch_size, seed=seed, resolution=resolution,
+                             channels=channels, weights=inception_weights, device=device)
+    atomic_write_text(out, json.dumps(result, indent=1, default=float))
+    print_result(result, f"genlab eval-folder {folder} vs {against}")
+    console.print(f"{summary_line(result)}; wrote {out}")

@@ -1,0 +1,43 @@
+"""`genlab features ...`: the feature extractors behind the metrics."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("train-classifier")
+def train_classifier_cmd(
+    dataset: str = typer.Argument(..., help="a labeled dataset, e.g. fashion-mnist"),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="default: the dataset's native size"),
+    channels: Optional[int] = typer.Option(None, "--channels", help="default: the dataset's native channels"),
+    root: Optional[str] = typer.Option(None, "--root", help="folder with the dataset's files"),
+    retrain: bool = typer.Option(False, "--retrain", help="train again even if a cached one exists"),
+) -> None:
+    """Train (or find in the cache) genlab's classifier extractor for a dataset; print its accuracy and hash."""
+    import logging
+
+    from genlab.cli import console
+    from genlab.data import dataset_info
+    from genlab.metrics import train_classifier
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    info = dataset_info(dataset)
+    res = resolution or getattr(info, "resolution", None) or 32
+    ch = channels or getattr(info, "channels", None) or 3
+    r = train_classifier(dataset, int(res), int(ch), root=root, retrain=retrain)
+    acc = "n/a" if r.test_accuracy is None else f"{r.test_accuracy:.4f}"
+    console.print(f"classifier for {dataset} at {res}px/{ch}ch: test accuracy {acc}, trained in "
+                  f"{r.train_seconds:.0f}s, hash {r.hash[:16]}; cached at {r.path}")
+
+
+@app.command("list")
+def list_extractors() -> None:
+    """The registered feature extractors."""
+    from genlab.cli import console
+    from genlab.metrics import FEATURE_EXTRACTORS
+
+    for name in FEATURE_EXTRACTORS.names():
+        console.print(name)

@@ -1,0 +1,28 @@
+"""`genlab report`: one self-contained HTML page for runs, comparisons of runs, and sweeps."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from genlab.cli import app, console
+
+
+@app.command(help="Write one self-contained HTML report (images embedded, no network) for a run, several runs "
+                  "(with a comparison) or a sweep folder.")
+def report(
+    paths: List[Path] = typer.Argument(..., help="run folders and/or sweep folders"),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="HTML file (default: FOLDER/report.html for one "
+                                                                 "folder, else report.html)"),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="which checkpoint draws samples: last | best | PATH"),
+    seed: int = typer.Option(0, "--seed", help="latent seed of the samples and interpolations"),
+    title: Optional[str] = typer.Option(None, "--title", help="page title"),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    from genlab.reporting.html import build_report
+
+    target = out or (paths[0] / "report.html" if len(paths) == 1 else Path("report.html"))
+    path = build_report(paths, target, checkpoint=checkpoint, device=device, seed=seed, title=title,
+                        log=lambda m: console.print(m, style="dim"))
+    console.print(f"report written: {path} ({path.stat().st_size / 1024:.0f} KiB)")

@@ -1,0 +1,122 @@
+"""Evaluation of runs: `genlab eval`, and the metrics computed every `eval.every` epochs during training.
+
+Glue between the run folder (sampling.load_run / a live Trainer) and the pure metrics package; the metrics
+never import training.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+
+from genlab.errors import GenlabError
+from genlab.io import atomic_write_text
+from genlab.sampling import LoadedRun, load_run
+
+
+def choose_features(features: str, inception_weights: Optional[str] = None) -> str:
+    """``auto`` -> ``inception`` when its weights are on disk (no download attempted), else ``classifier``."""
+    if features != "auto":
+        return features
+    from genlab.metrics.features.inception_fid import find_inception_weights
+
+    try:
+        find_inception_weights(inception_weights, download=False)
+        return "inception"
+    except GenlabError:
+        return "classifier"
+
+
+def reference_of(cfg, split: str):
+    from genlab.metrics import DatasetRef
+
+    return DatasetRef(cfg.data.name, split, cfg.data.resolution, cfg.data.channels, root=cfg.data.root)
+
+
+def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: str = "auto",
+                    num_samples: int = 10_000, seed: int = 0, split: str = "test", batch_size: int = 250,
+                    inception_weights: Optional[str] = None, device: str = "cpu") -> dict[str, Any]:
+    """Metrics of a loaded run's generator against its dataset's ``split``."""
+    from genlab.metrics import evaluate
+
+    name = choose_features(features, inception_weights)
+    result = evaluate(run.sampler(seed=seed, batch_size=batch_size), num_samples, reference_of(run.cfg, split),
+                      name, metrics, batch_size=batch_size, seed=seed, weights=inception_weights, device=device)
+    result["protocol"].update({"checkpoint": str(run.checkpoint), "step": run.step, "epoch": run.epoch,
+                               "model": run.cfg.model.name, "ema": run.ema is not None})
+    return result
+
+
+def evaluate_run(run_dir: str | Path, *, checkpoint: str = "last", out: Optional[str | Path] = None,
+                 **kw: Any) -> tuple[dict[str, Any], Path]:
+    """`genlab eval`: evaluate a run folder's checkpoint and write ``eval.json`` (or ``out``)."""
+    run = load_run(run_dir, checkpoint, kw.get("device", "cpu"))
+    result = evaluate_loaded(run, **kw)
+    path = Path(out) if out else run.run.eval_json
+    atomic_write_text(path, json.dumps(result, indent=1, default=float))
+    return result, path
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    """One human line: FID (extractor) and class coverage."""
+    parts = []
+    ext = result.get("protocol", {}).get("extractor", {})
+    ext_name = ext.get("name", ext) if isinstance(ext, dict) else ext
+    if "fid" in result:
+        parts.append(f"FID {result['fid']:.2f} ({ext_name} features)")
+    if "kid" in result and isinstance(result["kid"], dict):
+        parts.append(f"KID {result['kid'].get('mean', float('nan')):.4f}")
+    if "is" in result and isinstance(result["is"], dict):
+        parts.append(f"IS {result['is'].get('mean', float('nan')):.2f}")
+    cov = result.get("coverage")
+    if isinstance(cov, dict) and "classes_covered" in cov:
+        kl = cov.get("kl_to_real")
+        parts.append(f"classes covered {cov['classes_covered']}/{cov.get('num_classes', '?')}"
+                     + (f", KL to real {kl:.3f}" if kl is not None else ""))
+    return ", ".join(parts) or "no metrics"
+
+
+def training_eval_hook(trainer) -> None:
+    """Attach `eval.every`: metrics at those epochs (and the last), logged; ``best.pt`` kept by FID."""
+    ev = trainer.cfg.eval
+    if ev.every <= 0:
+        return
+
+    def hook(t, epoch: int) -> None:
+        final = epoch >= t.cfg.train.epochs or bool(t.cfg.train.max_steps and t.step >= t.cfg.train.max_steps)
+        if not (final or epoch % ev.every == 0):
+            return
+        G = t.generator
+        was_training = G.training
+        G.eval()
+        try:
+            live = LoadedRun(run=t.run, cfg=t.cfg, spec=t.spec, nets=t.nets, checkpoint=Path(f"(training step "
+                             f"{t.step})"), step=t.step, epoch=epoch, extra=t.extra,
+                             ema=t.ema.net if t.ema is not None else None, device=t.device)
+            with torch.random.fork_rng(devices=[]):  # evaluation must not move the training RNG
+                result = evaluate_loaded(live, metrics=ev.metrics, features=ev.features,
+                                         num_samples=ev.num_samples, seed=t.cfg.train.seed, split=ev.split,
+                                         device=str(t.device))
+        finally:
+            G.train(was_training)
+        from genlab.metrics import flatten_results
+
+        record = {"step": t.step, "epoch": epoch, "kind": "eval", **flatten_results(result)}
+        t.reporter.write(record)
+        if t.is_main:
+            atomic_write_text(t.run.eval_json, json.dumps(result, indent=1, default=float))
+        t.log(f"eval at epoch {epoch}: {summary_line(result)}")
+        fid = result.get("fid")
+        if fid is not None and (t.best is None or fid < t.best):
+            t.best = float(fid)
+            path = t.save()
+            if t.is_main:
+                best = t.run.checkpoints / "best.pt"
+                tmp = best.with_suffix(".pt.tmp")
+                shutil.copyfile(path, tmp)
+                tmp.replace(best)
+
+    trainer.epoch_end_hooks.append(hook)

@@ -1,0 +1,221 @@
+"""The entry points the CLI and the training loop call: ``evaluate`` (a sampler vs a reference) and
+``evaluate_folder`` (a folder of images vs a dataset split, an ``ImageData`` or another folder).
+
+Both return ``{<metric name>: value, ..., "protocol": {...}}`` (value shapes in ``genlab.metrics.suite``).
+The protocol records what makes numbers comparable: extractor name, hash and details, sample counts, the
+reference, seed, metric options, genlab version; plus timings in seconds.
+Metrics take a sampler and never import training: ``sample_fn(n)`` returns n float images in [-1, 1].
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, replace
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
+
+import torch
+
+import genlab
+from genlab.data.base import ImageData
+from genlab.errors import GenlabError
+from genlab.metrics.features.base import FeatureExtractor, get_extractor
+from genlab.metrics.reference import DatasetRef, Reference, load_reference
+from genlab.metrics.refstats import compute_features, iter_batches, reference_stats
+from genlab.metrics.stats import Features, FeatureStats
+from genlab.metrics.suite import DEFAULT_METRICS, METRICS, EvalOptions, MetricInputs, check_metrics
+
+SampleFn = Callable[[int], torch.Tensor]
+
+
+def resolve_extractor(
+    extractor: Union[str, FeatureExtractor],
+    dataset: Optional[Any] = None,
+    weights: Optional[str] = None,
+    device: str | torch.device = "cpu",
+) -> FeatureExtractor:
+    """An extractor object as is, or the registered one by name (the classifier trains on ``dataset``)."""
+    if isinstance(extractor, FeatureExtractor):
+        return extractor
+    if isinstance(dataset, ImageData):
+        n, c, h, w = dataset.images.shape
+        return get_extractor(extractor, dataset=dataset.name, resolution=h, channels=c, weights=weights, device=device)
+    return get_extractor(extractor, dataset=dataset, weights=weights, device=device)
+
+
+def _sampled_batches(sample_fn: SampleFn, num_samples: int, batch_size: int) -> Iterator[torch.Tensor]:
+    done = 0
+    while done < num_samples:
+        n = min(batch_size, num_samples - done)
+        images = sample_fn(n)
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] != n:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise GenlabError(f"sample_fn({n}) must return {n} images as a (N, C, H, W) tensor, got {shape}")
+        if not images.is_floating_point():
+            raise GenlabError(f"sample_fn must return float images in [-1, 1], got {images.dtype}")
+        yield images
+        done += n
+
+
+def sample_features(
+    sample_fn: SampleFn, num_samples: int, extractor: FeatureExtractor, batch_size: int = 250, seed: int = 0
+) -> tuple[Features, tuple[int, int]]:
+    """Features of ``num_samples`` images from ``sample_fn``, drawn under ``torch.manual_seed(seed)`` inside a
+    forked RNG state (the caller's RNG streams are left as they were). Also returns (resolution, channels)."""
+    if num_samples < 2:
+        raise GenlabError(f"evaluation needs at least 2 samples, got {num_samples}")
+    shape: list[tuple[int, int]] = []
+
+    def batches() -> Iterator[torch.Tensor]:
+        for b in _sampled_batches(sample_fn, num_samples, batch_size):
+            shape.append((int(b.shape[-1]), int(b.shape[1])))
+            yield b
+
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda), torch.no_grad():
+        torch.manual_seed(seed)
+        feats = compute_features(extractor, batches())
+    return feats, shape[0]
+
+
+def evaluate_features(
+    generated: Features,
+    reference: FeatureStats,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    options: Optional[EvalOptions] = None,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The metric values of ``generated`` features against reference statistics, and per-metric seconds."""
+    names = check_metrics(metrics)
+    options = options or EvalOptions()
+    if generated.dim != reference.dim:
+        raise GenlabError(f"generated features are {generated.dim}-d but the reference's are {reference.dim}-d")
+    stats = FeatureStats.from_features(generated)
+    inputs = MetricInputs(stats, generated.logits, reference, options)
+    values: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for name in names:
+        t0 = time.perf_counter()
+        values[name] = METRICS.get(name).compute(inputs)
+        seconds[name] = round(time.perf_counter() - t0, 3)
+    return values, seconds
+
+
+def _protocol(
+    extractor: FeatureExtractor, n_gen: int, ref: FeatureStats, ref_desc: dict, generated: dict,
+    metrics: Sequence[str], options: EvalOptions, seconds: dict,
+) -> dict[str, Any]:
+    return {
+        "extractor": extractor.name,
+        "extractor_hash": extractor.hash,
+        "extractor_info": extractor.describe(),
+        "num_generated": n_gen,
+        "num_reference": ref.n,
+        "reference": ref_desc,
+        "generated": generated,
+        "metrics": list(metrics),
+        "seed": options.seed,
+        "options": asdict(options),
+        "genlab_version": genlab.__version__,
+        "seconds": seconds,
+    }
+
+
+def _check_match(ref: Reference, resolution: int, channels: int) -> None:
+    """FID between images at different sizes measures the resize, not the model: refuse it."""
+    if isinstance(ref, DatasetRef):
+        want = (ref.resolution, ref.channels)
+    elif isinstance(ref, ImageData):
+        want = (int(ref.images.shape[-1]), int(ref.images.shape[1]))
+    else:
+        return
+    if want != (resolution, channels):
+        raise GenlabError(f"generated images are {resolution}px/{channels}ch but the reference is "
+                          f"{want[0]}px/{want[1]}ch; compare images prepared the same way")
+
+
+def evaluate(
+    sample_fn: SampleFn,
+    num_samples: int,
+    reference: Reference,
+    extractor: Union[str, FeatureExtractor],
+    metrics: Union[str, Sequence[str]] = DEFAULT_METRICS,
+    batch_size: int = 250,
+    seed: int = 0,
+    *,
+    options: Optional[EvalOptions] = None,
+    weights: Optional[str] = None,
+    device: str | torch.device = "cpu",
+    cache: bool = True,
+) -> dict[str, Any]:
+    """Metrics of ``num_samples`` images from ``sample_fn`` against ``reference``.
+
+    reference: a ``DatasetRef`` (name, split, resolution, channels), an ``ImageData``, or a folder of images
+    (decoded at the generated images' resolution and channels). Its statistics are cached.
+    extractor: a ``FeatureExtractor`` or a ``FEATURE_EXTRACTORS`` name (``weights`` goes to its factory;
+    the classifier trains on the reference dataset's train split when not cached).
+    Returns ``{"fid": float, "kid": {...}, "is": {...}, "pr": {...}, "coverage": {...}, "protocol": {...}}``
+    for the chosen metrics.
+    """
+    names = check_metrics(metrics)
+    options = replace(options or EvalOptions(), seed=seed)
+    ext = resolve_extractor(extractor, reference if not isinstance(reference, (str, os.PathLike)) else None,
+                            weights, device)
+    t0 = time.perf_counter()
+    generated, (resolution, channels) = sample_features(sample_fn, num_samples, ext, batch_size, seed)
+    t1 = time.perf_counter()
+    _check_match(reference, resolution, channels)
+    ref, ref_desc = reference_stats(reference, ext, resolution=resolution, channels=channels,
+                                    batch_size=batch_size, cache=cache)
+    t2 = time.perf_counter()
+    values, metric_s = evaluate_features(generated, ref, names, options)
+    seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s}
+    gen_desc = {"sampler": getattr(sample_fn, "__name__", type(sample_fn).__name__),
+                "resolution": resolution, "channels": channels}
+    return {**values, "protocol": _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds)}
+
+
+def evaluate_folder(
+    folder: str | os.PathLike,
+    against: Reference,
+    extractor: Union[str, FeatureExtractor],
+    metrics: Union[str, Sequence[str]] = DEFAULT_METRICS,
+    batch_size: int = 250,
+    seed: int = 0,
+    *,
+    resolution: Optional[int] = None,
+    channels: Optional[int] = None,
+    options: Optional[EvalOptions] = None,
+    weights: Optional[str] = None,
+    device: str | torch.device = "cpu",
+    cache: bool = True,
+) -> dict[str, Any]:
+    """Metrics of the images in ``folder`` against a dataset split, an ``ImageData`` or another folder.
+
+    Both sides are decoded at one resolution and channel count: ``resolution`` / ``channels`` when given,
+    else the extractor's (classifier), else the reference dataset's. Folder-vs-folder with ``inception``
+    needs ``resolution`` (channels default to 3).
+    """
+    names = check_metrics(metrics)
+    options = replace(options or EvalOptions(), seed=seed)
+    dataset = against if isinstance(against, (DatasetRef, ImageData)) else None
+    ext = resolve_extractor(extractor, dataset, weights, device)
+    if isinstance(against, DatasetRef):
+        ds_res, ds_ch = against.resolution, against.channels
+    elif isinstance(against, ImageData):
+        ds_res, ds_ch = int(against.images.shape[-1]), int(against.images.shape[1])
+    else:
+        ds_res, ds_ch = None, None
+    res = resolution or ext.resolution or ds_res
+    ch = channels or ext.channels or ds_ch or 3
+    if res is None:
+        raise GenlabError("comparing two folders with an extractor of any input size: pass resolution=")
+    _check_match(against, res, ch)
+    t0 = time.perf_counter()
+    data = load_reference(folder, res, ch)
+    generated = compute_features(ext, iter_batches(data.images, batch_size))
+    t1 = time.perf_counter()
+    ref, ref_desc = reference_stats(against, ext, resolution=res, channels=ch, batch_size=batch_size, cache=cache)
+    t2 = time.perf_counter()
+    values, metric_s = evaluate_features(generated, ref, names, options)
+    seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s}
+    gen_desc = {"folder": str(folder), "resolution": res, "channels": ch}
+    return {**values, "protocol": _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds)}

@@ -1,0 +1,157 @@
+"""``inception``: the standard FID feature extractor (2048-d pool features, 1008 logits for IS).
+
+Weights (``pt_inception-2015-12-05-6726825d.pth``, the widely used PyTorch port of the TF FID graph) are
+looked for, in order:
+1. ``weights=PATH`` (the CLI's ``--inception-weights PATH``);
+2. ``$GENLAB_INCEPTION_WEIGHTS``;
+3. ``cache_dir()/weights/pt_inception-2015-12-05-6726825d.pth``;
+4. a download from the public URL into 3., verified against the sha256 prefix in the name (6726825d).
+A file whose sha256 does not start with that prefix still loads (strictly) but warns: its FIDs are not
+comparable with published ones. The extractor's ``hash`` is ``weights_hash`` of the loaded network.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from genlab.errors import GenlabError
+from genlab.io import atomic_write, cache_dir
+from genlab.metrics.features.base import FEATURE_EXTRACTORS, FeatureExtractor, weights_hash
+from genlab.metrics.features.inception_net import FEATURE_DIM, NUM_CLASSES, FIDInceptionV3
+
+log = logging.getLogger("genlab.metrics")
+
+WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
+WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_FILE
+WEIGHTS_SHA256_PREFIX = "6726825d"
+WEIGHTS_ENV = "GENLAB_INCEPTION_WEIGHTS"
+DOWNLOAD_TIMEOUT_S = 30
+
+
+class InceptionWeightsWarning(UserWarning):
+    """Inception weights that are not the published FID file: numbers are not comparable with papers."""
+
+
+def weights_cache_path() -> Path:
+    return cache_dir() / "weights" / WEIGHTS_FILE
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download_weights(dest: Path, url: str = WEIGHTS_URL) -> Path:
+    """Download ``url`` to ``dest`` atomically; the file only appears when its sha256 prefix matches."""
+
+    def write(f) -> None:
+        h = hashlib.sha256()
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:
+            for chunk in iter(lambda: r.read(1 << 20), b""):
+                h.update(chunk)
+                f.write(chunk)
+        if not h.hexdigest().startswith(WEIGHTS_SHA256_PREFIX):
+            raise GenlabError(
+                f"downloaded {url} has sha256 {h.hexdigest()[:16]}..., expected {WEIGHTS_SHA256_PREFIX}..."
+            )
+
+    log.info("downloading FID Inception weights from %s", url)
+    return atomic_write(dest, write)
+
+
+def find_inception_weights(path: Optional[str | os.PathLike] = None, download: bool = True) -> Path:
+    """The weights file to use (see the module docstring for the search order), or one clear GenlabError."""
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise GenlabError(f"--inception-weights {p}: no such file")
+        return p
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise GenlabError(f"${WEIGHTS_ENV}={env}: no such file")
+        return p
+    cached = weights_cache_path()
+    if cached.is_file():
+        return cached
+    why = "downloads are off"
+    if download:
+        try:
+            return download_weights(cached)
+        except (OSError, urllib.error.URLError, GenlabError) as e:
+            why = f"the download failed ({e})"
+    raise GenlabError(
+        f"FID Inception weights {WEIGHTS_FILE} not found and {why}. Download {WEIGHTS_URL} and put it at "
+        f"{cached}, or pass --inception-weights PATH, or set ${WEIGHTS_ENV}. "
+        "Offline, `--features classifier` works without it."
+    )
+
+
+def load_inception(path: str | os.PathLike) -> tuple[FIDInceptionV3, str]:
+    """The network with the weights at ``path`` loaded strictly; also returns the file's sha256."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same message
+        raise GenlabError(f"cannot read Inception weights {path}: {e}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise GenlabError(f"{path} is not a state dict of tensors")
+    net = FIDInceptionV3()
+    # Files saved before BatchNorm counted its batches lack these counters; they never change eval outputs.
+    for key, value in net.state_dict().items():
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = value
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise GenlabError(f"{path} does not fit the FID Inception network: {str(e).splitlines()[0]} ...") from None
+    sha = file_sha256(path)
+    if not sha.startswith(WEIGHTS_SHA256_PREFIX):
+        warnings.warn(
+            f"{path} (sha256 {sha[:16]}...) is not the published {WEIGHTS_FILE}: its FIDs are not comparable "
+            "with published numbers",
+            InceptionWeightsWarning,
+            stacklevel=2,
+        )
+    return net, sha
+
+
+@FEATURE_EXTRACTORS.register("inception")
+def inception_extractor(
+    dataset: Optional[object] = None,
+    resolution: Optional[int] = None,
+    channels: Optional[int] = None,
+    weights: Optional[str | os.PathLike] = None,
+    device: str | torch.device = "cpu",
+    download: bool = True,
+    batch_size: int = 32,
+) -> FeatureExtractor:
+    """Inception-v3 FID features for any dataset; ``dataset``, ``resolution`` and ``channels`` are unused."""
+    path = find_inception_weights(weights, download=download)
+    net, sha = load_inception(path)
+    return FeatureExtractor(
+        net,
+        name="inception",
+        hash=weights_hash(net.state_dict()),
+        feature_dim=FEATURE_DIM,
+        num_classes=NUM_CLASSES,
+        batch_size=batch_size,
+        device=device,
+        info={
+            "weights": str(path),
+            "weights_sha256": sha[:16],
+            "published_weights": sha.startswith(WEIGHTS_SHA256_PREFIX),
+        },
+    )

@@ -1,0 +1,136 @@
+"""Stages images -> features -> statistics, and the reference statistics cache.
+
+Reference statistics are computed once per (reference identity, extractor name, extractor hash) and cached
+atomically at ``cache_dir()/refstats/<reference key>-<extractor>-<hash>.pt``. The reference key is
+- a ``DatasetRef``: dataset (+ root hash), split, resolution, channels, limit;
+- an ``ImageData``: its name, split, shape and a hash of its pixels and labels;
+- a folder: its path hash and a fingerprint of its files (relative path, size, mtime), resolution, channels.
+Each file also stores its full key; a file whose key differs (another extractor hash, another format
+version) is never used: the statistics are recomputed and the file replaced.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from genlab.data.base import ImageData
+from genlab.errors import GenlabError
+from genlab.io import atomic_torch_save, cache_dir
+from genlab.metrics.features.base import FeatureExtractor
+from genlab.metrics.reference import DatasetRef, Reference, content_hash, load_reference, safe_name
+from genlab.metrics.stats import Features, FeatureStats
+
+log = logging.getLogger("genlab.metrics")
+
+# Bump when statistics or the file layout change, so old cache files are recomputed.
+REFSTATS_VERSION = 1
+# Raw reference feature rows kept for KID and precision/recall (a seeded subset of larger splits).
+REFERENCE_ROWS = 10_000
+
+
+def iter_batches(images: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    for i in range(0, images.shape[0], batch_size):
+        yield images[i : i + batch_size]
+
+
+def compute_features(extractor: FeatureExtractor, batches: Iterable[torch.Tensor]) -> Features:
+    """Run ``extractor`` over image batches (uint8, or float in [-1, 1]) and gather features and logits."""
+    feats, logits = [], []
+    for batch in batches:
+        f, logit = extractor.features(batch)
+        feats.append(f)
+        logits.append(logit)
+    if not feats:
+        raise GenlabError("no images to compute features of")
+    return Features(torch.cat(feats).numpy(), torch.cat(logits).numpy())
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 prefix over the (relative path, size, mtime) of every file under ``folder``."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in sorted(os.walk(folder)):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            st = p.stat()
+            h.update(f"{p.relative_to(folder).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:12]
+
+
+def reference_identity(
+    reference: Reference, resolution: Optional[int] = None, channels: Optional[int] = None
+) -> tuple[str, dict[str, Any]]:
+    """(filename-safe key, JSON-able description) of a reference."""
+    if isinstance(reference, DatasetRef):
+        return reference.key(), reference.describe()
+    if isinstance(reference, ImageData):
+        n, c, h, w = reference.images.shape
+        digest = content_hash(reference)
+        key = f"{safe_name(reference.name or 'data')}-{reference.split}-{h}px-{c}ch-n{n}-{digest}"
+        return key, {"dataset": reference.name, "split": reference.split, "resolution": h, "channels": c,
+                     "images": n, "content_hash": digest}
+    folder = Path(reference).expanduser().resolve()
+    if resolution is None or channels is None:
+        raise GenlabError(f"a folder reference ({folder}) needs a resolution and a channel count")
+    where = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
+    digest = folder_fingerprint(folder)
+    key = f"folder{where}-{resolution}px-{channels}ch-{digest}"
+    return key, {"folder": str(folder), "resolution": resolution, "channels": channels, "fingerprint": digest}
+
+
+def refstats_path(key: str, extractor: FeatureExtractor) -> Path:
+    return cache_dir() / "refstats" / f"{key}-{safe_name(extractor.name)}-{extractor.hash}.pt"
+
+
+def _read(path: Path, expected: dict[str, Any]) -> Optional[FeatureStats]:
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("key") != expected:
+            log.info("reference statistics %s were made for %s; recomputing", path, payload.get("key"))
+            return None
+        return FeatureStats.from_state(payload["stats"])
+    except Exception as e:  # noqa: BLE001 - a truncated, foreign or old file is recomputed
+        log.warning("ignoring unreadable reference statistics %s (%s); recomputing", path, e)
+        return None
+
+
+def reference_stats(
+    reference: Reference,
+    extractor: FeatureExtractor,
+    *,
+    resolution: Optional[int] = None,
+    channels: Optional[int] = None,
+    batch_size: int = 250,
+    cache: bool = True,
+) -> tuple[FeatureStats, dict[str, Any]]:
+    """Statistics of ``reference`` under ``extractor`` (cached), and a description of the reference.
+
+    ``resolution`` / ``channels`` say how to decode a folder reference; datasets carry their own.
+    """
+    key, described = reference_identity(reference, resolution, channels)
+    expected = {"version": REFSTATS_VERSION, "reference": key, "extractor": extractor.name,
+                "extractor_hash": extractor.hash, "rows": REFERENCE_ROWS}
+    path = refstats_path(key, extractor)
+    stats = _read(path, expected) if cache else None
+    if stats is not None:
+        log.info("reusing reference statistics %s", path)
+        return stats, {**described, "cached": True}
+    data = load_reference(reference, resolution, channels)
+    if len(data) < 2:
+        raise GenlabError(f"the reference {described} holds {len(data)} image(s); statistics need at least 2")
+    feats = compute_features(extractor, iter_batches(data.images, batch_size))
+    stats = FeatureStats.from_features(feats, keep=REFERENCE_ROWS, seed=0)
+    if cache:
+        try:
+            atomic_torch_save({"key": expected, "description": described, "stats": stats.state()}, path)
+        except OSError as e:  # a read-only cache only costs time
+            log.warning("could not cache reference statistics at %s: %s", path, e)
+    return stats, {**described, "cached": False}

@@ -1,0 +1,35 @@
+"""Lipschitz constraints for critics: the WGAN-GP gradient penalty and WGAN weight clipping. Pure functions."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """Random points on the segments between paired real and fake images (one alpha ~ U[0, 1] per image)."""
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
+    return torch.lerp(real.detach(), fake.detach(), alpha)
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     weight: float, alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """Gulrajani et al.: ``weight * E[(||grad_x critic(x_hat)||_2 - 1)^2]`` over random interpolates x_hat.
+
+    The graph is kept (``create_graph``) so the penalty trains the critic. ``critic`` maps images to one score
+    per image; a conditional critic is passed as ``lambda x: D(x, y)``.
+    """
+    x_hat = interpolate(real, fake, alpha).requires_grad_(True)
+    scores = critic(x_hat)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return weight * (norms - 1.0).pow(2).mean()
+
+
+@torch.no_grad()
+def clip_weights(net: nn.Module, value: float) -> None:
+    """Arjovsky et al.'s WGAN constraint: clamp every parameter of the critic to [-value, value]."""
+    for p in net.parameters():
+        p.clamp_(-value, value)

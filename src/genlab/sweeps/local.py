@@ -1,0 +1,149 @@
+"""Run sweep jobs as separate ``python -m genlab ...`` processes, N at a time, on this machine.
+
+Each process gets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` = cores // workers (so N runs do not fight over the
+cores) and, with ``gpus``, one GPU per slot through ``CUDA_VISIBLE_DEVICES``. Output goes to one log file per
+run. Ctrl-C sends each running process a single SIGINT: it writes a checkpoint and stops, and running the
+sweep again continues from there.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from genlab.errors import GenlabError
+
+
+class SweepInterrupted(GenlabError):
+    """Ctrl-C during a sweep; the runs were checkpointed."""
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # the run's name inside the sweep, e.g. "latent_dim=16/seed=0"
+    args: tuple[str, ...]  # arguments after ``python -m genlab``
+    log: Path  # stdout + stderr of the process (appended)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment variables
+    cwd: Optional[str] = None  # working directory (relative recipe paths resolve here)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    name: str
+    returncode: int
+    seconds: float
+    log: Path
+    host: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def tail(self, lines: int = 5) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    t = str(max(1, int(threads)))
+    return {"OMP_NUM_THREADS": t, "MKL_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t}
+
+
+def command(job: Job) -> list[str]:
+    return [sys.executable, "-m", "genlab", *job.args]
+
+
+def _open_log(job: Job):
+    job.log.parent.mkdir(parents=True, exist_ok=True)
+    f = job.log.open("a")
+    f.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} genlab {' '.join(job.args)}\n")
+    f.flush()
+    return f
+
+
+def run_job(job: Job) -> JobResult:
+    """Run one job to completion in the foreground (what a Ray task executes on its worker)."""
+    import socket
+
+    t0 = time.perf_counter()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **job.env}
+    cwd = job.cwd if job.cwd and Path(job.cwd).is_dir() else None
+    with _open_log(job) as f:
+        proc = subprocess.run(command(job), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    return JobResult(job.name, proc.returncode, time.perf_counter() - t0, job.log, socket.gethostname())
+
+
+class LocalExecutor:
+    """``workers`` processes at a time on this machine."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, threads: Optional[int] = None, gpus: Sequence[str] = (),
+                 poll_s: float = 0.2, **_ignored):
+        if workers < 1:
+            raise GenlabError(f"--workers {workers}: at least one worker")
+        self.workers = workers
+        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        self.gpus = [str(g) for g in gpus]
+        self.poll_s = poll_s
+
+    def describe(self) -> str:
+        gpus = f", GPUs {','.join(self.gpus)} round-robin" if self.gpus else ""
+        return f"local: {self.workers} process(es) at a time, {self.threads} thread(s) each{gpus}"
+
+    def _env(self, slot: int) -> dict[str, str]:
+        env = thread_env(self.threads)
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+        return env
+
+    def run(self, jobs: Sequence[Job], on_done: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
+        pending = list(jobs)
+        running: dict[int, tuple[Job, subprocess.Popen, float, object]] = {}
+        results: list[JobResult] = []
+        try:
+            while pending or running:
+                for slot in range(self.workers):
+                    if slot not in running and pending:
+                        job = pending.pop(0)
+                        f = _open_log(job)
+                        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self._env(slot), **job.env}
+                        # own session: a terminal Ctrl-C reaches only us; we forward exactly one SIGINT
+                        proc = subprocess.Popen(command(job), stdout=f, stderr=subprocess.STDOUT, env=env,
+                                                cwd=job.cwd, start_new_session=True)
+                        running[slot] = (job, proc, time.perf_counter(), f)
+                for slot, (job, proc, t0, f) in list(running.items()):
+                    if proc.poll() is not None:
+                        f.close()
+                        del running[slot]
+                        res = JobResult(job.name, proc.returncode, time.perf_counter() - t0, job.log)
+                        results.append(res)
+                        on_done(res)
+                if running:
+                    time.sleep(self.poll_s)
+        except KeyboardInterrupt:
+            self._stop(running)
+            raise SweepInterrupted(f"sweep interrupted: {len(running)} running run(s) were asked to checkpoint and "
+                                   "stop; run the same `genlab sweep` command again to continue") from None
+        return results
+
+    @staticmethod
+    def _stop(running: dict, timeout_s: float = 120.0) -> None:
+        for _, proc, _, _ in running.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.time() + timeout_s
+        for _, proc, _, f in running.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            f.close()

@@ -1,0 +1,84 @@
+"""Run sweep jobs as Ray tasks: the same ``python -m genlab train ...`` commands, scheduled by a Ray cluster.
+
+Ray is optional (``pip install "genlab[ray]"``) and imported only when this executor runs. Each task asks Ray
+for ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs; Ray sets ``CUDA_VISIBLE_DEVICES`` for the task and the
+run's process inherits it. Run folders, logs and recipes are plain paths: on a multi-machine cluster they must
+sit on a filesystem every node mounts at the same path (NFS, a shared home), and every node needs genlab
+installed in the same Python environment.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional, Sequence
+
+from genlab.errors import GenlabError
+from genlab.sweeps.local import Job, JobResult, SweepInterrupted, run_job, thread_env
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise GenlabError('the ray executor needs Ray: pip install "genlab[ray]" (or "ray[default]"); '
+                          "the default --executor local needs nothing extra") from None
+    return ray
+
+
+class RayExecutor:
+    """Submit every job as a Ray task to the cluster at ``address`` (None: an already initialised Ray, else a
+    local Ray started with ``workers`` CPUs)."""
+
+    name = "ray"
+
+    def __init__(self, workers: int = 1, address: Optional[str] = None, cpus_per_run: float = 1.0,
+                 gpus_per_run: float = 0.0, threads: Optional[int] = None, **_ignored):
+        if cpus_per_run <= 0 or gpus_per_run < 0:
+            raise GenlabError(f"cpus_per_run={cpus_per_run}, gpus_per_run={gpus_per_run}: CPUs must be positive, "
+                              "GPUs non-negative")
+        self.workers = workers
+        self.address = address
+        self.cpus_per_run = cpus_per_run
+        self.gpus_per_run = gpus_per_run
+        self.threads = threads or max(1, int(cpus_per_run))
+
+    def describe(self) -> str:
+        where = self.address or "a local Ray instance"
+        return (f"ray: tasks on {where}, {self.cpus_per_run:g} CPU and {self.gpus_per_run:g} GPU per run, "
+                f"{self.threads} thread(s) each")
+
+    def _connect(self, ray) -> None:
+        if ray.is_initialized():
+            return
+        try:
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=max(1, int(self.workers * self.cpus_per_run)), include_dashboard=False,
+                         log_to_driver=False)
+        except ConnectionError as e:
+            raise GenlabError(f"cannot reach the Ray cluster at {self.address!r}: {e}; start it with "
+                              "`ray start --head` (see docs/scaling.md)") from None
+
+    def run(self, jobs: Sequence[Job], on_done: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
+        ray = import_ray()
+        self._connect(ray)
+        task = ray.remote(run_job).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
+                                           max_retries=0)
+        # genlab's own settings (cache and data folders) follow the runs; paths are assumed shared
+        env = {**{k: v for k, v in os.environ.items() if k.startswith("GENLAB_")}, **thread_env(self.threads)}
+        refs = [task.remote(Job(j.name, j.args, j.log, {**env, **j.env}, j.cwd)) for j in jobs]
+        results: list[JobResult] = []
+        remaining = list(refs)
+        try:
+            while remaining:
+                done, remaining = ray.wait(remaining, num_returns=1)
+                for ref in done:
+                    res = ray.get(ref)
+                    results.append(res)
+                    on_done(res)
+        except KeyboardInterrupt:
+            for ref in remaining:
+                ray.cancel(ref)
+            raise SweepInterrupted("sweep interrupted: the Ray tasks were cancelled; runs continue from their last "
+                                   "checkpoint when the same `genlab sweep` command runs again") from None
+        return results

@@ -1,0 +1,393 @@
+"""Many devices, one run: torchrun + DistributedDataParallel, data sharding, and gathers for evaluation.
+
+``torchrun --nproc_per_node=N -m genlab train RECIPE ...`` starts N copies of ``genlab train``. :func:`setup`
+reads torchrun's ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` and joins the process group (NCCL with CUDA, gloo on
+the CPU); one process without those variables is a world of one and nothing here changes what it does.
+
+How the loop uses it (see docs/scaling.md):
+
+- ``train.batch_size`` stays the GLOBAL batch: each rank takes its ``batch_size / world_size`` slice of the
+  same epoch permutation, gradients are averaged, so N ranks follow the single-process recipe.
+- Each network is wrapped in DDP once; a phase sees the networks it trains through DDP and all others (frozen,
+  e.g. D during G's step, which backpropagates through D) as plain modules, so DDP never waits for gradients
+  that a frozen network does not produce. :class:`Synced` lets phases call any method (``D.heads``,
+  ``G.pre_tanh``) through DDP, since DDP only synchronises what goes through its ``forward``.
+- BatchNorm becomes SyncBatchNorm on GPUs (PyTorch has no CPU SyncBatchNorm: on gloo each rank normalises
+  with its own slice, and rank 0's running statistics are broadcast at every epoch end).
+- Rank 0 alone writes the run folder; all ranks agree on errors, Ctrl-C and NaNs.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from genlab import errors
+
+T = TypeVar("T")
+
+#: set to a folder to make every rank write ``rank<k>.json`` with digests of its weights at the end of training
+DEBUG_WEIGHTS_ENV = "GENLAB_DEBUG_RANK_WEIGHTS"
+
+
+@dataclass
+class DistContext:
+    """Where this process stands in the job. A world of one when not launched by torchrun."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    backend: str = ""
+    owns_group: bool = False  # this process initialised the group (and destroys it in close())
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    def device(self, name: str) -> torch.device:
+        """``train.device`` for this rank: with several ranks each takes the GPU ``cuda:LOCAL_RANK``."""
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        dev = torch.device(name)
+        if dev.type == "cuda" and self.enabled:
+            if dev.index not in (None, self.local_rank):
+                raise errors.ConfigError(f"train.device={name!r} with {self.world_size} ranks: each rank uses "
+                                         "cuda:LOCAL_RANK; use train.device=cuda or auto")
+            dev = torch.device("cuda", self.local_rank)
+        return dev
+
+    def close(self) -> None:
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+            self.owns_group = False
+
+
+def env_ranks(env: Mapping[str, str] = os.environ) -> tuple[int, int, int, int]:
+    """(rank, world_size, local_rank, local_world_size) from torchrun's variables; (0, 1, 0, 1) without them."""
+    world = int(env.get("WORLD_SIZE", "1"))
+    rank = int(env.get("RANK", "0"))
+    local = int(env.get("LOCAL_RANK", str(rank)))
+    local_world = int(env.get("LOCAL_WORLD_SIZE", str(world)))
+    return rank, world, local, local_world
+
+
+def setup(device_name: str = "auto", timeout_s: float = 1800) -> DistContext:
+    """Join the process group torchrun describes (or reuse one already initialised)."""
+    if dist.is_available() and dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+        _, _, local, local_world = env_ranks()
+        return DistContext(rank, world, local, local_world, dist.get_backend(), owns_group=False)
+    rank, world, local, local_world = env_ranks()
+    if world <= 1:
+        return DistContext()
+    if not dist.is_available():
+        raise errors.ConfigError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
+    ctx = DistContext(rank, world, local, local_world)
+    device = ctx.device(device_name)
+    ctx.backend = "nccl" if device.type == "cuda" else "gloo"
+    kw: dict[str, Any] = {}
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        kw["device_id"] = device
+    dist.init_process_group(ctx.backend, timeout=datetime.timedelta(seconds=timeout_s), **kw)
+    ctx.owns_group = True
+    return ctx
+
+
+# --------------------------------------------------------------------------------------------- collectives
+def _enabled() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _comm_device() -> torch.device:
+    """Where tensors must live for a collective: the current GPU with NCCL, the CPU with gloo."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def run_on_main(fn: Callable[[], T]) -> Optional[T]:
+    """Rank 0 runs ``fn``; if it raised a GenlabError every rank raises it (no rank is left waiting)."""
+    if not _enabled():
+        return fn()
+    result, failure = None, None
+    if dist.get_rank() == 0:
+        try:
+            result = fn()
+        except errors.GenlabError as e:
+            failure = (type(e).__name__, str(e))
+    box = [failure]
+    dist.broadcast_object_list(box, src=0)
+    if box[0] is not None:
+        cls = getattr(errors, box[0][0], errors.GenlabError)
+        raise cls(box[0][1])
+    return result
+
+
+def barrier() -> None:
+    if _enabled():
+        dist.barrier()
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` in rank order (small picklable things: RNG states, flags)."""
+    if not _enabled():
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank when it is True on at least one (e.g. a Ctrl-C seen by some ranks)."""
+    if not _enabled():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=_comm_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def mean_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    """The element-wise mean of ``t`` over ranks (the logged statistics of a window: one collective)."""
+    if not _enabled():
+        return t
+    buf = t.detach().to(_comm_device(), torch.float64)
+    dist.all_reduce(buf)
+    return (buf / dist.get_world_size()).to(t.device, t.dtype)
+
+
+def gather_features(local: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's rows (features, logits, images) in rank order; ranks may hold different counts.
+
+    Returns the whole (sum N_r, ...) tensor on every rank, on ``local``'s device. A world of one returns
+    ``local`` itself, so evaluation code can call it unconditionally.
+    """
+    if not _enabled():
+        return local
+    world = dist.get_world_size()
+    dev = _comm_device()
+    n = torch.tensor([local.shape[0]], device=dev, dtype=torch.int64)
+    counts = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(counts, n)
+    sizes = [int(c.item()) for c in counts]
+    longest = max(sizes)
+    padded = torch.zeros((longest, *local.shape[1:]), dtype=local.dtype, device=dev)
+    padded[: local.shape[0]] = local.to(dev)
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:s] for p, s in zip(parts, sizes)]).to(local.device)
+
+
+def shard(n: int, rank: Optional[int] = None, world: Optional[int] = None) -> tuple[int, int]:
+    """(start, count) of this rank's contiguous share of ``n`` items (the first ``n % world`` ranks get one more)."""
+    if rank is None or world is None:
+        rank, world = (dist.get_rank(), dist.get_world_size()) if _enabled() else (0, 1)
+    base, extra = divmod(n, world)
+    count = base + (1 if rank < extra else 0)
+    start = rank * base + min(rank, extra)
+    return start, count
+
+
+# ---------------------------------------------------------------------------------------- networks and DDP
+def _module_api() -> frozenset[str]:
+    return frozenset(dir(nn.Module))
+
+
+_MODULE_API = _module_api()
+
+
+class _Call(nn.Module):
+    """What DDP wraps: ``forward(method, *args)`` calls any method of the network, so ``D.heads(x)`` or
+    ``G.pre_tanh(z)`` go through DDP's forward (which is what arms its gradient all-reduce)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, method: str, *args, **kwargs):
+        fn = self.net if method == "forward" else getattr(self.net, method)
+        return fn(*args, **kwargs)
+
+
+class Synced:
+    """A network as a phase that trains it sees it: calls and method calls run through DDP; attributes,
+    submodules and ``nn.Module`` methods (``parameters()``, ``train()`` ...) are the network's own."""
+
+    def __init__(self, net: nn.Module, ddp: nn.Module):
+        self.module = net
+        self.ddp = ddp
+
+    def __call__(self, *args, **kwargs):
+        return self.ddp("forward", *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        value = getattr(self.module, name)
+        if callable(value) and not isinstance(value, nn.Module) and name not in _MODULE_API:
+            return partial(self.ddp, name)
+        return value
+
+
+class PhaseNets(Mapping):
+    """``ctx.nets`` during one phase: trained networks through DDP, the others as they are."""
+
+    def __init__(self, nets: Mapping[str, Any]):
+        self._nets = dict(nets)
+
+    def __getitem__(self, key: str):
+        return self._nets[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._nets)
+
+    def __len__(self) -> int:
+        return len(self._nets)
+
+
+def wrap_ddp(nets: nn.ModuleDict, device: torch.device) -> dict[str, Synced]:
+    """One DDP per network that has trainable parameters (rank 0's weights are broadcast to all ranks here).
+
+    ``broadcast_buffers=False``: BatchNorm running statistics are not sent before every forward; they are
+    SyncBatchNorm's (GPU) or broadcast at epoch ends by :func:`broadcast_buffers` (CPU).
+    """
+    import inspect
+    import warnings
+
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    # newer PyTorch renames broadcast_buffers; both spellings still sync buffers once, at construction
+    no_forward_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                       else {"broadcast_buffers": False})
+    # channels_last weights with one input/output channel have two valid stride patterns; the reducer copies
+    # such gradients into its buckets (a few hundred floats) and says so once per process
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    out = {}
+    for name, net in nets.items():
+        if not any(p.requires_grad for p in net.parameters()):
+            continue
+        ddp = DDP(_Call(net), device_ids=[device.index] if device.type == "cuda" else None,
+                  find_unused_parameters=False, **no_forward_sync)
+        out[name] = Synced(net, ddp)
+    return out
+
+
+def phase_views(nets: nn.ModuleDict, synced: Mapping[str, Synced], phases) -> dict[str, PhaseNets]:
+    """phase name -> the networks as that phase sees them."""
+    return {ph.name: PhaseNets({k: synced[k] if k in ph.trains and k in synced else v for k, v in nets.items()})
+            for ph in phases}
+
+
+@torch.no_grad()
+def broadcast_buffers(nets: nn.Module, src: int = 0) -> None:
+    """Give every rank rank ``src``'s buffers (BatchNorm running statistics, spectral-norm vectors)."""
+    if not _enabled():
+        return
+    dev = _comm_device()
+    for b in nets.buffers():
+        if b.device == dev:
+            dist.broadcast(b, src)
+        else:
+            tmp = b.to(dev)
+            dist.broadcast(tmp, src)
+            b.copy_(tmp)
+
+
+@torch.no_grad()
+def out_of_sync(nets: nn.ModuleDict) -> list[str]:
+    """Networks whose parameters differ between ranks (there should be none): a checksum per network, one
+    MAX and one MIN all-reduce. Catches a phase that bypasses DDP (e.g. calls ``D.body(x)`` directly)."""
+    if not _enabled():
+        return []
+    names = list(nets.keys())
+    sums = []
+    for k in names:
+        total = torch.zeros((), dtype=torch.float64)
+        for p in nets[k].parameters():
+            d = p.detach().double()
+            total += (d.sum() + d.square().sum()).cpu()
+        sums.append(total)
+    hi = torch.stack(sums).to(_comm_device())
+    lo = hi.clone()
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    return [k for k, a, b in zip(names, hi.tolist(), lo.tolist()) if a != b]
+
+
+def weight_digest(nets: nn.ModuleDict) -> dict[str, str]:
+    """network -> sha256 of its parameters' bytes (in ``named_parameters`` order)."""
+    out = {}
+    for name, net in nets.items():
+        h = hashlib.sha256()
+        for pname, p in net.named_parameters():
+            h.update(pname.encode())
+            h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+        out[name] = h.hexdigest()
+    return out
+
+
+def write_debug_digest(nets: nn.ModuleDict, rank: int, step: int) -> Optional[Path]:
+    """When ``GENLAB_DEBUG_RANK_WEIGHTS`` names a folder, write this rank's weight digests there (tests)."""
+    folder = os.environ.get(DEBUG_WEIGHTS_ENV)
+    if not folder:
+        return None
+    path = Path(folder) / f"rank{rank}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"rank": rank, "step": step, "digests": weight_digest(nets)}, indent=1))
+    return path
+
+
+# -------------------------------------------------------------------------------------------- evaluation
+@torch.inference_mode()
+def sharded_samples(generate: Callable[[int, int], torch.Tensor], n: int, batch_size: int = 500) -> torch.Tensor:
+    """``n`` images drawn across ranks: rank r calls ``generate(start, count)`` for its shard (in batches), then
+    all shards are gathered in rank order on every rank. ``generate`` should seed by ``start`` so the result
+    does not depend on the world size."""
+    start, count = shard(n)
+    parts = [generate(start + i, min(batch_size, count - i)) for i in range(0, count, batch_size)]
+    local = torch.cat(parts) if parts else torch.empty(0)
+    return gather_features(local)
+
+
+def sharded_evaluate(sample_fn: Callable[[int], torch.Tensor], num_samples: int, reference, extractor: Any,
+                     metrics=("fid",), batch_size: int = 250, seed: int = 0, device: Any = "cpu") -> dict:
+    """``genlab.metrics.evaluate`` with the sampling and feature extraction split over the ranks.
+
+    Each rank draws ``num_samples / world`` images from ``sample_fn`` (seeded ``seed + rank``) and extracts their
+    features; features (and logits) are gathered with :func:`gather_features`, reference statistics are loaded
+    (cached) and every rank computes the same metrics from the same arrays. The images depend on the world
+    size (each rank has its own seed); the protocol records it.
+    """
+    import numpy as np
+
+    from genlab.metrics import Features, evaluate_features, reference_stats
+    from genlab.metrics.evaluate import resolve_extractor, sample_features
+    from genlab.metrics.suite import check_metrics
+
+    names = check_metrics(metrics)
+    rank, world = (dist.get_rank(), dist.get_world_size()) if _enabled() else (0, 1)
+    _, count = shard(num_samples, rank, world)
+    ext = resolve_extractor(extractor, reference if not isinstance(reference, (str, os.PathLike)) else None,
+                            None, device)
+    local, (resolution, channels) = sample_features(sample_fn, count, ext, batch_size, seed + rank)
+    feats = gather_features(torch.from_numpy(np.ascontiguousarray(local.features)))
+    logits = None
+    if local.logits is not None:
+        logits = gather_features(torch.from_numpy(np.ascontiguousarray(local.logits))).numpy()
+    generated = Features(feats.numpy(), logits)
+    ref, ref_desc = reference_stats(reference, ext, resolution=resolution, channels=channels, batch_size=batch_size)
+    values, seconds = evaluate_features(generated, ref, names)
+    values["protocol"] = {"extractor": ext.name, "extractor_hash": ext.hash, "num_generated": len(generated),
+                          "num_reference": ref.n, "reference": ref_desc, "metrics": list(names), "seed": seed,
+                          "world_size": world, "seconds": seconds}
+    return values

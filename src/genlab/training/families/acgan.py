@@ -1,0 +1,41 @@
+"""ACGAN (Odena et al.): the adversarial loss plus the class cross-entropy on real and fake, for D and for G."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from genlab.training.families.adversarial import AdversarialObjective, LabelConditioned
+from genlab.training.phases import OBJECTIVES, Batch, StepContext
+
+
+@OBJECTIVES.register("acgan")
+class ACGANObjective(LabelConditioned, AdversarialObjective):
+    """D: adv(real, fake) + CE(class(real), y) + CE(class(fake), y); G: adv_G(fake) + CE(class(fake), y).
+
+    D's class head is unconditional (D.heads(x) -> validity, class logits); G is conditioned on the labels.
+    """
+
+    def d_phase(self, batch: Batch, ctx: StepContext):
+        D, loss, t = ctx.nets["D"], ctx.loss, ctx.cfg.train
+        y = self.condition(batch, ctx)
+        with torch.no_grad():
+            fake = self.generate(ctx, batch.x.shape[0], y)
+        v_real, c_real = D.heads(ctx.augment(batch.x))
+        v_fake, c_fake = D.heads(ctx.augment(fake))
+        adv = loss.d_loss(v_real, v_fake, t.real_label)
+        aux = F.cross_entropy(c_real, y) + F.cross_entropy(c_fake, y)
+        d_loss = adv + aux
+        return d_loss, {
+            "loss_D": d_loss.detach(), "loss_D_class": aux.detach(),
+            "D(x)": loss.score(v_real.detach()).mean(), "D(G(z))": loss.score(v_fake.detach()).mean(),
+            "acc_real": (c_real.detach().argmax(1) == y).float().mean(),
+        }
+
+    def g_phase(self, batch: Batch, ctx: StepContext):
+        D, loss = ctx.nets["D"], ctx.loss
+        y = self.condition(batch, ctx)
+        v_fake, c_fake = D.heads(ctx.augment(self.generate(ctx, batch.x.shape[0], y)))
+        aux = F.cross_entropy(c_fake, y)
+        g_loss = loss.g_loss(v_fake) + aux
+        return g_loss, {"loss_G": g_loss.detach(), "loss_G_class": aux.detach(),
+                        "acc_fake": (c_fake.detach().argmax(1) == y).float().mean()}

@@ -1,0 +1,55 @@
+"""VAE objective: one phase that trains encoder and decoder together on the negative ELBO.
+
+Logs ``loss_recon`` (train.recon_loss: bce | mse, summed over pixels), ``loss_kl`` (summed over latent units)
+and ``loss_total = loss_recon + train.beta * loss_kl``, each averaged over the batch. At every sample epoch it
+also writes reconstructions of a fixed real batch (``samples/recon_epoch_XXXX.png``: real, reconstruction,
+real, reconstruction, ...).
+"""
+from __future__ import annotations
+
+import torch
+
+from genlab.data.base import to_float
+from genlab.objectives.vae_losses import negative_elbo, reparameterize
+from genlab.training.phases import OBJECTIVES, Batch, Objective, Phase, StepContext
+
+
+@torch.no_grad()
+def reconstruction_pairs(trainer, conditional: bool = False) -> torch.Tensor:
+    """The first log.num_samples / 2 training images interleaved with their reconstructions (decoded means)."""
+    n = max(1, min(trainer.cfg.log.num_samples // 2, len(trainer.images)))
+    x = to_float(trainer.images[:n])
+    y = trainer.labels[:n] if conditional and trainer.labels is not None else None
+    E, G = trainer.nets["E"], trainer.generator
+    modes = E.training, G.training
+    E.eval()
+    G.eval()
+    try:
+        mu, _ = E(x) if y is None else E(x, y)
+        rec = G(mu) if y is None else G(mu, y)
+    finally:
+        E.train(modes[0])
+        G.train(modes[1])
+    return torch.stack([x, rec.to(x.dtype)], dim=1).flatten(0, 1).cpu()
+
+
+@OBJECTIVES.register("vae")
+class VAEObjective(Objective):
+    """Kingma & Welling: encode -> reparameterise -> decode; minimise recon + beta * KL."""
+
+    def optimizers(self):
+        return {"G": (("E", "G"), self.cfg.train.g_opt)}
+
+    def step(self, batch: Batch, ctx: StepContext):
+        t = ctx.cfg.train
+        mu, logvar = ctx.nets["E"](batch.x)
+        z = reparameterize(mu, logvar)
+        elbo = negative_elbo(ctx.nets["G"].pre_tanh(z), batch.x, mu, logvar, t.beta, t.recon_loss)
+        return elbo.total, {"loss_total": elbo.total.detach(), "loss_recon": elbo.recon.detach(),
+                            "loss_kl": elbo.kl.detach()}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("VAE", "G", ("E", "G"), self.step)]
+
+    def sample_images(self, trainer) -> dict[str, torch.Tensor]:
+        return {"recon": reconstruction_pairs(trainer)}

@@ -1,0 +1,257 @@
+"""Speed settings, resolved once per run, and the helpers the training loop uses to apply them.
+
+``train.precision``, ``train.compile``, ``train.channels_last`` and ``train.threads`` accept ``auto``;
+:func:`resolve_runtime` turns them into what is fastest *and* correct on the device found, and the resolved
+:class:`Runtime` is written to ``runtime.json`` in the run folder and to every checkpoint
+(``extra["runtime"]``). What ``auto`` picks, and why (measurements in docs/benchmarks.md):
+
+- precision: ``bf16`` autocast on a GPU that supports it (no loss scaling needed), else ``fp32``. On the CPU
+  float32 stays the default (STYLE principle 10); ``bf16`` is available there on request. ``fp16`` is a
+  fallback for older GPUs and adds one ``GradScaler`` per optimizer.
+- channels_last: on for models with convolutions (oneDNN on CPU and cuDNN on GPU have faster NHWC kernels).
+- compile: ``torch.compile`` of every network's ``forward`` on CUDA (Triton present); off on the CPU, where
+  compiling costs more than short runs gain (opt in with ``train.compile=true``; needs a C++ compiler).
+- threads: the cores this process may use, split between the ranks on this node.
+- always: fused Adam (foreach RMSprop) on CPU and CUDA; TF32 matmuls/convolutions and cuDNN autotuning on CUDA.
+
+Nothing here touches CUDA at import time.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import torch
+from torch import nn
+
+from genlab.config import OptimConfig, TrainConfig
+from genlab.errors import ConfigError
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The resolved speed settings of one run (what ``auto`` became)."""
+
+    device: str = "cpu"
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    compile: bool = False
+    channels_last: bool = False
+    threads: int = 1
+    tf32: bool = False  # TF32 tensor-core matmuls/convolutions for float32 work (CUDA)
+    cudnn_benchmark: bool = False
+    optimizer: str = "fused"  # how optimizer steps run: fused | foreach | for-loop
+    world_size: int = 1
+    sync_batchnorm: bool = False
+    torch_version: str = str(torch.__version__)
+    notes: tuple[str, ...] = field(default_factory=tuple)  # why auto chose what it chose
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        return d
+
+    @property
+    def device_type(self) -> str:
+        return torch.device(self.device).type
+
+    @property
+    def amp_dtype(self) -> Optional[torch.dtype]:
+        return AMP_DTYPES.get(self.precision)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def autocast(self):
+        """The context a phase's forward pass and loss run in (a no-op for fp32)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.amp_dtype)
+
+    def describe(self) -> str:
+        parts = [self.device, self.precision, f"{self.threads} threads", f"{self.optimizer} optimizer"]
+        parts += [name for name, on in (("channels_last", self.channels_last), ("torch.compile", self.compile),
+                                        ("TF32", self.tf32), ("SyncBatchNorm", self.sync_batchnorm)) if on]
+        if self.world_size > 1:
+            parts.append(f"{self.world_size} ranks")
+        return ", ".join(parts)
+
+
+def has_convolutions(nets: nn.Module) -> bool:
+    return any(isinstance(m, CONV_TYPES) for m in nets.modules())
+
+
+def has_batchnorm(nets: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in nets.modules())
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _cxx_compiler() -> Optional[str]:
+    for name in (os.environ.get("CXX"), "g++", "c++", "clang++"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def _has_triton() -> bool:
+    try:
+        from torch.utils._triton import has_triton
+
+        return bool(has_triton())
+    except Exception:
+        return False
+
+
+def _flag(value: str) -> Optional[bool]:
+    """auto | true | false (any case, as OmegaConf may hand over "True") -> None | True | False."""
+    v = str(value).lower()
+    return None if v == "auto" else v == "true"
+
+
+def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.Module, *, world_size: int = 1,
+                    local_world_size: int = 1) -> Runtime:
+    """``auto`` settings -> concrete ones for ``device`` and these networks; impossible requests -> ConfigError."""
+    notes: list[str] = []
+    cuda = device.type == "cuda"
+
+    precision = str(t.precision).lower()
+    if precision == "auto":
+        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+        notes.append(f"precision auto -> {precision}: " + ("bf16 autocast on a GPU that supports it" if cuda else
+                     "float32 on the CPU (safe default; bf16 on request)" if device.type == "cpu" else
+                     "float32 on this device"))
+    elif precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"train.precision=bf16 but {torch.cuda.get_device_name(device)} has no bfloat16 "
+                          "support; use train.precision=fp16 (with loss scaling) or fp32")
+    elif precision != "fp32" and device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"train.precision={precision} is supported on cpu and cuda, not {device.type}; "
+                          "use train.precision=fp32")
+
+    channels_last = _flag(t.channels_last)
+    conv = has_convolutions(nets)
+    if channels_last is None:
+        channels_last = conv and device.type in ("cpu", "cuda")
+        notes.append(f"channels_last auto -> {channels_last}: "
+                     + ("the model has convolutions" if conv else "no convolutions in the model"
+                        if device.type in ("cpu", "cuda") else f"not used on {device.type}"))
+
+    compile_ = _flag(t.compile)
+    if compile_ is None:
+        compile_ = cuda and _has_triton()
+        notes.append(f"compile auto -> {compile_}: " + (
+            "CUDA with Triton" if compile_ else "CUDA without Triton" if cuda else
+            "on the CPU compiling costs more than typical runs gain (measured; opt in with train.compile=true)"))
+    elif compile_:
+        if cuda and not _has_triton():
+            raise ConfigError("train.compile=true needs Triton for CUDA (pip install triton); "
+                              "use train.compile=false")
+        if device.type == "cpu" and _cxx_compiler() is None:
+            raise ConfigError("train.compile=true on the CPU needs a C++ compiler (g++ or clang++; set CXX) for "
+                              "TorchInductor; install one or use train.compile=false")
+
+    if t.threads > 0:
+        threads = t.threads
+    elif device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        threads = max(1, cpu_cores() // max(1, local_world_size))
+        notes.append(f"threads auto -> {threads}: {cpu_cores()} usable cores / {max(1, local_world_size)} "
+                     "local ranks")
+    else:
+        threads = torch.get_num_threads()
+
+    return Runtime(
+        device=str(device), precision=precision, compile=bool(compile_), channels_last=bool(channels_last),
+        threads=threads, tf32=cuda, cudnn_benchmark=cuda,
+        optimizer="fused" if device.type in ("cpu", "cuda") else "for-loop",
+        world_size=world_size, sync_batchnorm=bool(cuda and world_size > 1 and has_batchnorm(nets)),
+        notes=tuple(notes),
+    )
+
+
+def apply_process_settings(rt: Runtime) -> None:
+    """Process-wide switches: thread count, TF32, cuDNN autotuning."""
+    if torch.get_num_threads() != rt.threads:
+        torch.set_num_threads(rt.threads)
+    if rt.device_type == "cuda":
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if hasattr(torch.backends.cuda.matmul, "fp32_precision") and hasattr(conv, "fp32_precision"):
+            # PyTorch >= 2.9 API (mixing it with the allow_tf32 flags is an error)
+            torch.backends.cuda.matmul.fp32_precision = "tf32" if rt.tf32 else "ieee"
+            conv.fp32_precision = "tf32" if rt.tf32 else "ieee"
+        else:
+            torch.backends.cuda.matmul.allow_tf32 = rt.tf32
+            torch.backends.cudnn.allow_tf32 = rt.tf32
+        torch.backends.cudnn.benchmark = rt.cudnn_benchmark
+
+
+def optimizer_options(o: OptimConfig, rt: Runtime) -> dict:
+    """Keyword arguments that pick the optimizer implementation (same maths, fewer kernel launches)."""
+    if rt.optimizer == "fused" and o.optimizer == "adam":
+        return {"fused": True}
+    if rt.optimizer in ("fused", "foreach"):
+        return {"foreach": True}
+    return {}
+
+
+def retarget_optimizer(opt: torch.optim.Optimizer, options: dict) -> None:
+    """After ``load_state_dict``: keep this run's implementation flags (a checkpoint carries the writer's) and
+    give every state tensor its parameter's device and memory format (a checkpoint from another device or
+    layout resumes here)."""
+    for group in opt.param_groups:
+        for k in ("fused", "foreach"):
+            if k in group:
+                group[k] = options.get(k, None if k == "foreach" else False)
+        for p in group["params"]:
+            state = opt.state.get(p, {})
+            for k, v in list(state.items()):
+                if not isinstance(v, torch.Tensor):
+                    continue
+                if v.shape == p.shape and (v.device != p.device or v.stride() != p.stride()):
+                    state[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+                elif k == "step":
+                    on_param = group.get("fused") or group.get("capturable")
+                    state[k] = v.to(p.device if on_param else "cpu", torch.float32)
+
+
+def prepare_networks(nets: nn.ModuleDict, rt: Runtime) -> None:
+    """Memory layout (and SyncBatchNorm for several GPUs) before optimizers, EMA and DDP see the networks."""
+    if rt.sync_batchnorm:
+        for name in list(nets.keys()):
+            nets[name] = nn.SyncBatchNorm.convert_sync_batchnorm(nets[name])
+    if rt.channels_last:
+        nets.to(memory_format=torch.channels_last)
+
+
+def compile_networks(nets: nn.ModuleDict, rt: Runtime) -> None:
+    """``torch.compile`` each network's forward in place (state_dict keys and methods stay as they were)."""
+    if rt.compile:
+        for net in nets.values():
+            net.compile()
+
+
+def make_scalers(optimizers: dict, rt: Runtime) -> dict[str, Optional[torch.amp.GradScaler]]:
+    """fp16 only: one loss scaler per optimizer (each phase steps its own optimizer, possibly n_critic times)."""
+    if rt.precision != "fp16":
+        return {k: None for k in optimizers}
+    return {k: torch.amp.GradScaler(rt.device_type) for k in optimizers}
+
+
+def input_batch(images_uint8: torch.Tensor, rt: Runtime) -> torch.Tensor:
+    """uint8 (N, C, H, W) batch -> float [-1, 1] in the run's memory layout (converted while still 1 byte/px)."""
+    from genlab.data.base import to_float
+
+    if rt.channels_last and images_uint8.ndim == 4:
+        images_uint8 = images_uint8.contiguous(memory_format=torch.channels_last)
+    return to_float(images_uint8)

@@ -1,0 +1,103 @@
+"""Evaluation of runs end to end: eval.every during training (best.pt), `genlab eval`, `genlab eval-folder`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genlab.config import load_config
+from genlab.evaluation import training_eval_hook
+from genlab.rundir import RunDir
+from genlab.training.loop import train
+
+
+def overrides(root: Path) -> list[str]:
+    return [f"data.root={root}", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
+            "model.name=dcgan", "model.hidden_dim=8", "model.latent_dim=8", "train.batch_size=32",
+            "train.epochs=2", "log.progress=false", "train.threads=1", "train.channels_last=false",
+            "eval.every=1", "eval.metrics=[fid,coverage]", "eval.features=classifier", "eval.num_samples=128"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("evalcache")
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(tiny_fmnist, tmp_path_factory, cache):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GENLAB_CACHE_DIR", str(cache))
+    run = tmp_path_factory.mktemp("eval") / "run"
+    lines = []
+    train(load_config(None, overrides(tiny_fmnist)), run, log=lines.append, hooks=(training_eval_hook,))
+    mp.undo()
+    return run, lines
+
+
+def test_training_eval_logs_records_and_keeps_best(evaluated_run):
+    run, lines = evaluated_run
+    evals = [r for r in RunDir.of(run).read_metrics() if r.get("kind") == "eval"]
+    assert [r["epoch"] for r in evals] == [1, 2]
+    for r in evals:
+        assert r["fid"] > 0 and "coverage/classes_covered" in r
+    assert (run / "checkpoints" / "best.pt").is_file()
+    result = json.loads((run / "eval.json").read_text())
+    assert result["protocol"]["extractor"] == "classifier" and result["protocol"]["num_generated"] == 128
+    assert any("FID" in line and "classifier features" in line for line in map(str, lines))
+    import torch
+
+    best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
+    assert best["extra"]["best"] == min(r["fid"] for r in evals)
+
+
+def genlab(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GENLAB_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-m", "genlab", *args], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+def test_cli_eval_writes_json_with_metric_keys_and_protocol(evaluated_run, cache, tmp_path):
+    run, _ = evaluated_run
+    out = tmp_path / "e.json"
+    r = genlab("eval", str(run), "--checkpoint", "best", "--metrics", "fid,kid,is,pr,coverage", "--features",
+               "classifier", "--num-samples", "200", "--out", str(out), cache=cache)
+    assert r.returncode == 0, r.stderr + r.stdout
+    result = json.loads(out.read_text())
+    assert {"fid", "kid", "is", "pr", "coverage", "protocol"} <= set(result)
+    p = result["protocol"]
+    for key in ("extractor", "extractor_hash", "num_generated", "reference", "seed", "genlab_version"):
+        assert key in p
+    assert p["checkpoint"].endswith("best.pt") and "FID" in r.stdout
+
+
+def test_eval_folder_against_dataset(evaluated_run, cache, tmp_path, tiny_fmnist):
+    run, _ = evaluated_run
+    from genlab.reporting.grids import png_bytes
+    from genlab.data.base import to_uint8
+    from genlab.sampling import load_run
+
+    images = to_uint8(load_run(run).sample(64, seed=3))
+    folder = tmp_path / "gen"
+    folder.mkdir()
+    for i, im in enumerate(images):
+        (folder / f"{i:03d}.png").write_bytes(png_bytes(im[0].numpy()))
+    out = tmp_path / "result.json"
+    r = genlab("eval-folder", str(folder), "--against", "fashion-mnist:test", "--root", str(tiny_fmnist),
+               "--features", "classifier", "--metrics", "fid,coverage", "--out", str(out), cache=cache)
+    assert r.returncode == 0, r.stderr + r.stdout
+    result = json.loads(out.read_text())
+    assert result["fid"] > 0 and result["protocol"]["num_generated"] == 64
+
+
+def test_inception_missing_weights_is_one_clear_error(evaluated_run, cache, tmp_path):
+    run, _ = evaluated_run
+    env_missing = tmp_path / "nope.pth"
+    r = subprocess.run([sys.executable, "-m", "genlab", "eval", str(run), "--features", "inception",
+                        "--num-samples", "16"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "GENLAB_CACHE_DIR": str(cache), "GENLAB_INCEPTION_WEIGHTS": str(env_missing)})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "nope.pth" in r.stderr

@@ -1,0 +1,134 @@
+"""Fixtures for metric tests: synthetic image sets and a small fixed random conv extractor (fast on CPU)."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from genlab.data.base import ImageData
+from genlab.metrics.features.base import FeatureExtractor, weights_hash
+
+
+def blob_images(n: int, seed: int, resolution: int = 16, channels: int = 1) -> torch.Tensor:
+    """uint8 (n, C, R, R): one or two soft bright blobs at random places on a dark background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:resolution, 0:resolution].astype(np.float64)
+    out = np.zeros((n, channels, resolution, resolution))
+    for i in range(n):
+        for _ in range(rng.integers(1, 3)):
+            cy, cx = rng.uniform(3, resolution - 3, size=2)
+            r = rng.uniform(1.5, 3.5)
+            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+            out[i] += blob[None] * rng.uniform(0.6, 1.0, size=(channels, 1, 1))
+    return torch.from_numpy(np.clip(out * 255 + rng.normal(0, 4, out.shape), 0, 255).astype(np.uint8))
+
+
+def noise_images(n: int, seed: int, resolution: int = 16, channels: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, channels, resolution, resolution), generator=g, dtype=torch.uint8)
+
+
+class RandomConvNet(nn.Module):
+    """A fixed, seeded random conv net: (features 32-d, logits 10) for 16x16 images."""
+
+    def __init__(self, channels: int = 1, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.c1 = nn.Conv2d(channels, 16, 3, 2, 1)
+        self.c2 = nn.Conv2d(16, 32, 3, 2, 1)
+        self.fc = nn.Linear(32, 10)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * (0.5 if p.ndim > 1 else 0.1))
+
+    def forward(self, x):
+        h = torch.relu(self.c2(torch.relu(self.c1(x))))
+        f = h.mean(dim=(2, 3))
+        return f, self.fc(f)
+
+
+def make_random_extractor(
+    seed: int = 0, channels: int = 1, name: str = "randconv", batch_size: int = 64
+) -> FeatureExtractor:
+    net = RandomConvNet(channels, seed)
+    return FeatureExtractor(net, name=name, hash=weights_hash(net.state_dict()), feature_dim=32, num_classes=10,
+                            resolution=16, channels=channels, batch_size=batch_size)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These workloads are tiny: one thread avoids OpenMP barrier stalls when the 2 cores are shared (measured
+    up to 7x faster under load, equal when idle). Restored afterwards; the library never sets threads."""
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture
+def extractor() -> FeatureExtractor:
+    return make_random_extractor()
+
+
+@pytest.fixture(scope="session")
+def real_images() -> torch.Tensor:
+    return blob_images(600, seed=1)
+
+
+@pytest.fixture(scope="session")
+def other_real_images() -> torch.Tensor:
+    return blob_images(600, seed=2)
+
+
+@pytest.fixture
+def real_data(real_images) -> ImageData:
+    return ImageData(images=real_images, name="blobs", split="train")
+
+
+def gaussian_stats(d: int, n: int, seed: int, shift: float = 0.0, scale: float = 1.0):
+    """Mean and covariance of n correlated Gaussian samples in d dims (well conditioned test statistics)."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(d, d)) / np.sqrt(d)
+    x = rng.normal(size=(n, d)) @ a * scale + shift
+    return x, x.mean(0), np.cov(x, rowvar=False)
+
+
+TINY_RES = 16  # the tiny IDX dataset (28x28 bars) is loaded at this resolution: cheaper to train on
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_fmnist, tmp_path_factory):
+    """(cache dir, TrainedClassifier): the classifier extractor trained once on the tiny IDX dataset (bars)."""
+    from genlab.metrics.features import train_classifier
+
+    cache = tmp_path_factory.mktemp("classifier-cache")
+    with pytest.MonkeyPatch.context() as mp, torch_threads(1):
+        mp.setenv("GENLAB_CACHE_DIR", str(cache))
+        trained = train_classifier("fashion-mnist", TINY_RES, 1, root=str(tiny_fmnist), epochs=10, batch_size=32)
+    return cache, trained
+
+
+@pytest.fixture
+def classifier_cache(tiny_classifier, monkeypatch):
+    """Point the cache at the one holding the trained tiny classifier (a copy: tests may tamper with it)."""
+    import shutil
+
+    cache, trained = tiny_classifier
+    copy = Path(str(cache) + "-copy")
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(cache, copy)
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(copy))
+    return copy / trained.path.relative_to(cache)

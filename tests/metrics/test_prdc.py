@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from genlab.metrics.prdc import knn_radii_sq, prdc
+
+
+def _reference(real, fake, k):
+    # Independent reference with scipy's cdist and a full sort, straight from the papers' definitions.
+    rr, ff, fr = cdist(real, real), cdist(fake, fake), cdist(fake, real)
+    r_rad = np.sort(rr, axis=1)[:, k]
+    f_rad = np.sort(ff, axis=1)[:, k]
+    precision = (fr <= r_rad[None]).any(1).mean()
+    recall = (fr.T <= f_rad[None]).any(1).mean()
+    density = (fr <= r_rad[None]).sum() / (k * len(fake))
+    coverage = (fr.min(0) <= r_rad).mean()
+    return precision, recall, density, coverage
+
+
+def test_matches_reference_implementation_and_block_size():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(300, 8))
+    fake = rng.normal(0.4, 1.2, size=(250, 8))
+    ref = _reference(real, fake, 3)
+    for block in (7, 64, 1024):
+        r = prdc(real, fake, k=3, block=block)
+        assert (r.precision, r.recall, r.density, r.coverage) == pytest.approx(ref, abs=1e-12)
+
+
+def test_identical_sets_score_one():
+    x = np.random.default_rng(1).normal(size=(400, 16))
+    r = prdc(x, x.copy(), k=3)
+    assert r.precision == 1.0 and r.recall == 1.0 and r.coverage == 1.0
+    # each point lies in its own ball plus, on average, k others: density (k + 1) / k
+    assert r.density == pytest.approx(4 / 3, abs=0.01)  # up to round-off at the ball boundaries
+
+
+def test_same_distribution_scores_near_expectations():
+    rng = np.random.default_rng(4)
+    r = prdc(rng.normal(size=(1000, 4)), rng.normal(size=(1000, 4)), k=3)
+    assert r.precision > 0.9 and r.recall > 0.9
+    assert r.density == pytest.approx(1.0, abs=0.1)
+    assert r.coverage == pytest.approx(1 - 0.5**3, abs=0.06)  # Naeem et al.: 1 - 2^-k for equal distributions
+
+
+def test_disjoint_sets_score_zero():
+    rng = np.random.default_rng(2)
+    r = prdc(rng.normal(size=(200, 4)), rng.normal(size=(200, 4)) + 100.0, k=3)
+    assert (r.precision, r.recall, r.density, r.coverage) == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_collapsed_generator_keeps_precision_loses_recall():
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(500, 4))
+    fake = real[:50][rng.integers(0, 50, size=500)] + rng.normal(0, 1e-3, size=(500, 4))  # 50 modes only
+    r = prdc(real, fake, k=3)
+    assert r.precision > 0.9 and r.recall < 0.5 and r.coverage < 0.5
+
+
+def test_radius_excludes_self():
+    x = np.array([[0.0], [1.0], [3.0], [6.0]])
+    assert knn_radii_sq(x, k=1).tolist() == [1.0, 1.0, 4.0, 9.0]

@@ -1,0 +1,92 @@
+"""DiffAugment: differentiable, shape-preserving transforms, wired into every D and G phase."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genlab.config import load_config
+from genlab.errors import ConfigError
+from genlab.models import MODELS
+from genlab.objectives.diffaugment import DiffAugment, cutout, make_augment, translation
+from genlab.training.phases import OBJECTIVES, Batch
+
+
+def test_empty_policy_is_the_identity_and_unknown_words_fail():
+    x = torch.randn(2, 3, 8, 8)
+    assert make_augment("")(x) is x
+    with pytest.raises(ConfigError, match="unknown transform"):
+        DiffAugment("color,flip")
+    with pytest.raises(ConfigError, match="train.diffaugment"):
+        load_config(None, ["train.diffaugment=rotate"])
+
+
+@pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
+def test_transforms_keep_shape_and_pass_gradients(policy):
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 16, 16, requires_grad=True)
+    out = DiffAugment(policy)(x)
+    assert out.shape == x.shape
+    out.pow(2).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def _shift(x, dy, dx):
+    out = torch.zeros_like(x)
+    h, w = x.shape[-2:]
+    out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        x[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def test_translation_is_a_shift_with_zero_fill_within_an_eighth():
+    torch.manual_seed(1)
+    x = torch.rand(8, 1, 16, 16) + 1  # no zeros in the input
+    out = translation(x)
+    for i in range(8):
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if torch.equal(out[i], _shift(x[i], dy, dx))]
+        assert matches, f"image {i} is not a shift of at most 2 px"
+
+
+def test_cutout_zeroes_one_square_of_half_the_side_at_most():
+    torch.manual_seed(0)
+    out = cutout(torch.ones(16, 1, 16, 16))
+    assert set(out.unique().tolist()) <= {0.0, 1.0}
+    zeroed = (out == 0).flatten(1).sum(1)
+    assert (zeroed <= 64).all() and (zeroed > 0).all()
+    rows = (out[:, 0] == 0).any(2).sum(1)
+    cols = (out[:, 0] == 0).any(1).sum(1)
+    assert torch.equal(rows * cols, zeroed)  # a rectangle
+
+
+def test_each_image_gets_its_own_colour_change():
+    torch.manual_seed(0)
+    out = DiffAugment("color")(torch.zeros(8, 3, 4, 4))
+    means = out.mean(dim=(1, 2, 3))
+    assert means.std() > 0.05
+
+
+class Spy:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return x
+
+
+@pytest.mark.parametrize("model,extra", [("dcgan", []), ("cgan", []), ("acgan", []),
+                                         ("wgan-gp", ["train.loss=wasserstein"])])
+def test_augment_is_applied_to_real_and_fake_in_d_and_g_phases(model, extra):
+    cfg = load_config(None, [f"model.name={model}", "data.resolution=28", "model.hidden_dim=4",
+                             "model.latent_dim=4", "train.diffaugment=translation", *extra])
+    nets = MODELS.get(model).build(cfg, 3)
+    objective = OBJECTIVES.get(MODELS.get(model).objective)(cfg)
+    ctx = objective.context(nets, torch.device("cpu"), 3)
+    assert isinstance(ctx.augment, DiffAugment)
+    spy = ctx.augment = Spy()
+    batch = Batch(torch.rand(4, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 0]))
+    d, g = objective.phases()
+    d.fn(batch, ctx)
+    assert spy.calls == 2  # real and fake
+    g.fn(batch, ctx)
+    assert spy.calls == 3

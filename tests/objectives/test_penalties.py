@@ -1,0 +1,58 @@
+"""The gradient penalty against closed forms; weight clipping."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from genlab.objectives.penalties import clip_weights, gradient_penalty, interpolate
+
+
+@pytest.mark.parametrize("norm_w", [0.25, 1.0, 3.0])
+def test_linear_critic_penalty_is_lambda_times_norm_minus_one_squared(norm_w):
+    # f(x) = w.x has grad_x f = w everywhere, so the penalty is lambda * (||w|| - 1)^2 at any interpolate
+    torch.manual_seed(0)
+    w = torch.randn(3 * 8 * 8)
+    w = w / w.norm() * norm_w
+
+    def critic(x):
+        return x.flatten(1) @ w
+
+    real, fake = torch.randn(16, 3, 8, 8), torch.randn(16, 3, 8, 8)
+    gp = gradient_penalty(critic, real, fake, weight=10.0)
+    assert gp.item() == pytest.approx(10.0 * (norm_w - 1.0) ** 2, rel=1e-5, abs=1e-6)
+
+
+def test_quadratic_critic_penalty_at_known_interpolates():
+    # f(x) = ||x||^2 has grad 2x: with alpha fixed the penalty is lambda * mean((2 ||x_hat|| - 1)^2)
+    real, fake = torch.randn(5, 4), torch.randn(5, 4)
+    alpha = torch.rand(5, 1)
+    gp = gradient_penalty(lambda x: x.pow(2).sum(1), real, fake, weight=2.0, alpha=alpha)
+    x_hat = real + alpha * (fake - real)
+    expected = 2.0 * ((2 * x_hat.norm(dim=1) - 1) ** 2).mean()
+    assert gp.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_penalty_trains_the_critic_and_not_the_inputs():
+    critic = nn.Linear(6, 1)
+    real = torch.randn(4, 6, requires_grad=True)
+    fake = torch.randn(4, 6, requires_grad=True)
+    gp = gradient_penalty(lambda x: critic(x).squeeze(1), real, fake, weight=10.0)
+    gp.backward()
+    assert critic.weight.grad is not None and critic.weight.grad.abs().sum() > 0
+    assert real.grad is None and fake.grad is None
+
+
+def test_interpolates_lie_between_real_and_fake():
+    real, fake = torch.zeros(100, 2), torch.ones(100, 2)
+    x = interpolate(real, fake)
+    assert (x >= 0).all() and (x <= 1).all() and torch.equal(x[:, 0], x[:, 1])
+    assert x[:, 0].std() > 0.1  # one alpha per image, not one per batch
+
+
+def test_clip_weights_bounds_every_parameter():
+    net = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 1))
+    for p in net.parameters():
+        nn.init.normal_(p, 0, 1)
+    clip_weights(net, 0.01)
+    assert all(p.abs().max() <= 0.01 for p in net.parameters())

@@ -1,0 +1,128 @@
+"""Sweep files: validation with clear errors, cells and run folders, per-cell config validation up front."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genlab.errors import ConfigError
+from genlab.sweeps.grid import format_value, load_sweep, parse_sweep, validate_plan
+from genlab.sweeps.runner import plan_actions, run_sweep
+
+
+@pytest.fixture
+def recipe(tmp_path, tiny_fmnist) -> Path:
+    p = tmp_path / "tiny.yaml"
+    p.write_text(yaml.safe_dump({
+        "name": "tiny", "data": {"name": "fashion-mnist", "root": str(tiny_fmnist), "resolution": 28, "limit": 64},
+        "model": {"name": "dcgan", "latent_dim": 8, "hidden_dim": 8},
+        "train": {"epochs": 1, "batch_size": 32, "channels_last": "false"},
+        "log": {"every_steps": 1, "tensorboard": False}}))
+    return p
+
+
+def sweep_dict(recipe: Path, **kw) -> dict:
+    return {"base": str(recipe), "overrides": {"train.epochs": 2},
+            "grid": {"model.latent_dim": [16, 100], "model.hidden_dim": [16, 100]}, "seeds": 5, **kw}
+
+
+def test_cells_and_run_folders(recipe, tmp_path):
+    s = parse_sweep(sweep_dict(recipe))
+    cells = s.cells()
+    assert [c.name for c in cells] == ["latent_dim=16,hidden_dim=16", "latent_dim=16,hidden_dim=100",
+                                       "latent_dim=100,hidden_dim=16", "latent_dim=100,hidden_dim=100"]
+    runs = s.plan(tmp_path / "out")
+    assert len(runs) == 20 and s.seeds == [0, 1, 2, 3, 4]
+    r = runs[1 * 5 + 2]
+    assert r.path == (tmp_path / "out" / "latent_dim=16,hidden_dim=100" / "seed=2").absolute()
+    assert r.overrides == ("train.epochs=2", "log.progress=false", "model.latent_dim=16", "model.hidden_dim=100",
+                           "train.seed=2")
+
+
+def test_nested_overrides_lists_and_colliding_names(recipe):
+    s = parse_sweep({"base": str(recipe), "overrides": {"train": {"g_opt": {"betas": [0.5, 0.9]}}},
+                     "grid": {"train.g_opt.lr": [1e-4], "train.d_opt.lr": [2e-4, 4e-4]}, "seeds": [2022, 2024]})
+    assert s.overrides == {"train.g_opt.betas": [0.5, 0.9]} and s.seeds == [2022, 2024]
+    assert [c.name for c in s.cells()] == ["train.g_opt.lr=0.0001,train.d_opt.lr=0.0002",
+                                           "train.g_opt.lr=0.0001,train.d_opt.lr=0.0004"]
+    assert format_value([0.5, 0.9]) == "[0.5,0.9]" and format_value(None) == "null" and format_value(True) == "true"
+    cfgs = validate_plan(s, s.plan("/tmp/x"))
+    assert cfgs["train.g_opt.lr=0.0001,train.d_opt.lr=0.0004/seed=2024"].train.d_opt.lr == 4e-4
+    assert cfgs["train.g_opt.lr=0.0001,train.d_opt.lr=0.0004/seed=2024"].train.g_opt.betas == [0.5, 0.9]
+    assert cfgs["train.g_opt.lr=0.0001,train.d_opt.lr=0.0004/seed=2024"].train.seed == 2024
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"grd": {}}, "unknown key 'grd'"),
+    ({"base": None}, "'base' is required"),
+    ({"base": "nope.yaml"}, "does not exist"),
+    ({"grid": {"model.latent_dims": [1]}}, "grid key 'model.latent_dims' is not a config key"),
+    ({"grid": {"latent_dim": [1]}}, "did you mean model.latent_dim"),
+    ({"overrides": {"train.epoch": 3}}, "overrides key 'train.epoch' is not a config key"),
+    ({"grid": {"model.latent_dim": 16}}, "grid.model.latent_dim must be a non-empty list"),
+    ({"grid": {"model.latent_dim": [16, 16]}}, "repeats a value"),
+    ({"grid": {"train.seed": [1, 2]}}, "'train.seed' is set by 'seeds'"),
+    ({"overrides": {"model.latent_dim": 4}}, "both in overrides and in grid"),
+    ({"seeds": 0}, "at least one seed"),
+    ({"seeds": [1, 1]}, "distinct non-negative integers"),
+    ({"seeds": "five"}, "a count or a list"),
+])
+def test_sweep_file_errors_name_the_problem(recipe, change, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        parse_sweep(sweep_dict(recipe, **change))
+
+
+def test_load_sweep_resolves_the_recipe_next_to_the_file(recipe, tmp_path, monkeypatch):
+    f = tmp_path / "s.yaml"
+    f.write_text("base: tiny.yaml\ngrid: {model.latent_dim: [4]}\n")
+    monkeypatch.chdir("/")
+    s = load_sweep(f)
+    assert s.base == recipe.resolve() and s.name == "s" and s.seeds == [0]
+    f.write_text("base: tiny.yaml\ngrid: [oops\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_sweep(f)
+
+
+def test_bad_cell_fails_before_anything_runs(recipe, tmp_path):
+    s = parse_sweep(sweep_dict(recipe, grid={"model.latent_dim": [8, 0]}, seeds=1))
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=r"sweep cell latent_dim=0 \(seed 0\): model.latent_dim=0 is not allowed"):
+        run_sweep(s, out, log=lambda *_: None)
+    assert not out.exists()
+
+
+def test_existing_run_with_another_config_is_refused(recipe, tmp_path):
+    s = parse_sweep(sweep_dict(recipe, grid={"model.latent_dim": [8]}, seeds=1))
+    out = tmp_path / "out"
+    run = out / "latent_dim=8" / "seed=0"
+    run.mkdir(parents=True)
+    from genlab.config import load_config, to_yaml
+
+    (run / "config.yaml").write_text(to_yaml(load_config(recipe, ["model.hidden_dim=32", "train.seed=0"])))
+    with pytest.raises(ConfigError, match="model.hidden_dim"):
+        plan_actions(s, out)
+
+
+def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
+    import sys
+
+    from genlab.errors import GenlabError
+    from genlab.sweeps import make_executor
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    ex = make_executor("ray", workers=1)
+    with pytest.raises(GenlabError, match=r'pip install "genlab\[ray\]"'):
+        ex.run([])
+    with pytest.raises(ConfigError, match="unknown executor 'slurm'"):
+        make_executor("slurm")
+
+
+def test_shipped_sweep_files_are_valid():
+    root = Path(__file__).resolve().parents[2]
+    files = sorted((root / "configs" / "sweeps").glob("*.yaml"))
+    assert files, "configs/sweeps/ has no example sweep"
+    for f in files:
+        s = load_sweep(f)
+        runs = s.plan("/tmp/never-created")
+        assert len(validate_plan(s, runs)) == len(runs) == len(s.cells()) * len(s.seeds)

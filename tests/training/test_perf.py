@@ -1,0 +1,190 @@
+"""Speed settings: validated, resolved (auto -> concrete) and recorded; they never change what is learned."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+from genlab.config import load_config
+from genlab.data.base import ImageData
+from genlab.errors import ConfigError
+from genlab.models import MODELS
+from genlab.rundir import RunDir
+from genlab.training import perf
+from genlab.training.loop import Trainer, epoch_permutation, prepare_run, resume_config, train
+
+
+def tiny(extra=()) -> list[str]:
+    return ["model.name=dcgan", "data.resolution=28", "data.channels=1", "model.hidden_dim=8", "model.latent_dim=8",
+            "train.batch_size=16", "log.progress=false", "log.tensorboard=false", "train.device=cpu", *extra]
+
+
+def synthetic(n: int = 64, channels: int = 1) -> ImageData:
+    g = torch.Generator().manual_seed(0)
+    return ImageData(images=torch.randint(0, 256, (n, channels, 28, 28), dtype=torch.uint8, generator=g),
+                     labels=torch.arange(n) % 10, class_names=[str(i) for i in range(10)], name="synthetic")
+
+
+def trainer(tmp_path, extra=(), data=None) -> Trainer:
+    cfg = load_config(None, tiny(extra))
+    return Trainer(cfg, prepare_run(cfg, tmp_path / "run"), data or synthetic(), log=lambda *_: None)
+
+
+def steps(t: Trainer, n: int) -> list[dict]:
+    perm = epoch_permutation(0, 0, len(t.images))
+    return [t.train_step(t.batch_at(perm, i)) for i in range(n)]
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("train.precision", "fp8", "auto, fp32, bf16 or fp16"),
+    ("train.compile", "maybe", "auto, true or false"),
+    ("train.channels_last", "nhwc", "auto, true or false"),
+    ("train.threads", "-1", "0 for auto"),
+])
+def test_bad_speed_settings_are_refused_by_name(key, value, words):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [f"{key}={value}"])
+    assert key in str(e.value) and words in str(e.value)
+
+
+def test_booleans_from_yaml_or_cli_are_normalised():
+    cfg = load_config(None, ["train.compile=true", "train.channels_last=False", "train.precision=BF16"])
+    assert (cfg.train.compile, cfg.train.channels_last, cfg.train.precision) == ("true", "false", "bf16")
+
+
+def test_auto_on_cpu_resolves_to_measured_defaults():
+    cfg = load_config(None, tiny())
+    conv = MODELS.get("dcgan").build(cfg, 0)
+    rt = perf.resolve_runtime(cfg.train, torch.device("cpu"), conv)
+    assert (rt.precision, rt.compile, rt.channels_last, rt.optimizer) == ("fp32", False, True, "fused")
+    assert rt.threads == perf.cpu_cores() and rt.amp_dtype is None and not rt.tf32
+    mlp_cfg = load_config(None, tiny(["model.name=mlp-gan"]))
+    mlp = MODELS.get("mlp-gan").build(mlp_cfg, 0)
+    assert not perf.resolve_runtime(mlp_cfg.train, torch.device("cpu"), mlp).channels_last  # nothing to gain
+    assert perf.resolve_runtime(cfg.train, torch.device("cpu"), conv, local_world_size=2).threads == \
+        max(1, perf.cpu_cores() // 2)
+    assert any("channels_last" in n for n in rt.notes)
+
+
+def test_explicit_compile_without_a_compiler_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(perf.shutil, "which", lambda name: None)
+    cfg = load_config(None, tiny(["train.compile=true"]))
+    with pytest.raises(ConfigError, match="C\\+\\+ compiler"):
+        perf.resolve_runtime(cfg.train, torch.device("cpu"), MODELS.get("dcgan").build(cfg, 0))
+
+
+def test_resolved_settings_are_recorded_in_run_and_checkpoint(tiny_fmnist, tmp_path):
+    run = tmp_path / "run"
+    cfg = load_config(None, tiny([f"data.root={tiny_fmnist}", "data.name=fashion-mnist", "data.limit=32",
+                                  "train.epochs=1"]))
+    t = train(cfg, run, log=lambda *_: None)
+    recorded = json.loads((run / "runtime.json").read_text())
+    assert recorded == t.runtime.as_dict() and recorded["channels_last"] is True
+    assert recorded["precision"] == "fp32" and recorded["compile"] is False and recorded["world_size"] == 1
+    assert json.loads((run / "status.json").read_text())["runtime"] == recorded
+    ckpt = torch.load(RunDir.of(run).checkpoint_path("last"), weights_only=True)
+    assert ckpt["extra"]["runtime"] == recorded and ckpt["extra"]["world_size"] == 1
+    assert all(g["fused"] for o in t.optimizers.values() for g in o.param_groups)
+
+
+def test_channels_last_and_fused_adam_learn_the_same_as_the_plain_path(tmp_path):
+    fast = trainer(tmp_path / "a")  # auto: channels_last + fused Adam
+    slow = trainer(tmp_path / "b", ["train.channels_last=false"])
+    for opt in slow.optimizers.values():  # the textbook for-loop Adam
+        for g in opt.param_groups:
+            g["fused"] = False
+    assert fast.runtime.channels_last and not slow.runtime.channels_last
+    assert next(fast.nets["D"].parameters()).is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(1)
+    a = steps(fast, 3)
+    torch.manual_seed(1)
+    b = steps(slow, 3)
+    for sa, sb in zip(a, b):
+        for k in sa:
+            assert torch.allclose(sa[k], sb[k], atol=1e-4), k
+    for (name, p), q in zip(fast.nets.named_parameters(), slow.nets.parameters()):
+        assert torch.allclose(p, q, atol=1e-4), name
+    assert not torch.equal(next(fast.nets["G"].parameters()), next(MODELS.get("dcgan").build(fast.cfg, 0)
+                                                                   .parameters()))  # it did train
+
+
+def test_bf16_autocast_trains_with_float32_weights(tmp_path):
+    t = trainer(tmp_path, ["train.precision=bf16"])
+    stats = steps(t, 2)[-1]
+    assert all(torch.isfinite(v) for v in stats.values())
+    assert all(p.dtype == torch.float32 for p in t.nets.parameters())
+    with t.runtime.autocast():
+        assert t.nets["G"](torch.randn(2, 8)).dtype == torch.bfloat16
+
+
+def test_fp16_scalers_are_saved_and_restored(tiny_fmnist, tmp_path):
+    run = tmp_path / "run"
+    base = tiny([f"data.root={tiny_fmnist}", "data.name=fashion-mnist", "data.limit=32", "train.precision=fp16"])
+    t = train(load_config(None, base + ["train.epochs=1"]), run, log=lambda *_: None)
+    assert set(t.scalers) == {"D", "G"} and all(s is not None for s in t.scalers.values())
+    ckpt = torch.load(RunDir.of(run).checkpoint_path("last"), weights_only=True)
+    assert set(ckpt["extra"]["scalers"]) == {"D", "G"}
+    scale = ckpt["extra"]["scalers"]["G"]["scale"]
+    resumed = Trainer(t.cfg, RunDir.of(run), synthetic(), resume_from=RunDir.of(run).checkpoint_path("last"),
+                      log=lambda *_: None)
+    assert resumed.scalers["G"].get_scale() == scale
+    assert "scalers" not in resumed.extra and "runtime" not in resumed.extra
+
+
+def test_resume_may_change_layout_and_still_steps(tiny_fmnist, tmp_path):
+    """A checkpoint written with channels_last weights and optimizer state resumes in the default layout."""
+    run = tmp_path / "run"
+    base = tiny([f"data.root={tiny_fmnist}", "data.name=fashion-mnist", "data.limit=32"])
+    train(load_config(None, base + ["train.epochs=1", "train.channels_last=true"]), run, log=lambda *_: None)
+    cfg = resume_config(RunDir.of(run), ["train.epochs=2", "train.channels_last=false"])
+    t = train(cfg, run, resume=True, log=lambda *_: None)
+    assert t.epoch == 2 and not t.runtime.channels_last
+    for opt in t.optimizers.values():
+        for p in (p for g in opt.param_groups for p in g["params"]):
+            assert opt.state[p]["exp_avg"].stride() == p.stride()
+
+
+def test_frozen_networks_get_no_gradients(tmp_path):
+    """The G phase backpropagates through D without computing D's weight gradients (and vice versa)."""
+    t = trainer(tmp_path)
+    seen = {}
+    for name, opt in t.optimizers.items():
+        original = opt.step
+
+        def spy(*a, _name=name, _orig=original, **k):
+            seen[_name] = {n: [None if p.grad is None else p.grad.clone() for p in net.parameters()]
+                           for n, net in t.nets.items()}
+            return _orig(*a, **k)
+        opt.step = spy
+    steps(t, 1)
+    assert all(g is not None for g in seen["D"]["D"]) and all(g is None for g in seen["D"]["G"])
+    assert all(g is not None for g in seen["G"]["G"])
+    # D's gradients at G's step are still the ones of D's own step: the G phase added nothing to them
+    assert all(torch.equal(a, b) for a, b in zip(seen["D"]["D"], seen["G"]["D"]))
+
+
+def test_batch_in_run_layout_is_normalised():
+    rt = perf.Runtime(channels_last=True)
+    x = perf.input_batch(torch.full((2, 3, 4, 4), 255, dtype=torch.uint8), rt)
+    assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.all(x == 1.0)
+    y = perf.input_batch(torch.zeros((2, 3, 4, 4), dtype=torch.uint8), perf.Runtime())
+    assert y.is_contiguous() and torch.all(y == -1.0)
+
+
+def test_retarget_optimizer_matches_state_to_parameters():
+    p = torch.nn.Parameter(torch.randn(4, 3, 2, 2).contiguous(memory_format=torch.channels_last))
+    opt = torch.optim.Adam([p], fused=True)
+    p.grad = torch.ones_like(p)
+    opt.step()
+    sd = copy.deepcopy(opt.state_dict())
+    sd["state"][0]["exp_avg"] = sd["state"][0]["exp_avg"].contiguous()
+    sd["param_groups"][0]["fused"] = False
+    opt.load_state_dict(sd)
+    perf.retarget_optimizer(opt, {"fused": True})
+    assert opt.param_groups[0]["fused"] is True
+    assert opt.state[p]["exp_avg"].stride() == p.stride()
+    opt.step()
