@@ -46,6 +46,17 @@ def make_idx_dataset(folder: Path, n_train: int = 256, n_test: int = 64, seed: i
 
 
 @pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread per test process: `make test` runs two workers on two cores."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path_factory, monkeypatch):
     """Tests never touch the user's cache; the real Debian copy stays readable."""
     cache = tmp_path_factory.mktemp("cache")

@@ -16,12 +16,6 @@ from genlab.training.loop import Trainer, prepare_run
 SIDE = 28
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def bars(n: int = 512, seed: int = 0) -> ImageData:

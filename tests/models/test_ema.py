@@ -13,12 +13,6 @@ from genlab.training.ema import EMA
 from genlab.training.loop import Trainer, prepare_run
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_ema_update_is_the_exponential_average():

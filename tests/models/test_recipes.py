@@ -14,12 +14,6 @@ from genlab.training.loop import train
 RECIPES = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_there_are_recipes_for_every_family():

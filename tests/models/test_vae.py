@@ -13,12 +13,6 @@ from genlab.training.families.vae import reconstruction_pairs
 from genlab.training.loop import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def vae_config(root, model: str, extra=()):

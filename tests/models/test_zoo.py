@@ -15,15 +15,6 @@ from genlab.sampling import load_run
 from genlab.training.loop import Trainer, prepare_run
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one thread is faster, and far faster on a machine shared with other jobs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 CRITICS = {"wgan", "wgan-gp", "text-wgan-gp"}
 CLASS_NAMES = ["cat", "automobile", "ship"]
 ALL = [(name, res) for name, spec in MODELS.items() for res in spec.resolutions]
