@@ -41,10 +41,10 @@ DCGAN_PAPER = ["data.name=fashion-mnist", "data.resolution=28", "data.channels=1
                "train.g_opt.lr=2e-4", "train.d_opt.lr=2e-4", "train.g_opt.betas=[0.5,0.999]",
                "train.d_opt.betas=[0.5,0.999]", "train.device=cpu"]
 QUIET = ["log.progress=false", "log.tensorboard=false"]
-#: fashion_mnist_best.yaml is tuned for 30 epochs; for a budget of minutes (under one epoch on a small CPU) its
-#: EMA decay is shortened (0.999 would still average in the random init) and DiffAugment (a remedy for
-#: over-fitting a small dataset, which does not happen in one epoch) is off
-BEST_OVERRIDES = "train.ema=0.99 train.diffaugment=''"
+#: fashion_mnist_best.yaml is tuned for 30 epochs; a budget of minutes is under a few epochs on a small CPU, where
+#: more updates of a narrower network win (pilot, docs/benchmarks.md): G/D width 32, batch 32, EMA decay 0.99
+#: (0.999 would still average in the random init), no DiffAugment (a remedy for over-fitting, which needs epochs)
+BEST_OVERRIDES = "model.hidden_dim=32 train.batch_size=32 train.ema=0.99 train.diffaugment=''"
 
 
 class Arm:

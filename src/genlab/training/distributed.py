@@ -136,11 +136,6 @@ def run_on_main(fn: Callable[[], T]) -> Optional[T]:
     return result
 
 
-def barrier() -> None:
-    if _enabled():
-        dist.barrier()
-
-
 def all_gather_objects(obj: Any) -> list[Any]:
     """Every rank's ``obj`` in rank order (small picklable things: RNG states, flags)."""
     if not _enabled():
