@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install dev demo test data bench clean
 
-$(VENV)/.base: pyproject.toml
+$(VENV)/.base: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
