@@ -66,6 +66,7 @@ class TrainConfig:
     grad_penalty: float = 10.0  # WGAN-GP lambda
     clip_value: float = 0.01  # WGAN weight clipping
     ema: float = 0.0  # G weight EMA decay (0 = off; e.g. 0.999); EMA weights sample and evaluate
+    ema_warmup: bool = True  # decay min(ema, (1+t)/(10+t)) at update t, so early samples forget the random init
     diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color" ("" = off)
     beta: float = 1.0  # VAE: weight of the KL term
     recon_loss: str = "bce"  # VAE: "bce" or "mse"

@@ -25,6 +25,29 @@ def test_ema_update_is_the_exponential_average():
     assert torch.allclose(ema.net.weight, 0.9 * before + 0.1 * net.weight.detach())
 
 
+def test_ema_warmup_schedule_and_its_count_survive_a_reload():
+    net = torch.nn.Linear(3, 2)
+    ema = EMA(net, decay=0.999, warmup=True)
+    assert ema.current_decay() == pytest.approx(0.1)
+    before = ema.net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net)  # decay 0.1: the average moves 90% of the way
+    assert torch.allclose(ema.net.weight, 0.1 * before + 0.9 * net.weight.detach())
+    for _ in range(89):
+        ema.update(net)
+    assert ema.current_decay() == pytest.approx(91 / 100)
+    assert int(ema.state_dict()["num_updates"]) == 90
+    again = EMA(net, decay=0.999, warmup=True)
+    again.load_state_dict(ema.state_dict())
+    assert again.current_decay() == ema.current_decay()
+    # a checkpoint written before the count existed: the run's step stands in for it
+    old = {k: v for k, v in ema.state_dict().items() if k != "num_updates"}
+    again.load_state_dict(old, updates=20000)
+    assert again.current_decay() == 0.999
+    assert EMA(net, decay=0.999).current_decay() == 0.999  # no warmup: the fixed decay
+
+
 @pytest.mark.parametrize("model", ["dcgan", "cgan", "conv-vae"])
 def test_sampling_uses_the_ema_weights(model, tmp_path):
     cfg = load_config(None, [f"model.name={model}", "data.resolution=28", "data.channels=1", "model.hidden_dim=4",

@@ -22,7 +22,7 @@ def overrides(root: Path, epochs: int, extra=()) -> list[str]:
     return [f"data.root={root}", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
             "model.name=dcgan", "model.hidden_dim=8", "model.latent_dim=8", "model.dropout_d=0.2",
             "train.batch_size=32", f"train.epochs={epochs}", "log.every_steps=1", "log.progress=false",
-            "log.keep_checkpoints=10", *extra]
+            "log.keep_checkpoints=10", "train.ema=0.999", *extra]  # EMA with warm-up: its count must resume too
 
 
 def deterministic_records(run: Path) -> list[dict]:
@@ -31,7 +31,7 @@ def deterministic_records(run: Path) -> list[dict]:
 
 def final_weights(run: Path) -> dict:
     ckpt = torch.load(RunDir.of(run).checkpoint_path("last"), weights_only=True)
-    return ckpt["nets"]
+    return {**ckpt["nets"], "ema": ckpt["ema"]}
 
 
 def assert_same_weights(a: dict, b: dict) -> None:

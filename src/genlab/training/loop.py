@@ -138,7 +138,8 @@ class Trainer:
             self.optimizers[name] = make_optimizer(params, ocfg, **self._opt_options[name])
         self.scalers = perf.make_scalers(self.optimizers, self.runtime)
         self.phases = self.objective.phases()
-        self.ema = EMA(self.nets["G"], cfg.train.ema).to(self.device) if cfg.train.ema > 0 else None
+        self.ema = (EMA(self.nets["G"], cfg.train.ema, cfg.train.ema_warmup).to(self.device) if cfg.train.ema > 0
+                    else None)
         perf.compile_networks(self.nets, self.runtime)  # after EMA: its copy stays a plain module
         synced = distributed.wrap_ddp(self.nets, self.device) if self.dist.enabled else {}
         views = distributed.phase_views(self.nets, synced, self.phases) if synced else {}
@@ -198,7 +199,7 @@ class Trainer:
             if self.scalers.get(k) is not None:
                 self.scalers[k].load_state_dict(sd)
         if self.ema is not None and ckpt.get("ema") is not None:
-            self.ema.load_state_dict(ckpt["ema"])
+            self.ema.load_state_dict(ckpt["ema"], updates=ckpt["step"])
         self.step, self.epoch, self.step_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["step_in_epoch"]
         self.best = extra.get("best")
         self.extra.update({k: v for k, v in extra.items() if k not in _WRITER_KEYS})
