@@ -71,4 +71,25 @@ def tiny_fmnist(tmp_path_factory) -> Path:
     return make_idx_dataset(tmp_path_factory.mktemp("fmnist"))
 
 
+@pytest.fixture(scope="session")
+def classifier_cache_28(tiny_fmnist, tmp_path_factory) -> Path:
+    """A cache folder holding the classifier extractor for the tiny IDX dataset at 28 px, trained once per
+    session with few steps (the default recipe's >= 1000 steps would cost minutes here). Tests copy it
+    (shutil.copytree) before pointing GENLAB_CACHE_DIR at it."""
+    import torch
+
+    from genlab.metrics.features import train_classifier
+
+    cache = tmp_path_factory.mktemp("classifier28")
+    n = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENLAB_CACHE_DIR", str(cache))
+        torch.set_num_threads(1)
+        try:
+            train_classifier("fashion-mnist", 28, 1, root=str(tiny_fmnist), epochs=8, batch_size=32)
+        finally:
+            torch.set_num_threads(n)
+    return cache
+
+
 REAL_FMNIST = Path("/usr/share/datasets/fashion-mnist")

@@ -36,15 +36,28 @@ def reference_of(cfg, split: str):
     return DatasetRef(cfg.data.name, split, cfg.data.resolution, cfg.data.channels, root=cfg.data.root)
 
 
-def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: str = "auto",
+#: rank r > 0 of a sharded evaluation draws its latents from seed + RANK_SEED_STRIDE * r (rank 0 from seed itself)
+RANK_SEED_STRIDE = 1_000_003
+
+
+def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: Any = "auto",
                     num_samples: int = 10_000, seed: int = 0, split: str = "test", batch_size: int = 250,
                     inception_weights: Optional[str] = None, device: str = "cpu") -> dict[str, Any]:
-    """Metrics of a loaded run's generator against its dataset's ``split``."""
-    from genlab.metrics import evaluate
+    """Metrics of a loaded run's generator against its dataset's ``split``.
 
-    name = choose_features(features, inception_weights)
-    result = evaluate(run.sampler(seed=seed, batch_size=batch_size), num_samples, reference_of(run.cfg, split),
-                      name, metrics, batch_size=batch_size, seed=seed, weights=inception_weights, device=device)
+    ``features``: an extractor name (``auto``: inception when its weights are on disk, else classifier) or a
+    ``FeatureExtractor``. Under torchrun (an initialised process group of N > 1 ranks) every rank must call this:
+    each draws its shard of the samples with its own latents and extracts their features, the features are
+    gathered and every rank returns the same result (protocol ``world_size`` = N).
+    """
+    from genlab.training import distributed
+
+    name = choose_features(features, inception_weights) if isinstance(features, str) else features
+    rank, _ = distributed.rank_and_world()
+    sampler = run.sampler(seed=seed + RANK_SEED_STRIDE * rank, batch_size=batch_size)
+    result = distributed.sharded_evaluate(sampler, num_samples, reference_of(run.cfg, split), name, metrics,
+                                          batch_size=batch_size, seed=seed, device=device,
+                                          weights=inception_weights)
     result["protocol"].update({"checkpoint": str(run.checkpoint), "step": run.step, "epoch": run.epoch,
                                "model": run.cfg.model.name, "ema": run.ema is not None})
     return result
@@ -53,10 +66,13 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: s
 def evaluate_run(run_dir: str | Path, *, checkpoint: str = "last", out: Optional[str | Path] = None,
                  **kw: Any) -> tuple[dict[str, Any], Path]:
     """`genlab eval`: evaluate a run folder's checkpoint and write ``eval.json`` (or ``out``)."""
+    from genlab.training import distributed
+
     run = load_run(run_dir, checkpoint, kw.get("device", "cpu"))
     result = evaluate_loaded(run, **kw)
     path = Path(out) if out else run.run.eval_json
-    atomic_write_text(path, json.dumps(result, indent=1, default=float))
+    if distributed.rank_and_world()[0] == 0:  # under torchrun: one writer
+        atomic_write_text(path, json.dumps(result, indent=1, default=float))
     return result, path
 
 

@@ -23,8 +23,12 @@ def overrides(root: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("evalcache")
+def cache(tmp_path_factory, classifier_cache_28):
+    import shutil
+
+    dest = tmp_path_factory.mktemp("evalcache")
+    shutil.copytree(classifier_cache_28, dest, dirs_exist_ok=True)
+    return dest
 
 
 @pytest.fixture(scope="module")

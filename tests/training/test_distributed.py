@@ -54,10 +54,23 @@ def records(run: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def ddp_run(tiny_fmnist, tmp_path_factory):
+def ddp_cache(classifier_cache_28, tmp_path_factory) -> dict:
+    """GENLAB_CACHE_DIR for the ranks: a copy of the cache with the tiny dataset's classifier extractor."""
+    dest = tmp_path_factory.mktemp("ddpcache")
+    shutil.copytree(classifier_cache_28, dest, dirs_exist_ok=True)
+    return {"GENLAB_CACHE_DIR": str(dest)}
+
+
+#: the training eval hook under DDP: classifier FID + coverage at epoch 2 and at the end, sampled across ranks
+EVAL = ["eval.every=2", "eval.metrics=[fid,coverage]", "eval.features=classifier", "eval.num_samples=64"]
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tiny_fmnist, tmp_path_factory, ddp_cache):
     base = tmp_path_factory.mktemp("ddp")
     run, dbg = base / "run", base / "dbg"
-    r = torchrun(["train", *overrides(tiny_fmnist), "--run-dir", str(run)], {distributed.DEBUG_WEIGHTS_ENV: str(dbg)})
+    r = torchrun(["train", *overrides(tiny_fmnist), *EVAL, "--run-dir", str(run)],
+                 {distributed.DEBUG_WEIGHTS_ENV: str(dbg), **ddp_cache})
     return run, dbg, r.stdout + r.stderr
 
 
@@ -71,8 +84,14 @@ def test_two_ranks_train_one_model(ddp_run):
 
 def test_run_folder_is_written_once(ddp_run):
     run, _, out = ddp_run
-    steps = [r["step"] for r in RunDir.of(run).read_metrics()]
+    metrics = list(RunDir.of(run).read_metrics())
+    steps = [r["step"] for r in metrics if r.get("kind") != "eval"]
     assert steps == list(range(1, EPOCHS * 4 + 1))  # one writer: no duplicate records
+    evals = [r for r in metrics if r.get("kind") == "eval"]
+    assert [r["epoch"] for r in evals] == [2, 3] and all(r["fid"] > 0 for r in evals)
+    protocol = json.loads((run / "eval.json").read_text())["protocol"]
+    assert protocol["world_size"] == 2 and protocol["num_generated"] == 64  # 32 sampled on each rank
+    assert (run / "checkpoints" / "best.pt").is_file()
     assert [p.name for p in RunDir.of(run).checkpoint_files()] == [f"step_{4 * e:09d}.pt" for e in (1, 2, 3)]
     assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_000{e}.png" for e in (1, 2, 3)]
     assert len(list((run / "tb").iterdir())) == 1
@@ -80,19 +99,48 @@ def test_run_folder_is_written_once(ddp_run):
     assert runtime["world_size"] == 2 and runtime["threads"] == 1
     assert json.loads((run / "status.json").read_text())["state"] == "finished"
     assert out.count("genlab train") == 1 and out.count("runtime: ") == 1  # only rank 0 talks
+    assert out.count("eval at epoch 2") == 1
     ckpt = torch.load(RunDir.of(run).checkpoint_path("last"), weights_only=True)
     assert ckpt["extra"]["world_size"] == 2 and len(ckpt["extra"]["rank_rng"]) == 2
     assert not torch.equal(ckpt["extra"]["rank_rng"][0]["torch"], ckpt["extra"]["rank_rng"][1]["torch"])
 
 
-def test_resume_on_two_ranks_is_exact(ddp_run, tmp_path):
+def test_resume_on_two_ranks_is_exact(ddp_run, ddp_cache, tmp_path):
     run, _, _ = ddp_run
     copy = tmp_path / "resumed"
     shutil.copytree(run, copy)
     RunDir.of(copy).checkpoint_files()[-1].unlink()  # back to the end of epoch 2
-    torchrun(["train", "--resume", str(copy)], {})
+    torchrun(["train", "--resume", str(copy)], ddp_cache)
     assert checkpoint_digest(copy) == checkpoint_digest(run)
-    assert records(copy) == records(run)
+    assert records(copy) == records(run)  # training and eval records alike
+
+
+def test_eval_under_torchrun_shards_sampling_and_writes_once(ddp_run, ddp_cache, tiny_fmnist, tmp_path):
+    """`torchrun ... genlab eval`: each rank samples its shard with its own latents, features are gathered, the
+    FID equals the one of the same two shards evaluated in one process, and one eval.json is written."""
+    run, _, _ = ddp_run
+    out = tmp_path / "eval.json"
+    r = torchrun(["eval", str(run), "--features", "classifier", "--metrics", "fid", "--num-samples", "101",
+                  "--out", str(out)], ddp_cache)
+    result = json.loads(out.read_text())
+    assert result["protocol"]["world_size"] == 2 and result["protocol"]["num_generated"] == 101
+    assert (r.stdout + r.stderr).count("wrote ") == 1  # only rank 0 prints
+
+    from genlab.evaluation import RANK_SEED_STRIDE, reference_of
+    from genlab.metrics import Features, evaluate_features, reference_stats
+    from genlab.metrics.evaluate import resolve_extractor, sample_features
+    from genlab.sampling import load_run
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENLAB_CACHE_DIR", ddp_cache["GENLAB_CACHE_DIR"])
+        loaded = load_run(run)
+        ref = reference_of(loaded.cfg, "test")
+        ext = resolve_extractor("classifier", ref, None, "cpu")
+        parts = [sample_features(loaded.sampler(seed=RANK_SEED_STRIDE * r, batch_size=250),
+                                 distributed.shard(101, r, 2)[1], ext, 250, r)[0] for r in (0, 1)]
+        stats, _ = reference_stats(ref, ext, resolution=28, channels=1)
+    feats = Features(np.concatenate([p.features for p in parts]), None)
+    assert result["fid"] == pytest.approx(evaluate_features(feats, stats, ("fid",))[0]["fid"], rel=1e-9)
 
 
 def test_resume_with_another_world_size_is_refused(ddp_run, tmp_path):

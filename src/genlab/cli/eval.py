@@ -63,14 +63,20 @@ def eval_run(
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     from genlab.evaluation import evaluate_run, summary_line
+    from genlab.training import distributed
 
     if num_samples <= 0:
         raise ConfigError(f"--num-samples {num_samples} is not allowed: a positive count")
-    result, path = evaluate_run(run_dir, checkpoint=checkpoint, out=out, metrics=metrics, features=features,
-                                num_samples=num_samples, seed=seed, split=split, batch_size=batch_size,
-                                inception_weights=inception_weights, device=device)
-    print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']})")
-    console.print(f"{summary_line(result)}; wrote {path}")
+    ctx = distributed.setup(device)  # under torchrun: sampling and features sharded over the ranks
+    try:
+        result, path = evaluate_run(run_dir, checkpoint=checkpoint, out=out, metrics=metrics, features=features,
+                                    num_samples=num_samples, seed=seed, split=split, batch_size=batch_size,
+                                    inception_weights=inception_weights, device=str(ctx.device(device)))
+    finally:
+        ctx.close()
+    if ctx.is_main:
+        print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']})")
+        console.print(f"{summary_line(result)}; wrote {path}")
 
 
 @app.command("eval-folder", help="Metrics of a folder of images against a dataset split or another folder.")

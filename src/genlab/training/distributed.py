@@ -354,35 +354,65 @@ def sharded_samples(generate: Callable[[int, int], torch.Tensor], n: int, batch_
     return gather_features(local)
 
 
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of the initialised process group; (0, 1) without one."""
+    return (dist.get_rank(), dist.get_world_size()) if _enabled() else (0, 1)
+
+
 def sharded_evaluate(sample_fn: Callable[[int], torch.Tensor], num_samples: int, reference, extractor: Any,
-                     metrics=("fid",), batch_size: int = 250, seed: int = 0, device: Any = "cpu") -> dict:
+                     metrics=("fid",), batch_size: int = 250, seed: int = 0, device: Any = "cpu",
+                     weights: Optional[str] = None) -> dict:
     """``genlab.metrics.evaluate`` with the sampling and feature extraction split over the ranks.
 
-    Each rank draws ``num_samples / world`` images from ``sample_fn`` (seeded ``seed + rank``) and extracts their
-    features; features (and logits) are gathered with :func:`gather_features`, reference statistics are loaded
-    (cached) and every rank computes the same metrics from the same arrays. The images depend on the world
-    size (each rank has its own seed); the protocol records it.
+    Each rank draws its shard of ``num_samples`` images from ``sample_fn`` (its own sampler: give each rank
+    different latents) under ``torch.manual_seed(seed + rank)`` and extracts their features; features and
+    logits are gathered with :func:`gather_features`, and every rank computes the same metrics from the same
+    arrays. What is computed once and cached (a classifier extractor trained on first use, the reference
+    statistics) is computed by rank 0 while the others wait, then read from the cache by them. The images
+    depend on the world size; the protocol records it. A world of one is ``evaluate`` itself.
     """
+    import time
+
     import numpy as np
 
-    from genlab.metrics import Features, evaluate_features, reference_stats
-    from genlab.metrics.evaluate import resolve_extractor, sample_features
+    from genlab.metrics import Features, evaluate, evaluate_features, reference_stats
+    from genlab.metrics.evaluate import EvalOptions, _check_match, _protocol, resolve_extractor, sample_features
     from genlab.metrics.suite import check_metrics
 
+    rank, world = rank_and_world()
+    if world == 1:
+        return evaluate(sample_fn, num_samples, reference, extractor, metrics, batch_size, seed, weights=weights,
+                        device=device)
     names = check_metrics(metrics)
-    rank, world = (dist.get_rank(), dist.get_world_size()) if _enabled() else (0, 1)
+    dataset = reference if not isinstance(reference, (str, os.PathLike)) else None
+
+    def resolve():
+        return resolve_extractor(extractor, dataset, weights, device)
+
+    ext = run_on_main(resolve)  # a classifier extractor trains (and is cached) once, on rank 0
+    ext = resolve() if ext is None else ext
     _, count = shard(num_samples, rank, world)
-    ext = resolve_extractor(extractor, reference if not isinstance(reference, (str, os.PathLike)) else None,
-                            None, device)
+    t0 = time.perf_counter()
     local, (resolution, channels) = sample_features(sample_fn, count, ext, batch_size, seed + rank)
     feats = gather_features(torch.from_numpy(np.ascontiguousarray(local.features)))
     logits = None
     if local.logits is not None:
         logits = gather_features(torch.from_numpy(np.ascontiguousarray(local.logits))).numpy()
     generated = Features(feats.numpy(), logits)
-    ref, ref_desc = reference_stats(reference, ext, resolution=resolution, channels=channels, batch_size=batch_size)
-    values, seconds = evaluate_features(generated, ref, names)
-    values["protocol"] = {"extractor": ext.name, "extractor_hash": ext.hash, "num_generated": len(generated),
-                          "num_reference": ref.n, "reference": ref_desc, "metrics": list(names), "seed": seed,
-                          "world_size": world, "seconds": seconds}
-    return values
+    t1 = time.perf_counter()
+    _check_match(reference, resolution, channels)
+
+    def ref_stats():
+        return reference_stats(reference, ext, resolution=resolution, channels=channels, batch_size=batch_size)
+
+    got = run_on_main(ref_stats)  # rank 0 computes and caches; the others then read the cache
+    ref, ref_desc = ref_stats() if got is None else got
+    t2 = time.perf_counter()
+    options = EvalOptions(seed=seed)
+    values, metric_s = evaluate_features(generated, ref, names, options)
+    seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s}
+    gen_desc = {"sampler": getattr(sample_fn, "__name__", type(sample_fn).__name__), "resolution": resolution,
+                "channels": channels}
+    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds)
+    protocol["world_size"] = world
+    return {**values, "protocol": protocol}
