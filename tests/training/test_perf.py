@@ -120,6 +120,18 @@ def test_bf16_autocast_trains_with_float32_weights(tmp_path):
         assert t.nets["G"](torch.randn(2, 8)).dtype == torch.bfloat16
 
 
+@pytest.mark.parametrize("model", MODELS.names())
+def test_every_family_trains_under_bf16_autocast(model, tmp_path):
+    """Mixed dtypes meet in every objective (bf16 fakes vs float32 reals: gradient penalty, VAE losses, ...)."""
+    critic = ["train.loss=wasserstein", "train.n_critic=2"]
+    extra = {"wgan": critic, "wgan-gp": critic, "text-wgan-gp": critic, "vae": ["model.depth=1"]}
+    t = trainer(tmp_path, [f"model.name={model}", "train.precision=bf16", *extra.get(model, [])])
+    t.objective_setup(synthetic())
+    stats = steps(t, 2)[-1]
+    assert stats and all(torch.isfinite(v) for v in stats.values()), stats
+    assert all(p.dtype == torch.float32 for p in t.nets.parameters())
+
+
 def test_fp16_scalers_are_saved_and_restored(tiny_fmnist, tmp_path):
     run = tmp_path / "run"
     base = tiny([f"data.root={tiny_fmnist}", "data.name=fashion-mnist", "data.limit=32", "train.precision=fp16"])

@@ -8,7 +8,11 @@ from torch import nn
 
 
 def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None = None) -> torch.Tensor:
-    """Random points on the segments between paired real and fake images (one alpha ~ U[0, 1] per image)."""
+    """Random points on the segments between paired real and fake images (one alpha ~ U[0, 1] per image).
+
+    In ``real``'s dtype: under autocast the generator's fakes may be bfloat16/float16 while real images are float32.
+    """
+    fake = fake.to(real.dtype)
     if alpha is None:
         alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
     return torch.lerp(real.detach(), fake.detach(), alpha)
