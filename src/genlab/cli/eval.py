@@ -67,13 +67,10 @@ def eval_run(
 
     if num_samples <= 0:
         raise ConfigError(f"--num-samples {num_samples} is not allowed: a positive count")
-    ctx = distributed.setup(device)  # under torchrun: sampling and features sharded over the ranks
-    try:
+    with distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
         result, path = evaluate_run(run_dir, checkpoint=checkpoint, out=out, metrics=metrics, features=features,
                                     num_samples=num_samples, seed=seed, split=split, batch_size=batch_size,
                                     inception_weights=inception_weights, device=str(ctx.device(device)))
-    finally:
-        ctx.close()
     if ctx.is_main:
         print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']})")
         console.print(f"{summary_line(result)}; wrote {path}")

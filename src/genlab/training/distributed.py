@@ -70,8 +70,20 @@ class DistContext:
             dev = torch.device("cuda", self.local_rank)
         return dev
 
-    def close(self) -> None:
+    def __enter__(self) -> "DistContext":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(clean=exc_type is None)
+
+    def close(self, clean: bool = True) -> None:
+        """Leave the process group. On a clean exit every rank first meets at a barrier: a rank that tears its
+        gloo connections down while a peer still drains the last collective aborts that peer (SIGABRT,
+        "terminate called without an active exception"). After an error there is no barrier (a crashed peer
+        would never reach it)."""
         if self.owns_group and dist.is_initialized():
+            if clean and self.enabled:
+                dist.barrier()
             dist.destroy_process_group()
             self.owns_group = False
 

@@ -6,9 +6,10 @@ global batch sharded over ranks, rank 0 writing the run folder).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
@@ -302,6 +303,11 @@ class Trainer:
         return Batch(perf.input_batch(self.images[idx], self.runtime),
                      self.labels[idx] if self.labels is not None else None, idx=idx)
 
+    def release_ddp(self) -> None:
+        """Drop the DDP wrappers (the networks stay). Their reducers hold the process group; one that outlives
+        ``destroy_process_group`` is torn down during interpreter exit, where gloo aborts the process."""
+        self._plan = [replace(p, nets_view=None) for p in self._plan]
+
     def fit(self) -> None:
         cfg, bs = self.cfg, self.batch_size
         max_steps = cfg.train.max_steps
@@ -428,8 +434,7 @@ def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: 
     Under torchrun (RANK / WORLD_SIZE set) every process calls this; they join one process group, rank 0
     prepares and writes the run folder, and all ranks train one model with DDP (docs/scaling.md).
     """
-    dist_ctx = distributed.setup(cfg.train.device)
-    try:
+    with distributed.setup(cfg.train.device) as dist_ctx:
         if not dist_ctx.is_main:
             log = _quiet
         run = RunDir.of(run_dir)
@@ -454,13 +459,14 @@ def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: 
         log(f"runtime: {trainer.runtime.describe()}")
         for h in hooks:
             h(trainer)
+        progress = contextlib.nullcontext()
         if cfg.log.progress and trainer.is_main:
             from genlab.training.progress import TrainingProgress
 
-            with TrainingProgress(trainer):
+            progress = TrainingProgress(trainer)
+        try:
+            with progress:
                 trainer.fit()
-        else:
-            trainer.fit()
-        return trainer
-    finally:
-        dist_ctx.close()
+        finally:
+            trainer.release_ddp()  # before the process group goes
+    return trainer
