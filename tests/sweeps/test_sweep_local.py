@@ -146,7 +146,9 @@ def test_ctrl_c_checkpoints_and_the_next_invocation_resumes(tiny_fmnist, tmp_pat
     run = out / "base" / "seed=0"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "genlab", "sweep", str(tmp_path / "s.yaml"), "--out", str(out), "--threads", "1"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # started as `genlab sweep ... &` from a script is: SIGINT arrives ignored, and Ctrl-C must still work
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.time() + 120
     while time.time() < deadline and not (run / "metrics.jsonl").is_file():
         assert proc.poll() is None, proc.stdout.read()

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,10 @@ class LocalExecutor:
         pending = list(jobs)
         running: dict[int, tuple[Job, subprocess.Popen, float, object]] = {}
         results: list[JobResult] = []
+        # Ctrl-C / kill -INT must stop the sweep even when SIGINT arrived ignored (a job started with `&` from a
+        # script inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler)
+        owns_signal = _main_thread()
+        old_handler = signal.signal(signal.SIGINT, signal.default_int_handler) if owns_signal else None
         try:
             while pending or running:
                 for slot in range(self.workers):
@@ -132,6 +137,9 @@ class LocalExecutor:
             self._stop(running)
             raise SweepInterrupted(f"sweep interrupted: {len(running)} running run(s) were asked to checkpoint and "
                                    "stop; run the same `genlab sweep` command again to continue") from None
+        finally:
+            if owns_signal:
+                signal.signal(signal.SIGINT, signal.SIG_DFL if old_handler is None else old_handler)
         return results
 
     @staticmethod
@@ -147,3 +155,7 @@ class LocalExecutor:
                 proc.kill()
                 proc.wait()
             f.close()
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
