@@ -12,7 +12,7 @@ For each case (default: dcgan-32 and the Fashion-MNIST recipes' DCGAN) with genl
 ``--overhead`` adds the per-step framework cost: a tiny network where compute is negligible, genlab's
 ``train_step`` vs the same operations written as a bare loop (microseconds per step).
 
-Usage: python benchmarks/profile_step.py [--models dcgan-32,fashion_mnist_best] [--steps 5] [--overhead]
+Usage: python benchmarks/profile_step.py [--models dcgan-32,fashion_mnist_fast] [--steps 5] [--overhead]
 """
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ def overhead(steps: int = 200) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="dcgan-32,fashion_mnist_best")
+    ap.add_argument("--models", default="dcgan-32,fashion_mnist_fast")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--peak-size", type=int, default=2048)
     ap.add_argument("--overhead", action="store_true")
@@ -207,7 +207,8 @@ def main() -> None:
     mm = max(matmul_peak(args.peak_size) for _ in range(3))
     conv = max(conv_peak() for _ in range(3))
     peak = max(mm, conv)
-    print(f"torch {torch.__version__}, cpu, {torch.get_num_threads()} threads; measured float32 peak {peak:.1f} GFLOP/s "
+    print(f"torch {torch.__version__}, cpu, {torch.get_num_threads()} threads; "
+          f"measured float32 peak {peak:.1f} GFLOP/s "
           f"(best of 15: matmul {args.peak_size}x{args.peak_size} {mm:.1f}, 3x3 convolution 256->256 {conv:.1f})")
     for name in args.models.split(","):
         profile_case(name, args.steps, peak)

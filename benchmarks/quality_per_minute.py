@@ -73,8 +73,8 @@ class Arm:
                                        "state": {k: v.detach().clone() for k, v in G.state_dict().items()}})
 
 
-def baseline_arm(budget_s: float, seed: int) -> Arm:
-    cfg = load_config(None, DCGAN_PAPER + QUIET + [f"train.seed={seed}"])
+def baseline_arm(budget_s: float, seed: int, data_root: list[str]) -> Arm:
+    cfg = load_config(None, DCGAN_PAPER + QUIET + data_root + [f"train.seed={seed}"])
     data = load_training_data(cfg)
     torch.manual_seed(seed)
     nets = MODELS.get("dcgan").build(cfg, 0)
@@ -123,7 +123,7 @@ def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> float:
     def sample_fn(n: int) -> torch.Tensor:
         return G(torch.randn(n, latent))
 
-    ref = DatasetRef(cfg.data.name, "test", cfg.data.resolution, cfg.data.channels)
+    ref = DatasetRef(cfg.data.name, "test", cfg.data.resolution, cfg.data.channels, root=cfg.data.root)
     return float(evaluate(sample_fn, eval_samples, ref, "classifier", metrics=("fid",), batch_size=500,
                           seed=seed)["fid"])
 
@@ -137,14 +137,17 @@ def main(argv: Optional[list[str]] = None) -> dict:
     ap.add_argument("--best-overrides", action="append", default=None,
                     help="space-separated overrides of genlab's arm; repeat for more arms (default: none)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-root", default=None, help="folder with the Fashion-MNIST files (default: genlab's "
+                    "usual search: $GENLAB_DATA_DIR, the Debian package, the download cache)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
     import tempfile
 
     budget = args.minutes * 60
-    arms = [baseline_arm(budget, args.seed)]
+    root = [f"data.root={args.data_root}"] if args.data_root else []
+    arms = [baseline_arm(budget, args.seed, root)]
     for i, ovr in enumerate(args.best_overrides or [""]):
-        arms.append(genlab_arm(budget, args.seed, args.recipe, ovr.split(),
+        arms.append(genlab_arm(budget, args.seed, args.recipe, [*ovr.split(), *root],
                                Path(tempfile.mkdtemp(prefix=f"genlab-qpm{i}-"))))
     t0 = time.perf_counter()
     turn = 0

@@ -338,7 +338,12 @@ def main() -> None:
                                       if o.startswith("model.name=")})}
     if args.models:  # case names, or model names (the case name without its "-<px> (recipe)" tail)
         want = set(args.models.split(","))
-        cases = {k: v for k, v in cases.items() if k in want or k.split(" ")[0].rsplit("-", 1)[0] in want}
+        keys = {k: {k, k.split(" ")[0], k.split(" ")[0].rsplit("-", 1)[0]} for k in cases}
+        unknown = sorted(w for w in want if not any(w in ks for ks in keys.values()))
+        if unknown:
+            ap.error(f"--models: no case {', '.join(unknown)}; the cases are {', '.join(cases)} "
+                     "(a case name, its first word, or the model name)")
+        cases = {k: v for k, v in cases.items() if keys[k] & want}
     variants = [v for v in args.variants.split(",") if v]
     device = "cpu"
     print(f"torch {torch.__version__}, {device}, {perf.cpu_cores()} usable cores; best of {args.repeats} interleaved "
