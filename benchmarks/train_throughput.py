@@ -2,8 +2,9 @@
 
 For every model family (the explicit CASES below, plus one recipe from configs/ for each registered model not
 covered by them) both loops get the same networks (same init), batch size, loss, optimizer settings and
-in-memory uint8 data. The plain loop is the textbook one: float32, contiguous tensors, default optimizer
-implementation, no network frozen during the other's step, ``.item()`` of the losses every step.
+in-memory uint8 data. The plain loop is the textbook one: float32, contiguous tensors, PyTorch's own layers
+(``nn.Dropout`` where genlab has its faster CPU dropout), default optimizer implementation, no network frozen
+during the other's step, ``.item()`` of the losses every step.
 Recipe extras that the plain loop does not have (EMA, DiffAugment) are off on both sides.
 
 Both loops run interleaved in the same process (these machines are noisy), so read the ratio, not the figure.
@@ -29,6 +30,7 @@ import yaml
 from genlab.config import load_config
 from genlab.data.base import ImageData, to_float
 from genlab.models import MODELS
+from genlab.models.layers import Dropout
 from genlab.training import perf
 from genlab.training.loop import Trainer, prepare_run
 
@@ -224,6 +226,14 @@ PLAIN = {"gan": plain_adversarial, "wgan": plain_adversarial, "wgan-gp": plain_a
          "text-wgan-gp": plain_adversarial, "vae": plain_vae, "vae-gan": plain_vae_gan, "cvae-gan": plain_vae_gan}
 
 
+def textbook_layers(nets: torch.nn.Module) -> None:
+    """The plain loop's networks use PyTorch's own layers: genlab's Dropout (faster CPU mask) -> nn.Dropout."""
+    for module in list(nets.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, Dropout):
+                setattr(module, name, torch.nn.Dropout(child.p))
+
+
 def condition_fn(trainer: Trainer) -> Callable:
     """What the plain loop conditions on: labels (class models), the labels' caption bags (text models)."""
     cond = trainer.spec.conditioning
@@ -296,6 +306,7 @@ def bench(ovr: list[str], steps: int, repeats: int, max_res: Optional[int], vari
 
         set_text_vocabulary(nets, trainer.extra["text"])
     nets.load_state_dict(trainer.nets.state_dict())
+    textbook_layers(nets)
     nets.train()
     plain_step = PLAIN[spec.objective](nets, cfg, spec.objective, condition_fn(trainer))
     bs = cfg.train.batch_size

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab.models.dcgan import stages, widths
+from genlab.models.layers import Dropout
 
 NORMS = ("batch", "layer", "none")
 
@@ -50,12 +51,12 @@ class ConvBody(nn.Module):
         for i, (w_in, w_out) in enumerate(zip(ws[:-1], ws[1:])):
             w_in += cond_dim if i == 0 else 0
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             layers.append(maybe_sn(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm != "batch"), sn))
             layers += _norm(norm, w_out)
             layers.append(nn.LeakyReLU(0.2, True))
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
         self.net = nn.Sequential(*layers)
         self.feature_shape = (ws[-1], start, start)
         self.feature_dim = ws[-1] * start * start
@@ -65,5 +66,9 @@ class ConvBody(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         h = self.first(x)
         if self.cond_dim:
-            h = torch.cat([h, cond[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], dim=1)
+            maps = cond[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
+            if h.is_contiguous(memory_format=torch.channels_last) and not h.is_contiguous():
+                # the same layout as h, or cat returns NCHW and the next conv converts the whole joined tensor
+                maps = maps.contiguous(memory_format=torch.channels_last)
+            h = torch.cat([h, maps], dim=1)
         return self.net(h)

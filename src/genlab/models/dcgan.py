@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab.models.init import dcgan_init
+from genlab.models.layers import Dropout
 from genlab.models.registry import ModelSpec, register_model
 
 RESOLUTIONS = (28, 32, 64, 128)
@@ -44,7 +45,7 @@ class DCGANGenerator(nn.Module):
         ]
         for w_in, w_out in zip(ws[:-1], ws[1:]):
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(ws[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -67,13 +68,13 @@ class DCGANDiscriminator(nn.Module):
         layers: list[nn.Module] = [wrap(nn.Conv2d(channels, ws[0], 4, 2, 1)), nn.LeakyReLU(0.2, True)]
         for w_in, w_out in zip(ws[:-1], ws[1:]):
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             layers.append(wrap(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=sn)))
             if not sn:
                 layers.append(nn.BatchNorm2d(w_out))
             layers.append(nn.LeakyReLU(0.2, True))
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
         self.body = nn.Sequential(*layers)
         self.feature_shape = (ws[-1], start, start)
         self.feature_dim = ws[-1] * start * start

@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab.models.init import dcgan_init
+from genlab.models.layers import Dropout
 from genlab.models.registry import ModelSpec, register_model
 
 
@@ -25,7 +26,7 @@ class MLPGenerator(nn.Module):
             width = hidden_dim * 2**i
             layers += [nn.Linear(width_in, width), nn.BatchNorm1d(width), nn.LeakyReLU(0.2)]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width_in = width
         layers += [nn.Linear(width_in, math.prod(image_shape)), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -47,7 +48,7 @@ class MLPDiscriminator(nn.Module):
             width = hidden_dim * 2**i
             layers += [wrap(nn.Linear(width_in, width)), nn.LeakyReLU(0.2)]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width_in = width
         self.body = nn.Sequential(*layers)
         self.head = wrap(nn.Linear(width_in, 1))

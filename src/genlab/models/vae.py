@@ -14,6 +14,7 @@ from torch import nn
 from genlab.models.blocks import ConvBody
 from genlab.models.checks import unsupported
 from genlab.models.dcgan import stages, widths
+from genlab.models.layers import Dropout
 from genlab.models.registry import ModelSpec, register_model
 
 CONV_RESOLUTIONS = (28, 32, 64, 128)
@@ -66,7 +67,7 @@ class MLPDecoder(nn.Module):
         for i in range(depth):
             layers += [nn.Linear(width_in, hidden_dim * 2**i), nn.ReLU(True)]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width_in = hidden_dim * 2**i
         layers.append(nn.Linear(width_in, math.prod(image_shape)))
         self.net = nn.Sequential(*layers)
@@ -109,7 +110,7 @@ class ConvDecoder(nn.Module):
         for w_in, w_out in zip(ws, ws[1:] + ws[-1:]):
             layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
         layers.append(nn.Conv2d(ws[-1], channels, 3, 1, 1))
         self.net = nn.Sequential(*layers)
 

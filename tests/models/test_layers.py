@@ -1,0 +1,73 @@
+"""genlab's Dropout: nn.Dropout's contract (rate, scaling, gradient, layout, reproducibility) with a faster CPU mask."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.models.layers import BITS, Dropout, _MaskedScale
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_drops_the_asked_fraction_and_keeps_the_expectation(p):
+    torch.manual_seed(0)
+    x = torch.ones(400, 1000)
+    y = Dropout(p).train()(x)
+    dropped = float((y == 0).float().mean())
+    assert abs(dropped - p) < 0.005  # 400k draws: ~4 standard deviations
+    kept_p = round(p * 2 ** BITS) / 2 ** BITS
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / (1 - kept_p)))
+    assert abs(float(y.mean()) - 1) < 0.01
+
+
+def test_masks_are_independent_across_positions_and_calls():
+    torch.manual_seed(0)
+    d = Dropout(0.5).train()
+    a, b = (d(torch.ones(200_000)) != 0).float(), (d(torch.ones(200_000)) != 0).float()
+    assert abs(float((a * b).mean()) - 0.25) < 0.01  # two calls: independent
+    assert abs(float((a[:-1] * a[1:]).mean()) - 0.25) < 0.01  # neighbours (lanes of one draw): independent
+    lanes = a[: 200_000 // 4 * 4].view(-1, 4).mean(0)
+    assert torch.all((lanes - 0.5).abs() < 0.01)  # every lane of the 64-bit draw keeps half
+
+
+def test_gradient_is_the_same_mask():
+    torch.manual_seed(1)
+    x = torch.randn(64, 8, 5, 5, requires_grad=True)
+    y = Dropout(0.2).train()(x)
+    y.backward(torch.ones_like(y))
+    mask = x.grad
+    assert torch.equal(y, x.detach() * mask)
+    scale = torch.tensor(2 ** BITS / (2 ** BITS - round(0.2 * 2 ** BITS))).item()
+    assert set(torch.unique(mask).tolist()) == {0.0, scale}
+    # the CPU path itself (float64 here only so that gradcheck's finite differences are precise)
+    assert torch.autograd.gradcheck(lambda t: (torch.manual_seed(3), _MaskedScale.apply(t, 0.3))[1],
+                                    torch.randn(4, 6, dtype=torch.float64, requires_grad=True))
+
+
+def test_channels_last_stays_channels_last():
+    x = torch.randn(4, 16, 6, 6).contiguous(memory_format=torch.channels_last)
+    y = Dropout(0.5).train()(x)
+    assert y.is_contiguous(memory_format=torch.channels_last) and y.shape == x.shape
+    assert torch.equal(y == 0, (y == 0).contiguous())
+
+
+def test_reproducible_from_the_global_seed():
+    d = Dropout(0.25).train()
+    torch.manual_seed(7)
+    a = d(torch.ones(1000))
+    torch.manual_seed(7)
+    assert torch.equal(a, d(torch.ones(1000)))
+
+
+def test_a_drop_in_for_nn_dropout():
+    d = Dropout(0.4)
+    assert isinstance(d, nn.Dropout) and d.state_dict() == {} and "p=0.4" in repr(d)
+    x = torch.randn(3, 5)
+    assert torch.equal(d.eval()(x), x) and torch.equal(Dropout(0.0).train()(x), x)
+    assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))
+    torch.manual_seed(0)  # bf16 (and inplace, and GPUs) take F.dropout
+    xb = x.to(torch.bfloat16)
+    yb = Dropout(0.5).train()(xb)
+    torch.manual_seed(0)
+    assert yb.dtype == torch.bfloat16 and torch.equal(yb, F.dropout(xb, 0.5, True))
