@@ -73,8 +73,8 @@ class Arm:
                                        "state": {k: v.detach().clone() for k, v in G.state_dict().items()}})
 
 
-def baseline_arm(budget_s: float, seed: int, data_root: list[str]) -> Arm:
-    cfg = load_config(None, DCGAN_PAPER + QUIET + data_root + [f"train.seed={seed}"])
+def baseline_arm(budget_s: float, seed: int, overrides: list[str]) -> Arm:
+    cfg = load_config(None, DCGAN_PAPER + QUIET + overrides + [f"train.seed={seed}"])
     data = load_training_data(cfg)
     torch.manual_seed(seed)
     nets = MODELS.get("dcgan").build(cfg, 0)

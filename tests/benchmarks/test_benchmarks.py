@@ -68,3 +68,9 @@ def test_quality_per_minute_prints_fid_for_both_arms(tiny_fmnist, tiny_env, tmp_
     res = json.loads((tmp_path / "q.json").read_text())
     assert len(res["arms"]) == 2 and res["rows"], res
     assert all(s["fid"] > 0 for row in res["rows"] for s in row["arms"] if s), res
+
+
+def test_dropout_prints_both_layouts_and_the_speed_up():
+    out = bench("dropout.py", "--shape", "8,4,6,6", "--repeats", "1", "--iters", "2")
+    assert re.search(r"^contiguous\s+[\d.]+\s+[\d.]+\s+[\d.]+x$", out, flags=re.M), out
+    assert re.search(r"^channels_last\s+[\d.]+\s+[\d.]+\s+[\d.]+x$", out, flags=re.M), out

@@ -233,7 +233,6 @@ except Exception as e:
 ev = distributed.sharded_evaluate(noise_images, 50, data, tiny_extractor(), metrics=("fid",), seed=3)
 result["eval"] = [ev["fid"], ev["protocol"]["num_generated"], ev["protocol"]["world_size"]]
 json.dump(result, open(f"{out}/rank{ctx.rank}.json", "w"))
-t.release_ddp()  # the last trainer's DDP reducers hold the process group
 ctx.close()
 '''
 

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab.models.dcgan import stages, widths
-from genlab.models.layers import Dropout
+from genlab.models.layers import Dropout, is_channels_last
 
 NORMS = ("batch", "layer", "none")
 
@@ -67,7 +67,7 @@ class ConvBody(nn.Module):
         h = self.first(x)
         if self.cond_dim:
             maps = cond[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
-            if h.is_contiguous(memory_format=torch.channels_last) and not h.is_contiguous():
+            if is_channels_last(h):
                 # the same layout as h, or cat returns NCHW and the next conv converts the whole joined tensor
                 maps = maps.contiguous(memory_format=torch.channels_last)
             h = torch.cat([h, maps], dim=1)

@@ -1,11 +1,10 @@
 """Layers the model zoo uses in place of PyTorch's where genlab's are faster.
 
 ``Dropout``: ``nn.Dropout`` (same arguments, same state dict, same behaviour) whose training-mode mask on the CPU
-is drawn 4x cheaper. PyTorch's CPU dropout draws one Bernoulli sample per element from the scalar generator
-(about 6 ns each on the 2-core benchmark machine, ~24 ms forward+backward for a 64x64x32x32 activation); here one
-64-bit draw gives four 15-bit uniforms, compared against ``round(p * 2**15)`` (p is kept to 1/32768; the
-survivors are scaled by the exact inverse of the kept fraction, so the expectation is unchanged), ~2.7x faster
-forward+backward. The mask comes from the global CPU generator, so checkpoints resume to the same masks.
+is drawn 4x cheaper. PyTorch's CPU dropout draws one Bernoulli sample per element from the scalar generator;
+here one 64-bit draw gives four 15-bit uniforms, compared against ``round(p * 2**15)`` (p is kept to 1/32768;
+the survivors are scaled by the exact inverse of the kept fraction, so the expectation is unchanged), ~2.5x
+faster forward+backward (``benchmarks/dropout.py``). The mask comes from the global CPU generator, so checkpoints resume to the same masks.
 GPUs (fused dropout kernels), non-float32 inputs and ``inplace=True`` use ``F.dropout``.
 """
 from __future__ import annotations
@@ -18,6 +17,11 @@ from torch import nn
 BITS = 15
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """NHWC in memory (and not also NCHW, as tensors with one channel or a 1x1 side are)."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
 def keep_scale(x: torch.Tensor, p: float) -> torch.Tensor:
     """The float mask: ``1 / (1 - p')`` where an element survives, 0 where it is dropped (p' = p to 1/2**15),
     laid out like ``x`` (channels_last stays channels_last)."""
@@ -27,7 +31,7 @@ def keep_scale(x: torch.Tensor, p: float) -> torch.Tensor:
     threshold = round(p * (1 << BITS))
     keep = lanes.bitwise_and(0x7FFF) >= threshold
     mask = keep.to(x.dtype).mul_((1 << BITS) / ((1 << BITS) - threshold))
-    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+    if is_channels_last(x):
         b, c, h, w = x.shape
         return mask.view(b, h, w, c).permute(0, 3, 1, 2)
     return mask.view(x.shape)

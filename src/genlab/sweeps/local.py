@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,8 +110,10 @@ class LocalExecutor:
         results: list[JobResult] = []
         # Ctrl-C / kill -INT must stop the sweep even when SIGINT arrived ignored (a job started with `&` from a
         # script inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler)
-        owns_signal = _main_thread()
-        old_handler = signal.signal(signal.SIGINT, signal.default_int_handler) if owns_signal else None
+        try:
+            restore = signal.signal(signal.SIGINT, signal.default_int_handler)
+        except ValueError:  # not the main thread: the signal is not ours to handle
+            restore = None
         try:
             while pending or running:
                 for slot in range(self.workers):
@@ -138,8 +139,8 @@ class LocalExecutor:
             raise SweepInterrupted(f"sweep interrupted: {len(running)} running run(s) were asked to checkpoint and "
                                    "stop; run the same `genlab sweep` command again to continue") from None
         finally:
-            if owns_signal:
-                signal.signal(signal.SIGINT, signal.SIG_DFL if old_handler is None else old_handler)
+            if restore is not None:
+                signal.signal(signal.SIGINT, restore)
         return results
 
     @staticmethod
@@ -155,7 +156,3 @@ class LocalExecutor:
                 proc.kill()
                 proc.wait()
             f.close()
-
-
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()  # signal handlers can only be set there

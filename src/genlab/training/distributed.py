@@ -22,7 +22,7 @@ import datetime
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
@@ -49,6 +49,7 @@ class DistContext:
     local_world_size: int = 1
     backend: str = ""
     owns_group: bool = False  # this process initialised the group (and destroys it in close())
+    holders: list[Callable[[], None]] = field(default_factory=list, repr=False)  # see hold()
 
     @property
     def is_main(self) -> bool:
@@ -76,11 +77,18 @@ class DistContext:
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close(clean=exc_type is None)
 
+    def hold(self, release: Callable[[], None]) -> None:
+        """Register an owner of objects that hold the process group (DDP reducers): ``release`` drops them in
+        close(), before the group is destroyed. A holder that outlives the group is torn down during interpreter
+        exit, where gloo aborts the process (SIGABRT, "terminate called without an active exception")."""
+        self.holders.append(release)
+
     def close(self, clean: bool = True) -> None:
-        """Leave the process group. On a clean exit every rank first meets at a barrier: a rank that tears its
-        gloo connections down while a peer still drains the last collective aborts that peer (SIGABRT,
-        "terminate called without an active exception"). After an error there is no barrier (a crashed peer
-        would never reach it)."""
+        """Release the holders, then leave the process group. On a clean exit every rank first meets at a
+        barrier: a rank that tears its gloo connections down while a peer still drains the last collective
+        aborts that peer. After an error there is no barrier (a crashed peer would never reach it)."""
+        while self.holders:
+            self.holders.pop()()
         if self.owns_group and dist.is_initialized():
             if clean and self.enabled:
                 dist.barrier()

@@ -143,6 +143,8 @@ class Trainer:
                     else None)
         perf.compile_networks(self.nets, self.runtime)  # after EMA: its copy stays a plain module
         synced = distributed.wrap_ddp(self.nets, self.device) if self.dist.enabled else {}
+        if synced:
+            self.dist.hold(self.release_ddp)
         views = distributed.phase_views(self.nets, synced, self.phases) if synced else {}
         self._plan = [_PhasePlan(ph, self.optimizers[ph.optimizer], self.scalers[ph.optimizer],
                                  frozenset(ph.trains), views.get(ph.name)) for ph in self.phases]
@@ -304,8 +306,7 @@ class Trainer:
                      self.labels[idx] if self.labels is not None else None, idx=idx)
 
     def release_ddp(self) -> None:
-        """Drop the DDP wrappers (the networks stay). Their reducers hold the process group; one that outlives
-        ``destroy_process_group`` is torn down during interpreter exit, where gloo aborts the process."""
+        """Drop the DDP wrappers (the networks stay): their reducers hold the process group (DistContext.hold)."""
         self._plan = [replace(p, nets_view=None) for p in self._plan]
 
     def fit(self) -> None:
@@ -464,9 +465,6 @@ def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: 
             from genlab.training.progress import TrainingProgress
 
             progress = TrainingProgress(trainer)
-        try:
-            with progress:
-                trainer.fit()
-        finally:
-            trainer.release_ddp()  # before the process group goes
+        with progress:
+            trainer.fit()
     return trainer
