@@ -6,19 +6,37 @@ GENLAB := $(VENV)/bin/genlab
 # torch first, from the CPU wheel pinned here: anything that depends on torch must find it installed.
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+# Exact versions of everything else (torch's build is TORCH_SPEC's choice, so the locks leave torch out).
+# pyproject.toml keeps version ranges for library users; refresh the locks with `make lock`.
+BASE_LOCK := requirements/base.lock
+DEV_LOCK := requirements/dev.lock
 
-.PHONY: install dev demo test data bench clean
+.PHONY: install dev demo test data bench clean lock
 
-$(VENV)/.base: pyproject.toml Makefile
+$(VENV)/.base: pyproject.toml $(BASE_LOCK) Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -r $(BASE_LOCK)
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.base
-	$(PY) -m pip install -q -e ".[dev,ray]"
+$(VENV)/.dev: $(VENV)/.base $(DEV_LOCK)
+	$(PY) -m pip install -q -r $(DEV_LOCK)
+	$(PY) -m pip check
 	touch $@
+
+# Re-resolve both locks from pyproject.toml against the torch installed in the venv (one command).
+lock: $(VENV)/.base
+	$(PY) -m pip install -q pip-tools
+	$(PY) -c "import torch; print('torch==' + torch.__version__)" > requirements/.torch-constraint
+	CUSTOM_COMPILE_COMMAND="make lock" $(PY) -m piptools compile -q --upgrade --strip-extras --no-emit-index-url --no-emit-find-links \
+	  -c requirements/.torch-constraint -o $(BASE_LOCK) pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(PY) -m piptools compile -q --upgrade --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --extra dev --extra ray -c requirements/.torch-constraint -c $(BASE_LOCK) -o $(DEV_LOCK) pyproject.toml
+	sed -i '/^torch==/d' $(BASE_LOCK) $(DEV_LOCK)
+	rm -f requirements/.torch-constraint
 
 install: $(VENV)/.base
 dev: $(VENV)/.dev
