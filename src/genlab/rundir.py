@@ -1,6 +1,17 @@
 """The run folder: the contract between training, evaluation, analysis and reporting.
 
-runs/<name>/config.yaml, metrics.jsonl, tb/, samples/, checkpoints/, noise.pt
+``RunDir`` owns every file of a run; nothing else builds these paths or opens these files::
+
+    runs/<name>/config.yaml      the resolved config                         write_config / read_config
+                metrics.jsonl    one record per log window, eval records     append_record / read_records
+                status.json      running | finished | interrupted | diverged  write_status / read_status
+                runtime.json     the resolved speed settings                 write_runtime / read_runtime
+                eval.json        the last `genlab eval` result               write_eval / read_eval
+                noise.pt         the fixed noise behind every sample grid    save_noise / load_noise
+                samples/         epoch_0010.png (+ recon_epoch_0010.png)     sample_path / sample_grids
+                checkpoints/     step_*.pt, best.pt                          step_checkpoint / checkpoint_files
+                analysis/        artifacts of analysis commands              artifact / write_artifact_json
+                tb/              TensorBoard event files                     tb
 """
 from __future__ import annotations
 
@@ -8,9 +19,10 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Optional
 
 from genlab.errors import RunError
+from genlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -18,17 +30,22 @@ class RunDir:
     path: Path
 
     @classmethod
-    def of(cls, path: str | Path) -> "RunDir":
-        return cls(Path(path))
+    def of(cls, path: "str | Path | RunDir") -> "RunDir":
+        return path if isinstance(path, RunDir) else cls(Path(path))
 
     config = property(lambda self: self.path / "config.yaml")
     metrics = property(lambda self: self.path / "metrics.jsonl")
+    status_json = property(lambda self: self.path / "status.json")
+    runtime_json = property(lambda self: self.path / "runtime.json")
+    eval_json = property(lambda self: self.path / "eval.json")
+    noise = property(lambda self: self.path / "noise.pt")
     tb = property(lambda self: self.path / "tb")
     samples = property(lambda self: self.path / "samples")
     checkpoints = property(lambda self: self.path / "checkpoints")
-    noise = property(lambda self: self.path / "noise.pt")
-    eval_json = property(lambda self: self.path / "eval.json")
+    analysis = property(lambda self: self.path / "analysis")
+    best_checkpoint = property(lambda self: self.checkpoints / "best.pt")
 
+    # ------------------------------------------------------------------------------------ the folder
     def exists(self) -> bool:
         return self.config.is_file()
 
@@ -49,6 +66,118 @@ class RunDir:
                            "train one with `genlab train RECIPE --run-dir PATH`")
         return self
 
+    # ------------------------------------------------------------------------------------ config
+    def write_config(self, yaml_text: str) -> Path:
+        return atomic_write_text(self.config, yaml_text)
+
+    def read_config(self) -> dict:
+        """config.yaml as a plain dict (``genlab.config.from_dict`` makes it a Config)."""
+        from omegaconf import OmegaConf
+
+        from genlab.errors import ConfigError
+
+        self.require()
+        try:
+            loaded = OmegaConf.to_container(OmegaConf.load(self.config))
+        except Exception as e:
+            raise ConfigError(f"{self.config} is not a readable genlab config ({type(e).__name__}); restore it "
+                              "from a checkpoint's config or train the run again") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{self.config} does not hold a config mapping")
+        return loaded  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------------------------ records
+    def append_record(self, record: dict) -> None:
+        """One record (a training window, an evaluation) appended to metrics.jsonl."""
+        with self.metrics.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read_records(self) -> list[dict]:
+        """Every record of metrics.jsonl in order; a torn last line (a crash mid-write) is skipped."""
+        if not self.metrics.is_file():
+            return []
+        out = []
+        with self.metrics.open() as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return out
+
+    def truncate_records(self, max_step: int) -> None:
+        """Drop records past ``max_step`` (left by a run killed after its last checkpoint)."""
+        if not self.metrics.is_file():
+            return
+        keep = []
+        with self.metrics.open() as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    break  # a torn last line from a crash
+                if int(rec.get("step", 0)) <= max_step:
+                    keep.append(line if line.endswith("\n") else line + "\n")
+        atomic_write_text(self.metrics, "".join(keep))
+
+    # ------------------------------------------------------------------------------------ small JSON files
+    def _write_json(self, path: Path, obj: Any) -> Path:
+        return atomic_write_text(path, json.dumps(obj, indent=1, default=float))
+
+    @staticmethod
+    def _read_json(path: Path) -> Optional[dict]:
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+
+    def write_status(self, state: str, **fields: Any) -> Path:
+        return self._write_json(self.status_json, {"state": state, **fields})
+
+    def read_status(self) -> Optional[dict]:
+        return self._read_json(self.status_json)
+
+    def write_runtime(self, runtime: dict) -> Path:
+        return self._write_json(self.runtime_json, runtime)
+
+    def read_runtime(self) -> Optional[dict]:
+        return self._read_json(self.runtime_json)
+
+    def write_eval(self, result: dict, path: "str | Path | None" = None) -> Path:
+        """An evaluation result (``genlab eval``): eval.json, or ``path`` when the user named one."""
+        return self._write_json(Path(path) if path else self.eval_json, result)
+
+    def read_eval(self) -> Optional[dict]:
+        return self._read_json(self.eval_json)
+
+    # ------------------------------------------------------------------------------------ noise and samples
+    def save_noise(self, fixed: dict) -> Path:
+        return atomic_torch_save(fixed, self.noise)
+
+    def load_noise(self) -> Optional[dict]:
+        import torch
+
+        if not self.noise.is_file():
+            return None
+        return torch.load(self.noise, weights_only=True)
+
+    def sample_path(self, epoch: int, tag: str = "") -> Path:
+        """samples/epoch_0010.png, or samples/<tag>_epoch_0010.png (e.g. a VAE's reconstructions)."""
+        return self.samples / (f"{tag}_epoch_{epoch:04d}.png" if tag else f"epoch_{epoch:04d}.png")
+
+    def sample_grids(self, tag: str = "") -> list[Path]:
+        """The saved grids of one kind, oldest first."""
+        pattern = f"{tag}_epoch_*.png" if tag else "epoch_*.png"
+        return sorted(self.samples.glob(pattern)) if self.samples.is_dir() else []
+
+    # ------------------------------------------------------------------------------------ checkpoints
+    def step_checkpoint(self, step: int) -> Path:
+        return self.checkpoints / f"step_{step:09d}.pt"
+
     def checkpoint_files(self) -> list[Path]:
         """Step checkpoints, oldest first (names sort by step)."""
         return sorted(self.checkpoints.glob("step_*.pt")) if self.checkpoints.is_dir() else []
@@ -61,7 +190,7 @@ class RunDir:
                 raise RunError(f"run {str(self.path)!r} has no checkpoint yet")
             return files[-1]
         if which == "best":
-            p = self.checkpoints / "best.pt"
+            p = self.best_checkpoint
             if not p.is_file():
                 raise RunError(f"run {str(self.path)!r} has no best.pt (it is kept when eval.every > 0); "
                                "use --checkpoint last")
@@ -73,8 +202,18 @@ class RunDir:
             raise RunError(f"checkpoint {which!r} not found; use last, best, or a path to a .pt file")
         return p
 
-    def read_metrics(self) -> Iterator[dict]:
-        if not self.metrics.is_file():
-            return iter(())
-        with self.metrics.open() as f:
-            return iter([json.loads(line) for line in f if line.strip()])
+    def keep_as_best(self, checkpoint: Path) -> Path:
+        """Copy a step checkpoint to best.pt atomically."""
+        return atomic_write_bytes(self.best_checkpoint, Path(checkpoint).read_bytes())
+
+    # ------------------------------------------------------------------------------------ analysis artifacts
+    def artifact(self, name: str) -> Path:
+        """analysis/<name>: where an analysis command writes what it made (figures, JSON)."""
+        return self.analysis / name
+
+    def write_artifact_json(self, name: str, obj: Any) -> Path:
+        return self._write_json(self.artifact(name), obj)
+
+    def read_artifact_json(self, name: str) -> Optional[dict]:
+        return self._read_json(self.artifact(name))
+

@@ -44,7 +44,7 @@ def evaluated_run(tiny_fmnist, tmp_path_factory, cache):
 
 def test_training_eval_logs_records_and_keeps_best(evaluated_run):
     run, lines = evaluated_run
-    evals = [r for r in RunDir.of(run).read_metrics() if r.get("kind") == "eval"]
+    evals = [r for r in RunDir.of(run).read_records() if r.get("kind") == "eval"]
     assert [r["epoch"] for r in evals] == [1, 2]
     for r in evals:
         assert r["fid"] > 0 and "coverage/classes_covered" in r

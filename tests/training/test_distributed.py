@@ -50,7 +50,7 @@ def checkpoint_digest(run: Path) -> dict:
 
 
 def records(run: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in RunDir.of(run).read_metrics()]
+    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in RunDir.of(run).read_records()]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_two_ranks_train_one_model(ddp_run):
 
 def test_run_folder_is_written_once(ddp_run):
     run, _, out = ddp_run
-    metrics = list(RunDir.of(run).read_metrics())
+    metrics = list(RunDir.of(run).read_records())
     steps = [r["step"] for r in metrics if r.get("kind") != "eval"]
     assert steps == list(range(1, EPOCHS * 4 + 1))  # one writer: no duplicate records
     evals = [r for r in metrics if r.get("kind") == "eval"]

@@ -26,7 +26,7 @@ def overrides(root: Path, epochs: int, extra=()) -> list[str]:
 
 
 def deterministic_records(run: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in RunDir.of(run).read_metrics()]
+    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in RunDir.of(run).read_records()]
 
 
 def final_weights(run: Path) -> dict:
