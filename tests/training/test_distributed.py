@@ -17,8 +17,9 @@ from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.errors import ConfigError, RunError
 from genlab.rundir import RunDir
-from genlab.training import distributed
-from genlab.training.loop import Trainer, prepare_run, resume_config, train
+from genlab.training import ddp, distributed
+from genlab.resume import resume_config
+from genlab.training.loop import Trainer, prepare_run, train
 
 EPOCHS = 3
 
@@ -46,7 +47,7 @@ def digests(folder: Path) -> list[dict]:
 def checkpoint_digest(run: Path) -> dict:
     from genlab.sampling import load_run
 
-    return distributed.weight_digest(load_run(run).nets)
+    return ddp.weight_digest(load_run(run).nets)
 
 
 def records(run: Path) -> list[dict]:
@@ -70,7 +71,7 @@ def ddp_run(tiny_fmnist, tmp_path_factory, ddp_cache):
     base = tmp_path_factory.mktemp("ddp")
     run, dbg = base / "run", base / "dbg"
     r = torchrun(["train", *overrides(tiny_fmnist), *EVAL, "--run-dir", str(run)],
-                 {distributed.DEBUG_WEIGHTS_ENV: str(dbg), **ddp_cache})
+                 {ddp.DEBUG_WEIGHTS_ENV: str(dbg), **ddp_cache})
     return run, dbg, r.stdout + r.stderr
 
 
@@ -190,7 +191,7 @@ from genlab.data.base import ImageData
 from genlab.errors import RunError
 from genlab.models import MODELS
 from genlab.rundir import RunDir
-from genlab.training import distributed
+from genlab.training import ddp, distributed
 from genlab.training.loop import Trainer, epoch_permutation, prepare_run
 
 out = sys.argv[1]
@@ -209,12 +210,12 @@ for name in MODELS.names():
     distributed.run_on_main(lambda: prepare_run(cfg, f"{root}/{name}"))
     t = Trainer(cfg, RunDir.of(f"{root}/{name}"), data, log=lambda *_: None, rank=ctx.rank,
                 world_size=ctx.world_size, dist_ctx=ctx)
-    before = distributed.weight_digest(t.nets)
+    before = ddp.weight_digest(t.nets)
     perm = epoch_permutation(0, 0, 64)
     for s in range(2):
         t.train_step(t.batch_at(perm, s))
-    after = distributed.weight_digest(t.nets)
-    result["families"][name] = {"out_of_sync": distributed.out_of_sync(t.nets), "digests": after,
+    after = ddp.weight_digest(t.nets)
+    result["families"][name] = {"out_of_sync": ddp.out_of_sync(t.nets), "digests": after,
                                 "trained": sorted(k for k in after if after[k] != before[k]),
                                 "nets": sorted(t.nets.keys())}
 local = torch.arange(3 + ctx.rank, dtype=torch.float32).unsqueeze(1) + 100 * ctx.rank
@@ -319,7 +320,7 @@ def test_synced_routes_methods_through_ddp_and_the_rest_to_the_network():
 
     calls = []
     net = Net()
-    synced = distributed.Synced(net, lambda method, *a, **k: calls.append(method) or distributed._Call(net)(
+    synced = ddp.Synced(net, lambda method, *a, **k: calls.append(method) or ddp._Call(net)(
         method, *a, **k))
     x = torch.randn(1, 2)
     assert torch.equal(synced(x), net(x)) and torch.equal(synced.heads(x)[0], net.body(x))

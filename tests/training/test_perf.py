@@ -13,7 +13,8 @@ from genlab.errors import ConfigError
 from genlab.models import MODELS
 from genlab.rundir import RunDir
 from genlab.training import perf
-from genlab.training.loop import Trainer, epoch_permutation, prepare_run, resume_config, train
+from genlab.resume import resume_config
+from genlab.training.loop import Trainer, epoch_permutation, prepare_run, train
 
 
 def tiny(extra=()) -> list[str]:

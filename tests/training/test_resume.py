@@ -14,7 +14,8 @@ import torch
 
 from genlab.config import load_config
 from genlab.errors import ConfigError, RunError
-from genlab.training.loop import resume_config, train
+from genlab.resume import resume_config
+from genlab.training.loop import train
 from genlab.rundir import RunDir
 
 

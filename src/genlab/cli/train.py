@@ -57,7 +57,8 @@ def train(
 ) -> None:
     from genlab.config import load_config
     from genlab.rundir import RunDir
-    from genlab.training.loop import resume_config, train as train_fn
+    from genlab.resume import resume_config
+    from genlab.training.loop import train as train_fn
 
     args = list(args or [])
     recipe = args.pop(0) if args and "=" not in args[0] else None

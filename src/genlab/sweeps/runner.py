@@ -65,7 +65,7 @@ class Action:
 
 def decide(sweep: Sweep, run: PlannedRun, planned: Config) -> Action:
     """What to do with one planned run given its folder; ConfigError when the folder holds another config."""
-    from genlab.training.loop import check_resume
+    from genlab.resume import check_resume
 
     path = run.path
     if not (path / "config.yaml").is_file():

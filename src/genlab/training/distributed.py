@@ -19,25 +19,16 @@ How the loop uses it (see docs/scaling.md):
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 import os
 from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
+from typing import Any, Callable, Mapping, Optional, TypeVar
 
 import torch
 import torch.distributed as dist
-from torch import nn
 
 from genlab import errors
 
 T = TypeVar("T")
-
-#: set to a folder to make every rank write ``rank<k>.json`` with digests of its weights at the end of training
-DEBUG_WEIGHTS_ENV = "GENLAB_DEBUG_RANK_WEIGHTS"
-
 
 @dataclass
 class DistContext:
@@ -129,18 +120,18 @@ def setup(device_name: str = "auto", timeout_s: float = 1800) -> DistContext:
 
 
 # --------------------------------------------------------------------------------------------- collectives
-def _enabled() -> bool:
+def group_enabled() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def _comm_device() -> torch.device:
+def comm_device() -> torch.device:
     """Where tensors must live for a collective: the current GPU with NCCL, the CPU with gloo."""
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
 def run_on_main(fn: Callable[[], T]) -> Optional[T]:
     """Rank 0 runs ``fn``; if it raised a GenlabError every rank raises it (no rank is left waiting)."""
-    if not _enabled():
+    if not group_enabled():
         return fn()
     result, failure = None, None
     if dist.get_rank() == 0:
@@ -158,7 +149,7 @@ def run_on_main(fn: Callable[[], T]) -> Optional[T]:
 
 def all_gather_objects(obj: Any) -> list[Any]:
     """Every rank's ``obj`` in rank order (small picklable things: RNG states, flags)."""
-    if not _enabled():
+    if not group_enabled():
         return [obj]
     out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
@@ -167,18 +158,18 @@ def all_gather_objects(obj: Any) -> list[Any]:
 
 def any_rank(flag: bool) -> bool:
     """True on every rank when it is True on at least one (e.g. a Ctrl-C seen by some ranks)."""
-    if not _enabled():
+    if not group_enabled():
         return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=_comm_device())
+    t = torch.tensor([1.0 if flag else 0.0], device=comm_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
 
 def mean_over_ranks(t: torch.Tensor) -> torch.Tensor:
     """The element-wise mean of ``t`` over ranks (the logged statistics of a window: one collective)."""
-    if not _enabled():
+    if not group_enabled():
         return t
-    buf = t.detach().to(_comm_device(), torch.float64)
+    buf = t.detach().to(comm_device(), torch.float64)
     dist.all_reduce(buf)
     return (buf / dist.get_world_size()).to(t.device, t.dtype)
 
@@ -189,10 +180,10 @@ def gather_features(local: torch.Tensor) -> torch.Tensor:
     Returns the whole (sum N_r, ...) tensor on every rank, on ``local``'s device. A world of one returns
     ``local`` itself, so evaluation code can call it unconditionally.
     """
-    if not _enabled():
+    if not group_enabled():
         return local
     world = dist.get_world_size()
-    dev = _comm_device()
+    dev = comm_device()
     n = torch.tensor([local.shape[0]], device=dev, dtype=torch.int64)
     counts = [torch.zeros_like(n) for _ in range(world)]
     dist.all_gather(counts, n)
@@ -208,158 +199,11 @@ def gather_features(local: torch.Tensor) -> torch.Tensor:
 def shard(n: int, rank: Optional[int] = None, world: Optional[int] = None) -> tuple[int, int]:
     """(start, count) of this rank's contiguous share of ``n`` items (the first ``n % world`` ranks get one more)."""
     if rank is None or world is None:
-        rank, world = (dist.get_rank(), dist.get_world_size()) if _enabled() else (0, 1)
+        rank, world = (dist.get_rank(), dist.get_world_size()) if group_enabled() else (0, 1)
     base, extra = divmod(n, world)
     count = base + (1 if rank < extra else 0)
     start = rank * base + min(rank, extra)
     return start, count
-
-
-# ---------------------------------------------------------------------------------------- networks and DDP
-def _module_api() -> frozenset[str]:
-    return frozenset(dir(nn.Module))
-
-
-_MODULE_API = _module_api()
-
-
-class _Call(nn.Module):
-    """What DDP wraps: ``forward(method, *args)`` calls any method of the network, so ``D.heads(x)`` or
-    ``G.pre_tanh(z)`` go through DDP's forward (which is what arms its gradient all-reduce)."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, method: str, *args, **kwargs):
-        fn = self.net if method == "forward" else getattr(self.net, method)
-        return fn(*args, **kwargs)
-
-
-class Synced:
-    """A network as a phase that trains it sees it: calls and method calls run through DDP; attributes,
-    submodules and ``nn.Module`` methods (``parameters()``, ``train()`` ...) are the network's own."""
-
-    def __init__(self, net: nn.Module, ddp: nn.Module):
-        self.module = net
-        self.ddp = ddp
-
-    def __call__(self, *args, **kwargs):
-        return self.ddp("forward", *args, **kwargs)
-
-    def __getattr__(self, name: str):
-        value = getattr(self.module, name)
-        if callable(value) and not isinstance(value, nn.Module) and name not in _MODULE_API:
-            return partial(self.ddp, name)
-        return value
-
-
-class PhaseNets(Mapping):
-    """``ctx.nets`` during one phase: trained networks through DDP, the others as they are."""
-
-    def __init__(self, nets: Mapping[str, Any]):
-        self._nets = dict(nets)
-
-    def __getitem__(self, key: str):
-        return self._nets[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._nets)
-
-    def __len__(self) -> int:
-        return len(self._nets)
-
-
-def wrap_ddp(nets: nn.ModuleDict, device: torch.device) -> dict[str, Synced]:
-    """One DDP per network that has trainable parameters (rank 0's weights are broadcast to all ranks here).
-
-    ``broadcast_buffers=False``: BatchNorm running statistics are not sent before every forward; they are
-    SyncBatchNorm's (GPU) or broadcast at epoch ends by :func:`broadcast_buffers` (CPU).
-    """
-    import inspect
-    import warnings
-
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
-    # newer PyTorch renames broadcast_buffers; both spellings still sync buffers once, at construction
-    no_forward_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
-                       else {"broadcast_buffers": False})
-    # channels_last weights with one input/output channel have two valid stride patterns; the reducer copies
-    # such gradients into its buckets (a few hundred floats) and says so once per process
-    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-    out = {}
-    for name, net in nets.items():
-        if not any(p.requires_grad for p in net.parameters()):
-            continue
-        ddp = DDP(_Call(net), device_ids=[device.index] if device.type == "cuda" else None,
-                  find_unused_parameters=False, **no_forward_sync)
-        out[name] = Synced(net, ddp)
-    return out
-
-
-def phase_views(nets: nn.ModuleDict, synced: Mapping[str, Synced], phases) -> dict[str, PhaseNets]:
-    """phase name -> the networks as that phase sees them."""
-    return {ph.name: PhaseNets({k: synced[k] if k in ph.trains and k in synced else v for k, v in nets.items()})
-            for ph in phases}
-
-
-@torch.no_grad()
-def broadcast_buffers(nets: nn.Module, src: int = 0) -> None:
-    """Give every rank rank ``src``'s buffers (BatchNorm running statistics, spectral-norm vectors)."""
-    if not _enabled():
-        return
-    dev = _comm_device()
-    for b in nets.buffers():
-        if b.device == dev:
-            dist.broadcast(b, src)
-        else:
-            tmp = b.to(dev)
-            dist.broadcast(tmp, src)
-            b.copy_(tmp)
-
-
-@torch.no_grad()
-def out_of_sync(nets: nn.ModuleDict) -> list[str]:
-    """Networks whose parameters differ between ranks (there should be none): a checksum per network, one
-    MAX and one MIN all-reduce. Catches a phase that bypasses DDP (e.g. calls ``D.body(x)`` directly)."""
-    if not _enabled():
-        return []
-    names = list(nets.keys())
-    sums = []
-    for k in names:
-        total = torch.zeros((), dtype=torch.float64)
-        for p in nets[k].parameters():
-            d = p.detach().double()
-            total += (d.sum() + d.square().sum()).cpu()
-        sums.append(total)
-    hi = torch.stack(sums).to(_comm_device())
-    lo = hi.clone()
-    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
-    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
-    return [k for k, a, b in zip(names, hi.tolist(), lo.tolist()) if a != b]
-
-
-def weight_digest(nets: nn.ModuleDict) -> dict[str, str]:
-    """network -> sha256 of its parameters' bytes (in ``named_parameters`` order)."""
-    out = {}
-    for name, net in nets.items():
-        h = hashlib.sha256()
-        for pname, p in net.named_parameters():
-            h.update(pname.encode())
-            h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
-        out[name] = h.hexdigest()
-    return out
-
-
-def write_debug_digest(nets: nn.ModuleDict, rank: int, step: int) -> Optional[Path]:
-    """When ``GENLAB_DEBUG_RANK_WEIGHTS`` names a folder, write this rank's weight digests there (tests)."""
-    folder = os.environ.get(DEBUG_WEIGHTS_ENV)
-    if not folder:
-        return None
-    path = Path(folder) / f"rank{rank}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"rank": rank, "step": step, "digests": weight_digest(nets)}, indent=1))
-    return path
 
 
 # -------------------------------------------------------------------------------------------- evaluation
@@ -376,7 +220,7 @@ def sharded_samples(generate: Callable[[int, int], torch.Tensor], n: int, batch_
 
 def rank_and_world() -> tuple[int, int]:
     """(rank, world size) of the initialised process group; (0, 1) without one."""
-    return (dist.get_rank(), dist.get_world_size()) if _enabled() else (0, 1)
+    return (dist.get_rank(), dist.get_world_size()) if group_enabled() else (0, 1)
 
 
 def sharded_evaluate(sample_fn: Callable[[int], torch.Tensor], num_samples: int, reference, extractor: Any,

@@ -17,23 +17,19 @@ import torch
 from torch import nn
 
 from genlab import __version__
-from genlab.config import Config, diff, from_dict, to_dict, to_yaml
+from genlab.config import Config, to_dict, to_yaml
 from genlab.data.base import ImageData
 from genlab.errors import ConfigError, RunError, TrainingDiverged
 from genlab.io import atomic_torch_save, atomic_write_text
 from genlab.models import MODELS
 from genlab.reporting.grids import save_grid
 from genlab.rundir import RunDir
-from genlab.training import distributed, perf
+from genlab.training import ddp, distributed, perf
 from genlab.training.checkpoint import load_checkpoint, prune, rng_state, save_checkpoint, set_rng_state
 from genlab.training.ema import EMA
 from genlab.training.phases import OBJECTIVES, Batch, Phase, make_optimizer
 from genlab.training.reporting import Reporter
 
-#: keys a resume may change (they do not alter what the model has learned so far)
-RESUMABLE_KEYS = ("train.epochs", "train.max_steps", "train.device", "train.precision", "train.compile",
-                  "train.channels_last", "train.threads", "log.", "eval.", "data.root", "data.download",
-                  "name", "description")
 #: checkpoint ``extra`` entries that describe the writer, not the model (rebuilt at every save)
 _WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers")
 
@@ -142,10 +138,10 @@ class Trainer:
         self.ema = (EMA(self.nets["G"], cfg.train.ema, cfg.train.ema_warmup).to(self.device) if cfg.train.ema > 0
                     else None)
         perf.compile_networks(self.nets, self.runtime)  # after EMA: its copy stays a plain module
-        synced = distributed.wrap_ddp(self.nets, self.device) if self.dist.enabled else {}
+        synced = ddp.wrap_ddp(self.nets, self.device) if self.dist.enabled else {}
         if synced:
             self.dist.hold(self.release_ddp)
-        views = distributed.phase_views(self.nets, synced, self.phases) if synced else {}
+        views = ddp.phase_views(self.nets, synced, self.phases) if synced else {}
         self._plan = [_PhasePlan(ph, self.optimizers[ph.optimizer], self.scalers[ph.optimizer],
                                  frozenset(ph.trains), views.get(ph.name)) for ph in self.phases]
         self._params = {k: list(net.parameters()) for k, net in self.nets.items()}
@@ -359,7 +355,7 @@ class Trainer:
         finally:
             self.reporter.close()
         self.status("finished")
-        distributed.write_debug_digest(self.nets, self.rank, self.step)
+        ddp.write_debug_digest(self.nets, self.rank, self.step)
 
     def _flush(self) -> None:
         rec = self.reporter.flush(self.epoch + 1, self.lrs())
@@ -374,10 +370,10 @@ class Trainer:
         weights identical (a phase calling a submodule directly would bypass its gradient all-reduce)."""
         if not self.dist.enabled:
             return
-        distributed.broadcast_buffers(self.nets)
+        ddp.broadcast_buffers(self.nets)
         if self.ema is not None:
-            distributed.broadcast_buffers(self.ema)
-        bad = distributed.out_of_sync(self.nets)
+            ddp.broadcast_buffers(self.ema)
+        bad = ddp.out_of_sync(self.nets)
         if bad:
             raise RuntimeError(f"the weights of {', '.join(bad)} differ between ranks after step {self.step}: a "
                                "phase probably calls a submodule of a trained network directly (DDP only "
@@ -399,29 +395,6 @@ def prepare_run(cfg: Config, run_dir: str | Path, overwrite: bool = False) -> Ru
     run.create(overwrite=overwrite)
     atomic_write_text(run.config, to_yaml(cfg))
     return run
-
-
-def check_resume(saved: Config, requested: Config) -> list[str]:
-    """Keys that differ and may not change on resume (empty = fine)."""
-    return [k for k in diff(saved, requested) if not any(k == p or (p.endswith(".") and k.startswith(p))
-                                                          for p in RESUMABLE_KEYS)]
-
-
-def resume_config(run: RunDir, overrides: list[str] | tuple[str, ...] = (), recipe: Optional[str] = None) -> Config:
-    """The run's saved config plus overrides; refuses changes that would make the resume inexact."""
-    from omegaconf import OmegaConf
-
-    from genlab.config import load_config
-
-    run.require()
-    saved_dict = OmegaConf.to_container(OmegaConf.load(run.config))
-    saved = from_dict(saved_dict)  # type: ignore[arg-type]
-    requested = load_config(recipe, overrides) if recipe else load_config(None, overrides, base=saved_dict)
-    bad = check_resume(saved, requested)
-    if bad:
-        raise ConfigError(f"cannot resume {run.path}: the config changed in {', '.join(bad)}; "
-                          "start a new run (another --run-dir) for a different config")
-    return requested
 
 
 def _quiet(*_args, **_kwargs) -> None:
