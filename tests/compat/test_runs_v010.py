@@ -17,15 +17,29 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runs_v010"
 RUNS = ("dcgan-ema", "cgan", "conv-vae")
 
 
-@pytest.fixture
-def env(tiny_fmnist, tmp_path, classifier_cache_28) -> dict:
-    """The data the fixtures were trained on (same files, same seed) found through $GENLAB_DATA_DIR."""
-    data = tmp_path / "data"
-    data.mkdir()
+@pytest.fixture(scope="module")
+def data_and_cache(tiny_fmnist, tmp_path_factory) -> tuple[Path, Path]:
+    """The data the fixtures were trained on (same files, same seed) found through $GENLAB_DATA_DIR, as their
+    configs say (data.root null), and a cache with the classifier extractor for exactly that dataset key
+    (trained once with few steps; the default >= 1000 steps would cost minutes)."""
+    from genlab.metrics.features import train_classifier
+
+    data = tmp_path_factory.mktemp("data")
     (data / "fashion-mnist").symlink_to(tiny_fmnist)
-    cache = tmp_path / "cache"
-    shutil.copytree(classifier_cache_28, cache)
-    return {**os.environ, "GENLAB_DATA_DIR": str(data), "GENLAB_CACHE_DIR": str(cache)}
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENLAB_DATA_DIR", str(data))
+        mp.setenv("GENLAB_CACHE_DIR", str(cache))
+        train_classifier("fashion-mnist", 28, 1, epochs=8, batch_size=32)
+    return data, cache
+
+
+@pytest.fixture
+def env(data_and_cache, tmp_path) -> dict:
+    data, cache = data_and_cache
+    mine = tmp_path / "cache"
+    shutil.copytree(cache, mine)
+    return {**os.environ, "GENLAB_DATA_DIR": str(data), "GENLAB_CACHE_DIR": str(mine)}
 
 
 def genlab(*args: str, env: dict) -> subprocess.CompletedProcess:
