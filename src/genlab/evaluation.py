@@ -50,14 +50,14 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: A
     each draws its shard of the samples with its own latents and extracts their features, the features are
     gathered and every rank returns the same result (protocol ``world_size`` = N).
     """
+    from genlab.metrics import evaluate
     from genlab.training import distributed
 
     name = choose_features(features, inception_weights) if isinstance(features, str) else features
-    rank, _ = distributed.rank_and_world()
-    sampler = run.sampler(seed=seed + RANK_SEED_STRIDE * rank, batch_size=batch_size)
-    result = distributed.sharded_evaluate(sampler, num_samples, reference_of(run.cfg, split), name, metrics,
-                                          batch_size=batch_size, seed=seed, device=device,
-                                          weights=inception_weights)
+    ranks = distributed.collective()
+    sampler = run.sampler(seed=seed + RANK_SEED_STRIDE * ranks.rank, batch_size=batch_size)
+    result = evaluate(sampler, num_samples, reference_of(run.cfg, split), name, metrics, batch_size=batch_size,
+                      seed=seed, device=device, weights=inception_weights, collective=ranks)
     result["protocol"].update({"checkpoint": str(run.checkpoint), "step": run.step, "epoch": run.epoch,
                                "model": run.cfg.model.name, "ema": run.ema is not None})
     return result
@@ -71,7 +71,7 @@ def evaluate_run(run_dir: str | Path, *, checkpoint: str = "last", out: Optional
     run = load_run(run_dir, checkpoint, kw.get("device", "cpu"))
     result = evaluate_loaded(run, **kw)
     path = Path(out) if out else run.run.eval_json
-    if distributed.rank_and_world()[0] == 0:  # under torchrun: one writer
+    if distributed.collective().rank == 0:  # under torchrun: one writer
         atomic_write_text(path, json.dumps(result, indent=1, default=float))
     return result, path
 

@@ -16,6 +16,7 @@ from torch import nn
 from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.errors import ConfigError, RunError
+from genlab.metrics import SINGLE_PROCESS
 from genlab.rundir import RunDir
 from genlab.training import ddp, distributed
 from genlab.resume import resume_config
@@ -38,6 +39,35 @@ def torchrun(args: list[str], env_extra: dict, script: list[str] | None = None) 
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r
+
+
+#: `genlab ARGS...` on one rank, then the digests of the weights this rank ended training with (the trainer that
+#: genlab.training.loop.train returns to the CLI)
+TRAIN_AND_DIGEST = r'''
+import json, sys
+from pathlib import Path
+from genlab.cli import main
+from genlab.training import ddp, loop
+
+out = Path(sys.argv[1])
+finished = []
+train = loop.train
+
+
+def train_and_keep(*args, **kwargs):
+    trainer = train(*args, **kwargs)
+    finished.append(trainer)
+    return trainer
+
+
+loop.train = train_and_keep  # the CLI imports it from the module when the command runs
+sys.argv = ["genlab", *sys.argv[2:]]
+main()
+(trainer,) = finished
+out.mkdir(parents=True, exist_ok=True)
+(out / f"rank{trainer.rank}.json").write_text(json.dumps(
+    {"rank": trainer.rank, "step": trainer.step, "digests": ddp.weight_digest(trainer.nets)}))
+'''
 
 
 def digests(folder: Path) -> list[dict]:
@@ -70,8 +100,10 @@ EVAL = ["eval.every=2", "eval.metrics=[fid,coverage]", "eval.features=classifier
 def ddp_run(tiny_fmnist, tmp_path_factory, ddp_cache):
     base = tmp_path_factory.mktemp("ddp")
     run, dbg = base / "run", base / "dbg"
-    r = torchrun(["train", *overrides(tiny_fmnist), *EVAL, "--run-dir", str(run)],
-                 {ddp.DEBUG_WEIGHTS_ENV: str(dbg), **ddp_cache})
+    script = base / "train_and_digest.py"
+    script.write_text(TRAIN_AND_DIGEST)
+    r = torchrun([], ddp_cache, [str(script), str(dbg), "train", *overrides(tiny_fmnist), *EVAL, "--run-dir",
+                                 str(run)])
     return run, dbg, r.stdout + r.stderr
 
 
@@ -189,6 +221,7 @@ import torch
 from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.errors import RunError
+from genlab.metrics import evaluate
 from genlab.models import MODELS
 from genlab.rundir import RunDir
 from genlab.training import ddp, distributed
@@ -231,7 +264,7 @@ try:
     distributed.run_on_main(fail)
 except Exception as e:
     result["error"] = [type(e).__name__, str(e)]
-ev = distributed.sharded_evaluate(noise_images, 50, data, tiny_extractor(), metrics=("fid",), seed=3)
+ev = evaluate(noise_images, 50, data, tiny_extractor(), metrics=("fid",), seed=3, collective=distributed.collective())
 result["eval"] = [ev["fid"], ev["protocol"]["num_generated"], ev["protocol"]["world_size"]]
 json.dump(result, open(f"{out}/rank{ctx.rank}.json", "w"))
 ctx.close()
@@ -303,6 +336,7 @@ def test_world_of_one_helpers_are_identities():
     assert distributed.mean_over_ranks(x) is x
     assert distributed.run_on_main(lambda: 42) == 42
     assert distributed.all_gather_objects("a") == ["a"] and distributed.any_rank(True) is True
+    assert distributed.collective() is SINGLE_PROCESS
 
 
 def test_synced_routes_methods_through_ddp_and_the_rest_to_the_network():

@@ -8,9 +8,11 @@
   ``prdc``, ``class_coverage`` (float64; tested against independent references);
 - ``FEATURE_EXTRACTORS`` (``inception``, ``classifier``) and ``get_extractor``;
 - stages: ``compute_features`` -> ``FeatureStats.from_features``; cached ``reference_stats`` (refstats.py);
-- ``METRICS`` (``fid``, ``kid``, ``is``, ``pr``, ``coverage``), ``evaluate``, ``evaluate_folder``.
+- ``METRICS`` (``fid``, ``kid``, ``is``, ``pr``, ``coverage``), ``evaluate``, ``evaluate_folder``;
+- ``Collective`` / ``SINGLE_PROCESS``: what ``evaluate(collective=...)`` needs to run split over processes.
 """
 from genlab.metrics.class_coverage import ClassCoverageResult, class_coverage, class_histogram
+from genlab.metrics.collective import SINGLE_PROCESS, Collective, SingleProcess
 from genlab.metrics.evaluate import evaluate, evaluate_features, evaluate_folder, sample_features
 from genlab.metrics.features import (
     FEATURE_EXTRACTORS,
@@ -31,6 +33,7 @@ from genlab.metrics.suite import DEFAULT_METRICS, METRICS, EvalOptions, check_me
 
 __all__ = [
     "ClassCoverageResult",
+    "Collective",
     "DEFAULT_METRICS",
     "DatasetRef",
     "EvalOptions",
@@ -43,6 +46,8 @@ __all__ = [
     "KIDResult",
     "METRICS",
     "PRDCResult",
+    "SINGLE_PROCESS",
+    "SingleProcess",
     "check_metrics",
     "class_coverage",
     "class_histogram",

@@ -5,6 +5,7 @@ Both return ``{<metric name>: value, ..., "protocol": {...}}`` (value shapes in 
 The protocol records what makes numbers comparable: extractor name, hash and details, sample counts, the
 reference, seed, metric options, genlab version; plus timings in seconds.
 Metrics take a sampler and never import training: ``sample_fn(n)`` returns n float images in [-1, 1].
+``evaluate`` also runs split over processes: pass a ``Collective`` (genlab.metrics.collective).
 """
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import time
 from dataclasses import asdict, replace
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 import genlab
 from genlab.data.base import ImageData
 from genlab.errors import GenlabError
+from genlab.metrics.collective import SINGLE_PROCESS, Collective, shard
 from genlab.metrics.features.base import FeatureExtractor, get_extractor
 from genlab.metrics.reference import DatasetRef, Reference, load_reference
 from genlab.metrics.refstats import compute_features, iter_batches, reference_stats
@@ -101,7 +104,7 @@ def evaluate_features(
 
 def _protocol(
     extractor: FeatureExtractor, n_gen: int, ref: FeatureStats, ref_desc: dict, generated: dict,
-    metrics: Sequence[str], options: EvalOptions, seconds: dict,
+    metrics: Sequence[str], options: EvalOptions, seconds: dict, world_size: int = 1,
 ) -> dict[str, Any]:
     return {
         "extractor": extractor.name,
@@ -115,6 +118,7 @@ def _protocol(
         "seed": options.seed,
         "options": asdict(options),
         "genlab_version": genlab.__version__,
+        "world_size": world_size,  # sharded sampling draws other images than one process would
         "seconds": seconds,
     }
 
@@ -132,6 +136,14 @@ def _check_match(ref: Reference, resolution: int, channels: int) -> None:
                           f"{want[0]}px/{want[1]}ch; compare images prepared the same way")
 
 
+def _gathered(local: Features, collective: Collective) -> Features:
+    """Every rank's feature (and logit) rows in rank order."""
+    def rows(a: np.ndarray) -> np.ndarray:
+        return collective.gather(torch.from_numpy(np.ascontiguousarray(a))).numpy()
+
+    return Features(rows(local.features), None if local.logits is None else rows(local.logits))
+
+
 def evaluate(
     sample_fn: SampleFn,
     num_samples: int,
@@ -145,6 +157,7 @@ def evaluate(
     weights: Optional[str] = None,
     device: str | torch.device = "cpu",
     cache: bool = True,
+    collective: Collective = SINGLE_PROCESS,
 ) -> dict[str, Any]:
     """Metrics of ``num_samples`` images from ``sample_fn`` against ``reference``.
 
@@ -152,25 +165,35 @@ def evaluate(
     (decoded at the generated images' resolution and channels). Its statistics are cached.
     extractor: a ``FeatureExtractor`` or a ``FEATURE_EXTRACTORS`` name (``weights`` goes to its factory;
     the classifier trains on the reference dataset's train split when not cached).
+    collective: the processes that evaluate together (default: this one alone). Every rank calls ``evaluate``;
+    rank r draws its share of ``num_samples`` from its own ``sample_fn`` (give each rank different latents)
+    under seed ``seed + r``, the features are gathered in rank order and every rank returns the same metrics.
+    The extractor and the reference statistics are made (and cached) by rank 0 first; the others then read them.
     Returns ``{"fid": float, "kid": {...}, "is": {...}, "pr": {...}, "coverage": {...}, "protocol": {...}}``
     for the chosen metrics.
     """
     names = check_metrics(metrics)
     options = replace(options or EvalOptions(), seed=seed)
-    ext = resolve_extractor(extractor, reference if not isinstance(reference, (str, os.PathLike)) else None,
-                            weights, device)
+    rank, world = collective.rank, collective.world_size
+    if world > 1 and num_samples < 2 * world:  # raised by every rank alike, before any collective
+        raise GenlabError(f"evaluation on {world} processes needs at least 2 samples each, got {num_samples}")
+    dataset = reference if not isinstance(reference, (str, os.PathLike)) else None
+    ext = collective.main_first(lambda: resolve_extractor(extractor, dataset, weights, device))
     t0 = time.perf_counter()
-    generated, (resolution, channels) = sample_features(sample_fn, num_samples, ext, batch_size, seed)
+    local, (resolution, channels) = sample_features(sample_fn, shard(num_samples, rank, world)[1], ext,
+                                                    batch_size, seed + rank)
+    generated = _gathered(local, collective)
     t1 = time.perf_counter()
     _check_match(reference, resolution, channels)
-    ref, ref_desc = reference_stats(reference, ext, resolution=resolution, channels=channels,
-                                    batch_size=batch_size, cache=cache)
+    ref, ref_desc = collective.main_first(lambda: reference_stats(
+        reference, ext, resolution=resolution, channels=channels, batch_size=batch_size, cache=cache))
     t2 = time.perf_counter()
     values, metric_s = evaluate_features(generated, ref, names, options)
     seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s}
     gen_desc = {"sampler": getattr(sample_fn, "__name__", type(sample_fn).__name__),
                 "resolution": resolution, "channels": channels}
-    return {**values, "protocol": _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds)}
+    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, world)
+    return {**values, "protocol": protocol}
 
 
 def evaluate_folder(

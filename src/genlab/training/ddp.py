@@ -8,21 +8,14 @@ synchronises what goes through its ``forward``. The process group and collective
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from functools import partial
-from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from genlab.training.distributed import comm_device, group_enabled
-
-#: set to a folder to make every rank write ``rank<k>.json`` with digests of its weights at the end of training
-DEBUG_WEIGHTS_ENV = "GENLAB_DEBUG_RANK_WEIGHTS"
-
 
 def _module_api() -> frozenset[str]:
     return frozenset(dir(nn.Module))
@@ -157,14 +150,3 @@ def weight_digest(nets: nn.ModuleDict) -> dict[str, str]:
             h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
         out[name] = h.hexdigest()
     return out
-
-
-def write_debug_digest(nets: nn.ModuleDict, rank: int, step: int) -> Optional[Path]:
-    """When ``GENLAB_DEBUG_RANK_WEIGHTS`` names a folder, write this rank's weight digests there (tests)."""
-    folder = os.environ.get(DEBUG_WEIGHTS_ENV)
-    if not folder:
-        return None
-    path = Path(folder) / f"rank{rank}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"rank": rank, "step": step, "digests": weight_digest(nets)}, indent=1))
-    return path

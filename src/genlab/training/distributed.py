@@ -1,4 +1,4 @@
-"""Many devices, one run: torchrun + DistributedDataParallel, data sharding, and gathers for evaluation.
+"""Many devices, one run: the torchrun process group and the collectives the loop and evaluation use.
 
 ``torchrun --nproc_per_node=N -m genlab train RECIPE ...`` starts N copies of ``genlab train``. :func:`setup`
 reads torchrun's ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` and joins the process group (NCCL with CUDA, gloo on
@@ -8,13 +8,11 @@ How the loop uses it (see docs/scaling.md):
 
 - ``train.batch_size`` stays the GLOBAL batch: each rank takes its ``batch_size / world_size`` slice of the
   same epoch permutation, gradients are averaged, so N ranks follow the single-process recipe.
-- Each network is wrapped in DDP once; a phase sees the networks it trains through DDP and all others (frozen,
-  e.g. D during G's step, which backpropagates through D) as plain modules, so DDP never waits for gradients
-  that a frozen network does not produce. :class:`Synced` lets phases call any method (``D.heads``,
-  ``G.pre_tanh``) through DDP, since DDP only synchronises what goes through its ``forward``.
-- BatchNorm becomes SyncBatchNorm on GPUs (PyTorch has no CPU SyncBatchNorm: on gloo each rank normalises
-  with its own slice, and rank 0's running statistics are broadcast at every epoch end).
-- Rank 0 alone writes the run folder; all ranks agree on errors, Ctrl-C and NaNs.
+- The DDP wrappers and per-phase views of the networks are ``genlab.training.ddp``'s.
+- Rank 0 alone writes the run folder; all ranks agree on errors (:func:`run_on_main`), Ctrl-C and NaNs
+  (:func:`any_rank`); logged statistics are averaged (:func:`mean_over_ranks`).
+- Evaluation: :func:`collective` hands ``genlab.metrics.evaluate`` the group (:class:`GroupCollective`), and
+  the metrics shard their sampling and gather the features themselves.
 """
 from __future__ import annotations
 
@@ -27,6 +25,8 @@ import torch
 import torch.distributed as dist
 
 from genlab import errors
+from genlab.metrics.collective import SINGLE_PROCESS, Collective
+from genlab.metrics.collective import shard as shard_of
 
 T = TypeVar("T")
 
@@ -124,6 +124,11 @@ def group_enabled() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of the initialised process group; (0, 1) without one."""
+    return (dist.get_rank(), dist.get_world_size()) if group_enabled() else (0, 1)
+
+
 def comm_device() -> torch.device:
     """Where tensors must live for a collective: the current GPU with NCCL, the CPU with gloo."""
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
@@ -197,13 +202,11 @@ def gather_features(local: torch.Tensor) -> torch.Tensor:
 
 
 def shard(n: int, rank: Optional[int] = None, world: Optional[int] = None) -> tuple[int, int]:
-    """(start, count) of this rank's contiguous share of ``n`` items (the first ``n % world`` ranks get one more)."""
+    """(start, count) of this rank's contiguous share of ``n`` items (the first ``n % world`` ranks get one more);
+    ``rank`` / ``world`` default to the process group's. The split is the metrics' (genlab.metrics.collective)."""
     if rank is None or world is None:
-        rank, world = (dist.get_rank(), dist.get_world_size()) if group_enabled() else (0, 1)
-    base, extra = divmod(n, world)
-    count = base + (1 if rank < extra else 0)
-    start = rank * base + min(rank, extra)
-    return start, count
+        rank, world = rank_and_world()
+    return shard_of(n, rank, world)
 
 
 # -------------------------------------------------------------------------------------------- evaluation
@@ -218,65 +221,23 @@ def sharded_samples(generate: Callable[[int, int], torch.Tensor], n: int, batch_
     return gather_features(local)
 
 
-def rank_and_world() -> tuple[int, int]:
-    """(rank, world size) of the initialised process group; (0, 1) without one."""
-    return (dist.get_rank(), dist.get_world_size()) if group_enabled() else (0, 1)
+@dataclass(frozen=True)
+class GroupCollective:
+    """``genlab.metrics.Collective`` over the initialised process group, from the collectives above."""
+
+    rank: int
+    world_size: int
+
+    def gather(self, rows: torch.Tensor) -> torch.Tensor:
+        return gather_features(rows)
+
+    def main_first(self, fn: Callable[[], T]) -> T:
+        got = run_on_main(fn)  # the others wait here until rank 0 is done (and share its error)
+        return got if self.rank == 0 else fn()  # type: ignore[return-value]
 
 
-def sharded_evaluate(sample_fn: Callable[[int], torch.Tensor], num_samples: int, reference, extractor: Any,
-                     metrics=("fid",), batch_size: int = 250, seed: int = 0, device: Any = "cpu",
-                     weights: Optional[str] = None) -> dict:
-    """``genlab.metrics.evaluate`` with the sampling and feature extraction split over the ranks.
-
-    Each rank draws its shard of ``num_samples`` images from ``sample_fn`` (its own sampler: give each rank
-    different latents) under ``torch.manual_seed(seed + rank)`` and extracts their features; features and
-    logits are gathered with :func:`gather_features`, and every rank computes the same metrics from the same
-    arrays. What is computed once and cached (a classifier extractor trained on first use, the reference
-    statistics) is computed by rank 0 while the others wait, then read from the cache by them. The images
-    depend on the world size; the protocol records it. A world of one is ``evaluate`` itself.
-    """
-    import time
-
-    import numpy as np
-
-    from genlab.metrics import Features, evaluate, evaluate_features, reference_stats
-    from genlab.metrics.evaluate import EvalOptions, _check_match, _protocol, resolve_extractor, sample_features
-    from genlab.metrics.suite import check_metrics
-
+def collective() -> Collective:
+    """What ``genlab.metrics.evaluate(collective=...)`` shares its work with: the process group of N > 1 ranks
+    when one is initialised (every rank must then evaluate), else this process alone."""
     rank, world = rank_and_world()
-    if world == 1:
-        return evaluate(sample_fn, num_samples, reference, extractor, metrics, batch_size, seed, weights=weights,
-                        device=device)
-    names = check_metrics(metrics)
-    dataset = reference if not isinstance(reference, (str, os.PathLike)) else None
-
-    def resolve():
-        return resolve_extractor(extractor, dataset, weights, device)
-
-    ext = run_on_main(resolve)  # a classifier extractor trains (and is cached) once, on rank 0
-    ext = resolve() if ext is None else ext
-    _, count = shard(num_samples, rank, world)
-    t0 = time.perf_counter()
-    local, (resolution, channels) = sample_features(sample_fn, count, ext, batch_size, seed + rank)
-    feats = gather_features(torch.from_numpy(np.ascontiguousarray(local.features)))
-    logits = None
-    if local.logits is not None:
-        logits = gather_features(torch.from_numpy(np.ascontiguousarray(local.logits))).numpy()
-    generated = Features(feats.numpy(), logits)
-    t1 = time.perf_counter()
-    _check_match(reference, resolution, channels)
-
-    def ref_stats():
-        return reference_stats(reference, ext, resolution=resolution, channels=channels, batch_size=batch_size)
-
-    got = run_on_main(ref_stats)  # rank 0 computes and caches; the others then read the cache
-    ref, ref_desc = ref_stats() if got is None else got
-    t2 = time.perf_counter()
-    options = EvalOptions(seed=seed)
-    values, metric_s = evaluate_features(generated, ref, names, options)
-    seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s}
-    gen_desc = {"sampler": getattr(sample_fn, "__name__", type(sample_fn).__name__), "resolution": resolution,
-                "channels": channels}
-    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds)
-    protocol["world_size"] = world
-    return {**values, "protocol": protocol}
+    return GroupCollective(rank, world) if world > 1 else SINGLE_PROCESS

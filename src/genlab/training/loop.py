@@ -355,7 +355,6 @@ class Trainer:
         finally:
             self.reporter.close()
         self.status("finished")
-        ddp.write_debug_digest(self.nets, self.rank, self.step)
 
     def _flush(self) -> None:
         rec = self.reporter.flush(self.epoch + 1, self.lrs())
