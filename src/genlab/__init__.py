@@ -10,8 +10,6 @@ The Python API (docs/python_api.md)::
 ``import genlab`` loads nothing else: these names import their module (and torch) on first use (PEP 562).
 """
 
-import importlib
-
 __version__ = "0.1.0"
 
 #: public name -> the module that defines it
@@ -20,6 +18,7 @@ _LAZY = {
     "load_run": "genlab.api",
     "evaluate": "genlab.api",
     "Run": "genlab.api",
+    "save_images": "genlab.api",
     "export_generator": "genlab.export",
     "load_generator": "genlab.export",
     "ExportedGenerator": "genlab.export",
@@ -32,6 +31,8 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'genlab' has no attribute {name!r}")
+    import importlib  # here, not at the top: `import genlab` alone should not pay for it
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later look-ups skip this function
     return value

@@ -13,6 +13,7 @@ one of its names (``genlab.__getattr__``).
 """
 from __future__ import annotations
 
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -20,13 +21,15 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
+from PIL import Image
 
 from genlab.analysis.interpolation import interpolate, seed_latents
 from genlab.config import Config, load_config, to_dict
 from genlab.data import DATASETS, dataset_info
+from genlab.data.base import to_uint8
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import choose_features, evaluate_loaded, training_eval_hook
-from genlab.io import atomic_write_text
+from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
 from genlab.reporting.grids import save_grid
 from genlab.resume import resume_config
@@ -105,6 +108,10 @@ class Run:
         save_grid(images, Path(path), nrow=nrow)
         return Path(path)
 
+    def save_images(self, images: torch.Tensor, folder: PathLike, prefix: str = "sample") -> Path:
+        """Images in [-1, 1] -> one PNG per image in ``folder`` (e.g. for ``genlab.evaluate(folder, against=...)``)."""
+        return save_images(images, folder, prefix)
+
     # ------------------------------------------------------------------------------------ numbers and plots
     def evaluate(self, metrics: Metrics = DEFAULT_METRICS, num_samples: int = 10_000, *, features: Any = "auto",
                  seed: int = 0, split: str = "test", batch_size: int = 250, inception_weights: Optional[str] = None,
@@ -132,6 +139,17 @@ class Run:
     def records(self) -> list[dict]:
         """Every record of metrics.jsonl (training windows and evaluations), in order."""
         return self.loaded.run.read_records()
+
+
+def save_images(images: torch.Tensor, folder: PathLike, prefix: str = "sample") -> Path:
+    """Images (N, C, H, W) in [-1, 1] -> ``folder/<prefix>_000000.png`` ... (grayscale or RGB PNGs)."""
+    out = Path(folder)
+    arrays = to_uint8(images.cpu()).permute(0, 2, 3, 1).numpy()
+    for i, arr in enumerate(arrays):
+        buf = io.BytesIO()
+        Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(buf, format="PNG")
+        atomic_write_bytes(out / f"{prefix}_{i:06d}.png", buf.getvalue())
+    return out
 
 
 def load_run(path: PathLike, checkpoint: str = "last", device: str = "cpu") -> Run:
