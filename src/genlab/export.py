@@ -101,7 +101,7 @@ class GeneratorInfo:
 
 
 def build_networks(cfg: Config, num_classes: int) -> nn.ModuleDict:
-    """The model builder, the one call that depends on its signature."""
+    """The registered model builder: the one place export depends on its signature."""
     return MODELS.get(cfg.model.name).build(cfg, num_classes)
 
 
@@ -123,8 +123,13 @@ def _publish(staged: Path, out: Path) -> None:
     if out.is_dir() and any(out.iterdir()):
         old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
         os.replace(out, old / out.name)
-        os.replace(staged, out)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.replace(staged, out)
+        except BaseException:
+            os.replace(old / out.name, out)  # the old export stays in place
+            raise
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(staged, out)
 
