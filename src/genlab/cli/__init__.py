@@ -30,7 +30,7 @@ app = typer.Typer(
 GROUPS = {"datasets": "List and prepare datasets.", "models": "List the registered models.",
           "features": "Feature extractors for the metrics."}
 #: modules that add top-level commands to `app`
-COMMANDS = ("train", "eval", "analysis", "sweep", "report")
+COMMANDS = ("train", "eval", "analysis", "sweep", "report", "export")
 
 
 def _optional(mod: str):
