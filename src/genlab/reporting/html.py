@@ -4,6 +4,10 @@ Everything is inside the file: images as base64 data URIs, CSS inline, no script
 so it can be mailed, archived or opened on a phone. Each section is built on its own; a section that cannot
 be drawn for this run (no encoder, no classifier, never evaluated) says why instead of failing the report.
 
+Analysis sections (progress, class grid, interpolation, latent maps, coverage) show what the analysis
+commands left in RUN/analysis/ when it came from the report's checkpoint, and compute only what is missing
+(the section then says so), so a report never trains the coverage classifier itself.
+
     build_report(["runs/demo"], "runs/demo/report.html")
 """
 from __future__ import annotations
@@ -16,8 +20,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from genlab.errors import GenlabError
+import jinja2
+from omegaconf import OmegaConf
+
+from genlab import __version__
+from genlab.analysis import artifacts
+from genlab.analysis import coverage as coverage_analysis  # called through the module: tests replace its functions
+from genlab.analysis.conditional import class_grid
+from genlab.analysis.interpolation import interpolation_rows
+from genlab.analysis.progress import sample_epochs
+from genlab.analysis.traversal import encode_split, latent_plane, pca_2d, traversal
+from genlab.errors import GenlabError, RunError
 from genlab.io import atomic_write_text
+from genlab.reporting.grids import gif_bytes, make_grid, png_bytes
+from genlab.reporting.metric_names import best_of, higher_is_better, pretty
+from genlab.reporting.plots import (
+    figure_bytes,
+    plot_class_coverage,
+    plot_image_grid,
+    plot_latent_scatter,
+    plot_losses,
+    plot_metrics,
+)
+from genlab.reporting.progress import progress_figure
+from genlab.reporting.records import eval_metrics, final_losses, read_records, run_metrics
+from genlab.reporting.sweep_table import collect, heatmap_figure, is_sweep_dir, mean_std, read_manifest, summarize
+from genlab.rundir import RunDir
+from genlab.sampling import load_run
 
 TEMPLATE = "report.html.j2"
 #: every run section in page order: id -> title
@@ -76,18 +105,20 @@ def data_uri(data: bytes, mime: str = "image/png") -> str:
 
 
 def fig_image(fig, caption: str = "", alt: str = "") -> Image:
-    from genlab.reporting.plots import figure_bytes
-
     return Image(data_uri(figure_bytes(fig, "png", dpi=100)), caption, alt or caption)
 
 
 def grid_image(images, nrow: int, caption: str = "", target_px: int = 480) -> Image:
     """A sample grid, upscaled by a whole factor (nearest) to about ``target_px`` wide when it is smaller."""
-    from genlab.reporting.grids import make_grid, png_bytes
-
     grid = make_grid(images, nrow=nrow)
     scale = min(3, max(1, target_px // grid.shape[1]))
     return Image(data_uri(png_bytes(grid, scale=scale)), caption, caption, pixelated=True)
+
+
+def file_image(path: Path, caption: str = "", pixelated: bool = False) -> Image:
+    """A PNG or GIF an analysis command wrote, embedded as it is."""
+    mime = "image/gif" if path.suffix.lower() == ".gif" else "image/png"
+    return Image(data_uri(path.read_bytes(), mime), caption, caption, pixelated=pixelated)
 
 
 def _fmt(v) -> str:
@@ -109,10 +140,12 @@ class RunContext:
     _load_error: str = ""
 
     @property
+    def rundir(self) -> RunDir:
+        return RunDir.of(self.path)
+
+    @property
     def run(self):
         if self._run is None and not self._load_error:
-            from genlab.sampling import load_run
-
             try:
                 self._run = load_run(self.path, self.checkpoint, self.device)
             except GenlabError as e:
@@ -121,31 +154,36 @@ class RunContext:
             raise GenlabError(f"the model could not be loaded: {self._load_error}")
         return self._run
 
+    @property
+    def checkpoint_file(self) -> Optional[Path]:
+        """The checkpoint the report samples from (found without loading it), None when there is none."""
+        try:
+            return self.rundir.checkpoint_path(self.checkpoint)
+        except RunError:
+            return None
+
+    def saved(self, name: str) -> tuple[Optional[artifacts.Saved], str]:
+        """An analysis command's numbers in RUN/analysis/ made from the report's checkpoint, or (None, why)."""
+        return artifacts.saved(self.rundir, name, self.checkpoint_file)
+
+    def artifact_file(self, name: str) -> Optional[Path]:
+        p = self.rundir.artifact(name)
+        return p if p.is_file() else None
+
+
+def computed_now(s: Section, why: str, command: str) -> None:
+    """Say in the page that a part was drawn for this report, and how to keep it in the run folder."""
+    s.notes.append(f"computed now for this report ({why}); `{command}` saves it under analysis/")
+
 
 def _config_section(ctx: RunContext, s: Section) -> None:
-    cfg = ctx.path / "config.yaml"
-    s.pre = cfg.read_text() if cfg.is_file() else ""
+    s.pre = ctx.rundir.read_config_text()
     if not s.pre:
         s.notes.append("no config.yaml in this folder")
 
 
-def read_eval(run_dir: Path) -> Optional[dict]:
-    p = run_dir / "eval.json"
-    if not p.is_file():
-        return None
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _metrics_section(ctx: RunContext, s: Section) -> None:
-    from genlab.reporting.plots import higher_is_better, pretty
-
-    data = read_eval(ctx.path)
-    from genlab.sweeps.results import run_metrics
-
+    data = ctx.rundir.read_eval()
     values, source = run_metrics(ctx.path)
     if not values:
         s.notes.append("not evaluated: this run has no eval.json and no evaluation records. Evaluate it with "
@@ -153,21 +191,16 @@ def _metrics_section(ctx: RunContext, s: Section) -> None:
         return
     rows = [[pretty(k), _fmt(v), "higher" if higher_is_better(k) else "lower"] for k, v in values.items()]
     s.tables.append(Table(["metric", "value", "better"], rows, caption=f"from {source}"))
-    if data and "protocol" in data:
+    if isinstance(data, dict) and "protocol" in data:
         s.pre = json.dumps(data["protocol"], indent=1, sort_keys=True)
 
 
 def _summary_section(ctx: RunContext, s: Section) -> None:
-    from genlab.reporting.plots import read_records
-    from genlab.sweeps.runner import read_status
-
-    status = read_status(ctx.path)
+    rd = ctx.rundir
+    status = rd.read_status()
     rows = []
-    cfg_text = (ctx.path / "config.yaml").read_text() if (ctx.path / "config.yaml").is_file() else ""
-    if cfg_text:
-        from omegaconf import OmegaConf
-
-        c = OmegaConf.create(cfg_text)
+    if rd.read_config_text():
+        c = OmegaConf.create(rd.read_config())
         rows += [["model", f"{c.model.name} (latent {c.model.latent_dim}, hidden {c.model.hidden_dim})"],
                  ["data", f"{c.data.name}, {c.data.resolution}px, {c.data.channels} channel(s)"
                           + (f", first {c.data.limit} images" if c.data.get("limit") else "")],
@@ -178,21 +211,19 @@ def _summary_section(ctx: RunContext, s: Section) -> None:
     if status:
         rows.append(["status", f"{status.get('state', '?')} at epoch {status.get('epoch', '?')}/"
                                f"{status.get('epochs', '?')}, step {status.get('step', '?')}"])
-    train = read_records(ctx.path).train
+    train = read_records(rd).train
     if train:
         last = train[-1]
         losses = ", ".join(f"{k} {_fmt(v)}" for k, v in last.items()
                            if k.startswith(("loss", "D(")) and isinstance(v, (int, float)))
         rows.append(["last record", f"step {last.get('step')}: {losses}"])
-    ckpts = sorted((ctx.path / "checkpoints").glob("step_*.pt")) if (ctx.path / "checkpoints").is_dir() else []
+    ckpts = rd.checkpoint_files()
     rows.append(["checkpoints", ", ".join(p.name for p in ckpts[-3:]) or "none"])
     s.tables.append(Table(["", ""], rows))
 
 
 def _losses_section(ctx: RunContext, s: Section) -> None:
-    from genlab.reporting.plots import plot_losses, read_records
-
-    train = read_records(ctx.path).train
+    train = read_records(ctx.rundir).train
     if not train:
         s.notes.append("no training records yet (metrics.jsonl is empty)")
         return
@@ -201,9 +232,7 @@ def _losses_section(ctx: RunContext, s: Section) -> None:
 
 
 def _metric_curves_section(ctx: RunContext, s: Section) -> None:
-    from genlab.reporting.plots import eval_metrics, plot_metrics
-
-    if not eval_metrics(ctx.path):
+    if not eval_metrics(ctx.rundir):
         s.notes.append("not evaluated during training (no eval records in metrics.jsonl); train with "
                        "eval.every=N to follow FID over epochs")
         return
@@ -211,19 +240,23 @@ def _metric_curves_section(ctx: RunContext, s: Section) -> None:
 
 
 def _progress_section(ctx: RunContext, s: Section) -> None:
-    from genlab.analysis.progress import progress_figure, sample_epochs
-
-    if not sample_epochs(ctx.path):
+    epochs = sample_epochs(ctx.rundir)
+    if not epochs:
         s.notes.append("no samples/epoch_*.png yet")
         return
-    s.images.append(fig_image(progress_figure(ctx.path, max_panels=10),
-                              "the fixed-noise grid saved at each epoch (same latents every time)"))
+    caption = "the fixed-noise grid saved at each epoch (same latents every time)"
+    got, why = artifacts.saved(ctx.rundir, artifacts.PROGRESS)  # made from sample grids, not a checkpoint
+    png = ctx.artifact_file("progress.png")
+    if got and png and got.numbers.get("last_saved_epoch") != max(epochs):
+        got, why = None, f"{got.about} stops at epoch {got.numbers.get('last_saved_epoch')}"
+    if got and png:
+        s.images.append(file_image(png, f"{caption}; from {got.about}"))
+        return
+    s.images.append(fig_image(progress_figure(ctx.rundir, max_panels=10), caption))
+    computed_now(s, why or "no analysis/progress.png", f"genlab plot progress {ctx.path}")
 
 
 def _samples_section(ctx: RunContext, s: Section) -> None:
-    from genlab.analysis.conditional import class_grid
-    from genlab.reporting.plots import plot_image_grid
-
     run = ctx.run
     conditioning = getattr(run.spec, "conditioning", "none")
     n = 64
@@ -234,15 +267,29 @@ def _samples_section(ctx: RunContext, s: Section) -> None:
     s.images.append(grid_image(run.sample(n, seed=ctx.seed), 8,
                                f"{n} samples from {run.checkpoint.name} (step {run.step}, seed {ctx.seed})"))
     if conditioning == "class":
+        caption = "class-conditional grid"
+        got, why = ctx.saved(artifacts.CLASS_GRID)
+        png = ctx.artifact_file("class_grid.png")
+        if got and png:
+            s.images.append(file_image(png, f"{caption}; from {got.about}"))
+            return
         g = class_grid(run, per_class=8, seed=ctx.seed)
         s.images.append(fig_image(plot_image_grid(g.images, g.per_class, row_labels=g.class_names,
                                                   title="one row per class, same latents in each column"),
-                                  "class-conditional grid"))
+                                  caption))
+        computed_now(s, why or "no analysis/class_grid.png", f"genlab class-grid {ctx.path}")
 
 
 def _interpolation_section(ctx: RunContext, s: Section) -> None:
-    from genlab.analysis.interpolation import gif_bytes, interpolation_rows
-
+    got, why = ctx.saved(artifacts.INTERPOLATION)
+    png = ctx.artifact_file("interpolation.png")
+    if got and png:
+        about = got.numbers.get("about") or "interpolation"
+        s.images.append(file_image(png, f"{about}; from {got.about}", pixelated=True))
+        gif = ctx.artifact_file(str(got.numbers.get("gif") or "interpolation.gif"))
+        if gif:
+            s.images.append(file_image(gif, "the same paths, animated", pixelated=True))
+        return
     run = ctx.run
     if getattr(run.spec, "conditioning", "none") == "text":
         s.notes.append("interpolation of text-conditional models is not drawn in reports")
@@ -252,16 +299,32 @@ def _interpolation_section(ctx: RunContext, s: Section) -> None:
     s.images.append(grid_image(images, steps, f"spherical interpolation between {rows} pairs of random latents"))
     s.images.append(Image(data_uri(gif_bytes(images, rows=rows, scale=2), "image/gif"),
                           "the same paths, animated", "interpolation animation", pixelated=True))
+    computed_now(s, why or "no analysis/interpolation.png", f"genlab interpolate {ctx.path}")
+
+
+def _saved_latent_maps(ctx: RunContext, s: Section, got: artifacts.Saved) -> bool:
+    """The figures `genlab latent` wrote, with their captions; False when none of them is there."""
+    found = False
+    for part in ("plane", "traversal", "scatter"):
+        info = got.numbers.get(part)
+        png = ctx.artifact_file(str(info.get("file", ""))) if isinstance(info, dict) else None
+        if png:
+            s.images.append(file_image(png, f"{info.get('caption', part)}; from {got.about}"))
+            found = True
+    if found and not got.numbers.get("encoder", True):
+        s.notes.append("no encoder (a GAN): the class scatter of encoded images needs a VAE")
+    return found
 
 
 def _latent_section(ctx: RunContext, s: Section) -> None:
-    from genlab.analysis.traversal import encode_split, latent_plane, pca_2d, traversal
-    from genlab.reporting.plots import plot_image_grid, plot_latent_scatter
-
+    got, why = ctx.saved(artifacts.LATENT)
+    if got and _saved_latent_maps(ctx, s, got):
+        return
     run = ctx.run
     if getattr(run.spec, "conditioning", "none") == "text":
         s.notes.append("latent maps are not drawn for text-conditional models")
         return
+    computed_now(s, why or "analysis/latent.json names no figure that exists", f"genlab latent {ctx.path}")
     d = run.cfg.model.latent_dim
     if d == 2:
         plane = latent_plane(run, n=15)
@@ -284,20 +347,42 @@ def _latent_section(ctx: RunContext, s: Section) -> None:
                               f"encoder means of {len(pts)} test images{how}, coloured by class"))
 
 
-def _coverage_section(ctx: RunContext, s: Section) -> None:
-    from genlab.analysis.coverage import find_predictor, mode_coverage
-    from genlab.reporting.plots import plot_class_coverage
+def _saved_coverage(ctx: RunContext, s: Section, got: artifacts.Saved) -> bool:
+    """The histogram `genlab coverage` measured, redrawn from its numbers (or its figure when an older
+    coverage.json holds no histograms); False when neither is usable."""
+    try:
+        cov = coverage_analysis.Coverage.from_dict(got.numbers)
+    except GenlabError:
+        png = ctx.artifact_file("coverage.png")
+        if png is None:
+            return False
+        s.images.append(file_image(png, f"predicted classes of generated vs real test images; from {got.about}"))
+        return True
+    s.images.append(fig_image(plot_class_coverage(cov), f"predicted classes of {int(cov.generated.sum())} generated "
+                                                        f"vs {int(cov.real.sum())} real test images ({cov.source}); "
+                                                        f"from {got.about}"))
+    numbers = [(k, got.numbers.get(k)) for k in ("entropy_normalized", "kl_to_real", "total_variation")]
+    rows = [[k.replace("_", " "), _fmt(v)] for k, v in numbers if isinstance(v, (int, float))]
+    if rows:
+        s.tables.append(Table(["", ""], rows))
+    return True
 
-    run = ctx.run
-    predictor, why = find_predictor(run)
-    if predictor is None:
-        s.notes.append(f"not available: {why} (`genlab coverage {ctx.path}` trains the dataset's classifier once, "
-                       "caches it and draws the histogram; the next report includes it)")
+
+def _coverage_section(ctx: RunContext, s: Section) -> None:
+    got, why = ctx.saved(artifacts.COVERAGE)
+    if got and _saved_coverage(ctx, s, got):
         return
-    cov = mode_coverage(run, n=2000, seed=ctx.seed, predictor=predictor)
-    cov.source = why
+    run = ctx.run
+    predictor, about = coverage_analysis.find_predictor(run)
+    if predictor is None:
+        s.notes.append(f"not available: {about} (`genlab coverage {ctx.path}` trains the dataset's classifier "
+                       "once, caches it and draws the histogram; the next report includes it)")
+        return
+    cov = coverage_analysis.mode_coverage(run, n=2000, seed=ctx.seed, predictor=predictor)
+    cov.source = about
     s.images.append(fig_image(plot_class_coverage(cov), f"predicted classes of 2000 generated vs real test images "
-                                                        f"({why})"))
+                                                        f"({about})"))
+    computed_now(s, why or "analysis/coverage.json is not readable", f"genlab coverage {ctx.path}")
 
 
 BUILDERS: dict[str, Callable[[RunContext, Section], None]] = {
@@ -327,8 +412,6 @@ def _safe(build: Callable[[RunContext, Section], None], ctx: RunContext, s: Sect
 
 def run_block(path: str | Path, index: int = 0, checkpoint: str = "last", device: str = "cpu", seed: int = 0,
               log: Callable[[str], None] = print, label: str = "") -> Block:
-    from genlab.rundir import RunDir
-
     path = Path(path)
     RunDir.of(path).require()
     ctx = RunContext(path=path, checkpoint=checkpoint, device=device, seed=seed)
@@ -342,9 +425,6 @@ def run_block(path: str | Path, index: int = 0, checkpoint: str = "last", device
 
 # ---------------------------------------------------------------------------------- comparison and sweeps
 def comparison_block(paths: Sequence[Path], labels: Sequence[str]) -> Block:
-    from genlab.reporting.plots import eval_metrics, plot_metrics, pretty
-    from genlab.sweeps.results import final_losses, run_metrics
-
     block = Block(id="comparison", title="Comparison", subtitle=f"{len(paths)} runs")
     table = Section(id="comparison-metrics", title="Final metrics")
     per = [run_metrics(p) for p in paths]
@@ -375,11 +455,6 @@ def comparison_block(paths: Sequence[Path], labels: Sequence[str]) -> Block:
 
 
 def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
-    from genlab.analysis.progress import sample_epochs
-    from genlab.reporting.plots import best_of, higher_is_better, pretty
-    from genlab.sweeps.grid import read_manifest
-    from genlab.sweeps.results import collect, heatmap_figure, mean_std, summarize
-
     manifest = read_manifest(path) or {}
     keys, rows = collect(path)
     t = summarize(keys, rows)
@@ -437,10 +512,6 @@ def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
 
 # ------------------------------------------------------------------------------------------------ render
 def render(blocks: Sequence[Block], title: str) -> str:
-    import jinja2
-
-    from genlab import __version__
-
     env = jinja2.Environment(loader=jinja2.PackageLoader("genlab.reporting", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
@@ -459,8 +530,6 @@ def _labels(paths: Sequence[Path]) -> list[str]:
 def build_report(paths: Sequence[str | Path], out: str | Path, checkpoint: str = "last", device: str = "cpu",
                  seed: int = 0, title: Optional[str] = None, log: Callable[[str], None] = print) -> Path:
     """Runs and/or sweep folders -> one HTML file at ``out``. Two or more runs add a comparison block."""
-    from genlab.sweeps.grid import is_sweep_dir
-
     if not paths:
         raise GenlabError("give at least one run or sweep folder")
     paths = [Path(p) for p in paths]
