@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from genlab.analysis import artifacts
 from genlab.analysis.coverage import compare
 from genlab.cli import app
-from genlab.reporting import html
+from genlab.reporting import run_sections
 from genlab.reporting.html import build_report
 from genlab.rundir import RunDir
 
@@ -42,8 +42,8 @@ def coverage_calls(monkeypatch) -> list[str]:
         calls.append("mode_coverage")
         raise AssertionError("the report sampled the model for coverage")
 
-    monkeypatch.setattr(html.coverage_analysis, "find_predictor", find_predictor)
-    monkeypatch.setattr(html.coverage_analysis, "mode_coverage", mode_coverage)
+    monkeypatch.setattr(run_sections.coverage_analysis, "find_predictor", find_predictor)
+    monkeypatch.setattr(run_sections.coverage_analysis, "mode_coverage", mode_coverage)
     return calls
 
 
@@ -85,7 +85,7 @@ def test_report_embeds_saved_figures_and_says_what_it_computed(run, tmp_path, mo
         raise AssertionError("the report recomputed a saved figure")
 
     for name in ("interpolation_rows", "traversal", "latent_plane", "progress_figure"):
-        monkeypatch.setattr(html, name, must_not_run)
+        monkeypatch.setattr(run_sections, name, must_not_run)
     text = build_report([run], tmp_path / "r.html", log=lambda *_: None).read_text()
     assert "could not be drawn" not in text
     interp = section(text, "run0-interpolation")
