@@ -41,7 +41,7 @@ def comparison_block(paths: Sequence[Path], labels: Sequence[str]) -> Block:
     for lo in losses:
         loss_names += [k for k in lo if k not in loss_names]
     rows = []
-    for label, (values, source), lo in zip(labels, per, losses):
+    for label, (values, _source), lo in zip(labels, per, losses):
         rows.append([label] + [fmt(values[k]) if k in values else "not evaluated" for k in names]
                     + [fmt(lo[k]) if k in lo else "" for k in loss_names])
     table.tables.append(Table(["run"] + [pretty(k) for k in names] + [f"{pretty(k)} (last epoch)" for k in loss_names],

@@ -203,7 +203,8 @@ def _interpolation_section(ctx: RunContext, s: Section) -> None:
     if got and png:
         about = got.numbers.get("about") or "interpolation"
         s.images.append(file_image(png, f"{about}; from {got.about}", pixelated=True))
-        gif = ctx.artifact_file(str(got.numbers.get("gif") or "interpolation.gif"))
+        gif_name = got.numbers.get("gif", "interpolation.gif")  # None: written with --no-gif (an older GIF is stale)
+        gif = ctx.artifact_file(str(gif_name)) if gif_name else None
         if gif:
             s.images.append(file_image(gif, "the same paths, animated", pixelated=True))
         return

@@ -12,8 +12,17 @@ from pathlib import Path
 from genlab.io import atomic_write_text
 from genlab.reporting.metric_names import higher_is_better, pretty
 from genlab.reporting.plots import save_figure
-from genlab.reporting.sweep_table import (Table, collect, fmt, heatmap_figure, load_table, mean_std, pivot, short,
-                                          summarize)
+from genlab.reporting.sweep_table import (
+    Table,
+    collect,
+    fmt,
+    heatmap_figure,
+    load_table,
+    mean_std,
+    pivot,
+    short,
+    summarize,
+)
 
 #: load_table is re-exported: `genlab sweep` prints the table it tabulated
 __all__ = ["load_table", "to_csv", "to_markdown", "write_results"]
