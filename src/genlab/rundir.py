@@ -70,6 +70,10 @@ class RunDir:
     def write_config(self, yaml_text: str) -> Path:
         return atomic_write_text(self.config, yaml_text)
 
+    def read_config_text(self) -> str:
+        """config.yaml as written ("" when the folder has none), for showing it to people."""
+        return self.config.read_text() if self.config.is_file() else ""
+
     def read_config(self) -> dict:
         """config.yaml as a plain dict (``genlab.config.from_dict`` makes it a Config)."""
         from omegaconf import OmegaConf

@@ -1,6 +1,8 @@
 """`genlab interpolate | latent | class-grid | coverage | plot ...` write their files and fail with one line."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -25,6 +27,9 @@ def test_interpolate_cli(gan_run, tmp_path):
     res = invoke("interpolate", str(gan_run), "--rows", "2", "--steps", "3", "--no-gif", "--method", "lerp")
     assert res.exit_code == 0, res.output
     assert (gan_run / "analysis" / "interpolation.png").is_file()
+    numbers = json.loads((gan_run / "analysis" / "interpolation.json").read_text())
+    assert numbers["method"] == "lerp" and numbers["rows"] == 2 and numbers["gif"] is None
+    assert numbers["checkpoint"].startswith("step_") and numbers["step"] > 0
     res = invoke("interpolate", str(gan_run), "--seeds", "1,x")
     assert res.exit_code != 0 and "comma-separated integers" in str(res.exception)
 
@@ -68,6 +73,11 @@ def test_coverage_cli_with_a_predictor(gan_run, monkeypatch, tmp_path, band_pred
     assert res.exit_code == 0, res.output
     assert "classes covered" in res.output
     assert (tmp_path / "c.png").is_file() and (tmp_path / "c.json").is_file()
+    numbers = json.loads((tmp_path / "c.json").read_text())
+    assert sum(numbers["generated"]) == 100 and sum(numbers["real"]) == 64 and len(numbers["class_names"]) == 10
+    assert numbers["checkpoint"].startswith("step_") and numbers["step"] > 0 and numbers["seed"] == 0
+    assert 0 <= numbers["entropy_normalized"] <= 1 and numbers["kl_to_real"] >= 0
+    assert numbers["source"] == "band test predictor" and "classes_covered" in numbers
 
 
 def test_plot_cli(gan_run, tmp_path):

@@ -9,6 +9,7 @@ from PIL import Image
 
 from genlab.analysis import interpolation as interp
 from genlab.errors import GenlabError
+from genlab.reporting import grids
 from genlab.sampling import load_run
 
 
@@ -60,15 +61,15 @@ def test_rows_png_and_gif(gan_run, tmp_path):
     run = load_run(gan_run)
     images = interp.interpolation_rows(run, rows=3, steps=5, method="slerp", seed=1)
     assert images.shape[0] == 15
-    png = interp.save_strip(images, tmp_path / "i.png", nrow=5, scale=2)
+    png = grids.save_strip(images, tmp_path / "i.png", nrow=5, scale=2)
     with Image.open(png) as im:
         assert im.size == ((5 * 30 + 2) * 2, (3 * 30 + 2) * 2)  # 28px cells + 2px padding, doubled
-    gif = interp.save_gif(images, tmp_path / "i.gif", rows=3, scale=1, bounce=True)
+    gif = grids.save_gif(images, tmp_path / "i.gif", rows=3, scale=1, bounce=True)
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames == 5 + 3  # forth, then back without repeating the ends
         assert im.size == (3 * 30 + 2, 30 + 2)  # each frame: one step of every row side by side
     with pytest.raises(GenlabError, match="cannot be split"):
-        interp.gif_bytes(images[:14], rows=3)
+        grids.gif_bytes(images[:14], rows=3)
 
 
 def test_latents_from_noise_file(gan_run):

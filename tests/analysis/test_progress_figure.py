@@ -5,8 +5,9 @@ import shutil
 
 import pytest
 
-from genlab.analysis.progress import progress_figure, sample_epochs, select_epochs
+from genlab.analysis.progress import sample_epochs, select_epochs
 from genlab.errors import GenlabError
+from genlab.reporting.progress import progress_figure
 
 
 def test_select_epochs_like_the_reports():

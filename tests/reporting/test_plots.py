@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from genlab.errors import GenlabError
-from genlab.reporting import plots
+from genlab.reporting import metric_names, plots, records
 
 
 def test_ema_is_debiased():
@@ -21,17 +21,18 @@ def test_ema_is_debiased():
 
 
 def test_direction_of_metrics():
-    assert not plots.higher_is_better("fid") and not plots.higher_is_better("kid")
-    assert plots.higher_is_better("is") and plots.higher_is_better("precision") and plots.higher_is_better("recall")
-    assert plots.best_of("fid", [40.0, 30.0]) == 30.0 and plots.best_of("is", [4.0, 5.0]) == 5.0
+    assert not metric_names.higher_is_better("fid") and not metric_names.higher_is_better("kid")
+    assert metric_names.higher_is_better("is") and metric_names.higher_is_better("precision")
+    assert metric_names.higher_is_better("recall")
+    assert metric_names.best_of("fid", [40.0, 30.0]) == 30.0 and metric_names.best_of("is", [4.0, 5.0]) == 5.0
 
 
 def test_records_split_train_and_eval(gan_run, tmp_path, with_eval):
     run = with_eval(gan_run, tmp_path / "ev", [50.0, 40.0, 45.0])
-    rec = plots.read_records(run)
+    rec = records.read_records(run)
     assert len(rec.train) == 12 and len(rec.eval) == 3
-    assert plots.eval_metrics(run) == ["fid", "kid", "precision"]
-    x, y = plots.metric_series(run, "fid")
+    assert records.eval_metrics(run) == ["fid", "kid", "precision"]
+    x, y = records.metric_series(run, "fid")
     assert x.tolist() == [1, 2, 3] and y.tolist() == [50, 40, 45]
     xs, label = plots.fractional_epochs(rec.train)
     assert label == "epoch" and xs[-1] == pytest.approx(3.0) and xs[0] == pytest.approx(0.25)
@@ -42,7 +43,7 @@ def _labels(ax):
 
 
 def test_gan_loss_curves(gan_run):
-    fig = plots.plot_losses(plots.read_records(gan_run).train, title="t")
+    fig = plots.plot_losses(records.read_records(gan_run).train, title="t")
     a, b = fig.axes
     assert _labels(a) == ["loss D", "loss G"]
     assert _labels(b) == ["D(x)", "D(G(z))", "0.5 (equilibrium)"]
@@ -76,7 +77,7 @@ def test_metrics_over_epochs_for_several_runs(gan_run, tmp_path, with_eval):
 
 
 def test_save_png_and_svg(gan_run, tmp_path):
-    paths = plots.save_figure(plots.plot_losses(plots.read_records(gan_run).train), tmp_path / "c.pdf")
+    paths = plots.save_figure(plots.plot_losses(records.read_records(gan_run).train), tmp_path / "c.pdf")
     assert [p.name for p in paths] == ["c.png", "c.svg"]
     with Image.open(paths[0]) as im:
         assert im.format == "PNG" and im.width > 500

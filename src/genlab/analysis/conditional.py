@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import torch
 
 from genlab.errors import GenlabError
+from genlab.models import MODELS
 
 
 @dataclass
@@ -19,8 +20,6 @@ class ClassGrid:
 
 
 def conditional_models() -> list[str]:
-    from genlab.models import MODELS
-
     return [name for name, spec in MODELS.items() if spec.conditioning == "class"]
 
 

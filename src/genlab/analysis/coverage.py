@@ -12,7 +12,11 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from genlab.data import load_dataset
+from genlab.data.base import to_float
 from genlab.errors import GenlabError
+from genlab.metrics.class_coverage import class_coverage
+from genlab.metrics.features.classifier import classifier_extractor
 
 #: a function images (N, C, H, W) in [-1, 1] -> predicted class ids (N,)
 Predictor = Callable[[torch.Tensor], torch.Tensor]
@@ -78,6 +82,33 @@ class Coverage:
             "source": self.source,
         }
 
+    def to_dict(self) -> dict:
+        """The numbers `genlab coverage` writes to analysis/coverage.json: :meth:`summary`, both histograms,
+        the class names and the generated classes' entropy and KL to the real ones (the metrics package's
+        ``coverage`` rules)."""
+        stats = class_coverage(self.generated, self.real, self.threshold) if self.generated.sum() else None
+        return {**self.summary(),
+                "entropy": stats.entropy if stats else None,
+                "entropy_normalized": stats.entropy_normalized if stats else None,
+                "kl_to_real": stats.kl_to_real if stats else None,
+                "generated": [int(c) for c in self.generated], "real": [int(c) for c in self.real],
+                "class_names": list(self.class_names), "threshold": self.threshold}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Coverage":
+        """Back from :meth:`to_dict` (a coverage.json); GenlabError when the histograms are not there."""
+        try:
+            generated = np.asarray(data["generated"], dtype=np.int64)
+            real = np.asarray(data["real"], dtype=np.int64)
+        except (KeyError, TypeError, ValueError):
+            raise GenlabError("the coverage numbers hold no class histograms (written by an older genlab); "
+                              "run `genlab coverage RUN` again") from None
+        if generated.shape != real.shape or generated.ndim != 1:
+            raise GenlabError(f"the coverage histograms differ in shape: {generated.shape} vs {real.shape}")
+        names = [str(n) for n in data.get("class_names") or range(len(generated))]
+        return cls(generated=generated, real=real, class_names=names, threshold=float(data.get("threshold", 0.1)),
+                   source=str(data.get("source", "")))
+
 
 def compare(generated_pred, real_pred, num_classes: int, class_names: Sequence[str] = (),
             threshold: float = 0.1, source: str = "") -> Coverage:
@@ -99,10 +130,6 @@ def find_predictor(run, train: bool = False) -> tuple[Optional[Predictor], str]:
     With ``train`` a missing classifier is trained once (a few minutes on a CPU) and cached; without, only a
     cached one is used. Problems are returned as the reason, never raised, so callers can skip coverage.
     """
-    try:
-        from genlab.metrics.features.classifier import classifier_extractor
-    except ImportError:
-        return None, "the metrics package has no classifier extractor (genlab.metrics.features.classifier)"
     try:
         ext = classifier_extractor(dataset=run.cfg.data, train=train, device=run.device)
     except GenlabError as e:
@@ -131,9 +158,6 @@ def mode_coverage(run, n: int = 2000, seed: int = 0, predictor: Optional[Predict
         predictor, source = find_predictor(run, train=False)
         if predictor is None:
             raise GenlabError(f"mode coverage needs a class predictor: {source}")
-    from genlab.data import load_dataset
-    from genlab.data.base import to_float
-
     data = load_dataset(run.cfg.data, split=split)
     if not data.labeled:
         raise GenlabError(f"dataset {run.cfg.data.name} has no classes; mode coverage needs labeled data")

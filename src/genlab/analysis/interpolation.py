@@ -2,20 +2,16 @@
 
 Works for every model that ``genlab.sampling.load_run`` loads: a GAN's generator and a VAE's decoder both
 turn latents into images. Latent points come from seeds, from a saved tensor (e.g. the run's ``noise.pt``) or,
-for models with an encoder, from encoded images.
+for models with an encoder, from encoded images. Strips and GIFs are written by ``genlab.reporting.grids``.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-from PIL import Image
 
 from genlab.errors import GenlabError
-from genlab.io import atomic_write_bytes
-from genlab.reporting.grids import make_grid, png_bytes
 
 METHODS = ("slerp", "lerp")
 
@@ -144,41 +140,6 @@ def encode_images(run, images: torch.Tensor, labels: Optional[torch.Tensor] = No
             mu = res[0] if isinstance(res, (tuple, list)) else res
             out.append(mu.float().cpu().reshape(len(x), -1))
     return torch.cat(out) if out else torch.empty(0, run.cfg.model.latent_dim)
-
-
-# ----------------------------------------------------------------------------------------------- writers
-def save_strip(images: torch.Tensor, path: str | Path, nrow: int, scale: int = 2) -> Path:
-    """A grid of frames, ``nrow`` per row (a strip when there is one row), as PNG."""
-    atomic_write_bytes(path, png_bytes(make_grid(images, nrow=nrow), scale=scale))
-    return Path(path)
-
-
-def gif_bytes(images: torch.Tensor, rows: int = 1, duration_ms: int = 120, scale: int = 3,
-              bounce: bool = True) -> bytes:
-    """An animated GIF: frame t shows step t of every row side by side. ``bounce`` plays it back and forth."""
-    n = len(images)
-    if rows < 1 or n % rows:
-        raise GenlabError(f"{n} frames cannot be split into {rows} rows")
-    steps = n // rows
-    per_step = images.reshape(rows, steps, *images.shape[1:]).transpose(0, 1)  # (steps, rows, C, H, W)
-    frames = []
-    for t in range(steps):
-        arr = make_grid(per_step[t], nrow=rows)
-        img = Image.fromarray(arr)
-        if scale > 1:
-            img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-        frames.append(img.convert("P", palette=Image.ADAPTIVE, colors=255) if arr.ndim == 3 else img)
-    order = frames + frames[-2:0:-1] if bounce and len(frames) > 2 else frames
-    buf = io.BytesIO()
-    order[0].save(buf, format="GIF", save_all=True, append_images=order[1:], duration=duration_ms, loop=0,
-                  disposal=2)
-    return buf.getvalue()
-
-
-def save_gif(images: torch.Tensor, path: str | Path, rows: int = 1, duration_ms: int = 120, scale: int = 3,
-             bounce: bool = True) -> Path:
-    atomic_write_bytes(path, gif_bytes(images, rows, duration_ms, scale, bounce))
-    return Path(path)
 
 
 def frame_count(num_points: int, steps: int) -> int:

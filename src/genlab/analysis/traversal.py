@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from genlab.analysis.interpolation import encode_images, labels_for
+from genlab.data import load_dataset
+from genlab.data.base import to_float
 from genlab.errors import GenlabError
 
 GRIDS = ("quantile", "linear")
@@ -112,9 +114,6 @@ def encode_split(run, split: str = "test", limit: int = 2000) -> EncodedSplit:
     """Encode the first ``limit`` images of a split of the run's dataset (VAEs only)."""
     if "E" not in run.nets:
         raise GenlabError(f"model {run.cfg.model.name} has no encoder; a latent scatter needs a VAE")
-    from genlab.data import load_dataset
-    from genlab.data.base import to_float
-
     data = load_dataset(run.cfg.data, split=split)
     if limit and limit < len(data):
         data = data.subset(limit)

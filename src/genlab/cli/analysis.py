@@ -1,6 +1,7 @@
 """`genlab interpolate`, `genlab latent`, `genlab class-grid`, `genlab coverage` and `genlab plot ...`.
 
-Outputs default to RUN/analysis/; every figure is written as PNG and SVG.
+Outputs default to RUN/analysis/; every figure is written as PNG and SVG, and next to it a small JSON of its
+numbers and the checkpoint they came from (``genlab.analysis.artifacts``), which `genlab report` reads.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ def int_list(text: Optional[str], what: str) -> Optional[list[int]]:
 
 
 def _out(run_dir: Path, out: Optional[Path], name: str) -> Path:
-    return out if out is not None else run_dir / "analysis" / name
+    from genlab.rundir import RunDir
+
+    return out if out is not None else RunDir.of(run_dir).artifact(name)
 
 
 def _load(run_dir: Path, checkpoint: str, device: str):
@@ -63,6 +66,8 @@ def interpolate(
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     from genlab.analysis import interpolation as interp
+    from genlab.analysis.artifacts import Source, write_numbers
+    from genlab.reporting.grids import save_gif, save_strip
 
     run = _load(run_dir, checkpoint, device)
     chosen = [x for x in (seeds, latents, encode) if x]
@@ -85,11 +90,15 @@ def interpolate(
         n_rows, per_row = rows, steps
         what = f"{rows} random pairs"
     png = _out(run_dir, out, "interpolation.png").with_suffix(".png")
-    written = [interp.save_strip(images, png, nrow=per_row)]
+    written = [save_strip(images, png, nrow=per_row)]
     if gif:
-        written.append(interp.save_gif(images, png.with_suffix(".gif"), rows=n_rows, duration_ms=frame_ms))
-    console.print(f"{method} interpolation of {what}, {steps} steps per leg, {len(images)} images "
-                  f"(checkpoint {run.checkpoint.name})")
+        written.append(save_gif(images, png.with_suffix(".gif"), rows=n_rows, duration_ms=frame_ms))
+    about = f"{method} interpolation of {what}, {steps} steps per leg"
+    written.append(write_numbers(run_dir, png, {"about": about, "method": method, "steps": steps, "rows": n_rows,
+                                                "per_row": per_row, "images": len(images), "label": label,
+                                                "gif": png.with_suffix(".gif").name if gif else None},
+                                 Source.of(run, seed)))
+    console.print(f"{about}, {len(images)} images (checkpoint {run.checkpoint.name})")
     _wrote(written)
 
 
@@ -126,11 +135,14 @@ def latent(
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
+    from genlab.analysis.artifacts import Source, write_numbers
     from genlab.analysis.traversal import encode_split, latent_plane, pca_2d, traversal
     from genlab.reporting.plots import plot_image_grid, plot_latent_scatter, save_figure
+    from genlab.rundir import RunDir
 
     run = _load(run_dir, checkpoint, device)
-    folder = out if out is not None else run_dir / "analysis"
+    folder = out if out is not None else RunDir.of(run_dir).analysis
+    numbers: dict = {"latent_dim": run.cfg.model.latent_dim, "label": label, "encoder": "E" in run.nets}
     d = run.cfg.model.latent_dim
     pd = int_list(plane_dims, "--plane-dims") or ([0, 1] if d == 2 else None)
     written: list[Path] = []
@@ -140,6 +152,8 @@ def latent(
                               col_labels=[f"{v:.2f}" for v in plane.xs], xlabel=f"z[{pd[0]}]", ylabel=f"z[{pd[1]}]",
                               cell_inches=0.42, title=f"latent plane ({grid} grid)")
         written += save_figure(fig, folder / "latent_plane.png")
+        numbers["plane"] = {"file": "latent_plane.png", "dims": pd, "grid": grid, "n": n,
+                            "caption": f"the latent plane over z[{pd[0]}], z[{pd[1]}] ({grid} grid)"}
     else:
         console.print(f"latent_dim is {d}: no plane unless --plane-dims A,B is given")
     t = traversal(run, int_list(dims, "--dims"), steps, radius, seed, label=label)
@@ -147,6 +161,9 @@ def latent(
                           col_labels=[f"{v:g}" for v in t.values], xlabel="value of the swept dimension",
                           title="latent traversal")
     written += save_figure(fig, folder / "latent_traversal.png")
+    numbers["traversal"] = {"file": "latent_traversal.png", "dims": t.dims, "steps": steps, "radius": radius,
+                            "caption": f"traversal: each row sweeps one latent dimension ({len(t.dims)} of {d}), "
+                                       "the others fixed"}
     if "E" in run.nets:
         enc = encode_split(run, "test", limit)
         pts, ratio = pca_2d(enc.points)
@@ -154,8 +171,13 @@ def latent(
         fig = plot_latent_scatter(pts, enc.labels, enc.class_names, axis_names=axes,
                                   title=f"encoded test images ({len(pts)})")
         written += save_figure(fig, folder / "latent_scatter.png")
+        how = "" if d <= 2 else f", projected from {d}-D with PCA"
+        numbers["scatter"] = {"file": "latent_scatter.png", "n": len(pts),
+                              "explained_variance": [float(r) for r in ratio[:2]],
+                              "caption": f"encoder means of {len(pts)} test images{how}, coloured by class"}
     else:
         console.print(f"model {run.cfg.model.name} has no encoder: no class scatter (that needs a VAE)")
+    written.append(write_numbers(run_dir, folder / "latent.png", numbers, Source.of(run, seed)))
     _wrote(written)
 
 
@@ -169,14 +191,19 @@ def class_grid_cmd(
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
+    from genlab.analysis.artifacts import Source, write_numbers
     from genlab.analysis.conditional import class_grid
     from genlab.reporting.plots import plot_image_grid, save_figure
 
     run = _load(run_dir, checkpoint, device)
     g = class_grid(run, per_class, seed, shared_noise=not independent)
-    fig = plot_image_grid(g.images, g.per_class, row_labels=g.class_names,
-                          title="one row per class" + ("" if independent else ", same latents in each column"))
-    _wrote(save_figure(fig, _out(run_dir, out, "class_grid.png")))
+    about = "one row per class" + ("" if independent else ", same latents in each column")
+    fig = plot_image_grid(g.images, g.per_class, row_labels=g.class_names, title=about)
+    png = _out(run_dir, out, "class_grid.png")
+    written = save_figure(fig, png)
+    written.append(write_numbers(run_dir, png, {"about": about, "per_class": g.per_class, "classes": g.class_names,
+                                                "shared_noise": not independent}, Source.of(run, seed)))
+    _wrote(written)
 
 
 @app.command(help="Mode coverage: class histogram of generated vs real images, by the metrics package's classifier.")
@@ -191,10 +218,8 @@ def coverage(
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
-    import json
-
+    from genlab.analysis.artifacts import Source, write_numbers
     from genlab.analysis.coverage import find_predictor, mode_coverage
-    from genlab.io import atomic_write_text
     from genlab.reporting.plots import plot_class_coverage, save_figure
 
     run = _load(run_dir, checkpoint, device)
@@ -206,7 +231,7 @@ def coverage(
     cov.source = why
     png = _out(run_dir, out, "coverage.png")
     written = save_figure(plot_class_coverage(cov), png)
-    written.append(atomic_write_text(png.with_suffix(".json"), json.dumps(cov.summary(), indent=1)))
+    written.append(write_numbers(run_dir, png, cov.to_dict(), Source.of(run, seed)))
     s = cov.summary()
     console.print(f"{s['classes_covered']}/{s['classes_present']} classes covered, total variation "
                   f"{s['total_variation']:.3f}" + (f"; missing: {', '.join(s['missing'])}" if s["missing"] else ""))
@@ -222,12 +247,19 @@ def plot_curves(
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/curves.png; + .svg)"),
     svg: bool = typer.Option(True, "--svg/--no-svg", help="also write an SVG next to the PNG"),
 ) -> None:
-    from genlab.reporting.plots import plot_losses, read_records, save_figure
+    from genlab.analysis.artifacts import write_numbers
+    from genlab.reporting.plots import plot_losses, save_figure
+    from genlab.reporting.records import final_losses, read_records
     from genlab.rundir import RunDir
 
     RunDir.of(run_dir).require()
-    fig = plot_losses(read_records(run_dir).train, title=run_dir.name, smoothing=smoothing)
-    _wrote(save_figure(fig, _out(run_dir, out, "curves.png"), svg=svg))
+    train = read_records(run_dir).train
+    fig = plot_losses(train, title=run_dir.name, smoothing=smoothing)
+    png = _out(run_dir, out, "curves.png")
+    written = save_figure(fig, png, svg=svg)
+    written.append(write_numbers(run_dir, png, {"step": train[-1].get("step"), "epoch": train[-1].get("epoch"),
+                                                "smoothing": smoothing, "final_losses": final_losses(run_dir)}))
+    _wrote(written)
 
 
 @plot_app.command("metric", help="Evaluation metrics over epochs for one or several runs in one figure "
@@ -260,8 +292,15 @@ def plot_progress(
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/progress.png; + .svg)"),
     svg: bool = typer.Option(True, "--svg/--no-svg", help="also write an SVG next to the PNG"),
 ) -> None:
-    from genlab.analysis.progress import progress_figure
+    from genlab.analysis.artifacts import write_numbers
+    from genlab.analysis.progress import chosen_epochs, sample_epochs
     from genlab.reporting.plots import save_figure
+    from genlab.reporting.progress import progress_figure
 
-    fig = progress_figure(run_dir, max_panels, int_list(epochs, "--epochs"), columns)
-    _wrote(save_figure(fig, _out(run_dir, out, "progress.png"), svg=svg))
+    shown = int_list(epochs, "--epochs")
+    fig = progress_figure(run_dir, max_panels, shown, columns)
+    png = _out(run_dir, out, "progress.png")
+    written = save_figure(fig, png, svg=svg)
+    written.append(write_numbers(run_dir, png, {"epochs": chosen_epochs(run_dir, max_panels, shown),
+                                                "last_saved_epoch": max(sample_epochs(run_dir))}))
+    _wrote(written)

@@ -1,4 +1,4 @@
-"""Image grids: float images in [-1, 1] -> one uint8 picture -> PNG (Pillow)."""
+"""Image grids: float images in [-1, 1] -> one uint8 picture -> PNG, or frames -> an animated GIF (Pillow)."""
 from __future__ import annotations
 
 import io
@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from genlab.data.base import to_uint8
+from genlab.errors import GenlabError
 from genlab.io import atomic_write_bytes
 
 
@@ -46,3 +47,37 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, s
     grid = make_grid(images, nrow)
     atomic_write_bytes(path, png_bytes(grid, scale))
     return grid
+
+
+def save_strip(images: torch.Tensor, path: str | Path, nrow: int, scale: int = 2) -> Path:
+    """A grid of frames, ``nrow`` per row (a strip when there is one row), as PNG."""
+    atomic_write_bytes(path, png_bytes(make_grid(images, nrow=nrow), scale=scale))
+    return Path(path)
+
+
+def gif_bytes(images: torch.Tensor, rows: int = 1, duration_ms: int = 120, scale: int = 3,
+              bounce: bool = True) -> bytes:
+    """An animated GIF: frame t shows step t of every row side by side. ``bounce`` plays it back and forth."""
+    n = len(images)
+    if rows < 1 or n % rows:
+        raise GenlabError(f"{n} frames cannot be split into {rows} rows")
+    steps = n // rows
+    per_step = images.reshape(rows, steps, *images.shape[1:]).transpose(0, 1)  # (steps, rows, C, H, W)
+    frames = []
+    for t in range(steps):
+        arr = make_grid(per_step[t], nrow=rows)
+        img = Image.fromarray(arr)
+        if scale > 1:
+            img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        frames.append(img.convert("P", palette=Image.ADAPTIVE, colors=255) if arr.ndim == 3 else img)
+    order = frames + frames[-2:0:-1] if bounce and len(frames) > 2 else frames
+    buf = io.BytesIO()
+    order[0].save(buf, format="GIF", save_all=True, append_images=order[1:], duration=duration_ms, loop=0,
+                  disposal=2)
+    return buf.getvalue()
+
+
+def save_gif(images: torch.Tensor, path: str | Path, rows: int = 1, duration_ms: int = 120, scale: int = 3,
+             bounce: bool = True) -> Path:
+    atomic_write_bytes(path, gif_bytes(images, rows, duration_ms, scale, bounce))
+    return Path(path)

@@ -4,347 +4,32 @@ Everything is inside the file: images as base64 data URIs, CSS inline, no script
 so it can be mailed, archived or opened on a phone. Each section is built on its own; a section that cannot
 be drawn for this run (no encoder, no classifier, never evaluated) says why instead of failing the report.
 
+The page model is ``page.py``, the run sections ``run_sections.py``; this module adds the comparison of runs
+and the sweep block and writes the file.
+
     build_report(["runs/demo"], "runs/demo/report.html")
 """
 from __future__ import annotations
 
-import base64
-import datetime as _dt
 import json
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from genlab.analysis.progress import sample_epochs
 from genlab.errors import GenlabError
 from genlab.io import atomic_write_text
+from genlab.reporting.metric_names import best_of, higher_is_better, pretty
+from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_image, fmt, render
+from genlab.reporting.plots import plot_metrics
+from genlab.reporting.records import eval_metrics, final_losses, run_metrics
+from genlab.reporting.run_sections import RUN_SECTIONS, run_block
+from genlab.reporting.sweep_table import collect, heatmap_figure, is_sweep_dir, mean_std, read_manifest, summarize
 
-TEMPLATE = "report.html.j2"
-#: every run section in page order: id -> title
-RUN_SECTIONS = {
-    "summary": "Summary",
-    "config": "Config",
-    "metrics": "Metrics",
-    "losses": "Loss curves",
-    "metric-curves": "Metrics over epochs",
-    "progress": "Training progress",
-    "samples": "Samples",
-    "interpolation": "Latent interpolation",
-    "latent": "Latent maps",
-    "coverage": "Class coverage",
-}
+#: RUN_SECTIONS (every run section in page order) is re-exported for callers of the report
+__all__ = ["RUN_SECTIONS", "build_report", "comparison_block", "run_block", "sweep_block"]
 
 
-# ------------------------------------------------------------------------------------------------ model
-@dataclass
-class Image:
-    src: str  # data URI
-    caption: str = ""
-    alt: str = ""
-    pixelated: bool = False  # small sample grids: keep pixels sharp when scaled
-
-
-@dataclass
-class Table:
-    header: list[str]
-    rows: list[list[str]]
-    caption: str = ""
-
-
-@dataclass
-class Section:
-    id: str
-    title: str
-    images: list[Image] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    pre: str = ""  # preformatted text (config)
-
-
-@dataclass
-class Block:
-    """One run, the comparison, or the sweep: an anchor, a heading and its sections."""
-
-    id: str
-    title: str
-    subtitle: str = ""
-    sections: list[Section] = field(default_factory=list)
-
-
-def data_uri(data: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def fig_image(fig, caption: str = "", alt: str = "") -> Image:
-    from genlab.reporting.plots import figure_bytes
-
-    return Image(data_uri(figure_bytes(fig, "png", dpi=100)), caption, alt or caption)
-
-
-def grid_image(images, nrow: int, caption: str = "", target_px: int = 480) -> Image:
-    """A sample grid, upscaled by a whole factor (nearest) to about ``target_px`` wide when it is smaller."""
-    from genlab.reporting.grids import make_grid, png_bytes
-
-    grid = make_grid(images, nrow=nrow)
-    scale = min(3, max(1, target_px // grid.shape[1]))
-    return Image(data_uri(png_bytes(grid, scale=scale)), caption, caption, pixelated=True)
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}" if math.isfinite(v) else str(v)
-    return str(v)
-
-
-# ------------------------------------------------------------------------------------------ run sections
-@dataclass
-class RunContext:
-    """What the run sections share: the folder, records, and the loaded networks (loaded once, lazily)."""
-
-    path: Path
-    checkpoint: str = "last"
-    device: str = "cpu"
-    seed: int = 0
-    _run: object = None
-    _load_error: str = ""
-
-    @property
-    def run(self):
-        if self._run is None and not self._load_error:
-            from genlab.sampling import load_run
-
-            try:
-                self._run = load_run(self.path, self.checkpoint, self.device)
-            except GenlabError as e:
-                self._load_error = str(e)
-        if self._run is None:
-            raise GenlabError(f"the model could not be loaded: {self._load_error}")
-        return self._run
-
-
-def _config_section(ctx: RunContext, s: Section) -> None:
-    cfg = ctx.path / "config.yaml"
-    s.pre = cfg.read_text() if cfg.is_file() else ""
-    if not s.pre:
-        s.notes.append("no config.yaml in this folder")
-
-
-def read_eval(run_dir: Path) -> Optional[dict]:
-    p = run_dir / "eval.json"
-    if not p.is_file():
-        return None
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _metrics_section(ctx: RunContext, s: Section) -> None:
-    from genlab.reporting.plots import higher_is_better, pretty
-
-    data = read_eval(ctx.path)
-    from genlab.sweeps.results import run_metrics
-
-    values, source = run_metrics(ctx.path)
-    if not values:
-        s.notes.append("not evaluated: this run has no eval.json and no evaluation records. Evaluate it with "
-                       "`genlab eval RUN`, or train with eval.every=N.")
-        return
-    rows = [[pretty(k), _fmt(v), "higher" if higher_is_better(k) else "lower"] for k, v in values.items()]
-    s.tables.append(Table(["metric", "value", "better"], rows, caption=f"from {source}"))
-    if data and "protocol" in data:
-        s.pre = json.dumps(data["protocol"], indent=1, sort_keys=True)
-
-
-def _summary_section(ctx: RunContext, s: Section) -> None:
-    from genlab.reporting.plots import read_records
-    from genlab.sweeps.runner import read_status
-
-    status = read_status(ctx.path)
-    rows = []
-    cfg_text = (ctx.path / "config.yaml").read_text() if (ctx.path / "config.yaml").is_file() else ""
-    if cfg_text:
-        from omegaconf import OmegaConf
-
-        c = OmegaConf.create(cfg_text)
-        rows += [["model", f"{c.model.name} (latent {c.model.latent_dim}, hidden {c.model.hidden_dim})"],
-                 ["data", f"{c.data.name}, {c.data.resolution}px, {c.data.channels} channel(s)"
-                          + (f", first {c.data.limit} images" if c.data.get("limit") else "")],
-                 ["training", f"{c.train.epochs} epochs, batch {c.train.batch_size}, loss {c.train.loss}, "
-                              f"seed {c.train.seed}"]]
-        if c.get("description"):
-            rows.insert(0, ["recipe", str(c.description)])
-    if status:
-        rows.append(["status", f"{status.get('state', '?')} at epoch {status.get('epoch', '?')}/"
-                               f"{status.get('epochs', '?')}, step {status.get('step', '?')}"])
-    train = read_records(ctx.path).train
-    if train:
-        last = train[-1]
-        losses = ", ".join(f"{k} {_fmt(v)}" for k, v in last.items()
-                           if k.startswith(("loss", "D(")) and isinstance(v, (int, float)))
-        rows.append(["last record", f"step {last.get('step')}: {losses}"])
-    ckpts = sorted((ctx.path / "checkpoints").glob("step_*.pt")) if (ctx.path / "checkpoints").is_dir() else []
-    rows.append(["checkpoints", ", ".join(p.name for p in ckpts[-3:]) or "none"])
-    s.tables.append(Table(["", ""], rows))
-
-
-def _losses_section(ctx: RunContext, s: Section) -> None:
-    from genlab.reporting.plots import plot_losses, read_records
-
-    train = read_records(ctx.path).train
-    if not train:
-        s.notes.append("no training records yet (metrics.jsonl is empty)")
-        return
-    s.images.append(fig_image(plot_losses(train), "faint: raw records; solid: EMA-smoothed. D(x) and D(G(z)) "
-                                                  "meet at 0.5 when neither network wins."))
-
-
-def _metric_curves_section(ctx: RunContext, s: Section) -> None:
-    from genlab.reporting.plots import eval_metrics, plot_metrics
-
-    if not eval_metrics(ctx.path):
-        s.notes.append("not evaluated during training (no eval records in metrics.jsonl); train with "
-                       "eval.every=N to follow FID over epochs")
-        return
-    s.images.append(fig_image(plot_metrics([(ctx.path.name, ctx.path)]), "evaluation records over epochs"))
-
-
-def _progress_section(ctx: RunContext, s: Section) -> None:
-    from genlab.analysis.progress import progress_figure, sample_epochs
-
-    if not sample_epochs(ctx.path):
-        s.notes.append("no samples/epoch_*.png yet")
-        return
-    s.images.append(fig_image(progress_figure(ctx.path, max_panels=10),
-                              "the fixed-noise grid saved at each epoch (same latents every time)"))
-
-
-def _samples_section(ctx: RunContext, s: Section) -> None:
-    from genlab.analysis.conditional import class_grid
-    from genlab.reporting.plots import plot_image_grid
-
-    run = ctx.run
-    conditioning = getattr(run.spec, "conditioning", "none")
-    n = 64
-    if conditioning == "text":
-        s.images.append(grid_image(run.sampler(ctx.seed)(n), 8, f"{n} samples from {run.checkpoint.name} for random "
-                                                                "captions (`genlab sample RUN --prompt ...` for one)"))
-        return
-    s.images.append(grid_image(run.sample(n, seed=ctx.seed), 8,
-                               f"{n} samples from {run.checkpoint.name} (step {run.step}, seed {ctx.seed})"))
-    if conditioning == "class":
-        g = class_grid(run, per_class=8, seed=ctx.seed)
-        s.images.append(fig_image(plot_image_grid(g.images, g.per_class, row_labels=g.class_names,
-                                                  title="one row per class, same latents in each column"),
-                                  "class-conditional grid"))
-
-
-def _interpolation_section(ctx: RunContext, s: Section) -> None:
-    from genlab.analysis.interpolation import gif_bytes, interpolation_rows
-
-    run = ctx.run
-    if getattr(run.spec, "conditioning", "none") == "text":
-        s.notes.append("interpolation of text-conditional models is not drawn in reports")
-        return
-    rows, steps = 4, 10
-    images = interpolation_rows(run, rows=rows, steps=steps, method="slerp", seed=ctx.seed)
-    s.images.append(grid_image(images, steps, f"spherical interpolation between {rows} pairs of random latents"))
-    s.images.append(Image(data_uri(gif_bytes(images, rows=rows, scale=2), "image/gif"),
-                          "the same paths, animated", "interpolation animation", pixelated=True))
-
-
-def _latent_section(ctx: RunContext, s: Section) -> None:
-    from genlab.analysis.traversal import encode_split, latent_plane, pca_2d, traversal
-    from genlab.reporting.plots import plot_image_grid, plot_latent_scatter
-
-    run = ctx.run
-    if getattr(run.spec, "conditioning", "none") == "text":
-        s.notes.append("latent maps are not drawn for text-conditional models")
-        return
-    d = run.cfg.model.latent_dim
-    if d == 2:
-        plane = latent_plane(run, n=15)
-        s.images.append(fig_image(plot_image_grid(
-            plane.images, 15, row_labels=[f"{v:.2f}" for v in plane.ys], col_labels=[f"{v:.2f}" for v in plane.xs],
-            xlabel="z[0]", ylabel="z[1]", cell_inches=0.42), "the 2-D latent plane decoded at normal quantiles"))
-    t = traversal(run, steps=9, radius=3.0, seed=ctx.seed)
-    s.images.append(fig_image(plot_image_grid(
-        t.images, len(t.values), row_labels=[f"z[{i}]" for i in t.dims], col_labels=[f"{v:g}" for v in t.values],
-        xlabel="value of the swept dimension"),
-        f"traversal: each row sweeps one latent dimension (first {len(t.dims)} of {d}), the others fixed"))
-    if "E" not in run.nets:
-        s.notes.append("no encoder (a GAN): the class scatter of encoded images needs a VAE")
-        return
-    enc = encode_split(run, "test", limit=2000)
-    pts, ratio = pca_2d(enc.points)
-    axes = ("z[0]", "z[1]") if d <= 2 else (f"PC1 ({ratio[0]:.0%})", f"PC2 ({ratio[1]:.0%})")
-    how = "" if d <= 2 else f", projected from {d}-D with PCA"
-    s.images.append(fig_image(plot_latent_scatter(pts, enc.labels, enc.class_names, axis_names=axes),
-                              f"encoder means of {len(pts)} test images{how}, coloured by class"))
-
-
-def _coverage_section(ctx: RunContext, s: Section) -> None:
-    from genlab.analysis.coverage import find_predictor, mode_coverage
-    from genlab.reporting.plots import plot_class_coverage
-
-    run = ctx.run
-    predictor, why = find_predictor(run)
-    if predictor is None:
-        s.notes.append(f"not available: {why} (`genlab coverage {ctx.path}` trains the dataset's classifier once, "
-                       "caches it and draws the histogram; the next report includes it)")
-        return
-    cov = mode_coverage(run, n=2000, seed=ctx.seed, predictor=predictor)
-    cov.source = why
-    s.images.append(fig_image(plot_class_coverage(cov), f"predicted classes of 2000 generated vs real test images "
-                                                        f"({why})"))
-
-
-BUILDERS: dict[str, Callable[[RunContext, Section], None]] = {
-    "summary": _summary_section,
-    "config": _config_section,
-    "metrics": _metrics_section,
-    "losses": _losses_section,
-    "metric-curves": _metric_curves_section,
-    "progress": _progress_section,
-    "samples": _samples_section,
-    "interpolation": _interpolation_section,
-    "latent": _latent_section,
-    "coverage": _coverage_section,
-}
-
-
-def _safe(build: Callable[[RunContext, Section], None], ctx: RunContext, s: Section,
-          log: Callable[[str], None]) -> None:
-    try:
-        build(ctx, s)
-    except GenlabError as e:
-        s.notes.append(f"not available: {e}")
-    except Exception as e:  # one broken section must not lose the rest of the report
-        s.notes.append(f"could not be drawn: {type(e).__name__}: {e}")
-        log(f"warning: {ctx.path} section {s.id!r}: {type(e).__name__}: {e}")
-
-
-def run_block(path: str | Path, index: int = 0, checkpoint: str = "last", device: str = "cpu", seed: int = 0,
-              log: Callable[[str], None] = print, label: str = "") -> Block:
-    from genlab.rundir import RunDir
-
-    path = Path(path)
-    RunDir.of(path).require()
-    ctx = RunContext(path=path, checkpoint=checkpoint, device=device, seed=seed)
-    block = Block(id=f"run{index}", title=label or path.name, subtitle=str(path))
-    for sid, title in RUN_SECTIONS.items():
-        s = Section(id=f"run{index}-{sid}", title=title)
-        _safe(BUILDERS[sid], ctx, s, log)
-        block.sections.append(s)
-    return block
-
-
-# ---------------------------------------------------------------------------------- comparison and sweeps
 def comparison_block(paths: Sequence[Path], labels: Sequence[str]) -> Block:
-    from genlab.reporting.plots import eval_metrics, plot_metrics, pretty
-    from genlab.sweeps.results import final_losses, run_metrics
-
     block = Block(id="comparison", title="Comparison", subtitle=f"{len(paths)} runs")
     table = Section(id="comparison-metrics", title="Final metrics")
     per = [run_metrics(p) for p in paths]
@@ -356,9 +41,9 @@ def comparison_block(paths: Sequence[Path], labels: Sequence[str]) -> Block:
     for lo in losses:
         loss_names += [k for k in lo if k not in loss_names]
     rows = []
-    for label, (values, source), lo in zip(labels, per, losses):
-        rows.append([label] + [_fmt(values[k]) if k in values else "not evaluated" for k in names]
-                    + [_fmt(lo[k]) if k in lo else "" for k in loss_names])
+    for label, (values, _source), lo in zip(labels, per, losses):
+        rows.append([label] + [fmt(values[k]) if k in values else "not evaluated" for k in names]
+                    + [fmt(lo[k]) if k in lo else "" for k in loss_names])
     table.tables.append(Table(["run"] + [pretty(k) for k in names] + [f"{pretty(k)} (last epoch)" for k in loss_names],
                               rows))
     if not names:
@@ -375,11 +60,6 @@ def comparison_block(paths: Sequence[Path], labels: Sequence[str]) -> Block:
 
 
 def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
-    from genlab.analysis.progress import sample_epochs
-    from genlab.reporting.plots import best_of, higher_is_better, pretty
-    from genlab.sweeps.grid import read_manifest
-    from genlab.sweeps.results import collect, heatmap_figure, mean_std, summarize
-
     manifest = read_manifest(path) or {}
     keys, rows = collect(path)
     t = summarize(keys, rows)
@@ -398,7 +78,7 @@ def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
     for c in t.cells:
         r = [str(c["values"].get(k, "")) for k in t.keys] + [f"{c['seeds']} ({c['finished']})"]
         for m in t.metrics:
-            r += [_fmt(c[m]["best"]) if c[m]["n"] else "–", mean_std(c, m)]
+            r += [fmt(c[m]["best"]) if c[m]["n"] else "–", mean_std(c, m)]
         body.append(r)
     res.tables.append(Table(header, body))
     if 1 <= len(t.keys) <= 2 and t.primary:
@@ -410,7 +90,7 @@ def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
     runs = Section(id="sweep-runs", title="Runs")
     ms = sorted({m for r in rows for m in r.metrics})
     runs.tables.append(Table(["cell", "seed", "state"] + [pretty(m) for m in ms],
-                             [[r.cell, str(r.seed), r.state] + [_fmt(r.metrics[m]) if m in r.metrics else "–"
+                             [[r.cell, str(r.seed), r.state] + [fmt(r.metrics[m]) if m in r.metrics else "–"
                                                                 for m in ms] for r in rows]))
     block.sections.append(runs)
     gallery = Section(id="sweep-samples", title="Last samples per cell")
@@ -435,20 +115,6 @@ def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
     return block
 
 
-# ------------------------------------------------------------------------------------------------ render
-def render(blocks: Sequence[Block], title: str) -> str:
-    import jinja2
-
-    from genlab import __version__
-
-    env = jinja2.Environment(loader=jinja2.PackageLoader("genlab.reporting", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
-    return env.get_template(TEMPLATE).render(
-        title=title, blocks=blocks, version=__version__,
-        generated=_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
-
-
 def _labels(paths: Sequence[Path]) -> list[str]:
     names = [p.name for p in paths]
     if len(set(names)) == len(names):
@@ -459,8 +125,6 @@ def _labels(paths: Sequence[Path]) -> list[str]:
 def build_report(paths: Sequence[str | Path], out: str | Path, checkpoint: str = "last", device: str = "cpu",
                  seed: int = 0, title: Optional[str] = None, log: Callable[[str], None] = print) -> Path:
     """Runs and/or sweep folders -> one HTML file at ``out``. Two or more runs add a comparison block."""
-    from genlab.sweeps.grid import is_sweep_dir
-
     if not paths:
         raise GenlabError("give at least one run or sweep folder")
     paths = [Path(p) for p in paths]

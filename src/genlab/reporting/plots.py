@@ -1,15 +1,13 @@
 """Figures from run folders (matplotlib, object API with the Agg canvas: no pyplot, no global state).
 
 Every ``plot_*`` function returns a ``Figure``; ``save_figure`` writes it as PNG and SVG, ``figure_bytes``
-gives the bytes for the HTML report. Inputs are metrics records (``metrics.jsonl``), so plots never touch
-models.
+gives the bytes for the HTML report. Inputs are metrics records (read by ``genlab.reporting.records``) or
+arrays, so plots never touch models.
 """
 from __future__ import annotations
 
 import io
-import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -19,117 +17,11 @@ from matplotlib.figure import Figure
 
 from genlab.errors import GenlabError
 from genlab.io import atomic_write_bytes
+from genlab.reporting.grids import make_grid
+from genlab.reporting.metric_names import higher_is_better, pretty
+from genlab.reporting.records import eval_metrics, metric_series, numeric_keys
 
-#: metric names (or the part before "/": "is/mean", "pr/precision") where a larger value is better; every
-#: other metric (fid, kid, losses, coverage/kl_to_real, ...) is lower-is-better
-HIGHER_IS_BETTER = ("is", "inception_score", "precision", "recall", "density", "coverage", "classes_covered",
-                    "entropy", "entropy_normalized", "accuracy", "acc")
-LOWER_IS_BETTER_LEAVES = ("kl_to_real",)
 VAE_KEYS = ("loss_total", "loss_recon", "loss_kl")
-NON_METRIC_KEYS = {"step", "epoch", "kind", "split", "protocol", "checkpoint", "num_samples", "features", "seed"}
-#: numbers in evaluation results that describe the measurement rather than score the model
-NON_METRIC_LEAVES = ("std", "k", "num_classes", "classes_in_real", "num_samples", "seconds")
-
-
-def _leaf(metric: str) -> str:
-    return metric.lower().rsplit("/", 1)[-1]
-
-
-def higher_is_better(metric: str) -> bool:
-    """Direction of a metric; nested names ("pr/precision", "coverage/kl_to_real") are judged by their last
-    part, then by their first ("is/mean")."""
-    m = metric.lower()
-    leaf, head = _leaf(m), m.split("/", 1)[0]
-    if leaf in LOWER_IS_BETTER_LEAVES:
-        return False
-    if "/" in m and leaf in HIGHER_IS_BETTER:
-        return True
-    return any(head == k or head.startswith(k + "_") for k in HIGHER_IS_BETTER)
-
-
-def is_score(metric: str) -> bool:
-    """False for bookkeeping numbers of a result (kid/std, pr/k, coverage/num_classes, fid_std)."""
-    leaf = _leaf(metric)
-    return leaf not in NON_METRIC_LEAVES and not leaf.endswith("_std") and metric not in NON_METRIC_KEYS
-
-
-def flatten(d: dict, prefix: str = "", sep: str = "/") -> dict:
-    """{"kid": {"mean": 0.1}} -> {"kid/mean": 0.1}; non-dict values are kept as they are."""
-    out: dict = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and k != "protocol":
-            out.update(flatten(v, key + sep, sep))
-        else:
-            out[key] = v
-    return out
-
-
-def best_of(metric: str, values: Sequence[float]) -> float:
-    return float(max(values) if higher_is_better(metric) else min(values))
-
-
-def pretty(metric: str) -> str:
-    names = {"fid": "FID", "kid": "KID", "kid/mean": "KID", "is": "IS", "is/mean": "IS", "loss_D": "loss D",
-             "loss_G": "loss G", "pr/precision": "precision", "pr/recall": "recall", "pr/density": "density",
-             "pr/coverage": "PR coverage", "coverage/classes_covered": "classes covered",
-             "coverage/kl_to_real": "class KL to real", "coverage/entropy_normalized": "class entropy (norm.)"}
-    return names.get(metric, metric)
-
-
-# ---------------------------------------------------------------------------------------------- records
-@dataclass
-class Records:
-    train: list[dict] = field(default_factory=list)
-    eval: list[dict] = field(default_factory=list)
-
-
-def read_records(run_dir: str | Path) -> Records:
-    """metrics.jsonl -> training records and evaluation records (``"kind": "eval"``); torn lines are skipped."""
-    path = Path(run_dir) / "metrics.jsonl"
-    out = Records()
-    if not path.is_file():
-        return out
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(rec, dict):
-            continue
-        kind = rec.get("kind", "train")
-        if kind == "eval":
-            out.eval.append(flatten(rec))
-        elif kind == "train":
-            out.train.append(rec)
-    return out
-
-
-def numeric_keys(records: Sequence[dict]) -> list[str]:
-    """Keys holding numbers in any record, first-seen order, without step/epoch/time/lr bookkeeping."""
-    seen: dict[str, None] = {}
-    for r in records:
-        for k, v in r.items():
-            if k in NON_METRIC_KEYS or k.startswith(("time/", "lr/")):
-                continue
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                seen.setdefault(k, None)
-    return list(seen)
-
-
-def eval_metrics(run_dir: str | Path) -> list[str]:
-    """The scores the run's evaluation records hold (FID, KID mean, IS mean, precision, ...)."""
-    return [k for k in numeric_keys(read_records(run_dir).eval) if is_score(k)]
-
-
-def metric_series(run_dir: str | Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(epochs, values) of ``metric`` over the run's evaluation records (empty arrays when never evaluated)."""
-    pts = [(float(r.get("epoch", np.nan)), float(r[metric])) for r in read_records(run_dir).eval
-           if isinstance(r.get(metric), (int, float)) and math.isfinite(float(r[metric]))]
-    pts.sort()
-    return np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
 
 
 def fractional_epochs(train: Sequence[dict]) -> tuple[np.ndarray, str]:
@@ -316,8 +208,6 @@ def plot_image_grid(images, nrow: int, title: str = "", row_labels: Sequence[str
                     col_labels: Sequence[str] = (), xlabel: str = "", ylabel: str = "",
                     cell_inches: float = 0.55, padding: int = 2) -> Figure:
     """A grid of images with optional labels on rows and columns (class names, latent values, dimensions)."""
-    from genlab.reporting.grids import make_grid
-
     arr = make_grid(images, nrow=nrow, padding=padding)
     n, _, h, w = images.shape
     rows = math.ceil(n / nrow)

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from genlab.config import Config, load_config
+from genlab.config import Config, known_keys, load_config
 from genlab.errors import ConfigError, GenlabError
+from genlab.io import atomic_write_text
+from genlab.reporting.sweep_table import MANIFEST
 
 SWEEP_KEYS = {
     "base": "the recipe YAML every run starts from (required)",
@@ -31,7 +33,6 @@ SWEEP_KEYS = {
     "name": "a short name (defaults to the sweep file's name)",
     "description": "one line: what the sweep compares",
 }
-MANIFEST = "sweep.json"
 #: keys the sweep sets itself (from ``seeds``); each run also gets log.progress=false (it writes to a log file)
 SWEEP_OWNED = ("train.seed",)
 
@@ -199,8 +200,6 @@ def parse_sweep(data: Any, source: Optional[Path] = None) -> Sweep:
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds) \
             or len(set(seeds)) != len(seeds):
         raise ConfigError(f"{where}: 'seeds' must be distinct non-negative integers, got {seeds!r}")
-    from genlab.config import known_keys
-
     known = set(known_keys())
     for section, keys in (("overrides", overrides), ("grid", grid)):
         for k in keys:
@@ -240,24 +239,8 @@ def validate_plan(sweep: Sweep, runs: list[PlannedRun]) -> dict[str, Config]:
 
 def write_manifest(sweep: Sweep, runs: list[PlannedRun], out: str | Path) -> Path:
     """OUT/sweep.json: the sweep and its runs; reports and result tables read it."""
-    from genlab.io import atomic_write_text
-
     out = Path(out)
     manifest = {**sweep.to_dict(), "keys": list(sweep.grid),
                 "runs": [{"cell": r.cell.name, "values": r.cell.as_dict(), "seed": r.seed,
                           "path": str(r.path.relative_to(out.absolute()))} for r in runs]}
     return atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))
-
-
-def read_manifest(out: str | Path) -> Optional[dict]:
-    p = Path(out) / MANIFEST
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise GenlabError(f"{p} is not valid JSON ({e}); delete it and run the sweep again") from None
-
-
-def is_sweep_dir(path: str | Path) -> bool:
-    return (Path(path) / MANIFEST).is_file()

@@ -7,7 +7,6 @@ up front, naming the keys, so an edited sweep file never mixes results.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +17,13 @@ from omegaconf import OmegaConf
 from genlab.config import Config, diff, from_dict
 from genlab.errors import ConfigError, GenlabError
 from genlab.registry import Registry
+from genlab.resume import check_resume
+from genlab.rundir import RunDir
 from genlab.sweeps.grid import PlannedRun, Sweep, validate_plan, write_manifest
 from genlab.sweeps.local import Job, JobResult, LocalExecutor
+from genlab.sweeps.ray import RayExecutor
 
-#: executors by name (the CLI's --executor choices); each is built lazily, so Ray is imported only when used
+#: executors by name (the CLI's --executor choices); RayExecutor imports Ray only when it runs
 EXECUTORS: Registry[Callable[..., object]] = Registry("executor")
 
 
@@ -32,8 +34,6 @@ def _local(**kw):
 
 @EXECUTORS.register("ray")
 def _ray(**kw):
-    from genlab.sweeps.ray import RayExecutor
-
     return RayExecutor(**kw)
 
 
@@ -42,14 +42,6 @@ def make_executor(name: str, **kw):
 
 
 TERMINAL_STATES = ("finished", "diverged")
-
-
-def read_status(run_dir: Path) -> dict:
-    p = run_dir / "status.json"
-    try:
-        return json.loads(p.read_text()) if p.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 @dataclass
@@ -65,19 +57,18 @@ class Action:
 
 def decide(sweep: Sweep, run: PlannedRun, planned: Config) -> Action:
     """What to do with one planned run given its folder; ConfigError when the folder holds another config."""
-    from genlab.resume import check_resume
-
     path = run.path
-    if not (path / "config.yaml").is_file():
+    rd = RunDir.of(path)
+    if not rd.exists():
         overwrite = ("--overwrite",) if path.exists() and any(path.iterdir()) else ()
         return Action(run, "new", ("train", str(sweep.base), *run.overrides, "--run-dir", str(path), *overwrite))
-    saved = from_dict(OmegaConf.to_container(OmegaConf.load(path / "config.yaml")))  # type: ignore[arg-type]
+    saved = from_dict(rd.read_config())
     bad = check_resume(saved, planned)
     if bad:
         raise ConfigError(f"{path} was trained with a different config ({', '.join(bad)}) than the sweep now "
                           "asks for; pick another --out, or delete that run folder to retrain it")
     changed = [k for k in diff(saved, planned) if k in ("train.epochs", "train.max_steps")]
-    state = read_status(path).get("state")
+    state = (rd.read_status() or {}).get("state")
     if state in TERMINAL_STATES and not changed:
         return Action(run, state)
     structured = OmegaConf.structured(planned)

@@ -1,0 +1,87 @@
+"""A run's numbers, read from its folder through RunDir: training and evaluation records (metrics.jsonl), the
+last evaluation (eval.json, else the last evaluation record) and the final training losses.
+
+Figures, the HTML report and sweep tables all read runs through these functions; nothing here loads a model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from genlab.reporting.metric_names import NON_METRIC_KEYS, flatten, is_score
+from genlab.rundir import RunDir
+
+
+@dataclass
+class Records:
+    train: list[dict] = field(default_factory=list)
+    eval: list[dict] = field(default_factory=list)
+
+
+def read_records(run_dir: "str | Path | RunDir") -> Records:
+    """metrics.jsonl -> training records and evaluation records (``"kind": "eval"``); torn lines are skipped."""
+    out = Records()
+    for rec in RunDir.of(run_dir).read_records():
+        if not isinstance(rec, dict):
+            continue
+        kind = rec.get("kind", "train")
+        if kind == "eval":
+            out.eval.append(flatten(rec))
+        elif kind == "train":
+            out.train.append(rec)
+    return out
+
+
+def numeric_keys(records: Sequence[dict]) -> list[str]:
+    """Keys holding numbers in any record, first-seen order, without step/epoch/time/lr bookkeeping."""
+    seen: dict[str, None] = {}
+    for r in records:
+        for k, v in r.items():
+            if k in NON_METRIC_KEYS or k.startswith(("time/", "lr/")):
+                continue
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                seen.setdefault(k, None)
+    return list(seen)
+
+
+def eval_metrics(run_dir: "str | Path | RunDir") -> list[str]:
+    """The scores the run's evaluation records hold (FID, KID mean, IS mean, precision, ...)."""
+    return [k for k in numeric_keys(read_records(run_dir).eval) if is_score(k)]
+
+
+def metric_series(run_dir: "str | Path | RunDir", metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) of ``metric`` over the run's evaluation records (empty arrays when never evaluated)."""
+    pts = [(float(r.get("epoch", np.nan)), float(r[metric])) for r in read_records(run_dir).eval
+           if isinstance(r.get(metric), (int, float)) and math.isfinite(float(r[metric]))]
+    pts.sort()
+    return np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+
+
+def run_metrics(run_dir: "str | Path | RunDir") -> tuple[dict[str, float], str]:
+    """A run's evaluation numbers and where they came from ("eval.json", "metrics.jsonl"), or ({}, "")."""
+    data = RunDir.of(run_dir).read_eval()
+    if data is not None:
+        vals = {k: float(v) for k, v in (flatten(data) if isinstance(data, dict) else {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and is_score(k) and math.isfinite(float(v))}
+        if vals:
+            return vals, "eval.json"
+    evals = read_records(run_dir).eval
+    if evals:
+        last = evals[-1]
+        return {k: float(last[k]) for k in numeric_keys([last]) if is_score(k)}, "metrics.jsonl"
+    return {}, ""
+
+
+def final_losses(run_dir: "str | Path | RunDir") -> dict[str, float]:
+    """Training losses averaged over the records of the last epoch (a steadier figure than the last record)."""
+    train = read_records(run_dir).train
+    if not train:
+        return {}
+    last_epoch = max(int(r.get("epoch", 0)) for r in train)
+    recs = [r for r in train if int(r.get("epoch", 0)) == last_epoch]
+    keys = [k for k in numeric_keys(recs) if k.startswith("loss")]
+    return {k: float(np.mean([r[k] for r in recs if isinstance(r.get(k), (int, float))])) for k in keys}

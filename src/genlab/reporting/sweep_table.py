@@ -1,0 +1,195 @@
+"""A sweep folder as a table: the runs its manifest (sweep.json) lists, each run's numbers and state, and per
+cell the best, mean and std over seeds of every metric; a 1-D or 2-D grid also as a heatmap.
+
+A run's numbers come from its eval.json (top-level numeric keys), else from its last evaluation record in
+metrics.jsonl. "Best" is the minimum for lower-is-better metrics (FID, KID) and the maximum for
+higher-is-better ones (IS, precision, recall). When no run was evaluated, the table holds the final training
+losses (averaged over the last epoch) and says that FID was not evaluated.
+
+``genlab.sweeps`` writes the manifest and the result files; the HTML report reads the same table.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from genlab.errors import GenlabError
+from genlab.reporting.metric_names import best_of, higher_is_better, pretty
+from genlab.reporting.plots import plot_heatmap
+from genlab.reporting.records import final_losses, run_metrics
+from genlab.rundir import RunDir
+
+#: the sweep's manifest, written by ``genlab.sweeps.grid.write_manifest`` into the sweep folder
+MANIFEST = "sweep.json"
+#: the order metrics appear in tables; others follow in first-seen order
+PREFERRED = ("fid", "kid", "kid/mean", "is", "is/mean", "precision", "pr/precision", "recall", "pr/recall",
+             "coverage/classes_covered")
+NOT_EVALUATED = ("FID was not evaluated in any run: the table shows final training losses instead. "
+                 "Evaluate during training with eval.every=N (e.g. in the sweep's overrides), or run "
+                 "`genlab eval RUN` on each run folder.")
+
+
+def read_manifest(out: str | Path) -> Optional[dict]:
+    p = Path(out) / MANIFEST
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise GenlabError(f"{p} is not valid JSON ({e}); delete it and run the sweep again") from None
+
+
+def is_sweep_dir(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+@dataclass
+class RunRow:
+    cell: str
+    values: dict
+    seed: int
+    path: Path
+    state: str  # status.json state, or "missing"
+    metrics: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+
+
+def collect(out: str | Path) -> tuple[list[str], list[RunRow]]:
+    """(grid keys, one row per planned run) of the sweep in ``out``."""
+    out = Path(out)
+    manifest = read_manifest(out)
+    if manifest is None:
+        raise GenlabError(f"{out} is not a sweep folder (no sweep.json); run `genlab sweep SWEEP.yaml --out {out}`")
+    rows = []
+    for r in manifest["runs"]:
+        path = out / r["path"]
+        status = RunDir.of(path).read_status() or {}
+        metrics, source = run_metrics(path)
+        rows.append(RunRow(cell=r["cell"], values=r["values"], seed=r["seed"], path=path,
+                           state=status.get("state", "missing" if not path.exists() else "not started"),
+                           metrics=metrics, source=source))
+    return list(manifest.get("keys", [])), rows
+
+
+@dataclass
+class Table:
+    keys: list[str]  # grid keys (dotted)
+    metrics: list[str]
+    cells: list[dict]  # {"cell", "values", "seeds", "finished", metric: {"best", "mean", "std", "n"}}
+    evaluated: bool
+    note: str = ""
+
+    @property
+    def primary(self) -> Optional[str]:
+        return self.metrics[0] if self.metrics else None
+
+
+def _order(metrics: list[str]) -> list[str]:
+    first = [m for m in PREFERRED if m in metrics]
+    return first + [m for m in metrics if m not in first]
+
+
+def summarize(keys: list[str], rows: list[RunRow]) -> Table:
+    """Per cell and metric: best, mean and (sample) std over the seeds that have the metric."""
+    evaluated = any(r.metrics for r in rows)
+    per_run = {id(r): (r.metrics if evaluated else final_losses(r.path)) for r in rows}
+    found: dict[str, None] = {}
+    for r in rows:
+        for k in per_run[id(r)]:
+            found.setdefault(k, None)
+    metrics = _order(list(found))
+    cells: dict[str, dict] = {}
+    for r in rows:
+        c = cells.setdefault(r.cell, {"cell": r.cell, "values": r.values, "seeds": 0, "finished": 0, "_v": {}})
+        c["seeds"] += 1
+        c["finished"] += r.state == "finished"
+        for m in metrics:
+            if m in per_run[id(r)]:
+                c["_v"].setdefault(m, []).append(per_run[id(r)][m])
+    for c in cells.values():
+        vals = c.pop("_v")
+        for m in metrics:
+            v = vals.get(m, [])
+            c[m] = {"best": best_of(m, v) if v else math.nan, "mean": float(np.mean(v)) if v else math.nan,
+                    "std": float(np.std(v, ddof=1)) if len(v) > 1 else math.nan, "n": len(v)}
+    note = "" if evaluated else NOT_EVALUATED
+    if not rows:
+        note = "the sweep has no runs"
+    elif not metrics:
+        note = "no run has recorded training losses or evaluation metrics yet"
+    return Table(keys=keys, metrics=metrics, cells=list(cells.values()), evaluated=evaluated, note=note)
+
+
+def fmt(x: float, digits: int = 4) -> str:
+    """A table cell: ``digits`` significant digits, empty for NaN/inf."""
+    return "" if x is None or not math.isfinite(x) else f"{x:.{digits}g}"
+
+
+def short(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+def mean_std(c: dict, m: str) -> str:
+    s = c[m]
+    if not s["n"]:
+        return "not evaluated"
+    return fmt(s["mean"]) + (f" ± {fmt(s['std'], 2)}" if math.isfinite(s["std"]) else "")
+
+
+@dataclass
+class Pivot:
+    rows: list
+    cols: list
+    best: np.ndarray
+    labels: list[list[str]]
+
+
+def pivot(t: Table, metric: str) -> Pivot:
+    """A 1-D or 2-D grid as a matrix of the metric's best value (1-D: one row)."""
+    if not 1 <= len(t.keys) <= 2:
+        raise GenlabError(f"a heatmap needs a 1-D or 2-D grid, this sweep has {len(t.keys)} keys")
+    rk, ck = (t.keys[0], t.keys[1]) if len(t.keys) == 2 else (None, t.keys[0])
+
+    def uniq(key):
+        seen = []
+        for c in t.cells:
+            v = c["values"].get(key)
+            if v not in seen:
+                seen.append(v)
+        return seen
+
+    rows = uniq(rk) if rk else [""]
+    cols = uniq(ck)
+    best = np.full((len(rows), len(cols)), np.nan)
+    labels = [["not evaluated"] * len(cols) for _ in rows]
+    for c in t.cells:
+        i = rows.index(c["values"].get(rk)) if rk else 0
+        j = cols.index(c["values"].get(ck))
+        s = c[metric]
+        best[i, j] = s["best"]
+        if s["n"]:
+            labels[i][j] = f"{fmt(s['best'])}\n{mean_std(c, metric)}"
+    return Pivot(rows=rows, cols=cols, best=best, labels=labels)
+
+
+def heatmap_figure(t: Table, metric: Optional[str] = None):
+    metric = metric or t.primary
+    if metric is None:
+        raise GenlabError("no metric to draw")
+    p = pivot(t, metric)
+    rk = short(t.keys[0]) if len(t.keys) == 2 else ""
+    ck = short(t.keys[-1])
+    kind = "" if t.evaluated else "final training "
+    title = (f"{kind}{pretty(metric)}: best over seeds, then mean ± std "
+             f"({'higher' if higher_is_better(metric) else 'lower'} is better)")
+    return plot_heatmap(p.best, p.rows, p.cols, rk, ck, metric, p.labels, title=title)
+
+
+def load_table(out: str | Path) -> Table:
+    keys, rows = collect(out)
+    return summarize(keys, rows)
