@@ -46,7 +46,7 @@ def build_acgan(cfg, num_classes: int) -> nn.ModuleDict:
 register_model(ModelSpec(
     name="acgan",
     description="auxiliary-classifier GAN: label embedding concatenated to z; D has a real/fake and a class "
-                "head, both networks add the class cross-entropy",
+                "head; D adds the class cross-entropy on real images, G on its fakes",
     build=build_acgan,
     objective="acgan",
     conditioning="class",

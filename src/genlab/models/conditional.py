@@ -4,7 +4,11 @@ A *condition* module turns what a caller passes as ``y`` into a vector: ``LabelE
 labels), ``BagOfWordsEmbedding`` in textcond.py. ``ConditionalGenerator`` concatenates it to z;
 ``ConditionalDiscriminator`` either concatenates it, broadcast to maps, to the features after D's first conv
 (``model.cond_d=concat``, the conditional GAN's label maps), or adds the projection ``<embed(y), phi(x)>`` to an
-unconditional score (``model.cond_d=projection``). Where the condition enters matters: concatenated straight
+unconditional score (``model.cond_d=projection``). The projection's label vectors start at zero and learn
+from the first step: with nn.Embedding's N(0, 1) the term was a label-dependent logit of tens at step 0 (D's
+sum-pooled features are positive, ~15 per channel on the 28 px toy, ~5 at 64 px), BCE saturated for the
+class it favoured, G got no gradient for that class and learned to ignore its label (2 of 6 toy seeds);
+N(0, 0.02) still shifted the score by up to ~6 per label at 64 px. Where the condition enters matters: concatenated straight
 into the final linear layer, it would only add a constant per label to the score (D(x, y) = f(x) + g(y)) and
 G would get no signal about the label; joined at the last feature map, a toy run still learned swapped
 classes. ``y=None`` cycles through the classes, so ``G(z)`` still works.
@@ -20,6 +24,8 @@ from genlab.models.dcgan import RESOLUTIONS, DCGANGenerator
 from genlab.models.init import dcgan_init
 from genlab.models.registry import ModelSpec, register_model
 
+PROJECTION_STD = 0.0  # the projection's label vectors start at zero: D(x, y) starts as an unconditional D
+
 
 def require_classes(cfg, num_classes: int, model: str) -> int:
     """The class count of a class-conditional model, or a ConfigError that says what to do."""
@@ -31,12 +37,17 @@ def require_classes(cfg, num_classes: int, model: str) -> int:
 
 
 class LabelEmbedding(nn.Module):
-    """int64 labels (N,) -> learned vectors (N, dim); ``None`` -> labels 0, 1, ..., K-1, 0, 1, ..."""
+    """int64 labels (N,) -> learned vectors (N, dim); ``None`` -> labels 0, 1, ..., K-1, 0, 1, ...
 
-    def __init__(self, num_classes: int, dim: int):
+    ``std``: the vectors' initial scale, N(0, 1) by default (G's, concatenated to z ~ N(0, 1)).
+    """
+
+    def __init__(self, num_classes: int, dim: int, std: float = 1.0):
         super().__init__()
         self.num_classes, self.out_dim = num_classes, dim
         self.embed = nn.Embedding(num_classes, dim)
+        with torch.no_grad():  # nn.Embedding starts N(0, 1); scaling draws no random numbers
+            self.embed.weight.mul_(std)
 
     def forward(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
         if y is None:
@@ -98,7 +109,9 @@ class ConditionalDiscriminator(nn.Module):
 def class_discriminator(cfg, num_classes: int, norm: str = "batch") -> ConditionalDiscriminator:
     """The conditional D for ``cfg`` (concat or projection, per ``model.cond_d``)."""
     m = cfg.model
-    return joined_discriminator(cfg, lambda dim: LabelEmbedding(num_classes, dim), m.embed_dim or m.latent_dim, norm)
+    std = PROJECTION_STD if m.cond_d == "projection" else 1.0
+    return joined_discriminator(cfg, lambda dim: LabelEmbedding(num_classes, dim, std), m.embed_dim or m.latent_dim,
+                                norm)
 
 
 def joined_discriminator(cfg, make_cond, concat_dim: int, norm: str = "batch") -> ConditionalDiscriminator:
