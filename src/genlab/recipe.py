@@ -1,8 +1,9 @@
 """The checks that span registries, in one place: a config's model, resolution, loss and objective options fit.
 
-``genlab.config`` knows no registry; this module adds ``check_recipe`` to every config load (``add_check``), so
-``load_config`` and ``from_dict`` fail with one line before any work wherever training, sampling or resuming
-is imported. ``build_networks`` is the one way from a config to its networks.
+``genlab.config`` knows no registry; importing this module adds ``check_recipe`` to every config load
+(``add_check``), so ``load_config`` and ``from_dict`` fail with one line before any work. Training, sampling and
+resuming import it; other callers import ``load_config`` / ``from_dict`` from here to be sure the checks run.
+``build_networks`` is the one way from a config to its networks.
 """
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from omegaconf import OmegaConf
 from omegaconf import errors as oc_errors
 from torch import nn
 
-from genlab.config import Config, add_check
+from genlab.config import Config, add_check, from_dict, load_config
 from genlab.errors import ConfigError
 from genlab.models import MODELS, DataShape, ModelSpec
 from genlab.objectives import LOSSES
 from genlab.objectives.diffaugment import parse_policy
 from genlab.objectives.options import OPTIONS, ObjectiveOptions
+
+
+__all__ = ["build_networks", "check_recipe", "data_shape", "from_dict", "load_config", "objective_options"]
 
 
 def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
