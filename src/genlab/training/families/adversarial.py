@@ -8,7 +8,7 @@ bags); fakes are drawn with the same conditions as the real batch, so G sees the
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -25,6 +25,7 @@ def _cat(c: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
 class AdversarialObjective(Objective):
     """Unconditional GAN (the "gan" objective) and the base of every adversarial objective."""
 
+    opts: Any  # GANOptions; WGANOptions with clip, WGANGPOptions with penalty (objectives/options.py)
     penalty: bool = False
     clip: bool = False
 

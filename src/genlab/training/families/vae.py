@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from genlab.data.base import to_float
+from genlab.objectives.options import VAEOptions
 from genlab.objectives.vae_losses import negative_elbo, reparameterize
 from genlab.training.phases import OBJECTIVES, Batch, Objective, Phase, StepContext
 
@@ -36,6 +37,8 @@ def reconstruction_pairs(trainer, conditional: bool = False) -> torch.Tensor:
 @OBJECTIVES.register("vae")
 class VAEObjective(Objective):
     """Kingma & Welling: encode -> reparameterise -> decode; minimise recon + beta * KL."""
+
+    opts: VAEOptions
 
     def optimizers(self):
         return {"G": (("E", "G"), self.cfg.train.g_opt)}

@@ -14,6 +14,7 @@ from typing import Optional
 
 import torch
 
+from genlab.objectives.options import VAEGANOptions
 from genlab.objectives.vae_losses import kl_divergence, reparameterize
 from genlab.training.families.adversarial import LabelConditioned
 from genlab.training.families.vae import reconstruction_pairs
@@ -27,6 +28,8 @@ def feature_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -
 
 @OBJECTIVES.register("vae-gan")
 class VAEGANObjective(Objective):
+    opts: VAEGANOptions
+
     def optimizers(self):
         t = self.cfg.train
         return {"D": (("D",), t.d_opt), "E": (("E",), t.g_opt), "G": (("G",), t.g_opt)}
