@@ -21,7 +21,6 @@ from genlab.objectives import LOSSES
 from genlab.objectives.diffaugment import parse_policy
 from genlab.objectives.options import OPTIONS, ObjectiveOptions
 
-
 __all__ = ["build_networks", "check_recipe", "data_shape", "from_dict", "load_config", "objective_options"]
 
 

@@ -52,9 +52,11 @@ class GANOptions(AdversarialOptions):
 class _Critic:
     """Mixin for critics: a raw score has no label to smooth."""
 
+    real_label: float
+
     def check(self) -> None:
         super().check()  # type: ignore[misc]
-        real_label = getattr(self, "real_label")
+        real_label = self.real_label
         if real_label != 1.0:
             raise ConfigError(f"objective.real_label={real_label} (label smoothing) means nothing to a critic; "
                               "leave it at 1.0")
