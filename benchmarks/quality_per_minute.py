@@ -33,8 +33,8 @@ import train_throughput as tt  # the plain loop
 
 from genlab.config import load_config
 from genlab.data.base import to_float
-from genlab.models import MODELS
 from genlab.training.loop import Trainer, epoch_permutation, load_training_data, prepare_run
+from genlab.recipe import build_networks
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DCGAN_PAPER = ["data.name=fashion-mnist", "data.resolution=28", "data.channels=1", "model.name=dcgan",
@@ -77,7 +77,7 @@ def baseline_arm(budget_s: float, seed: int, overrides: list[str]) -> Arm:
     cfg = load_config(None, DCGAN_PAPER + QUIET + overrides + [f"train.seed={seed}"])
     data = load_training_data(cfg)
     torch.manual_seed(seed)
-    nets = MODELS.get("dcgan").build(cfg, 0)
+    nets = build_networks(cfg, 0)
     nets.train()
     step_fn = tt.plain_adversarial(nets, cfg, "gan", lambda y: None)
     images, bs = data.images, cfg.train.batch_size
@@ -114,7 +114,7 @@ def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], wo
 def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> float:
     from genlab.metrics import DatasetRef, evaluate
 
-    G = MODELS.get(cfg.model.name).build(cfg, 0)["G"]
+    G = build_networks(cfg, 0)["G"]
     G.load_state_dict(state)
     G.eval()
     latent = cfg.model.latent_dim

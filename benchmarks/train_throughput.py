@@ -33,6 +33,7 @@ from genlab.models import MODELS
 from genlab.models.layers import Dropout
 from genlab.training import perf
 from genlab.training.loop import Trainer, prepare_run
+from genlab.recipe import build_networks, objective_options
 
 # family -> (overrides, plain step builder name); families without an entry are taken from configs/
 CASES = {
@@ -107,7 +108,7 @@ def plain_optimizer(params, o):
 
 def plain_adversarial(nets, cfg, objective: str, cond: Callable):
     """GAN, WGAN (clipping), WGAN-GP, cGAN, text GANs and ACGAN as one textbook loop with switches."""
-    G, D, t = nets["G"], nets["D"], cfg.train
+    G, D, t, o = nets["G"], nets["D"], cfg.train, objective_options(cfg)
     opt_g, opt_d = plain_optimizer(G.parameters(), t.g_opt), plain_optimizer(D.parameters(), t.d_opt)
     d_loss_fn, g_loss_fn = plain_losses(t.loss)
     gp = objective in ("wgan-gp", "text-wgan-gp")
@@ -126,25 +127,25 @@ def plain_adversarial(nets, cfg, objective: str, cond: Callable):
     def step(x, y):
         n = x.shape[0]
         c = cond(y)
-        for _ in range(t.n_critic):
+        for _ in range(o.n_critic):
             with torch.no_grad():
                 fake = gen(torch.randn(n, latent), c)
             opt_d.zero_grad()
             r, f = disc(x, c), disc(fake, c)
             if acgan:
-                d_loss = d_loss_fn(r[0], f[0], t.real_label) + F.cross_entropy(r[1], y) + F.cross_entropy(f[1], y)
+                d_loss = d_loss_fn(r[0], f[0], o.real_label) + F.cross_entropy(r[1], y) + F.cross_entropy(f[1], y)
             else:
-                d_loss = d_loss_fn(r, f, t.real_label)
+                d_loss = d_loss_fn(r, f, o.real_label)
             if gp:
                 alpha = torch.rand(n, 1, 1, 1)
                 x_hat = (alpha * x + (1 - alpha) * fake).requires_grad_(True)
                 (grad,) = torch.autograd.grad(disc(x_hat, c).sum(), x_hat, create_graph=True)
-                d_loss = d_loss + t.grad_penalty * (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+                d_loss = d_loss + o.grad_penalty * (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
             d_loss.backward()
             opt_d.step()
             if clip:
                 for p in D.parameters():
-                    p.data.clamp_(-t.clip_value, t.clip_value)
+                    p.data.clamp_(-o.clip_value, o.clip_value)
         opt_g.zero_grad()
         out = disc(gen(torch.randn(n, latent), c), c)
         g_loss = g_loss_fn(out[0]) + F.cross_entropy(out[1], y) if acgan else g_loss_fn(out)
@@ -157,7 +158,7 @@ def plain_adversarial(nets, cfg, objective: str, cond: Callable):
 
 def plain_vae(nets, cfg, objective: str, cond: Callable):
     """The PyTorch VAE example: encode, reparameterise, decode, BCE (or MSE) summed over pixels + KL."""
-    E, G, t = nets["E"], nets["G"], cfg.train
+    E, G, t, o = nets["E"], nets["G"], cfg.train, objective_options(cfg)
     opt = plain_optimizer(list(E.parameters()) + list(G.parameters()), t.g_opt)
 
     def step(x, y):
@@ -166,12 +167,12 @@ def plain_vae(nets, cfg, objective: str, cond: Callable):
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         a = G.pre_tanh(z)
         target = (x + 1) / 2
-        if t.recon_loss == "bce":
+        if o.recon_loss == "bce":
             recon = F.binary_cross_entropy_with_logits(2 * a, target, reduction="sum") / x.shape[0]
         else:
             recon = (torch.tanh(a) * 0.5 + 0.5 - target).pow(2).sum() / x.shape[0]
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum() / x.shape[0]
-        loss = recon + t.beta * kl
+        loss = recon + o.beta * kl
         loss.backward()
         opt.step()
         return loss.item()
@@ -181,7 +182,7 @@ def plain_vae(nets, cfg, objective: str, cond: Callable):
 
 def plain_vae_gan(nets, cfg, objective: str, cond: Callable):
     """Larsen et al.'s three updates (D, then E, then G), each a plain forward/backward of its own losses."""
-    E, G, D, t = nets["E"], nets["G"], nets["D"], cfg.train
+    E, G, D, t, o = nets["E"], nets["G"], nets["D"], cfg.train, objective_options(cfg)
     opt_d, opt_e, opt_g = (plain_optimizer(D.parameters(), t.d_opt), plain_optimizer(E.parameters(), t.g_opt),
                            plain_optimizer(G.parameters(), t.g_opt))
     d_loss_fn, g_loss_fn = plain_losses(t.loss)
@@ -198,7 +199,7 @@ def plain_vae_gan(nets, cfg, objective: str, cond: Callable):
             fakes = torch.cat([call(G, mu + torch.exp(0.5 * logvar) * torch.randn_like(mu), c),
                                call(G, torch.randn(n, cfg.model.latent_dim), c)])
         opt_d.zero_grad()
-        d_loss = d_loss_fn(call(D, x, c), call(D, fakes, c2), t.real_label)
+        d_loss = d_loss_fn(call(D, x, c), call(D, fakes, c2), o.real_label)
         d_loss.backward()
         opt_d.step()
         opt_e.zero_grad()
@@ -207,12 +208,12 @@ def plain_vae_gan(nets, cfg, objective: str, cond: Callable):
         target = D.features(x).detach()
         feat = (D.features(call(G, z, c)) - target).pow(2).mean()
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean() / mu.shape[1]
-        (feat + t.beta * kl).backward()
+        (feat + o.beta * kl).backward()
         opt_e.step()
         opt_g.zero_grad()
         rec = call(G, z.detach(), c)
         prior = call(G, torch.randn(n, cfg.model.latent_dim), c)
-        g_loss = t.recon_weight * (D.features(rec) - target).pow(2).mean() + g_loss_fn(
+        g_loss = o.recon_weight * (D.features(rec) - target).pow(2).mean() + g_loss_fn(
             call(D, torch.cat([rec, prior]), c2))
         g_loss.backward()
         opt_g.step()
@@ -300,7 +301,7 @@ def bench(ovr: list[str], steps: int, repeats: int, max_res: Optional[int], vari
     trainer = make_trainer(cfg, data)
     spec = MODELS.get(cfg.model.name)
     # the plain loop's networks: the same weights, in the default layout, never compiled
-    nets = spec.build(cfg, trainer.num_classes)
+    nets = build_networks(cfg, trainer.num_classes)
     if "text" in trainer.extra:
         from genlab.models.textcond import set_text_vocabulary
 

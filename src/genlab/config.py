@@ -1,13 +1,20 @@
 """Typed configs (OmegaConf structured dataclasses): recipe YAML + dotted CLI overrides -> validated Config.
 
 Every option is documented where it is declared. Errors are one line naming the key, the value and what is
-allowed, and happen before any work.
+allowed, and happen before any work. This module knows no registry: checks that need the models, losses or
+objectives (model exists, resolution supported, the ``objective:`` section fits the model's objective) are
+added with ``add_check`` by ``genlab.recipe``; they run at the end of every ``load_config`` and ``from_dict``.
+
+Until 0.1.0 the objectives' options lived in ``train:`` (train.n_critic, ...); those keys are still read, moved
+to ``objective.<key>`` with one deprecation warning per load.
 """
 from __future__ import annotations
 
+import copy
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf import errors as oc_errors
@@ -56,21 +63,13 @@ class TrainConfig:
     batch_size: int = 64  # images per step
     seed: int = 0  # same config + seed -> same numbers on CPU
     loss: str = "bce"  # a registered GAN loss (bce = non-saturating BCE)
-    real_label: float = 1.0  # target for real images in D's BCE; 0.9 = one-sided label smoothing
-    merged_batch: bool = False  # D sees one shuffled real+fake batch instead of two
-    n_critic: int = 1  # D (critic) updates per G update
     max_steps: Optional[int] = None  # stop after this many steps (benchmarks, smoke tests)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     g_opt: OptimConfig = field(default_factory=OptimConfig)  # generator (and decoder) optimizer
     d_opt: OptimConfig = field(default_factory=OptimConfig)  # discriminator / critic optimizer
-    grad_penalty: float = 10.0  # WGAN-GP lambda
-    clip_value: float = 0.01  # WGAN weight clipping
     ema: float = 0.0  # G weight EMA decay (0 = off; e.g. 0.999); EMA weights sample and evaluate
     ema_warmup: bool = True  # decay min(ema, (1+t)/(10+t)) at update t, so early samples forget the random init
     diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color" ("" = off)
-    beta: float = 1.0  # VAE: weight of the KL term
-    recon_loss: str = "bce"  # VAE: "bce" or "mse"
-    recon_weight: float = 1.0  # VAE-GAN: weight of the feature-space reconstruction in G's loss (Larsen's gamma)
     # speed settings (genlab.training.perf): "auto" picks what is fastest and correct on the device; the
     # resolved values are written to runtime.json and to every checkpoint (extra["runtime"])
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast; fp16 adds GradScalers); auto: bf16 if the GPU has it
@@ -106,8 +105,76 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # the options of the model's objective (genlab.objectives.options: n_critic, grad_penalty, beta, ...); the
+    # checks fill in every default, so a saved config names them all
+    objective: dict[str, Any] = field(default_factory=dict)
     name: str = ""  # a short name for the recipe (used for default run folder names)
     description: str = ""  # one line: what this recipe reproduces
+
+
+#: objective options that 0.1.0 kept in ``train:``, with their 0.1.0 defaults (also every objective's default)
+LEGACY_OBJECTIVE_KEYS: dict[str, Any] = {"real_label": 1.0, "merged_batch": False, "n_critic": 1,
+                                         "grad_penalty": 10.0, "clip_value": 0.01, "beta": 1.0,
+                                         "recon_loss": "bce", "recon_weight": 1.0}
+
+
+class ConfigDeprecationWarning(FutureWarning):
+    """A config key that still works but has moved (shown to users, unlike DeprecationWarning)."""
+
+
+#: checks that need the registries, added by genlab.recipe (this module imports none); they may normalise
+_CHECKS: list[Callable[["Config"], None]] = []
+
+
+def add_check(fn: Callable[["Config"], None]) -> None:
+    """Run ``fn(cfg)`` after the value checks of every load (``load_config``, ``from_dict``)."""
+    if fn not in _CHECKS:
+        _CHECKS.append(fn)
+
+
+def _run_checks(cfg: "Config") -> None:
+    for fn in _CHECKS:
+        fn(cfg)
+
+
+def _migrate(d: Any, moved: list[str]) -> Any:
+    """A 0.1.0 config dict -> today's layout: ``train.<objective option>`` moves to ``objective.<option>``.
+
+    A value equal to its 0.1.0 default is dropped: it is the default of every objective that has the option, and
+    an objective without it (a VAE's n_critic) ignored it then.
+    """
+    train = d.get("train") if isinstance(d, dict) else None
+    if not isinstance(train, dict):
+        return d
+    for key, default in LEGACY_OBJECTIVE_KEYS.items():
+        if key in train:
+            value = train.pop(key)
+            moved.append(f"train.{key}")
+            if value != default:
+                objective = d.setdefault("objective", {})
+                if isinstance(objective, dict):
+                    objective.setdefault(key, value)
+    return d
+
+
+def _migrate_override(ov: str, moved: list[str]) -> str:
+    key, eq, value = ov.partition("=")
+    section, _, name = key.strip().partition(".")
+    if section == "train" and name in LEGACY_OBJECTIVE_KEYS:
+        moved.append(f"train.{name}")
+        return f"objective.{name}{eq}{value}"
+    return ov
+
+
+def _warn_moved(moved: list[str]) -> None:
+    if moved:
+        keys = sorted(set(moved))
+        warnings.warn(f"config keys {', '.join(keys)} are deprecated: they moved to the objective section "
+                      f"(train.<option> -> objective.<option>)", ConfigDeprecationWarning, stacklevel=3)
+
+
+def _container(node: Any) -> Any:
+    return OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
 
 
 def _one_line(e: Exception) -> str:
@@ -116,7 +183,9 @@ def _one_line(e: Exception) -> str:
 
 
 def _schema() -> DictConfig:
-    return OmegaConf.structured(Config)
+    schema = OmegaConf.structured(Config)
+    OmegaConf.set_struct(schema.objective, False)  # any key here: genlab.recipe checks it against the objective
+    return schema
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
@@ -124,9 +193,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     """Recipe YAML (or a saved config dict) + dotted overrides (``model.latent_dim=64``) -> validated Config."""
     cfg = _schema()
     OmegaConf.set_struct(cfg, True)
+    moved: list[str] = []
+    overrides = [_migrate_override(ov, moved) for ov in overrides]
     try:
         if base is not None:
-            cfg = OmegaConf.merge(cfg, OmegaConf.create(base))
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(copy.deepcopy(base), moved)))
         if path is not None:
             p = Path(path)
             if not p.is_file():
@@ -135,11 +206,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
                 loaded = OmegaConf.load(p)
             except Exception as e:  # yaml syntax
                 raise ConfigError(f"recipe {str(path)!r} is not valid YAML: {_one_line(e)}") from None
-            cfg = OmegaConf.merge(cfg, loaded)
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(_container(loaded), moved)))
         for ov in overrides:
             if "=" not in ov:
                 raise ConfigError(f"override {ov!r} must look like key=value, e.g. model.latent_dim=64")
             key, _, _ = ov.partition("=")
+            if key.strip().startswith("objective."):  # checked against the model's objective (genlab.recipe)
+                continue
             if OmegaConf.select(cfg, key.strip(), default=MISSING) is MISSING and not _is_optional_key(key.strip()):
                 raise ConfigError(f"unknown config key {key.strip()!r}; known keys: {', '.join(known_keys())}")
         if overrides:
@@ -154,8 +227,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         raise ConfigError(f"config key {key!r}: {_one_line(e)}") from None
     except oc_errors.OmegaConfBaseException as e:
         raise ConfigError(f"config: {_one_line(e)}") from None
+    _warn_moved(moved)
     obj: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     validate(obj)
+    _run_checks(obj)
     return obj
 
 
@@ -188,11 +263,15 @@ def to_yaml(cfg: Config) -> str:
 
 def from_dict(d: dict) -> Config:
     """A config saved in a run folder or checkpoint -> Config (unknown keys still fail)."""
+    moved: list[str] = []
     try:
-        cfg = OmegaConf.merge(_schema(), OmegaConf.create(d))
+        cfg = OmegaConf.merge(_schema(), OmegaConf.create(_migrate(copy.deepcopy(d), moved)))
     except oc_errors.OmegaConfBaseException as e:
         raise ConfigError(f"saved config does not match this genlab version: {_one_line(e)}") from None
-    return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+    _warn_moved(moved)
+    obj: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    _run_checks(obj)
+    return obj
 
 
 def diff(a: Config | dict, b: Config | dict, prefix: str = "") -> list[str]:
@@ -215,7 +294,7 @@ def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
 
 
 def validate(cfg: Config) -> None:
-    """Value checks that need no data or model. Model-specific checks live with the model registry."""
+    """Value checks that need no data, model or objective (those are ``add_check``'s, see genlab.recipe)."""
     d, m, t, lg, ev = cfg.data, cfg.model, cfg.train, cfg.log, cfg.eval
     _check(d.resolution >= 8, "data.resolution", d.resolution, "an image side of at least 8 pixels")
     _check(d.channels in (1, 3), "data.channels", d.channels, "1 (grayscale) or 3 (RGB)")
@@ -230,15 +309,8 @@ def validate(cfg: Config) -> None:
     _check(m.cond_d in ("concat", "projection"), "model.cond_d", m.cond_d, "concat or projection")
     _check(t.epochs > 0, "train.epochs", t.epochs, "a positive integer")
     _check(t.batch_size > 0, "train.batch_size", t.batch_size, "a positive integer")
-    _check(t.n_critic > 0, "train.n_critic", t.n_critic, "a positive integer")
-    _check(0.0 < t.real_label <= 1.0, "train.real_label", t.real_label, "a target in (0, 1]; 0.9 = one-sided smoothing")
     _check(t.max_steps is None or t.max_steps > 0, "train.max_steps", t.max_steps, "a positive integer or null")
     _check(0.0 <= t.ema < 1.0, "train.ema", t.ema, "a decay in [0, 1); 0 turns EMA off")
-    _check(t.beta >= 0, "train.beta", t.beta, "a non-negative KL weight")
-    _check(t.recon_loss in ("bce", "mse"), "train.recon_loss", t.recon_loss, "bce or mse")
-    _check(t.recon_weight >= 0, "train.recon_weight", t.recon_weight, "a non-negative weight")
-    _check(t.grad_penalty >= 0, "train.grad_penalty", t.grad_penalty, "a non-negative penalty weight (WGAN-GP: 10)")
-    _check(t.clip_value > 0, "train.clip_value", t.clip_value, "a positive clipping bound (WGAN: 0.01)")
     t.precision, t.compile, t.channels_last = (str(t.precision).lower(), str(t.compile).lower(),
                                                str(t.channels_last).lower())
     _check(t.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision", t.precision, "auto, fp32, bf16 or fp16")
@@ -246,9 +318,6 @@ def validate(cfg: Config) -> None:
     _check(t.channels_last in ("auto", "true", "false"), "train.channels_last", t.channels_last,
            "auto, true or false")
     _check(t.threads >= 0, "train.threads", t.threads, "a number of CPU threads, or 0 for auto")
-    from genlab.objectives.diffaugment import parse_policy
-
-    parse_policy(t.diffaugment)
     for name in ("g_opt", "d_opt"):
         o: OptimConfig = getattr(t, name)
         _check(o.optimizer in ("adam", "rmsprop"), f"train.{name}.optimizer", o.optimizer, "adam or rmsprop")
@@ -266,12 +335,3 @@ def validate(cfg: Config) -> None:
     _check(lg.num_samples > 0, "log.num_samples", lg.num_samples, "a positive count")
     _check(ev.every >= 0, "eval.every", ev.every, "epochs >= 0 (0 = off)")
     _check(ev.num_samples > 0, "eval.num_samples", ev.num_samples, "a positive count")
-    from genlab.objectives import LOSSES
-    from genlab.models import MODELS
-
-    _check(t.loss in LOSSES, "train.loss", t.loss, f"one of {', '.join(LOSSES.names())}")
-    _check(m.name in MODELS, "model.name", m.name, f"one of {', '.join(MODELS.names())}")
-    spec = MODELS.get(m.name)
-    _check(d.resolution in spec.resolutions, "data.resolution", d.resolution,
-           f"model {m.name} supports {', '.join(map(str, spec.resolutions))}")
-    spec.validate(cfg)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import genlab.recipe  # noqa: F401  (adds the cross-registry checks to the loads below)
 from genlab.config import Config, diff, from_dict, load_config
 from genlab.errors import ConfigError
 from genlab.rundir import RunDir

@@ -11,6 +11,7 @@ from torch import nn
 from genlab.config import Config, from_dict
 from genlab.errors import GenlabError
 from genlab.models import MODELS, ModelSpec
+from genlab.recipe import build_networks
 from genlab.rundir import RunDir
 from genlab.training.checkpoint import load_checkpoint
 
@@ -138,7 +139,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu")
     cfg = from_dict(ckpt["config"])
     spec = MODELS.get(cfg.model.name)
     extra = ckpt.get("extra", {}) or {}
-    nets = spec.build(cfg, int(extra.get("num_classes", 0)))
+    nets = build_networks(cfg, int(extra.get("num_classes", 0)))
     if "text" in extra:  # text models learn their vocabulary from the data; rebuild it before the weights
         from genlab.models.textcond import set_text_vocabulary
 

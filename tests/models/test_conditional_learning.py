@@ -10,7 +10,7 @@ import torch
 
 from genlab.config import load_config
 from genlab.data.base import ImageData
-from genlab.models.conditional import build_cgan
+from genlab.recipe import build_networks
 from genlab.sampling import load_run, sample_prompt
 from genlab.training.loop import Trainer, prepare_run
 
@@ -78,7 +78,7 @@ def test_projection_starts_without_a_label_dependent_score(resolution, hidden):
     torch.manual_seed(0)
     cfg = load_config(None, ["model.name=cgan", "model.cond_d=projection", f"data.resolution={resolution}",
                              "data.channels=3", f"model.hidden_dim={hidden}", "model.latent_dim=16"])
-    D = build_cgan(cfg, 10)["D"]
+    D = build_networks(cfg, 10)["D"]
     x = torch.rand(32, 3, resolution, resolution) * 2 - 1
     with torch.no_grad():
         scores = torch.stack([D(x, torch.full((32,), k)) for k in range(10)])

@@ -6,11 +6,11 @@ import torch
 
 from genlab.config import load_config
 from genlab.data.base import ImageData
-from genlab.models import MODELS
 from genlab.sampling import load_run
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.ema import EMA
 from genlab.training.loop import Trainer, prepare_run
+from genlab.recipe import build_networks
 
 
 
@@ -64,9 +64,9 @@ def test_sampling_uses_the_ema_weights(model, tmp_path):
     run = load_run(tmp_path / "run")
     assert run.generator is run.ema
     # an independent G with the checkpoint's EMA weights draws exactly what the run samples ...
-    ema_g = MODELS.get(model).build(cfg, 2)["G"]
+    ema_g = build_networks(cfg, 2)["G"]
     ema_g.load_state_dict({k[len("net."):]: v for k, v in ckpt["ema"].items() if k.startswith("net.")})
-    raw_g = MODELS.get(model).build(cfg, 2)["G"]
+    raw_g = build_networks(cfg, 2)["G"]
     raw_g.load_state_dict(ckpt["nets"]["G"])
     ema_g.eval(), raw_g.eval()
     z = run.latents(6, seed=3)

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from genlab.config import load_config
-from genlab.models import MODELS
 from genlab.models.dcgan import stages, widths
+from genlab.recipe import build_networks
 
 
 @pytest.mark.parametrize("res", [28, 32, 64, 128])
@@ -12,7 +12,7 @@ def test_dcgan_shapes(res, channels):
     cfg = load_config(None, ["model.name=dcgan", f"data.resolution={res}", f"data.channels={channels}",
                              "model.hidden_dim=8", "model.latent_dim=16", "model.dropout_g=0.1",
                              "model.dropout_d=0.1"])
-    nets = MODELS.get("dcgan").build(cfg, 0)
+    nets = build_networks(cfg, 0)
     x = nets["G"](torch.randn(3, 16))
     assert x.shape == (3, channels, res, res)
     assert x.min() >= -1 and x.max() <= 1
@@ -27,7 +27,7 @@ def test_dcgan_report_widths():
 
 def test_dcgan_init_statistics():
     cfg = load_config(None, ["model.name=dcgan", "data.resolution=64", "model.hidden_dim=64"])
-    nets = MODELS.get("dcgan").build(cfg, 0)
+    nets = build_networks(cfg, 0)
     conv = [m for m in nets.modules() if isinstance(m, torch.nn.ConvTranspose2d)][1]
     assert abs(conv.weight.std().item() - 0.02) < 0.002
     bn = [m for m in nets.modules() if isinstance(m, torch.nn.BatchNorm2d)][0]
@@ -38,7 +38,7 @@ def test_dcgan_init_statistics():
 def test_mlp_gan_shapes(res):
     cfg = load_config(None, ["model.name=mlp-gan", f"data.resolution={res}", "data.channels=3",
                              "model.hidden_dim=16", "model.depth=2", "model.spectral_norm=true"])
-    nets = MODELS.get("mlp-gan").build(cfg, 0)
+    nets = build_networks(cfg, 0)
     x = nets["G"](torch.randn(4, cfg.model.latent_dim))
     assert x.shape == (4, 3, res, res)
     assert nets["D"](x).shape == (4,)

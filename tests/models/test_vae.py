@@ -26,7 +26,7 @@ def vae_config(root, model: str, extra=()):
 
 @pytest.mark.parametrize("model,recon,beta", [("conv-vae", "bce", 0.5), ("vae", "mse", 2.0)])
 def test_elbo_improves_and_logged_terms_add_up(model, recon, beta, tiny_fmnist, tmp_path):
-    cfg = vae_config(tiny_fmnist, model, [f"train.recon_loss={recon}", f"train.beta={beta}"])
+    cfg = vae_config(tiny_fmnist, model, [f"objective.recon_loss={recon}", f"objective.beta={beta}"])
     train(cfg, tmp_path / "run", log=lambda *_: None)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     records = [r for r in records if "loss_total" in r]
@@ -60,7 +60,7 @@ def test_decoder_is_the_generator_and_reconstructions_pair_up(tiny_fmnist, tmp_p
 
 @pytest.mark.parametrize("model", ["vae-gan", "cvae-gan"])
 def test_vae_gan_logs_its_three_losses_and_reconstructs(model, tiny_fmnist, tmp_path):
-    cfg = vae_config(tiny_fmnist, model, ["train.epochs=1", "train.g_opt.lr=2e-4", "train.beta=0.5"])
+    cfg = vae_config(tiny_fmnist, model, ["train.epochs=1", "train.g_opt.lr=2e-4", "objective.beta=0.5"])
     trainer = train(cfg, tmp_path / "run", log=lambda *_: None)
     assert set(trainer.optimizers) == {"D", "E", "G"}
     rec = trainer.reporter.last

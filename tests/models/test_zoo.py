@@ -13,6 +13,7 @@ from genlab.models import MODELS
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
 from genlab.training.loop import Trainer, prepare_run
+from genlab.recipe import build_networks
 
 
 CRITICS = {"wgan", "wgan-gp", "text-wgan-gp"}
@@ -84,7 +85,7 @@ def test_critic_models_refuse_the_bce_loss():
 
 
 def test_wgan_clips_critic_weights_and_can_use_rmsprop(tmp_path):
-    cfg = zoo_config("wgan", 32, 3, ["train.clip_value=0.005", "train.n_critic=3", "train.d_opt.optimizer=rmsprop",
+    cfg = zoo_config("wgan", 32, 3, ["objective.clip_value=0.005", "objective.n_critic=3", "train.d_opt.optimizer=rmsprop",
                                      "train.g_opt.optimizer=rmsprop"])
     trainer = fit(cfg, toy_data(32, 3), tmp_path / "run")
     assert isinstance(trainer.optimizers["D"], torch.optim.RMSprop)
@@ -94,7 +95,7 @@ def test_wgan_clips_critic_weights_and_can_use_rmsprop(tmp_path):
 
 
 def test_wgan_gp_critic_has_no_batchnorm_and_no_sigmoid():
-    nets = MODELS.get("wgan-gp").build(zoo_config("wgan-gp", 64, 3), 0)
+    nets = build_networks(zoo_config("wgan-gp", 64, 3), 0)
     mods = list(nets["D"].modules())
     assert not any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.Sigmoid)) for m in mods)
     assert any(isinstance(m, torch.nn.GroupNorm) and m.num_groups == 1 for m in mods)
@@ -118,7 +119,7 @@ def test_models_list_names_every_model_with_conditioning_and_resolutions(monkeyp
 
 
 @pytest.mark.parametrize("name,extra", [
-    ("wgan-gp", ["train.n_critic=2", "train.diffaugment=color,translation,cutout"]),
+    ("wgan-gp", ["objective.n_critic=2", "train.diffaugment=color,translation,cutout"]),
     ("acgan", ["train.ema=0.9"]), ("text-dcgan", []), ("conv-vae", []), ("cvae-gan", []),
 ])
 def test_resume_is_exact(name, extra, tmp_path):

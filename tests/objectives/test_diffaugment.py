@@ -6,9 +6,10 @@ import torch
 
 from genlab.config import load_config
 from genlab.errors import ConfigError
-from genlab.models import MODELS
 from genlab.objectives.diffaugment import DiffAugment, cutout, make_augment, translation
-from genlab.training.phases import OBJECTIVES, Batch
+from genlab.training.phases import Batch
+from genlab.recipe import build_networks
+from genlab.training.families import build_objective
 
 
 def test_empty_policy_is_the_identity_and_unknown_words_fail():
@@ -79,8 +80,8 @@ class Spy:
 def test_augment_is_applied_to_real_and_fake_in_d_and_g_phases(model, extra):
     cfg = load_config(None, [f"model.name={model}", "data.resolution=28", "model.hidden_dim=4",
                              "model.latent_dim=4", "train.diffaugment=translation", *extra])
-    nets = MODELS.get(model).build(cfg, 3)
-    objective = OBJECTIVES.get(MODELS.get(model).objective)(cfg)
+    nets = build_networks(cfg, 3)
+    objective = build_objective(cfg)
     ctx = objective.context(nets, torch.device("cpu"), 3)
     assert isinstance(ctx.augment, DiffAugment)
     spy = ctx.augment = Spy()

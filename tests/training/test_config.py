@@ -1,6 +1,8 @@
 import pytest
+import yaml
 
-from genlab.config import diff, known_keys, load_config, to_dict
+from genlab.config import diff, known_keys, to_dict
+from genlab.recipe import load_config  # with the cross-registry checks
 from genlab.errors import ConfigError
 
 REQUIRED_KEYS = ["data.name", "data.root", "data.limit", "data.resolution", "data.channels", "model.name",
@@ -60,3 +62,47 @@ def test_diff_names_changed_keys():
 def test_missing_recipe_is_clear():
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("configs/nope.yaml")
+
+
+def test_objective_options_follow_the_models_objective():
+    cfg = load_config(None, ["model.name=wgan-gp", "train.loss=wasserstein", "objective.n_critic=5"])
+    assert cfg.objective == {"real_label": 1.0, "n_critic": 5, "merged_batch": False, "grad_penalty": 10.0}
+    assert load_config(None, ["model.name=vae"]).objective == {"beta": 1.0, "recon_loss": "bce"}
+    with pytest.raises(ConfigError, match=r"objective.grad_penalty=1 is not an option of model dcgan"):
+        load_config(None, ["objective.grad_penalty=1"])
+    with pytest.raises(ConfigError, match=r"objective.recon_loss='l1' is not allowed: bce or mse"):
+        load_config(None, ["model.name=vae", "objective.recon_loss=l1"])
+
+
+def test_train_objective_keys_still_load_with_one_deprecation_warning(tmp_path):
+    from genlab.config import ConfigDeprecationWarning
+    from genlab.recipe import from_dict
+
+    recipe = tmp_path / "old.yaml"
+    recipe.write_text("model: {name: wgan}\ntrain: {loss: wasserstein, n_critic: 5, clip_value: 0.02}\n")
+    with pytest.warns(ConfigDeprecationWarning) as caught:
+        cfg = load_config(recipe, ["train.n_critic=3"])
+    assert len(caught) == 1 and "train.clip_value, train.n_critic" in str(caught[0].message)
+    assert cfg.objective["n_critic"] == 3 and cfg.objective["clip_value"] == 0.02
+    saved = to_dict(load_config(None, []))
+    saved["train"].update(n_critic=1, beta=1.0, real_label=0.9)  # a 0.1.0 config.yaml names every option
+    del saved["objective"]
+    with pytest.warns(ConfigDeprecationWarning):
+        old = from_dict(saved)
+    assert old.objective == {"real_label": 0.9, "n_critic": 1, "merged_batch": False}
+
+
+def test_resume_refusal_names_the_moved_key(tmp_path):
+    from genlab.resume import resume_config
+    from genlab.rundir import RunDir
+
+    run = RunDir.of(tmp_path / "run")
+    saved = to_dict(load_config(None, []))
+    saved["train"]["n_critic"] = 2
+    del saved["objective"]
+    run.path.mkdir(parents=True)
+    run.write_config(yaml.safe_dump(saved))
+    with pytest.warns(FutureWarning):
+        assert resume_config(run, ["train.epochs=20"]).objective["n_critic"] == 2
+        with pytest.raises(ConfigError, match=r"changed in objective.n_critic"):
+            resume_config(run, ["train.n_critic=3"])

@@ -15,6 +15,7 @@ from genlab.rundir import RunDir
 from genlab.training import perf
 from genlab.resume import resume_config
 from genlab.training.loop import Trainer, epoch_permutation, prepare_run, train
+from genlab.recipe import build_networks
 
 
 def tiny(extra=()) -> list[str]:
@@ -57,12 +58,12 @@ def test_booleans_from_yaml_or_cli_are_normalised():
 
 def test_auto_on_cpu_resolves_to_measured_defaults():
     cfg = load_config(None, tiny())
-    conv = MODELS.get("dcgan").build(cfg, 0)
+    conv = build_networks(cfg, 0)
     rt = perf.resolve_runtime(cfg.train, torch.device("cpu"), conv)
     assert (rt.precision, rt.compile, rt.channels_last, rt.optimizer) == ("fp32", False, True, "fused")
     assert rt.threads == perf.cpu_cores() and rt.amp_dtype is None and not rt.tf32
     mlp_cfg = load_config(None, tiny(["model.name=mlp-gan"]))
-    mlp = MODELS.get("mlp-gan").build(mlp_cfg, 0)
+    mlp = build_networks(mlp_cfg, 0)
     assert not perf.resolve_runtime(mlp_cfg.train, torch.device("cpu"), mlp).channels_last  # nothing to gain
     assert perf.resolve_runtime(cfg.train, torch.device("cpu"), conv, local_world_size=2).threads == \
         max(1, perf.cpu_cores() // 2)
@@ -74,7 +75,7 @@ def test_explicit_compile_without_a_compiler_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(perf.shutil, "which", lambda name: None)
     cfg = load_config(None, tiny(["train.compile=true"]))
     with pytest.raises(ConfigError, match="C\\+\\+ compiler"):
-        perf.resolve_runtime(cfg.train, torch.device("cpu"), MODELS.get("dcgan").build(cfg, 0))
+        perf.resolve_runtime(cfg.train, torch.device("cpu"), build_networks(cfg, 0))
 
 
 def test_resolved_settings_are_recorded_in_run_and_checkpoint(tiny_fmnist, tmp_path):
@@ -108,7 +109,7 @@ def test_channels_last_and_fused_adam_learn_the_same_as_the_plain_path(tmp_path)
             assert torch.allclose(sa[k], sb[k], atol=1e-4), k
     for (name, p), q in zip(fast.nets.named_parameters(), slow.nets.parameters()):
         assert torch.allclose(p, q, atol=1e-4), name
-    assert not torch.equal(next(fast.nets["G"].parameters()), next(MODELS.get("dcgan").build(fast.cfg, 0)
+    assert not torch.equal(next(fast.nets["G"].parameters()), next(build_networks(fast.cfg, 0)
                                                                    .parameters()))  # it did train
 
 

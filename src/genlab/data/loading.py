@@ -127,6 +127,15 @@ def load_dataset(cfg: Any, split: str = "train") -> ImageData:
     return data
 
 
+def load_training_set(cfg: Any, batch_size: int) -> ImageData:
+    """The training split of the DataConfig-like ``cfg`` (``data.limit`` applied), checked to fill one batch."""
+    data = load_dataset(cfg, split="train")
+    if batch_size > len(data):
+        raise ConfigError(f"train.batch_size={batch_size} is larger than the training set ({len(data)} images of "
+                          f"{data.name}); lower train.batch_size or raise data.limit")
+    return data
+
+
 def _report(source: DatasetSource, decoded: Decoded, folder: Path) -> None:
     for note in decoded.notes:
         warnings.warn(note, DataWarning, stacklevel=3)

@@ -1,16 +1,20 @@
 """ACGAN (Odena et al.): a class-conditional G and a D with two heads, real/fake and class (report 004)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from genlab.models.blocks import ConvBody, maybe_sn
-from genlab.models.checks import unsupported
-from genlab.models.conditional import class_generator, require_classes
+from genlab.models.conditional import class_generator
 from genlab.models.dcgan import RESOLUTIONS
 from genlab.models.init import dcgan_init
-from genlab.models.registry import ModelSpec, register_model
+from genlab.models.registry import DataShape, ModelSpec, register_model
 
+
+if TYPE_CHECKING:
+    from genlab.config import ModelConfig
 
 class ACGANDiscriminator(nn.Module):
     """image -> (validity logit (N,), class logits (N, K)). ``D(x)`` is the validity alone."""
@@ -34,11 +38,9 @@ class ACGANDiscriminator(nn.Module):
         return self.heads(x)[0]
 
 
-def build_acgan(cfg, num_classes: int) -> nn.ModuleDict:
-    k = require_classes(cfg, num_classes, "acgan")
-    m, d = cfg.model, cfg.data
+def build_acgan(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
     body = ConvBody(d.channels, d.resolution, m.hidden_dim, "batch", m.dropout_d, m.spectral_norm)
-    nets = nn.ModuleDict({"G": class_generator(cfg, k), "D": ACGANDiscriminator(body, k, m.spectral_norm)})
+    nets = nn.ModuleDict({"G": class_generator(m, d), "D": ACGANDiscriminator(body, d.num_classes, m.spectral_norm)})
     dcgan_init(nets)
     return nets
 
@@ -51,5 +53,4 @@ register_model(ModelSpec(
     objective="acgan",
     conditioning="class",
     resolutions=RESOLUTIONS,
-    check=unsupported("acgan", merged_batch=False),
 ))

@@ -15,26 +15,21 @@ classes. ``y=None`` cycles through the classes, so ``G(z)`` still works.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from genlab.errors import ConfigError
 from genlab.models.blocks import ConvBody, maybe_sn
 from genlab.models.dcgan import RESOLUTIONS, DCGANGenerator
 from genlab.models.init import dcgan_init
-from genlab.models.registry import ModelSpec, register_model
+from genlab.models.registry import DataShape, ModelSpec, register_model
 
 PROJECTION_STD = 0.0  # the projection's label vectors start at zero: D(x, y) starts as an unconditional D
 
 
-def require_classes(cfg, num_classes: int, model: str) -> int:
-    """The class count of a class-conditional model, or a ConfigError that says what to do."""
-    if num_classes <= 0:
-        raise ConfigError(f"model {model} is class-conditional but data.name={cfg.data.name} has no labels "
-                          "(an image-folder without class subfolders?); use a labeled dataset, set "
-                          "model.num_classes, or pick an unconditional model")
-    return num_classes
-
+if TYPE_CHECKING:
+    from genlab.config import ModelConfig
 
 class LabelEmbedding(nn.Module):
     """int64 labels (N,) -> learned vectors (N, dim); ``None`` -> labels 0, 1, ..., K-1, 0, 1, ...
@@ -106,17 +101,16 @@ class ConditionalDiscriminator(nn.Module):
         return self.head(pooled).squeeze(1) + (c * pooled).sum(dim=1)
 
 
-def class_discriminator(cfg, num_classes: int, norm: str = "batch") -> ConditionalDiscriminator:
-    """The conditional D for ``cfg`` (concat or projection, per ``model.cond_d``)."""
-    m = cfg.model
+def class_discriminator(m: ModelConfig, d: DataShape, norm: str = "batch") -> ConditionalDiscriminator:
+    """The conditional D for ``d.num_classes`` labels (concat or projection, per ``model.cond_d``)."""
     std = PROJECTION_STD if m.cond_d == "projection" else 1.0
-    return joined_discriminator(cfg, lambda dim: LabelEmbedding(num_classes, dim, std), m.embed_dim or m.latent_dim,
+    return joined_discriminator(m, d, lambda dim: LabelEmbedding(d.num_classes, dim, std), m.embed_dim or m.latent_dim,
                                 norm)
 
 
-def joined_discriminator(cfg, make_cond, concat_dim: int, norm: str = "batch") -> ConditionalDiscriminator:
+def joined_discriminator(m: ModelConfig, d: DataShape, make_cond, concat_dim: int,
+                         norm: str = "batch") -> ConditionalDiscriminator:
     """A conditional D per ``model.cond_d``; ``make_cond(dim)`` builds its condition module (label or text)."""
-    m, d = cfg.model, cfg.data
     if m.cond_d == "projection":
         body = ConvBody(d.channels, d.resolution, m.hidden_dim, norm, m.dropout_d, m.spectral_norm)
         cond = make_cond(body.feature_shape[0])
@@ -126,15 +120,13 @@ def joined_discriminator(cfg, make_cond, concat_dim: int, norm: str = "batch") -
     return ConditionalDiscriminator(body, cond, m.cond_d, m.spectral_norm)
 
 
-def class_generator(cfg, num_classes: int) -> ConditionalGenerator:
-    m, d = cfg.model, cfg.data
-    return ConditionalGenerator(m.latent_dim, LabelEmbedding(num_classes, m.embed_dim or m.latent_dim), m.hidden_dim,
-                                d.channels, d.resolution, m.dropout_g)
+def class_generator(m: ModelConfig, d: DataShape) -> ConditionalGenerator:
+    return ConditionalGenerator(m.latent_dim, LabelEmbedding(d.num_classes, m.embed_dim or m.latent_dim),
+                                m.hidden_dim, d.channels, d.resolution, m.dropout_g)
 
 
-def build_cgan(cfg, num_classes: int) -> nn.ModuleDict:
-    k = require_classes(cfg, num_classes, "cgan")
-    nets = nn.ModuleDict({"G": class_generator(cfg, k), "D": class_discriminator(cfg, k)})
+def build_cgan(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
+    nets = nn.ModuleDict({"G": class_generator(m, d), "D": class_discriminator(m, d)})
     dcgan_init(nets)
     return nets
 

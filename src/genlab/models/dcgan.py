@@ -5,13 +5,18 @@ from 4x4. Optional dropout (the 128x128 report needed it) and spectral normalisa
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab.models.init import dcgan_init
 from genlab.models.layers import Dropout
-from genlab.models.registry import ModelSpec, register_model
+from genlab.models.registry import DataShape, ModelSpec, register_model
+
+if TYPE_CHECKING:
+    from genlab.config import ModelConfig
 
 RESOLUTIONS = (28, 32, 64, 128)
 
@@ -87,8 +92,8 @@ class DCGANDiscriminator(nn.Module):
         return self.head(self.body(x)).view(x.shape[0], -1).squeeze(1)
 
 
-def build_dcgan(cfg, num_classes: int) -> nn.ModuleDict:
-    m, d = cfg.model, cfg.data
+def build_dcgan(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
+    """DCGAN G and D; also the WGAN's (its critic is this D read as a raw score)."""
     nets = nn.ModuleDict({
         "G": DCGANGenerator(m.latent_dim, m.hidden_dim, d.channels, d.resolution, m.dropout_g),
         "D": DCGANDiscriminator(m.hidden_dim, d.channels, d.resolution, m.dropout_d, m.spectral_norm),

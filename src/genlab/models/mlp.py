@@ -1,6 +1,8 @@
 """Fully connected GAN (the Fashion-MNIST and latent_dim x hidden_dim sweep reports)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import torch
@@ -9,7 +11,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab.models.init import dcgan_init
 from genlab.models.layers import Dropout
-from genlab.models.registry import ModelSpec, register_model
+from genlab.models.registry import DataShape, ModelSpec, register_model
 
 
 class MLPGenerator(nn.Module):
@@ -61,9 +63,11 @@ class MLPDiscriminator(nn.Module):
         return self.head(self.body(x)).view(-1)
 
 
-def build_mlp_gan(cfg, num_classes: int) -> nn.ModuleDict:
-    m = cfg.model
-    shape = (cfg.data.channels, cfg.data.resolution, cfg.data.resolution)
+if TYPE_CHECKING:
+    from genlab.config import ModelConfig
+
+def build_mlp_gan(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
+    shape = (d.channels, d.resolution, d.resolution)
     nets = nn.ModuleDict({
         "G": MLPGenerator(m.latent_dim, m.hidden_dim, m.depth, shape, m.dropout_g),
         "D": MLPDiscriminator(m.hidden_dim, m.depth, shape, m.dropout_d, m.spectral_norm),

@@ -1,7 +1,7 @@
 """The model registry: a name -> how to build its networks and which training objective drives them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from torch import nn
@@ -9,29 +9,34 @@ from torch import nn
 from genlab.registry import Registry
 
 if TYPE_CHECKING:
-    from genlab.config import Config
+    from genlab.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What a builder needs to know of the data: image side, channels and class count (0 = unlabeled)."""
+
+    resolution: int
+    channels: int
+    num_classes: int = 0
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """What the registry knows of a model.
 
-    build(cfg, num_classes) -> nn.ModuleDict of networks ("G" always: latent -> image in [-1, 1]; "D" for
-    adversarial models; "E" for encoders). objective names the entry of ``genlab.training.OBJECTIVES`` that
-    turns the networks into training phases.
+    build(model options, data shape) -> nn.ModuleDict of networks ("G" always: latent -> image in [-1, 1]; "D"
+    for adversarial models; "E" for encoders). objective names the entry of ``genlab.training.OBJECTIVES`` that
+    turns the networks into training phases (and whose options dataclass reads the ``objective:`` section).
     """
 
     name: str
     description: str
-    build: Callable[["Config", int], nn.ModuleDict]
+    build: Callable[["ModelConfig", DataShape], nn.ModuleDict]
     objective: str = "gan"
     conditioning: str = "none"  # none | class | text
     resolutions: tuple[int, ...] = (28, 32, 64, 128)
-    check: Callable[["Config"], None] | None = field(default=None, compare=False)
-
-    def validate(self, cfg: "Config") -> None:
-        if self.check is not None:
-            self.check(cfg)
+    losses: tuple[str, ...] = ()  # the GAN losses its D can train with (empty = any); critics: no sigmoid
 
 
 MODELS: Registry[ModelSpec] = Registry("model")

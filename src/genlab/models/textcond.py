@@ -15,6 +15,8 @@ again from there before loading the weights.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
@@ -23,8 +25,8 @@ from genlab.errors import GenlabError
 from genlab.models.conditional import ConditionalGenerator, joined_discriminator
 from genlab.models.dcgan import RESOLUTIONS
 from genlab.models.init import dcgan_init
-from genlab.models.registry import ModelSpec, register_model
-from genlab.models.wgan import check_critic_loss
+from genlab.models.registry import DataShape, ModelSpec, register_model
+from genlab.models.wgan import CRITIC_LOSSES
 
 DEFAULT_TEXT_EMBED = 256  # the report's text embedding size
 DEFAULT_BANK = 64  # captions G(z) cycles through when given no condition
@@ -90,23 +92,25 @@ def set_text_vocabulary(nets: nn.ModuleDict, state: dict) -> Vocabulary:
     return vocab
 
 
-def _build(cfg, norm: str) -> nn.ModuleDict:
-    m, d = cfg.model, cfg.data
+if TYPE_CHECKING:
+    from genlab.config import ModelConfig
+
+def _build(m: ModelConfig, d: DataShape, norm: str) -> nn.ModuleDict:
     dim = m.embed_dim or DEFAULT_TEXT_EMBED
     G = ConditionalGenerator(m.latent_dim, BagOfWordsEmbedding(dim), m.hidden_dim, d.channels, d.resolution,
                              m.dropout_g)
-    D = joined_discriminator(cfg, BagOfWordsEmbedding, dim, norm)
+    D = joined_discriminator(m, d, BagOfWordsEmbedding, dim, norm)
     nets = nn.ModuleDict({"G": G, "D": D})
     dcgan_init(nets)
     return nets
 
 
-def build_text_dcgan(cfg, num_classes: int) -> nn.ModuleDict:
-    return _build(cfg, "batch")
+def build_text_dcgan(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
+    return _build(m, d, "batch")
 
 
-def build_text_wgan_gp(cfg, num_classes: int) -> nn.ModuleDict:
-    return _build(cfg, "layer")
+def build_text_wgan_gp(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
+    return _build(m, d, "layer")
 
 
 register_model(ModelSpec(
@@ -126,5 +130,5 @@ register_model(ModelSpec(
     objective="text-wgan-gp",
     conditioning="text",
     resolutions=RESOLUTIONS,
-    check=check_critic_loss("text-wgan-gp"),
+    losses=CRITIC_LOSSES,
 ))

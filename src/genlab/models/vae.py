@@ -6,16 +6,20 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import torch
 from torch import nn
 
 from genlab.models.blocks import ConvBody
-from genlab.models.checks import unsupported
 from genlab.models.dcgan import stages, widths
 from genlab.models.layers import Dropout
-from genlab.models.registry import ModelSpec, register_model
+from genlab.models.registry import DataShape, ModelSpec, register_model
+
+if TYPE_CHECKING:
+    from genlab.config import ModelConfig
 
 CONV_RESOLUTIONS = (28, 32, 64, 128)
 MLP_RESOLUTIONS = (28, 32, 64)
@@ -121,8 +125,7 @@ class ConvDecoder(nn.Module):
         return torch.tanh(self.pre_tanh(z))
 
 
-def build_vae(cfg, num_classes: int) -> nn.ModuleDict:
-    m, d = cfg.model, cfg.data
+def build_vae(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
     shape = (d.channels, d.resolution, d.resolution)
     return nn.ModuleDict({
         "E": MLPEncoder(shape, m.hidden_dim, m.depth, m.latent_dim),
@@ -130,8 +133,7 @@ def build_vae(cfg, num_classes: int) -> nn.ModuleDict:
     })
 
 
-def build_conv_vae(cfg, num_classes: int) -> nn.ModuleDict:
-    m, d = cfg.model, cfg.data
+def build_conv_vae(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
     return nn.ModuleDict({
         "E": ConvEncoder(d.channels, d.resolution, m.hidden_dim, m.latent_dim, m.dropout_d),
         "G": ConvDecoder(m.latent_dim, m.hidden_dim, d.channels, d.resolution, m.dropout_g),
@@ -145,7 +147,6 @@ register_model(ModelSpec(
     build=build_vae,
     objective="vae",
     resolutions=MLP_RESOLUTIONS,
-    check=unsupported("vae", merged_batch=False, n_critic=1, diffaugment=""),
 ))
 
 register_model(ModelSpec(
@@ -155,5 +156,4 @@ register_model(ModelSpec(
     build=build_conv_vae,
     objective="vae",
     resolutions=CONV_RESOLUTIONS,
-    check=unsupported("conv-vae", merged_batch=False, n_critic=1, diffaugment=""),
 ))

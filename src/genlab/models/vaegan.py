@@ -5,18 +5,21 @@ whose ``features`` measure the reconstruction. The conditional form feeds the la
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
 
-from genlab.models.checks import unsupported
-from genlab.models.conditional import LabelEmbedding, class_discriminator, class_generator, require_classes
+from genlab.models.conditional import LabelEmbedding, class_discriminator, class_generator
 from genlab.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from genlab.models.init import dcgan_init
-from genlab.models.registry import ModelSpec, register_model
+from genlab.models.registry import DataShape, ModelSpec, register_model
 from genlab.models.vae import ConvEncoder
 
 
-def build_vae_gan(cfg, num_classes: int) -> nn.ModuleDict:
-    m, d = cfg.model, cfg.data
+if TYPE_CHECKING:
+    from genlab.config import ModelConfig
+
+def build_vae_gan(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
     nets = nn.ModuleDict({
         "E": ConvEncoder(d.channels, d.resolution, m.hidden_dim, m.latent_dim),
         "G": DCGANGenerator(m.latent_dim, m.hidden_dim, d.channels, d.resolution, m.dropout_g),
@@ -26,14 +29,12 @@ def build_vae_gan(cfg, num_classes: int) -> nn.ModuleDict:
     return nets
 
 
-def build_cvae_gan(cfg, num_classes: int) -> nn.ModuleDict:
-    k = require_classes(cfg, num_classes, "cvae-gan")
-    m, d = cfg.model, cfg.data
-    cond = LabelEmbedding(k, m.embed_dim or m.latent_dim)
+def build_cvae_gan(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
+    cond = LabelEmbedding(d.num_classes, m.embed_dim or m.latent_dim)
     nets = nn.ModuleDict({
         "E": ConvEncoder(d.channels, d.resolution, m.hidden_dim, m.latent_dim, cond=cond),
-        "G": class_generator(cfg, k),
-        "D": class_discriminator(cfg, k),
+        "G": class_generator(m, d),
+        "D": class_discriminator(m, d),
     })
     dcgan_init(nets)
     return nets
@@ -46,7 +47,6 @@ register_model(ModelSpec(
     build=build_vae_gan,
     objective="vae-gan",
     resolutions=RESOLUTIONS,
-    check=unsupported("vae-gan", merged_batch=False),
 ))
 
 register_model(ModelSpec(
@@ -57,5 +57,4 @@ register_model(ModelSpec(
     objective="cvae-gan",
     conditioning="class",
     resolutions=RESOLUTIONS,
-    check=unsupported("cvae-gan", merged_batch=False),
 ))

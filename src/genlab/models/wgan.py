@@ -5,14 +5,18 @@ gradient-penalty critic replaces BatchNorm with a per-image layer norm, since th
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from genlab.errors import ConfigError
 from genlab.models.blocks import ConvBody, maybe_sn
-from genlab.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
+from genlab.models.dcgan import RESOLUTIONS, DCGANGenerator, build_dcgan
 from genlab.models.init import dcgan_init
-from genlab.models.registry import ModelSpec, register_model
+from genlab.models.registry import DataShape, ModelSpec, register_model
+
+if TYPE_CHECKING:
+    from genlab.config import ModelConfig
 
 CRITIC_LOSSES = ("wasserstein", "hinge")
 
@@ -33,29 +37,7 @@ class Critic(nn.Module):
         return self.head(self.features(x)).squeeze(1)
 
 
-def check_critic_loss(name: str):
-    def check(cfg) -> None:
-        if cfg.train.loss not in CRITIC_LOSSES:
-            raise ConfigError(f"model {name} trains a critic (no sigmoid): set train.loss=wasserstein "
-                              f"(or hinge), not {cfg.train.loss}")
-        if cfg.train.real_label != 1.0:
-            raise ConfigError(f"train.real_label={cfg.train.real_label} (label smoothing) means nothing to the "
-                              f"critic of model {name}; leave it at 1.0")
-    return check
-
-
-def build_wgan(cfg, num_classes: int) -> nn.ModuleDict:
-    m, d = cfg.model, cfg.data
-    nets = nn.ModuleDict({
-        "G": DCGANGenerator(m.latent_dim, m.hidden_dim, d.channels, d.resolution, m.dropout_g),
-        "D": DCGANDiscriminator(m.hidden_dim, d.channels, d.resolution, m.dropout_d, m.spectral_norm),
-    })
-    dcgan_init(nets)
-    return nets
-
-
-def build_wgan_gp(cfg, num_classes: int) -> nn.ModuleDict:
-    m, d = cfg.model, cfg.data
+def build_wgan_gp(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
     body = ConvBody(d.channels, d.resolution, m.hidden_dim, "layer", m.dropout_d, m.spectral_norm)
     nets = nn.ModuleDict({
         "G": DCGANGenerator(m.latent_dim, m.hidden_dim, d.channels, d.resolution, m.dropout_g),
@@ -67,20 +49,20 @@ def build_wgan_gp(cfg, num_classes: int) -> nn.ModuleDict:
 
 register_model(ModelSpec(
     name="wgan",
-    description="WGAN: DCGAN G, DCGAN critic without sigmoid, weights clipped to train.clip_value after each "
-                "of train.n_critic steps",
-    build=build_wgan,
+    description="WGAN: DCGAN G, DCGAN critic without sigmoid, weights clipped to objective.clip_value after "
+                "each of objective.n_critic steps",
+    build=build_dcgan,
     objective="wgan",
     resolutions=RESOLUTIONS,
-    check=check_critic_loss("wgan"),
+    losses=CRITIC_LOSSES,
 ))
 
 register_model(ModelSpec(
     name="wgan-gp",
-    description="WGAN-GP: DCGAN G, layer-norm critic, gradient penalty train.grad_penalty on interpolates, "
-                "train.n_critic critic steps",
+    description="WGAN-GP: DCGAN G, layer-norm critic, gradient penalty objective.grad_penalty on "
+                "interpolates, objective.n_critic critic steps",
     build=build_wgan_gp,
     objective="wgan-gp",
     resolutions=RESOLUTIONS,
-    check=check_critic_loss("wgan-gp"),
+    losses=CRITIC_LOSSES,
 ))

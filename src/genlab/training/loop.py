@@ -19,15 +19,18 @@ from torch import nn
 from genlab import __version__
 from genlab.config import Config, to_dict, to_yaml
 from genlab.data.base import ImageData
+from genlab.data.loading import load_training_set
 from genlab.errors import ConfigError, RunError, TrainingDiverged
 from genlab.io import atomic_torch_save, atomic_write_text
 from genlab.models import MODELS
+from genlab.recipe import build_networks
 from genlab.reporting.grids import save_grid
 from genlab.rundir import RunDir
 from genlab.training import ddp, distributed, perf
 from genlab.training.checkpoint import load_checkpoint, prune, rng_state, save_checkpoint, set_rng_state
 from genlab.training.ema import EMA
-from genlab.training.phases import OBJECTIVES, Batch, Phase, make_optimizer
+from genlab.training.families import build_objective
+from genlab.training.phases import Batch, Phase, make_optimizer
 from genlab.training.reporting import Reporter
 
 #: checkpoint ``extra`` entries that describe the writer, not the model (rebuilt at every save)
@@ -49,15 +52,7 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
 
 
 def load_training_data(cfg: Config) -> ImageData:
-    from genlab.data import load_dataset
-
-    data = load_dataset(cfg.data, split="train")
-    if cfg.data.limit is not None and cfg.data.limit < len(data):
-        data = data.subset(cfg.data.limit)
-    if cfg.train.batch_size > len(data):
-        raise ConfigError(f"train.batch_size={cfg.train.batch_size} is larger than the training set ({len(data)} "
-                          f"images of {cfg.data.name}); lower train.batch_size or raise data.limit")
-    return data
+    return load_training_set(cfg.data, cfg.train.batch_size)
 
 
 class _StopFlag:
@@ -118,8 +113,8 @@ class Trainer:
         self.num_classes = cfg.model.num_classes or data.num_classes
         self.class_names = list(data.class_names)
         torch.manual_seed(cfg.train.seed)
-        self.nets: nn.ModuleDict = self.spec.build(cfg, self.num_classes).to(self.device)
-        self.objective = OBJECTIVES.get(self.spec.objective)(cfg)
+        self.nets: nn.ModuleDict = build_networks(cfg, self.num_classes).to(self.device)
+        self.objective = build_objective(cfg)
         self.ctx = self.objective.context(self.nets, self.device, self.num_classes)
         self.extra: dict = {"num_classes": self.num_classes, "class_names": self.class_names}
         self.objective_setup(data)

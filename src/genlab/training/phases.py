@@ -2,7 +2,8 @@
 
 A phase names the optimizer it steps, the networks it trains, how many times it repeats per step (WGAN's
 n_critic) and a function ``fn(batch, ctx) -> (loss, stats)``. A new model needs a new objective (a phase
-list), never a new loop.
+list), never a new loop. The objectives themselves live in ``genlab.training.families``, which registers them
+here in ``OBJECTIVES`` and builds the one a config asks for (``build_objective``).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from torch import nn
 from genlab.config import Config, OptimConfig
 from genlab.objectives import LOSSES, GANLoss
 from genlab.objectives.diffaugment import make_augment
+from genlab.objectives.options import ObjectiveOptions
 from genlab.registry import Registry
 
 
@@ -55,10 +57,15 @@ class Phase:
 
 
 class Objective:
-    """Turns networks + config into optimizers and phases. Subclasses set ``phases``."""
+    """Turns networks + config into optimizers and phases. Subclasses set ``phases``.
 
-    def __init__(self, cfg: Config):
+    ``opts`` is the config's ``objective:`` section as the objective's options dataclass
+    (``genlab.objectives.options.OPTIONS``); phases read it (plain attributes, nothing per step).
+    """
+
+    def __init__(self, cfg: Config, opts: ObjectiveOptions):
         self.cfg = cfg
+        self.opts = opts
 
     def optimizers(self) -> dict[str, tuple[tuple[str, ...], OptimConfig]]:
         """optimizer name -> (networks it owns, settings)."""
@@ -82,39 +89,3 @@ def make_optimizer(params, o: OptimConfig, **impl) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(params, lr=o.lr, eps=o.eps, weight_decay=o.weight_decay,
                                    foreach=impl.get("foreach"))
     return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay, **impl)
-
-
-@OBJECTIVES.register("gan")
-class GANObjective(Objective):
-    """Unconditional GAN: D phase (repeated n_critic times), then G phase, with any registered loss."""
-
-    def d_phase(self, batch: Batch, ctx: StepContext):
-        G, D, loss = ctx.nets["G"], ctx.nets["D"], ctx.loss
-        n = batch.x.shape[0]
-        with torch.no_grad():
-            fake = G(ctx.z(n))
-        real, fake = ctx.augment(batch.x), ctx.augment(fake)
-        if ctx.cfg.train.merged_batch:  # one forward over real+fake: BatchNorm sees a mixed batch
-            logits = D(torch.cat([real, fake]))
-            real_logits, fake_logits = logits[:n], logits[n:]
-        else:
-            real_logits, fake_logits = D(real), D(fake)
-        d_loss = loss.d_loss(real_logits, fake_logits, ctx.cfg.train.real_label)
-        stats = {"loss_D": d_loss.detach(), "D(x)": loss.score(real_logits.detach()).mean(),
-                 "D(G(z))": loss.score(fake_logits.detach()).mean()}
-        return d_loss, stats
-
-    def g_phase(self, batch: Batch, ctx: StepContext):
-        G, D, loss = ctx.nets["G"], ctx.nets["D"], ctx.loss
-        fake_logits = D(ctx.augment(G(ctx.z(batch.x.shape[0]))))
-        g_loss = loss.g_loss(fake_logits)
-        return g_loss, {"loss_G": g_loss.detach()}
-
-    def phases(self) -> list[Phase]:
-        return [
-            Phase("D", "D", ("D",), self.d_phase, repeat=self.cfg.train.n_critic),
-            Phase("G", "G", ("G",), self.g_phase),
-        ]
-
-
-from genlab.training import families  # noqa: E402,F401  (registers wgan, cgan, acgan, text, vae, vae-gan objectives)

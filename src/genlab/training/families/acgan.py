@@ -19,13 +19,13 @@ class ACGANObjective(LabelConditioned, AdversarialObjective):
     """
 
     def d_phase(self, batch: Batch, ctx: StepContext):
-        D, loss, t = ctx.nets["D"], ctx.loss, ctx.cfg.train
+        D, loss = ctx.nets["D"], ctx.loss
         y = self.condition(batch, ctx)
         with torch.no_grad():
             fake = self.generate(ctx, batch.x.shape[0], y)
         v_real, c_real = D.heads(ctx.augment(batch.x))
         v_fake, c_fake = D.heads(ctx.augment(fake))
-        adv = loss.d_loss(v_real, v_fake, t.real_label)
+        adv = loss.d_loss(v_real, v_fake, self.opts.real_label)
         aux = F.cross_entropy(c_real, y)
         d_loss = adv + aux
         return d_loss, {

@@ -1,14 +1,14 @@
 """Adversarial objectives that differ only in what conditions G and D and how D is kept Lipschitz.
 
-``AdversarialObjective``: a D (critic) phase repeated ``train.n_critic`` times, then a G phase, with any
-registered loss, DiffAugment (``ctx.augment``) on everything D sees, and two switches: ``penalty`` (WGAN-GP:
-``train.grad_penalty`` times the gradient penalty on random interpolates) and ``clip`` (WGAN: clamp D's
-weights to ``train.clip_value`` after each D step). Subclasses override ``condition`` (class labels, caption
+``AdversarialObjective`` (the plain "gan"): a D (critic) phase repeated ``objective.n_critic`` times, then a G
+phase, with any registered loss, DiffAugment (``ctx.augment``) on everything D sees, and two switches:
+``penalty`` (WGAN-GP: ``objective.grad_penalty`` times the gradient penalty on random interpolates) and ``clip``
+(WGAN: clamp D's weights to ``objective.clip_value`` after each D step). Subclasses override ``condition`` (class labels, caption
 bags); fakes are drawn with the same conditions as the real batch, so G sees the data's condition mix.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -21,7 +21,11 @@ def _cat(c: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return None if c is None else torch.cat([c, c])
 
 
+@OBJECTIVES.register("gan")
 class AdversarialObjective(Objective):
+    """Unconditional GAN (the "gan" objective) and the base of every adversarial objective."""
+
+    opts: Any  # GANOptions; WGANOptions with clip, WGANGPOptions with penalty (objectives/options.py)
     penalty: bool = False
     clip: bool = False
 
@@ -40,24 +44,24 @@ class AdversarialObjective(Objective):
 
     # ------------------------------------------------------------------ phases
     def d_phase(self, batch: Batch, ctx: StepContext):
-        t, loss = ctx.cfg.train, ctx.loss
+        o, loss = self.opts, ctx.loss
         n = batch.x.shape[0]
         c = self.condition(batch, ctx)
         with torch.no_grad():
             fake = self.generate(ctx, n, c)
         real, fake = ctx.augment(batch.x), ctx.augment(fake)
-        if t.merged_batch:  # one forward over real+fake: BatchNorm sees a mixed batch
+        if o.merged_batch:  # one forward over real+fake: BatchNorm sees a mixed batch
             logits = self.score(ctx, torch.cat([real, fake]), _cat(c))
             real_logits, fake_logits = logits[:n], logits[n:]
         else:
             real_logits, fake_logits = self.score(ctx, real, c), self.score(ctx, fake, c)
-        d_loss = loss.d_loss(real_logits, fake_logits, t.real_label)
+        d_loss = loss.d_loss(real_logits, fake_logits, o.real_label)
         stats = {"D(x)": loss.score(real_logits.detach()).mean(),
                  "D(G(z))": loss.score(fake_logits.detach()).mean()}
         if not loss.probabilities:  # the critic's estimate of the distance between real and fake
             stats["critic_gap"] = (real_logits.detach().mean() - fake_logits.detach().mean())
         if self.penalty:
-            gp = gradient_penalty(lambda x: self.score(ctx, x, c), real, fake, t.grad_penalty)
+            gp = gradient_penalty(lambda x: self.score(ctx, x, c), real, fake, o.grad_penalty)
             d_loss = d_loss + gp
             stats["gp"] = gp.detach()
         stats["loss_D"] = d_loss.detach()
@@ -70,11 +74,11 @@ class AdversarialObjective(Objective):
         return g_loss, {"loss_G": g_loss.detach()}
 
     def clip_d(self, ctx: StepContext) -> None:
-        clip_weights(ctx.nets["D"], ctx.cfg.train.clip_value)
+        clip_weights(ctx.nets["D"], self.opts.clip_value)
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("D", "D", ("D",), self.d_phase, repeat=self.cfg.train.n_critic,
+            Phase("D", "D", ("D",), self.d_phase, repeat=self.opts.n_critic,
                   after=self.clip_d if self.clip else None),
             Phase("G", "G", ("G",), self.g_phase),
         ]
@@ -82,14 +86,14 @@ class AdversarialObjective(Objective):
 
 @OBJECTIVES.register("wgan")
 class WGANObjective(AdversarialObjective):
-    """WGAN (Arjovsky et al.): critic weights clipped to train.clip_value after every critic step."""
+    """WGAN (Arjovsky et al.): critic weights clipped to objective.clip_value after every critic step."""
 
     clip = True
 
 
 @OBJECTIVES.register("wgan-gp")
 class WGANGPObjective(AdversarialObjective):
-    """WGAN-GP (Gulrajani et al.): train.grad_penalty * (||grad D(x_hat)|| - 1)^2 added to the critic loss."""
+    """WGAN-GP (Gulrajani et al.): objective.grad_penalty * (||grad D(x_hat)|| - 1)^2 added to the critic loss."""
 
     penalty = True
 

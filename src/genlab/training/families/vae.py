@@ -1,7 +1,7 @@
 """VAE objective: one phase that trains encoder and decoder together on the negative ELBO.
 
-Logs ``loss_recon`` (train.recon_loss: bce | mse, summed over pixels), ``loss_kl`` (summed over latent units)
-and ``loss_total = loss_recon + train.beta * loss_kl``, each averaged over the batch. At every sample epoch it
+Logs ``loss_recon`` (objective.recon_loss: bce | mse, summed over pixels), ``loss_kl`` (summed over latent units)
+and ``loss_total = loss_recon + objective.beta * loss_kl``, each averaged over the batch. At every sample epoch it
 also writes reconstructions of a fixed real batch (``samples/recon_epoch_XXXX.png``: real, reconstruction,
 real, reconstruction, ...).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from genlab.data.base import to_float
+from genlab.objectives.options import VAEOptions
 from genlab.objectives.vae_losses import negative_elbo, reparameterize
 from genlab.training.phases import OBJECTIVES, Batch, Objective, Phase, StepContext
 
@@ -37,14 +38,16 @@ def reconstruction_pairs(trainer, conditional: bool = False) -> torch.Tensor:
 class VAEObjective(Objective):
     """Kingma & Welling: encode -> reparameterise -> decode; minimise recon + beta * KL."""
 
+    opts: VAEOptions
+
     def optimizers(self):
         return {"G": (("E", "G"), self.cfg.train.g_opt)}
 
     def step(self, batch: Batch, ctx: StepContext):
-        t = ctx.cfg.train
+        o = self.opts
         mu, logvar = ctx.nets["E"](batch.x)
         z = reparameterize(mu, logvar)
-        elbo = negative_elbo(ctx.nets["G"].pre_tanh(z), batch.x, mu, logvar, t.beta, t.recon_loss)
+        elbo = negative_elbo(ctx.nets["G"].pre_tanh(z), batch.x, mu, logvar, o.beta, o.recon_loss)
         return elbo.total, {"loss_total": elbo.total.detach(), "loss_recon": elbo.recon.detach(),
                             "loss_kl": elbo.kl.detach()}
 

@@ -1,8 +1,8 @@
 """VAE-GAN (Larsen et al.) and CVAE-GAN: three phases, D then E then G, one optimizer each.
 
 - D: ``loss(D(x), D([x_rec, x_prior]))`` with x_rec = G(E(x)) and x_prior = G(z ~ N(0, I)).
-- E: feature reconstruction ``||D.features(x) - D.features(x_rec)||^2`` + ``train.beta`` * KL.
-- G: ``train.recon_weight`` * the same feature reconstruction + the adversarial G loss on [x_rec, x_prior].
+- E: feature reconstruction ``||D.features(x) - D.features(x_rec)||^2`` + ``objective.beta`` * KL.
+- G: ``objective.recon_weight`` * the same feature reconstruction + the adversarial G loss on [x_rec, x_prior].
 
 Both the feature term and the KL are per-unit means (over D's feature units and the latent units), so their
 balance does not move with image or latent size. The conditional form passes the batch's labels to E, G and D.
@@ -14,6 +14,7 @@ from typing import Optional
 
 import torch
 
+from genlab.objectives.options import VAEGANOptions
 from genlab.objectives.vae_losses import kl_divergence, reparameterize
 from genlab.training.families.adversarial import LabelConditioned
 from genlab.training.families.vae import reconstruction_pairs
@@ -27,6 +28,8 @@ def feature_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -
 
 @OBJECTIVES.register("vae-gan")
 class VAEGANObjective(Objective):
+    opts: VAEGANOptions
+
     def optimizers(self):
         t = self.cfg.train
         return {"D": (("D",), t.d_opt), "E": (("E",), t.g_opt), "G": (("G",), t.g_opt)}
@@ -51,12 +54,12 @@ class VAEGANObjective(Objective):
             fakes = torch.cat([self._call(G, reparameterize(mu, logvar), c), self._call(G, ctx.z(len(mu)), c)])
         real_logits = self._call(D, ctx.augment(batch.x), c)
         fake_logits = self._call(D, ctx.augment(fakes), self._both(c))
-        d_loss = loss.d_loss(real_logits, fake_logits, ctx.cfg.train.real_label)
+        d_loss = loss.d_loss(real_logits, fake_logits, self.opts.real_label)
         return d_loss, {"loss_D": d_loss.detach(), "D(x)": loss.score(real_logits.detach()).mean(),
                         "D(G(z))": loss.score(fake_logits.detach()).mean()}
 
     def e_phase(self, batch: Batch, ctx: StepContext):
-        E, G, D, t = ctx.nets["E"], ctx.nets["G"], ctx.nets["D"], ctx.cfg.train
+        E, G, D = ctx.nets["E"], ctx.nets["G"], ctx.nets["D"]
         c = self.condition(batch, ctx)
         mu, logvar = self._call(E, batch.x, c)
         z = reparameterize(mu, logvar)
@@ -65,24 +68,24 @@ class VAEGANObjective(Objective):
             target = self._features(D, batch.x, c)
         feat = feature_distance(target, self._features(D, self._call(G, z, c), c))
         kl = kl_divergence(mu, logvar).mean() / mu.shape[1]
-        e_loss = feat + t.beta * kl
+        e_loss = feat + self.opts.beta * kl
         ctx.cache["target"] = target
         return e_loss, {"loss_E": e_loss.detach(), "loss_kl": kl.detach(), "loss_feature": feat.detach()}
 
     def g_phase(self, batch: Batch, ctx: StepContext):
-        G, D, loss, t = ctx.nets["G"], ctx.nets["D"], ctx.loss, ctx.cfg.train
+        G, D, loss = ctx.nets["G"], ctx.nets["D"], ctx.loss
         c = self.condition(batch, ctx)
         z = ctx.cache["z"]
         rec = self._call(G, z, c)
         prior = self._call(G, ctx.z(len(z)), c)
         feat = feature_distance(ctx.cache["target"], self._features(D, rec, c))
         adv = loss.g_loss(self._call(D, ctx.augment(torch.cat([rec, prior])), self._both(c)))
-        g_loss = t.recon_weight * feat + adv
+        g_loss = self.opts.recon_weight * feat + adv
         return g_loss, {"loss_G": g_loss.detach(), "loss_G_adv": adv.detach()}
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("D", "D", ("D",), self.d_phase, repeat=self.cfg.train.n_critic),
+            Phase("D", "D", ("D",), self.d_phase, repeat=self.opts.n_critic),
             Phase("E", "E", ("E",), self.e_phase),
             Phase("G", "G", ("G",), self.g_phase),
         ]

@@ -1,0 +1,119 @@
+"""Each training objective's options: a small dataclass per objective family, read from the ``objective:`` section.
+
+``OPTIONS`` maps an objective name (``ModelSpec.objective``) to its dataclass, so a recipe's ``objective:`` keys
+are checked against the objective its model trains with (``genlab.recipe``) and the objective receives them
+typed. Every option is documented where it is declared; ``check`` holds the value bounds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from genlab.errors import ConfigError
+from genlab.registry import Registry
+
+
+def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
+    if not cond:
+        raise ConfigError(f"objective.{key}={value!r} is not allowed: {allowed}")
+
+
+@dataclass
+class ObjectiveOptions:
+    """Base of every objective's options."""
+
+    #: whether the objective can apply train.diffaugment (the VAE's likelihood is on the un-augmented image)
+    augments: ClassVar[bool] = True
+
+    def check(self) -> None:
+        """ConfigError (one line: key, value, what is allowed) for a value out of bounds."""
+
+
+@dataclass
+class AdversarialOptions(ObjectiveOptions):
+    """What every objective with a discriminator (critic) shares."""
+
+    real_label: float = 1.0  # target for real images in D's BCE; 0.9 = one-sided label smoothing
+    n_critic: int = 1  # D (critic) updates per G update
+
+    def check(self) -> None:
+        _check(self.n_critic > 0, "n_critic", self.n_critic, "a positive integer")
+        _check(0.0 < self.real_label <= 1.0, "real_label", self.real_label,
+               "a target in (0, 1]; 0.9 = one-sided smoothing")
+
+
+@dataclass
+class GANOptions(AdversarialOptions):
+    """GANs whose D scores real and fake batches (gan, cgan, text-gan)."""
+
+    merged_batch: bool = False  # D sees one shuffled real+fake batch instead of two
+
+
+class _Critic:
+    """Mixin for critics: a raw score has no label to smooth."""
+
+    real_label: float
+
+    def check(self) -> None:
+        super().check()  # type: ignore[misc]
+        real_label = self.real_label
+        if real_label != 1.0:
+            raise ConfigError(f"objective.real_label={real_label} (label smoothing) means nothing to a critic; "
+                              "leave it at 1.0")
+
+
+@dataclass
+class WGANOptions(_Critic, GANOptions):
+    """WGAN (Arjovsky et al.): the critic's weights are clipped after every critic step."""
+
+    clip_value: float = 0.01  # WGAN weight clipping bound
+
+    def check(self) -> None:
+        super().check()
+        _check(self.clip_value > 0, "clip_value", self.clip_value, "a positive clipping bound (WGAN: 0.01)")
+
+
+@dataclass
+class WGANGPOptions(_Critic, GANOptions):
+    """WGAN-GP (Gulrajani et al.): a gradient penalty on interpolates keeps the critic Lipschitz."""
+
+    grad_penalty: float = 10.0  # WGAN-GP lambda
+
+    def check(self) -> None:
+        super().check()
+        _check(self.grad_penalty >= 0, "grad_penalty", self.grad_penalty,
+               "a non-negative penalty weight (WGAN-GP: 10)")
+
+
+@dataclass
+class VAEOptions(ObjectiveOptions):
+    """VAE: reconstruction + beta * KL."""
+
+    augments: ClassVar[bool] = False
+    beta: float = 1.0  # weight of the KL term
+    recon_loss: str = "bce"  # reconstruction likelihood: "bce" or "mse"
+
+    def check(self) -> None:
+        _check(self.beta >= 0, "beta", self.beta, "a non-negative KL weight")
+        _check(self.recon_loss in ("bce", "mse"), "recon_loss", self.recon_loss, "bce or mse")
+
+
+@dataclass
+class VAEGANOptions(AdversarialOptions):
+    """VAE-GAN (Larsen et al.): D's loss, E's feature reconstruction + beta * KL, G's weighted reconstruction."""
+
+    beta: float = 1.0  # weight of the KL term in E's loss
+    recon_weight: float = 1.0  # weight of the feature-space reconstruction in G's loss (Larsen's gamma)
+
+    def check(self) -> None:
+        super().check()
+        _check(self.beta >= 0, "beta", self.beta, "a non-negative KL weight")
+        _check(self.recon_weight >= 0, "recon_weight", self.recon_weight, "a non-negative weight")
+
+
+OPTIONS: Registry[type[ObjectiveOptions]] = Registry("objective")
+for _name, _cls in (("gan", GANOptions), ("cgan", GANOptions), ("text-gan", GANOptions),
+                    ("acgan", AdversarialOptions),  # D's class head sees real and fake apart: no merged batch
+                    ("wgan", WGANOptions), ("wgan-gp", WGANGPOptions), ("text-wgan-gp", WGANGPOptions),
+                    ("vae", VAEOptions), ("vae-gan", VAEGANOptions), ("cvae-gan", VAEGANOptions)):
+    OPTIONS.add(_name, _cls)

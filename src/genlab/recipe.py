@@ -1,0 +1,88 @@
+"""The checks that span registries, in one place: a config's model, resolution, loss and objective options fit.
+
+``genlab.config`` knows no registry; importing this module adds ``check_recipe`` to every config load
+(``add_check``), so ``load_config`` and ``from_dict`` fail with one line before any work. Training, sampling and
+resuming import it; other callers import ``load_config`` / ``from_dict`` from here to be sure the checks run.
+``build_networks`` is the one way from a config to its networks.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf import errors as oc_errors
+from torch import nn
+
+from genlab.config import Config, add_check, from_dict, load_config
+from genlab.errors import ConfigError
+from genlab.models import MODELS, DataShape, ModelSpec
+from genlab.objectives import LOSSES
+from genlab.objectives.diffaugment import parse_policy
+from genlab.objectives.options import OPTIONS, ObjectiveOptions
+
+__all__ = ["build_networks", "check_recipe", "data_shape", "from_dict", "load_config", "objective_options"]
+
+
+def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def objective_options(cfg: Config) -> ObjectiveOptions:
+    """The ``objective:`` section as the dataclass of the model's objective (unknown keys and bad values fail)."""
+    spec = MODELS.get(cfg.model.name)
+    cls = OPTIONS.get(spec.objective)
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key, value in (cfg.objective or {}).items():
+        if key not in known:
+            raise ConfigError(f"objective.{key}={value!r} is not an option of model {spec.name} (objective "
+                              f"{spec.objective}); its options: {', '.join(known) or 'none'}")
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(cls), OmegaConf.create(dict(cfg.objective or {})))
+    except oc_errors.OmegaConfBaseException as e:
+        key = getattr(e, "full_key", "?")
+        msg = (getattr(e, "msg", None) or str(e)).strip().splitlines()[0]
+        raise ConfigError(f"config key 'objective.{key}': {msg}") from None
+    opts: ObjectiveOptions = OmegaConf.to_object(node)  # type: ignore[assignment]
+    opts.check()
+    return opts
+
+
+def check_recipe(cfg: Config) -> None:
+    """Cross-registry checks; fills ``cfg.objective`` with every option of the model's objective."""
+    m, d, t = cfg.model, cfg.data, cfg.train
+    _check(m.name in MODELS, "model.name", m.name, f"one of {', '.join(MODELS.names())}")
+    spec = MODELS.get(m.name)
+    _check(d.resolution in spec.resolutions, "data.resolution", d.resolution,
+           f"model {m.name} supports {', '.join(map(str, spec.resolutions))}")
+    _check(t.loss in LOSSES, "train.loss", t.loss, f"one of {', '.join(LOSSES.names())}")
+    if spec.losses and t.loss not in spec.losses:
+        raise ConfigError(f"model {m.name} trains a critic (no sigmoid): set train.loss={spec.losses[0]} "
+                          f"(or {', '.join(spec.losses[1:])}), not {t.loss}")
+    parse_policy(t.diffaugment)
+    opts = objective_options(cfg)
+    if t.diffaugment and not opts.augments:
+        raise ConfigError(f"train.diffaugment={t.diffaugment!r} is not supported by model {m.name}; leave it at ''")
+    cfg.objective = dataclasses.asdict(opts)
+
+
+def data_shape(cfg: Config, num_classes: int = 0) -> DataShape:
+    return DataShape(resolution=cfg.data.resolution, channels=cfg.data.channels, num_classes=num_classes)
+
+
+def _require_classes(cfg: Config, spec: ModelSpec, num_classes: int) -> None:
+    if spec.conditioning == "class" and num_classes <= 0:
+        raise ConfigError(f"model {spec.name} is class-conditional but data.name={cfg.data.name} has no labels "
+                          "(an image-folder without class subfolders?); use a labeled dataset, set "
+                          "model.num_classes, or pick an unconditional model")
+
+
+def build_networks(cfg: Config, num_classes: int = 0) -> nn.ModuleDict:
+    """The networks of ``cfg``'s model for its data (``num_classes``: the label count, 0 = unlabeled)."""
+    spec = MODELS.get(cfg.model.name)
+    _require_classes(cfg, spec, num_classes)
+    return spec.build(cfg.model, data_shape(cfg, num_classes))
+
+
+add_check(check_recipe)

@@ -1,0 +1,19 @@
+import dataclasses
+
+from genlab.config import LEGACY_OBJECTIVE_KEYS
+from genlab.models import MODELS
+from genlab.objectives.options import OPTIONS
+from genlab.training.families import OBJECTIVES
+
+
+def test_every_objective_has_options_and_every_model_an_objective():
+    assert OBJECTIVES.names() == OPTIONS.names()
+    for _, spec in MODELS.items():
+        assert spec.objective in OBJECTIVES
+
+
+def test_option_defaults_are_the_010_defaults():
+    # a 0.1.0 config drops train.<option> at its default: every objective must read the same default
+    for _, cls in OPTIONS.items():
+        for f in dataclasses.fields(cls):
+            assert f.name in LEGACY_OBJECTIVE_KEYS and f.default == LEGACY_OBJECTIVE_KEYS[f.name], (cls, f.name)
