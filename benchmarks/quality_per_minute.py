@@ -31,10 +31,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_throughput as tt  # the plain loop
 
-from genlab.config import load_config
 from genlab.data.base import to_float
+from genlab.recipe import build_networks, load_config
 from genlab.training.loop import Trainer, epoch_permutation, load_training_data, prepare_run
-from genlab.recipe import build_networks
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DCGAN_PAPER = ["data.name=fashion-mnist", "data.resolution=28", "data.channels=1", "model.name=dcgan",

@@ -27,13 +27,12 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from genlab.config import load_config
 from genlab.data.base import ImageData, to_float
 from genlab.models import MODELS
 from genlab.models.layers import Dropout
+from genlab.recipe import build_networks, load_config, objective_options
 from genlab.training import perf
 from genlab.training.loop import Trainer, prepare_run
-from genlab.recipe import build_networks, objective_options
 
 # family -> (overrides, plain step builder name); families without an entry are taken from configs/
 CASES = {

@@ -24,17 +24,19 @@ import torch
 from PIL import Image
 
 from genlab.analysis.interpolation import interpolate, seed_latents
-from genlab.config import Config, load_config, to_dict
+from genlab.config import Config, to_dict
 from genlab.data import DATASETS, dataset_info
 from genlab.data.base import to_uint8
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import choose_features, evaluate_loaded, training_eval_hook
 from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
+from genlab.recipe import load_config
 from genlab.reporting.grids import save_grid
 from genlab.resume import resume_config
 from genlab.rundir import RunDir
-from genlab.sampling import LoadedRun, load_run as _load_run, sample_prompt
+from genlab.sampling import LoadedRun, sample_prompt
+from genlab.sampling import load_run as _load_run
 from genlab.training.loop import train as train_loop
 
 PathLike = Union[str, Path]

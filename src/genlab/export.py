@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
-from safetensors.torch import load as load_safetensors, save as save_safetensors
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from genlab import __version__
-from genlab.config import Config, from_dict, to_dict
+from genlab.config import Config, to_dict
 from genlab.errors import RunError
 from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.models import MODELS
 from genlab.models.textcond import set_text_vocabulary
+from genlab.recipe import from_dict
 from genlab.rundir import RunDir
 from genlab.sampling import LoadedRun, load_run, sample_prompt
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-import genlab.recipe  # noqa: F401  (adds the cross-registry checks to the loads below)
-from genlab.config import Config, diff, from_dict, load_config
+from genlab.config import Config, diff
 from genlab.errors import ConfigError
+from genlab.recipe import from_dict, load_config
 from genlab.rundir import RunDir
 
 #: keys a resume may change (they do not alter what the model has learned so far)

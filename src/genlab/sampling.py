@@ -8,10 +8,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from genlab.config import Config, from_dict
+from genlab.config import Config
 from genlab.errors import GenlabError
 from genlab.models import MODELS, ModelSpec
-from genlab.recipe import build_networks
+from genlab.recipe import build_networks, from_dict
 from genlab.rundir import RunDir
 from genlab.training.checkpoint import load_checkpoint
 

@@ -55,9 +55,9 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder where it stopped"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run folder"),
 ) -> None:
-    from genlab.config import load_config
-    from genlab.rundir import RunDir
+    from genlab.recipe import load_config
     from genlab.resume import resume_config
+    from genlab.rundir import RunDir
     from genlab.training.loop import train as train_fn
 
     args = list(args or [])

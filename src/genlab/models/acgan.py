@@ -12,7 +12,6 @@ from genlab.models.dcgan import RESOLUTIONS
 from genlab.models.init import dcgan_init
 from genlab.models.registry import DataShape, ModelSpec, register_model
 
-
 if TYPE_CHECKING:
     from genlab.config import ModelConfig
 

@@ -1,9 +1,8 @@
 """Fully connected GAN (the Fashion-MNIST and latent_dim x hidden_dim sweep reports)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn

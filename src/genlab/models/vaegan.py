@@ -15,7 +15,6 @@ from genlab.models.init import dcgan_init
 from genlab.models.registry import DataShape, ModelSpec, register_model
 from genlab.models.vae import ConvEncoder
 
-
 if TYPE_CHECKING:
     from genlab.config import ModelConfig
 

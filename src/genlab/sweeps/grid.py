@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from genlab.config import Config, known_keys, load_config
+from genlab.config import Config, known_keys
 from genlab.errors import ConfigError, GenlabError
 from genlab.io import atomic_write_text
+from genlab.recipe import load_config
 from genlab.reporting.sweep_table import MANIFEST
 
 SWEEP_KEYS = {

@@ -14,8 +14,9 @@ from typing import Callable, Optional
 
 from omegaconf import OmegaConf
 
-from genlab.config import Config, diff, from_dict
+from genlab.config import Config, diff
 from genlab.errors import ConfigError, GenlabError
+from genlab.recipe import from_dict
 from genlab.registry import Registry
 from genlab.resume import check_resume
 from genlab.rundir import RunDir

@@ -17,6 +17,7 @@ from torch import nn
 
 from genlab.training.distributed import comm_device, group_enabled
 
+
 def _module_api() -> frozenset[str]:
     return frozenset(dir(nn.Module))
 
