@@ -143,7 +143,7 @@ def overhead(steps: int = 200) -> None:
     data = tt.synthetic_data(cfg, 256)
     torch.manual_seed(0)
     trainer = tt.make_trainer(cfg, data)
-    G, D = trainer.nets["G"], trainer.nets["D"]
+    G, D = trainer.state.nets["G"], trainer.state.nets["D"]
     og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999), fused=True)
     od = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999), fused=True)
     pg, pd = list(G.parameters()), list(D.parameters())

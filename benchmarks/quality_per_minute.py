@@ -33,7 +33,8 @@ import train_throughput as tt  # the plain loop
 
 from genlab.data.base import to_float
 from genlab.recipe import build_networks, load_config
-from genlab.training.loop import Trainer, epoch_permutation, load_training_data, prepare_run
+from genlab.training.callbacks import Callback
+from genlab.training.loop import Trainer, fit, load_training_data, prepare_run
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DCGAN_PAPER = ["data.name=fashion-mnist", "data.resolution=28", "data.channels=1", "model.name=dcgan",
@@ -41,15 +42,20 @@ DCGAN_PAPER = ["data.name=fashion-mnist", "data.resolution=28", "data.channels=1
                "train.g_opt.lr=2e-4", "train.d_opt.lr=2e-4", "train.g_opt.betas=[0.5,0.999]",
                "train.d_opt.betas=[0.5,0.999]", "train.device=cpu"]
 QUIET = ["log.progress=false", "log.tensorboard=false"]
+ENDLESS_EPOCHS = 1_000_000
+
+
+#: trains step after step, calling ``after_step()`` after each, until it returns False
+StepRunner = Callable[[Callable[[], bool]], None]
 
 
 class Arm:
     """One recipe being trained: ``advance(seconds)`` trains for that long (its own clock), copying the
     generator each time the clock passes a full minute."""
 
-    def __init__(self, name: str, cfg, step: Callable[[], None], generator: Callable[[], torch.nn.Module],
+    def __init__(self, name: str, cfg, run_steps: StepRunner, generator: Callable[[], torch.nn.Module],
                  budget_s: float):
-        self.name, self.cfg, self._step, self._generator = name, cfg, step, generator
+        self.name, self.cfg, self._run_steps, self._generator = name, cfg, run_steps, generator
         self.budget_s, self.clock, self.steps = budget_s, 0.0, 0
         self.snapshots: list[dict] = []
 
@@ -59,10 +65,13 @@ class Arm:
 
     def advance(self, seconds: float) -> None:
         end = min(self.clock + seconds, self.budget_s)
-        while self.clock < end:
-            t0 = time.perf_counter()
-            self._step()
-            self.clock += time.perf_counter() - t0
+        if self.clock >= end:
+            return
+        last = time.perf_counter()
+
+        def after_step() -> bool:
+            nonlocal last
+            self.clock += time.perf_counter() - last
             self.steps += 1
             minute = len(self.snapshots) + 1
             if self.clock >= 60 * minute or self.clock >= self.budget_s:
@@ -70,6 +79,9 @@ class Arm:
                 self.snapshots.append({"minute": round(self.clock / 60, 2), "steps": self.steps,
                                        "images": self.steps * self.cfg.train.batch_size,
                                        "state": {k: v.detach().clone() for k, v in G.state_dict().items()}})
+            last = time.perf_counter()  # the copy is not training time
+            return self.clock < end
+        self._run_steps(after_step)
 
 
 def baseline_arm(budget_s: float, seed: int, overrides: list[str]) -> Arm:
@@ -82,32 +94,42 @@ def baseline_arm(budget_s: float, seed: int, overrides: list[str]) -> Arm:
     images, bs = data.images, cfg.train.batch_size
     state = {"perm": torch.randperm(len(images)), "i": 0}
 
-    def step() -> None:
-        if (state["i"] + 1) * bs > len(images):  # a new epoch
-            state["perm"], state["i"] = torch.randperm(len(images)), 0
-        idx = state["perm"][state["i"] * bs:(state["i"] + 1) * bs]
-        state["i"] += 1
-        step_fn(to_float(images[idx]), None)
+    def run_steps(after_step: Callable[[], bool]) -> None:
+        while True:
+            if (state["i"] + 1) * bs > len(images):  # a new epoch
+                state["perm"], state["i"] = torch.randperm(len(images)), 0
+            idx = state["perm"][state["i"] * bs:(state["i"] + 1) * bs]
+            state["i"] += 1
+            step_fn(to_float(images[idx]), None)
+            if not after_step():
+                return
 
-    return Arm("DCGAN paper recipe, plain PyTorch loop", cfg, step, lambda: nets["G"], budget_s)
+    return Arm("DCGAN paper recipe, plain PyTorch loop", cfg, run_steps, lambda: nets["G"], budget_s)
+
+
+class _Slice(Callback):
+    """Stops genlab's fit when the arm's slice is used up (the next fit continues from the same step)."""
+
+    def __init__(self, after_step: Callable[[], bool]):
+        self.after_step = after_step
+
+    def on_step_end(self, trainer) -> None:
+        if not self.after_step():
+            trainer.request_stop()
 
 
 def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], workdir: Path) -> Arm:
-    cfg = load_config(recipe, [*overrides, *QUIET, "train.device=cpu", f"train.seed={seed}"])
+    # epochs without end: the time budget stops the arm
+    cfg = load_config(recipe, [*overrides, *QUIET, "train.device=cpu", f"train.seed={seed}",
+                               f"train.epochs={ENDLESS_EPOCHS}"])
     data = load_training_data(cfg)
     trainer = Trainer(cfg, prepare_run(cfg, workdir / "genlab-best", overwrite=True), data, log=lambda *_: None)
-    trainer.nets.train()
-    state = {"perm": epoch_permutation(cfg.train.seed, 0, len(data)), "epoch": 0, "i": 0}
 
-    def step() -> None:
-        if state["i"] >= trainer.steps_per_epoch:
-            state["epoch"] += 1
-            state["perm"], state["i"] = epoch_permutation(cfg.train.seed, state["epoch"], len(data)), 0
-        trainer.train_step(trainer.batch_at(state["perm"], state["i"]))
-        state["i"] += 1
+    def run_steps(after_step: Callable[[], bool]) -> None:
+        fit(trainer, (_Slice(after_step),), standard=False)  # genlab's loop, writing nothing
 
     name = f"genlab {Path(recipe).stem}" + (f" ({' '.join(overrides)})" if overrides else "")
-    return Arm(name, cfg, step, lambda: trainer.generator, budget_s)
+    return Arm(name, cfg, run_steps, lambda: trainer.state.generator, budget_s)
 
 
 def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> float:

@@ -20,6 +20,7 @@ import math
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -247,31 +248,21 @@ def condition_fn(trainer: Trainer) -> Callable:
 
 # ------------------------------------------------------------------------------------------ timing
 def make_trainer(cfg, data, optimizer_impl: Optional[str] = None) -> Trainer:
+    """genlab's trainer for a case; ``optimizer_impl`` replaces the resolved optimizer implementation."""
     run = prepare_run(cfg, tempfile.mkdtemp() + "/run")
-    if optimizer_impl is None:
-        return Trainer(cfg, run, data, log=lambda *_: None)
-    original = perf.resolve_runtime
-
-    def patched(*a, **k):
-        from dataclasses import replace
-
-        return replace(original(*a, **k), optimizer=optimizer_impl)
-
-    perf.resolve_runtime = patched
-    try:
-        return Trainer(cfg, run, data, log=lambda *_: None)
-    finally:
-        perf.resolve_runtime = original
+    adjust = None if optimizer_impl is None else (lambda rt: replace(rt, optimizer=optimizer_impl))
+    return Trainer(cfg, run, data, log=lambda *_: None, adjust_runtime=adjust)
 
 
 def genlab_runner(trainer: Trainer, steps: int):
-    perm = torch.randperm(len(trainer.images), generator=torch.Generator().manual_seed(1))
-    per_epoch = len(trainer.images) // trainer.batch_size
+    """``run(k)``: k calls of genlab's training step (Trainer.step_fn) on the trainer's batches."""
+    batches = trainer.batches
+    perm = torch.randperm(len(batches.images), generator=torch.Generator().manual_seed(1))
+    per_epoch = batches.steps_per_epoch
 
     def run(k: int) -> None:
         for i in range(k):
-            trainer.train_step(trainer.batch_at(perm, i % per_epoch))
-            trainer.step += 1
+            trainer.step_fn(batches.at(perm, i % per_epoch))
     return run
 
 
@@ -300,12 +291,8 @@ def bench(ovr: list[str], steps: int, repeats: int, max_res: Optional[int], vari
     trainer = make_trainer(cfg, data)
     spec = MODELS.get(cfg.model.name)
     # the plain loop's networks: the same weights, in the default layout, never compiled
-    nets = build_networks(cfg, trainer.num_classes)
-    if "text" in trainer.extra:
-        from genlab.models.textcond import set_text_vocabulary
-
-        set_text_vocabulary(nets, trainer.extra["text"])
-    nets.load_state_dict(trainer.nets.state_dict())
+    nets = build_networks(cfg, trainer.num_classes, trainer.state.extra)
+    nets.load_state_dict(trainer.state.nets.state_dict())
     textbook_layers(nets)
     nets.train()
     plain_step = PLAIN[spec.objective](nets, cfg, spec.objective, condition_fn(trainer))

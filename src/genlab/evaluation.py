@@ -1,12 +1,11 @@
 """Evaluation of runs: `genlab eval`, and the metrics computed every `eval.every` epochs during training.
 
-Glue between the run folder (sampling.load_run / a live Trainer) and the pure metrics package; the metrics
+Glue between the run folder (sampling.load_run / a live training run) and the pure metrics package; the metrics
 never import training.
 """
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -15,6 +14,7 @@ import torch
 from genlab.errors import GenlabError
 from genlab.io import atomic_write_text
 from genlab.sampling import LoadedRun, load_run
+from genlab.training.callbacks import Callback
 
 
 def choose_features(features: str, inception_weights: Optional[str] = None) -> str:
@@ -95,44 +95,39 @@ def summary_line(result: dict[str, Any]) -> str:
     return ", ".join(parts) or "no metrics"
 
 
-def training_eval_hook(trainer) -> None:
-    """Attach `eval.every`: metrics at those epochs (and the last), logged; ``best.pt`` kept by FID."""
-    ev = trainer.cfg.eval
-    if ev.every <= 0:
-        return
+class TrainingEval(Callback):
+    """``eval.every``: metrics at those epochs (and the last), logged and recorded; ``best.pt`` kept by FID.
 
-    def hook(t, epoch: int) -> None:
-        final = epoch >= t.cfg.train.epochs or bool(t.cfg.train.max_steps and t.step >= t.cfg.train.max_steps)
-        if not (final or epoch % ev.every == 0):
+    Every rank takes part (the samples are sharded); rank 0 writes eval.json and best.pt.
+    """
+
+    def on_epoch_end(self, trainer, epoch: int, final: bool) -> None:
+        ev, state = trainer.cfg.eval, trainer.state
+        if ev.every <= 0 or not (final or epoch % ev.every == 0):
             return
-        G = t.generator
+        G = state.generator
         was_training = G.training
         G.eval()
         try:
-            live = LoadedRun(run=t.run, cfg=t.cfg, spec=t.spec, nets=t.nets, checkpoint=Path(f"(training step "
-                             f"{t.step})"), step=t.step, epoch=epoch, extra=t.extra,
-                             ema=t.ema.net if t.ema is not None else None, device=t.device)
+            live = LoadedRun(run=trainer.run, cfg=trainer.cfg, spec=trainer.spec, nets=state.nets,
+                             checkpoint=Path(f"(training step {state.step})"), step=state.step, epoch=epoch,
+                             extra=state.extra, ema=state.ema.net if state.ema is not None else None,
+                             device=trainer.device)
             with torch.random.fork_rng(devices=[]):  # evaluation must not move the training RNG
                 result = evaluate_loaded(live, metrics=ev.metrics, features=ev.features,
-                                         num_samples=ev.num_samples, seed=t.cfg.train.seed, split=ev.split,
-                                         device=str(t.device))
+                                         num_samples=ev.num_samples, seed=trainer.cfg.train.seed, split=ev.split,
+                                         device=str(trainer.device))
         finally:
             G.train(was_training)
         from genlab.metrics import flatten_results
 
-        record = {"step": t.step, "epoch": epoch, "kind": "eval", **flatten_results(result)}
-        t.reporter.write(record)
-        if t.is_main:
-            atomic_write_text(t.run.eval_json, json.dumps(result, indent=1, default=float))
-        t.log(f"eval at epoch {epoch}: {summary_line(result)}")
+        trainer.emit_record({"step": state.step, "epoch": epoch, "kind": "eval", **flatten_results(result)})
+        if trainer.is_main:
+            trainer.run.write_eval(result)
+        trainer.log(f"eval at epoch {epoch}: {summary_line(result)}")
         fid = result.get("fid")
-        if fid is not None and (t.best is None or fid < t.best):
-            t.best = float(fid)
-            path = t.save()
-            if t.is_main:
-                best = t.run.checkpoints / "best.pt"
-                tmp = best.with_suffix(".pt.tmp")
-                shutil.copyfile(path, tmp)
-                tmp.replace(best)
-
-    trainer.epoch_end_hooks.append(hook)
+        if fid is not None and (state.best is None or fid < state.best):
+            state.best = float(fid)
+            path = trainer.save()
+            if trainer.is_main:
+                trainer.run.keep_as_best(path)

@@ -24,12 +24,11 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from genlab import __version__
-from genlab.config import Config, to_dict
+from genlab.config import to_dict
 from genlab.errors import RunError
 from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.models import MODELS
-from genlab.models.textcond import set_text_vocabulary
-from genlab.recipe import from_dict
+from genlab.recipe import build_networks, from_dict
 from genlab.rundir import RunDir
 from genlab.sampling import LoadedRun, load_run, sample_prompt
 
@@ -100,11 +99,6 @@ class GeneratorInfo:
         if self.text is not None:
             out["text"] = self.text
         return out
-
-
-def build_networks(cfg: Config, num_classes: int) -> nn.ModuleDict:
-    """The registered model builder: the one place export depends on its signature."""
-    return MODELS.get(cfg.model.name).build(cfg, num_classes)
 
 
 def _state_tensors(net: nn.Module) -> dict[str, torch.Tensor]:
@@ -220,10 +214,7 @@ def load_generator(export_dir: "str | Path", device: str = "cpu") -> ExportedGen
                            "`genlab export RUN -o DIR`")
     info = GeneratorInfo.read(meta)
     cfg = from_dict(info.config)
-    nets = build_networks(cfg, info.num_classes)
-    if info.text is not None:  # text embeddings learn their vocabulary from the data: rebuild it before the weights
-        set_text_vocabulary(nets, info.text)
-    net = nets["G"]
+    net = build_networks(cfg, info.num_classes, info.extra())["G"]  # text models: vocabulary before the weights
     try:
         state = load_safetensors(weights.read_bytes())
         net.load_state_dict(state)

@@ -17,6 +17,7 @@ from torch import nn
 from genlab.config import Config, add_check, from_dict, load_config
 from genlab.errors import ConfigError
 from genlab.models import MODELS, DataShape, ModelSpec
+from genlab.models.textcond import set_text_vocabulary
 from genlab.objectives import LOSSES
 from genlab.objectives.diffaugment import parse_policy
 from genlab.objectives.options import OPTIONS, ObjectiveOptions
@@ -78,11 +79,16 @@ def _require_classes(cfg: Config, spec: ModelSpec, num_classes: int) -> None:
                           "model.num_classes, or pick an unconditional model")
 
 
-def build_networks(cfg: Config, num_classes: int = 0) -> nn.ModuleDict:
-    """The networks of ``cfg``'s model for its data (``num_classes``: the label count, 0 = unlabeled)."""
+def build_networks(cfg: Config, num_classes: int = 0, extra: dict | None = None) -> nn.ModuleDict:
+    """The networks of ``cfg``'s model for its data (``num_classes``: the label count, 0 = unlabeled); the one
+    place that builds them. ``extra`` (a checkpoint's) gives text models the vocabulary they learnt from the
+    data, which must be in place before the weights load."""
     spec = MODELS.get(cfg.model.name)
     _require_classes(cfg, spec, num_classes)
-    return spec.build(cfg.model, data_shape(cfg, num_classes))
+    nets = spec.build(cfg.model, data_shape(cfg, num_classes))
+    if extra and "text" in extra:
+        set_text_vocabulary(nets, extra["text"])
+    return nets
 
 
 add_check(check_recipe)

@@ -1,4 +1,8 @@
-"""Load a trained run and draw images from it: the sampler that eval, analysis and the CLI share."""
+"""Load a trained run and draw images from it: the sampler that eval, analysis and the CLI share.
+
+The networks come back through ``training.state.networks_from_checkpoint``, the rebuild that training and
+resume use too; :class:`LoadedRun` also wraps a live run's networks (evaluation during training).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,9 +15,9 @@ from torch import nn
 from genlab.config import Config
 from genlab.errors import GenlabError
 from genlab.models import MODELS, ModelSpec
-from genlab.recipe import build_networks, from_dict
 from genlab.rundir import RunDir
 from genlab.training.checkpoint import load_checkpoint
+from genlab.training.state import networks_from_checkpoint
 
 
 @dataclass
@@ -136,23 +140,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu")
     path = run.checkpoint_path(checkpoint)
     dev = torch.device(device)
     ckpt = load_checkpoint(path, dev)
-    cfg = from_dict(ckpt["config"])
-    spec = MODELS.get(cfg.model.name)
-    extra = ckpt.get("extra", {}) or {}
-    nets = build_networks(cfg, int(extra.get("num_classes", 0)))
-    if "text" in extra:  # text models learn their vocabulary from the data; rebuild it before the weights
-        from genlab.models.textcond import set_text_vocabulary
-
-        set_text_vocabulary(nets, extra["text"])
-    for k, sd in ckpt["nets"].items():
-        nets[k].load_state_dict(sd)
-    nets.to(dev).eval()
-    ema = None
-    if ckpt.get("ema") is not None:
-        import copy
-
-        ema = copy.deepcopy(nets["G"])
-        ema.load_state_dict({k[len("net."):]: v for k, v in ckpt["ema"].items() if k.startswith("net.")})
-        ema.eval()
-    return LoadedRun(run=run, cfg=cfg, spec=spec, nets=nets, checkpoint=path, step=ckpt["step"],
-                     epoch=ckpt["epoch"], extra=extra, ema=ema, device=dev)
+    restored = networks_from_checkpoint(ckpt, dev)
+    return LoadedRun(run=run, cfg=restored.cfg, spec=MODELS.get(restored.cfg.model.name), nets=restored.nets,
+                     checkpoint=path, step=ckpt["step"], epoch=ckpt["epoch"], extra=restored.extra,
+                     ema=restored.ema, device=dev)

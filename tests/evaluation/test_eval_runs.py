@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from genlab.config import load_config
-from genlab.evaluation import training_eval_hook
+from genlab.evaluation import TrainingEval
 from genlab.rundir import RunDir
 from genlab.training.loop import train
 
@@ -37,7 +37,7 @@ def evaluated_run(tiny_fmnist, tmp_path_factory, cache):
     mp.setenv("GENLAB_CACHE_DIR", str(cache))
     run = tmp_path_factory.mktemp("eval") / "run"
     lines = []
-    train(load_config(None, overrides(tiny_fmnist)), run, log=lines.append, hooks=(training_eval_hook,))
+    train(load_config(None, overrides(tiny_fmnist)), run, log=lines.append, callbacks=(TrainingEval(),))
     mp.undo()
     return run, lines
 

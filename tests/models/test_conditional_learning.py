@@ -12,7 +12,7 @@ from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.recipe import build_networks
 from genlab.sampling import load_run, sample_prompt
-from genlab.training.loop import Trainer, prepare_run
+from genlab.training.loop import Trainer, fit, prepare_run
 
 SIDE = 28
 
@@ -51,7 +51,7 @@ def train_toy(model: str, run, extra=()) -> float:
         "train.epochs=100", "train.g_opt.lr=1e-3", "log.progress=false", "log.tensorboard=false",
         "log.num_samples=16", "log.sample_every=0", "log.checkpoint_every=100", "train.threads=1", *extra])
     t0 = time.process_time()  # CPU seconds: the machine may be shared with other jobs
-    Trainer(cfg, prepare_run(cfg, run), bars(), log=lambda *_: None).fit()
+    fit(Trainer(cfg, prepare_run(cfg, run), bars(), log=lambda *_: None))
     return time.process_time() - t0
 
 

@@ -9,8 +9,8 @@ from genlab.data.base import ImageData
 from genlab.sampling import load_run
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.ema import EMA
-from genlab.training.loop import Trainer, prepare_run
 from genlab.recipe import build_networks
+from genlab.training.loop import Trainer, fit, prepare_run
 
 
 
@@ -57,8 +57,8 @@ def test_sampling_uses_the_ema_weights(model, tmp_path):
     data = ImageData(images=torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8),
                      labels=torch.arange(16) % 2, class_names=["a", "b"])
     trainer = Trainer(cfg, prepare_run(cfg, tmp_path / "run"), data, log=lambda *_: None)
-    trainer.fit()
-    assert trainer.generator is trainer.ema.net  # the sample grid's generator
+    fit(trainer)
+    assert trainer.state.generator is trainer.state.ema.net  # the sample grid's generator
 
     ckpt = load_checkpoint((tmp_path / "run" / "checkpoints").glob("step_*.pt").__next__())
     run = load_run(tmp_path / "run")

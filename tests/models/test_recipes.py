@@ -31,7 +31,7 @@ def test_recipe_trains_two_steps_on_swapped_data(recipe, tiny_fmnist, tmp_path):
         "log.tensorboard=false", "log.num_samples=4", "eval.every=0", "train.threads=1"])
     assert (cfg.data.resolution, cfg.data.channels) == (original.data.resolution, original.data.channels)
     trainer = train(cfg, tmp_path / "run", log=lambda *_: None)
-    assert trainer.step == 2
+    assert trainer.state.step == 2
     images = load_run(tmp_path / "run").sample(2)
     assert images.shape == (2, original.data.channels, original.data.resolution, original.data.resolution)
     assert torch.isfinite(images).all()

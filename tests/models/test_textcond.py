@@ -23,7 +23,7 @@ from genlab.errors import ConfigError, GenlabError
 from genlab.models import MODELS
 from genlab.sampling import load_run, sample_prompt
 from genlab.training.checkpoint import load_checkpoint
-from genlab.training.loop import Trainer, prepare_run
+from genlab.training.loop import Trainer, fit, prepare_run
 
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -71,7 +71,7 @@ def text_run(tmp_path, data: ImageData, extra=()) -> Trainer:
                              "log.progress=false", "log.tensorboard=false", "log.num_samples=4", "train.threads=1",
                              *extra])
     trainer = Trainer(cfg, prepare_run(cfg, tmp_path / "run"), data, log=lambda *_: None)
-    trainer.fit()
+    fit(trainer)
     return trainer
 
 
@@ -90,7 +90,7 @@ def test_vocabulary_is_saved_and_prompts_are_encoded_with_it(tmp_path):
     G = run.generator
     for module in (G.cond, run.nets["D"].cond):
         assert module.vocab_size == len(text["vocab"])
-    assert torch.equal(G.state_dict()["cond.proj.weight"], trainer.nets["G"].state_dict()["cond.proj.weight"])
+    assert torch.equal(G.state_dict()["cond.proj.weight"], trainer.state.nets["G"].state_dict()["cond.proj.weight"])
     notes: list[str] = []
     images = sample_prompt(run, "a red car", 5, seed=0, log=notes.append)
     assert images.shape == (5, 3, 32, 32)

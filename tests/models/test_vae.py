@@ -44,9 +44,10 @@ def test_decoder_is_the_generator_and_reconstructions_pair_up(tiny_fmnist, tmp_p
     from PIL import Image
 
     trainer = train(vae_config(tiny_fmnist, "conv-vae", ["train.epochs=1"]), tmp_path / "run", log=lambda *_: None)
-    pairs = reconstruction_pairs(trainer)
+    real = to_float(trainer.batches.images[:8])  # the first log.num_samples / 2 training images
+    pairs = reconstruction_pairs(trainer.state.nets["E"], trainer.state.generator, real)
     assert pairs.shape == (16, 1, 28, 28)
-    assert torch.equal(pairs[0::2], to_float(trainer.images[:8]))  # real, reconstruction, real, ...
+    assert torch.equal(pairs[0::2], real)  # real, reconstruction, real, ...
     assert not torch.equal(pairs[1::2], pairs[0::2])
     grid = Image.open(tmp_path / "run" / "samples" / "recon_epoch_0001.png")
     assert grid.size == (4 * 30 + 2, 4 * 30 + 2)  # 8 (real, reconstruction) pairs of 28 px + padding
@@ -62,7 +63,7 @@ def test_decoder_is_the_generator_and_reconstructions_pair_up(tiny_fmnist, tmp_p
 def test_vae_gan_logs_its_three_losses_and_reconstructs(model, tiny_fmnist, tmp_path):
     cfg = vae_config(tiny_fmnist, model, ["train.epochs=1", "train.g_opt.lr=2e-4", "objective.beta=0.5"])
     trainer = train(cfg, tmp_path / "run", log=lambda *_: None)
-    assert set(trainer.optimizers) == {"D", "E", "G"}
+    assert set(trainer.state.optimizers) == {"D", "E", "G"}
     rec = trainer.reporter.last
     for k in ("loss_D", "loss_E", "loss_G", "loss_kl", "loss_feature", "loss_G_adv"):
         assert k in rec

@@ -12,6 +12,7 @@ from genlab.errors import ConfigError
 from genlab.models import MODELS
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
+from genlab.training import loop
 from genlab.training.loop import Trainer, prepare_run
 from genlab.recipe import build_networks
 
@@ -38,7 +39,7 @@ def zoo_config(name: str, res: int, channels: int, extra=()):
 
 def fit(cfg, data, path) -> Trainer:
     trainer = Trainer(cfg, prepare_run(cfg, path), data, log=lambda *_: None)
-    trainer.fit()
+    loop.fit(trainer)
     return trainer
 
 
@@ -47,7 +48,7 @@ def test_trains_and_samples_images_of_the_right_shape_and_range(name, res, tmp_p
     channels = 1 if res == 28 else 3
     cfg = zoo_config(name, res, channels)
     trainer = fit(cfg, toy_data(res, channels), tmp_path / "run")
-    assert trainer.step == 2
+    assert trainer.state.step == 2
     assert all(torch.isfinite(torch.tensor(v)) for k, v in trainer.reporter.last.items() if k.startswith("loss"))
     assert list((tmp_path / "run" / "samples").glob("epoch_*.png"))
     run = load_run(tmp_path / "run")
@@ -88,8 +89,8 @@ def test_wgan_clips_critic_weights_and_can_use_rmsprop(tmp_path):
     cfg = zoo_config("wgan", 32, 3, ["objective.clip_value=0.005", "objective.n_critic=3", "train.d_opt.optimizer=rmsprop",
                                      "train.g_opt.optimizer=rmsprop"])
     trainer = fit(cfg, toy_data(32, 3), tmp_path / "run")
-    assert isinstance(trainer.optimizers["D"], torch.optim.RMSprop)
-    assert all(p.abs().max() <= 0.005 for p in trainer.nets["D"].parameters())
+    assert isinstance(trainer.state.optimizers["D"], torch.optim.RMSprop)
+    assert all(p.abs().max() <= 0.005 for p in trainer.state.nets["D"].parameters())
     with pytest.raises(ConfigError, match="train.d_opt.optimizer"):
         load_config(None, ["train.d_opt.optimizer=sgd"])
 
@@ -133,8 +134,8 @@ def test_resume_is_exact(name, extra, tmp_path):
     fit(cfg(1), data, tmp_path / "run")
     last = sorted((tmp_path / "run" / "checkpoints").glob("step_*.pt"))[-1]
     resumed = Trainer(cfg(2), RunDir.of(tmp_path / "run"), data, resume_from=last, log=lambda *_: None)
-    resumed.fit()
-    assert resumed.step == 4
+    loop.fit(resumed)
+    assert resumed.state.step == 4
     ref = torch.load(sorted((tmp_path / "ref" / "checkpoints").glob("step_*.pt"))[-1], weights_only=True)
     got = torch.load(sorted((tmp_path / "run" / "checkpoints").glob("step_*.pt"))[-1], weights_only=True)
     for net in ref["nets"]:

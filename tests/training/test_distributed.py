@@ -243,14 +243,14 @@ for name in MODELS.names():
     distributed.run_on_main(lambda: prepare_run(cfg, f"{root}/{name}"))
     t = Trainer(cfg, RunDir.of(f"{root}/{name}"), data, log=lambda *_: None, rank=ctx.rank,
                 world_size=ctx.world_size, dist_ctx=ctx)
-    before = ddp.weight_digest(t.nets)
+    before = ddp.weight_digest(t.state.nets)
     perm = epoch_permutation(0, 0, 64)
     for s in range(2):
-        t.train_step(t.batch_at(perm, s))
-    after = ddp.weight_digest(t.nets)
-    result["families"][name] = {"out_of_sync": ddp.out_of_sync(t.nets), "digests": after,
+        t.step_fn(t.batches.at(perm, s))
+    after = ddp.weight_digest(t.state.nets)
+    result["families"][name] = {"out_of_sync": ddp.out_of_sync(t.state.nets), "digests": after,
                                 "trained": sorted(k for k in after if after[k] != before[k]),
-                                "nets": sorted(t.nets.keys())}
+                                "nets": sorted(t.state.nets.keys())}
 local = torch.arange(3 + ctx.rank, dtype=torch.float32).unsqueeze(1) + 100 * ctx.rank
 result["gathered"] = distributed.gather_features(local).squeeze(1).tolist()
 gen = lambda start, n: torch.arange(start, start + n, dtype=torch.float32)

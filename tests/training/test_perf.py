@@ -35,8 +35,8 @@ def trainer(tmp_path, extra=(), data=None) -> Trainer:
 
 
 def steps(t: Trainer, n: int) -> list[dict]:
-    perm = epoch_permutation(0, 0, len(t.images))
-    return [t.train_step(t.batch_at(perm, i)) for i in range(n)]
+    perm = epoch_permutation(0, 0, len(t.batches.images))
+    return [t.step_fn(t.batches.at(perm, i)) for i in range(n)]
 
 
 @pytest.mark.parametrize("key, value, words", [
@@ -89,17 +89,17 @@ def test_resolved_settings_are_recorded_in_run_and_checkpoint(tiny_fmnist, tmp_p
     assert json.loads((run / "status.json").read_text())["runtime"] == recorded
     ckpt = torch.load(RunDir.of(run).checkpoint_path("last"), weights_only=True)
     assert ckpt["extra"]["runtime"] == recorded and ckpt["extra"]["world_size"] == 1
-    assert all(g["fused"] for o in t.optimizers.values() for g in o.param_groups)
+    assert all(g["fused"] for o in t.state.optimizers.values() for g in o.param_groups)
 
 
 def test_channels_last_and_fused_adam_learn_the_same_as_the_plain_path(tmp_path):
     fast = trainer(tmp_path / "a")  # auto: channels_last + fused Adam
     slow = trainer(tmp_path / "b", ["train.channels_last=false"])
-    for opt in slow.optimizers.values():  # the textbook for-loop Adam
+    for opt in slow.state.optimizers.values():  # the textbook for-loop Adam
         for g in opt.param_groups:
             g["fused"] = False
     assert fast.runtime.channels_last and not slow.runtime.channels_last
-    assert next(fast.nets["D"].parameters()).is_contiguous(memory_format=torch.channels_last)
+    assert next(fast.state.nets["D"].parameters()).is_contiguous(memory_format=torch.channels_last)
     torch.manual_seed(1)
     a = steps(fast, 3)
     torch.manual_seed(1)
@@ -107,9 +107,9 @@ def test_channels_last_and_fused_adam_learn_the_same_as_the_plain_path(tmp_path)
     for sa, sb in zip(a, b):
         for k in sa:
             assert torch.allclose(sa[k], sb[k], atol=1e-4), k
-    for (name, p), q in zip(fast.nets.named_parameters(), slow.nets.parameters()):
+    for (name, p), q in zip(fast.state.nets.named_parameters(), slow.state.nets.parameters()):
         assert torch.allclose(p, q, atol=1e-4), name
-    assert not torch.equal(next(fast.nets["G"].parameters()), next(build_networks(fast.cfg, 0)
+    assert not torch.equal(next(fast.state.nets["G"].parameters()), next(build_networks(fast.cfg, 0)
                                                                    .parameters()))  # it did train
 
 
@@ -117,9 +117,9 @@ def test_bf16_autocast_trains_with_float32_weights(tmp_path):
     t = trainer(tmp_path, ["train.precision=bf16"])
     stats = steps(t, 2)[-1]
     assert all(torch.isfinite(v) for v in stats.values())
-    assert all(p.dtype == torch.float32 for p in t.nets.parameters())
+    assert all(p.dtype == torch.float32 for p in t.state.nets.parameters())
     with t.runtime.autocast():
-        assert t.nets["G"](torch.randn(2, 8)).dtype == torch.bfloat16
+        assert t.state.nets["G"](torch.randn(2, 8)).dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("model", MODELS.names())
@@ -128,24 +128,23 @@ def test_every_family_trains_under_bf16_autocast(model, tmp_path):
     critic = ["train.loss=wasserstein", "train.n_critic=2"]
     extra = {"wgan": critic, "wgan-gp": critic, "text-wgan-gp": critic, "vae": ["model.depth=1"]}
     t = trainer(tmp_path, [f"model.name={model}", "train.precision=bf16", *extra.get(model, [])])
-    t.objective_setup(synthetic())
     stats = steps(t, 2)[-1]
     assert stats and all(torch.isfinite(v) for v in stats.values()), stats
-    assert all(p.dtype == torch.float32 for p in t.nets.parameters())
+    assert all(p.dtype == torch.float32 for p in t.state.nets.parameters())
 
 
 def test_fp16_scalers_are_saved_and_restored(tiny_fmnist, tmp_path):
     run = tmp_path / "run"
     base = tiny([f"data.root={tiny_fmnist}", "data.name=fashion-mnist", "data.limit=32", "train.precision=fp16"])
     t = train(load_config(None, base + ["train.epochs=1"]), run, log=lambda *_: None)
-    assert set(t.scalers) == {"D", "G"} and all(s is not None for s in t.scalers.values())
+    assert set(t.state.scalers) == {"D", "G"} and all(s is not None for s in t.state.scalers.values())
     ckpt = torch.load(RunDir.of(run).checkpoint_path("last"), weights_only=True)
     assert set(ckpt["extra"]["scalers"]) == {"D", "G"}
     scale = ckpt["extra"]["scalers"]["G"]["scale"]
     resumed = Trainer(t.cfg, RunDir.of(run), synthetic(), resume_from=RunDir.of(run).checkpoint_path("last"),
                       log=lambda *_: None)
-    assert resumed.scalers["G"].get_scale() == scale
-    assert "scalers" not in resumed.extra and "runtime" not in resumed.extra
+    assert resumed.state.scalers["G"].get_scale() == scale
+    assert "scalers" not in resumed.state.extra and "runtime" not in resumed.state.extra
 
 
 def test_resume_may_change_layout_and_still_steps(tiny_fmnist, tmp_path):
@@ -155,8 +154,8 @@ def test_resume_may_change_layout_and_still_steps(tiny_fmnist, tmp_path):
     train(load_config(None, base + ["train.epochs=1", "train.channels_last=true"]), run, log=lambda *_: None)
     cfg = resume_config(RunDir.of(run), ["train.epochs=2", "train.channels_last=false"])
     t = train(cfg, run, resume=True, log=lambda *_: None)
-    assert t.epoch == 2 and not t.runtime.channels_last
-    for opt in t.optimizers.values():
+    assert t.state.epoch == 2 and not t.runtime.channels_last
+    for opt in t.state.optimizers.values():
         for p in (p for g in opt.param_groups for p in g["params"]):
             assert opt.state[p]["exp_avg"].stride() == p.stride()
 
@@ -165,12 +164,12 @@ def test_frozen_networks_get_no_gradients(tmp_path):
     """The G phase backpropagates through D without computing D's weight gradients (and vice versa)."""
     t = trainer(tmp_path)
     seen = {}
-    for name, opt in t.optimizers.items():
+    for name, opt in t.state.optimizers.items():
         original = opt.step
 
         def spy(*a, _name=name, _orig=original, **k):
             seen[_name] = {n: [None if p.grad is None else p.grad.clone() for p in net.parameters()]
-                           for n, net in t.nets.items()}
+                           for n, net in t.state.nets.items()}
             return _orig(*a, **k)
         opt.step = spy
     steps(t, 1)

@@ -15,6 +15,7 @@ import torch
 from genlab.config import load_config
 from genlab.errors import ConfigError, RunError
 from genlab.resume import resume_config
+from genlab.training.callbacks import Callback
 from genlab.training.loop import train
 from genlab.rundir import RunDir
 
@@ -53,7 +54,7 @@ def test_two_plus_two_equals_four(reference_run, tiny_fmnist, tmp_path):
     train(load_config(None, overrides(tiny_fmnist, 2)), run, log=lambda *_: None)
     cfg = resume_config(RunDir.of(run), ["train.epochs=4"])
     trainer = train(cfg, run, resume=True, log=lambda *_: None)
-    assert trainer.step == 16 and trainer.epoch == 4
+    assert trainer.state.step == 16 and trainer.state.epoch == 4
     assert_same_weights(final_weights(reference_run), final_weights(run))
     assert deterministic_records(reference_run) == deterministic_records(run)
     assert len(deterministic_records(run)) == 16
@@ -93,23 +94,22 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(tiny_fmnist, tmp_path):
     from genlab.errors import TrainingDiverged
 
     cfg = resume_config(RunDir.of(run), ["train.epochs=3"])
-    with pytest.raises(TrainingDiverged) as e:
-        from genlab.training import loop
+    class Poison(Callback):
+        """Makes loss_G NaN from the step after step 5 on (the step is wrapped before the loop reads it)."""
 
-        trainer_cls = loop.Trainer
+        def on_fit_start(self, trainer):
+            step = trainer.step_fn
 
-        class Poisoned(trainer_cls):
-            def train_step(self, batch):
-                stats = super().train_step(batch)
-                if self.step >= 5:
+            def poisoned(batch):
+                stats = step(batch)
+                if trainer.state.step >= 5:
                     stats["loss_G"] = stats["loss_G"] * float("nan")
                 return stats
 
-        loop.Trainer = Poisoned
-        try:
-            train(cfg, run, resume=True, log=lambda *_: None)
-        finally:
-            loop.Trainer = trainer_cls
+            trainer.step_fn = poisoned
+
+    with pytest.raises(TrainingDiverged) as e:
+        train(cfg, run, resume=True, log=lambda *_: None, callbacks=(Poison(),))
     assert "loss_G" in str(e.value) and "step 6" in str(e.value) and "last good checkpoint" in str(e.value)
     assert RunDir.of(run).checkpoint_files() == before
     assert json.loads((run / "status.json").read_text())["state"] == "diverged"

@@ -76,12 +76,13 @@ def train(
     if main:
         console.print(f"[bold]genlab train[/] {cfg.model.name} on {cfg.data.name} "
                       f"({cfg.data.resolution}px, {cfg.data.channels}ch) -> {target}")
-    from genlab.evaluation import training_eval_hook
+    from genlab.evaluation import TrainingEval
 
     trainer = train_fn(cfg, target, overwrite=overwrite, resume=resume is not None, log=console.print,
-                       hooks=(training_eval_hook,))
+                       callbacks=(TrainingEval(),))
     if main:
-        console.print(f"finished {trainer.step} steps, {trainer.epoch} epochs in {time.perf_counter() - t0:.1f}s")
+        console.print(f"finished {trainer.state.step} steps, {trainer.state.epoch} epochs in "
+                      f"{time.perf_counter() - t0:.1f}s")
         describe_run(Path(target))
 
 

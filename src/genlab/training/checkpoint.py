@@ -1,4 +1,4 @@
-"""Checkpoints that allow a true resume: weights, EMA, optimizers, step, epoch, RNG states, config, version.
+"""Checkpoint files that allow a true resume (their contents: ``state.TrainState.state_dict``), RNG states.
 
 Written to a temporary file then renamed; loaded with ``torch.load(weights_only=True)``.
 """
@@ -9,7 +9,6 @@ from typing import Any
 
 import torch
 
-from genlab import __version__
 from genlab.errors import RunError
 from genlab.io import atomic_torch_save
 
@@ -27,21 +26,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, *, nets, optimizers, ema, step: int, epoch: int, step_in_epoch: int,
-                    config: dict, extra: dict | None = None) -> Path:
-    payload = {
-        "nets": {k: v.state_dict() for k, v in nets.items()},
-        "ema": None if ema is None else ema.state_dict(),
-        "optimizers": {k: v.state_dict() for k, v in optimizers.items()},
-        "step": step,
-        "epoch": epoch,
-        "step_in_epoch": step_in_epoch,
-        "rng": rng_state(),
-        "config": config,
-        "genlab_version": __version__,
-        "extra": extra or {},
-    }
-    return atomic_torch_save(payload, path)
+def save_checkpoint(path: Path, state_dict: dict) -> Path:
+    """Write a checkpoint dict (``TrainState.state_dict()``) atomically."""
+    return atomic_torch_save(state_dict, path)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:

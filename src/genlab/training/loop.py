@@ -1,40 +1,40 @@
-"""The one training loop: every model is a list of phases (see phases.py) run by ``Trainer``.
+"""The one training loop, :func:`fit`: a :class:`Trainer` (one run's parts, assembled) stepped through its epochs,
+with everything around the steps done by callbacks (callbacks.py). :func:`train` is what the CLI calls.
 
-Speed settings (precision, channels_last, torch.compile, threads, fused optimizers) come resolved from
-``perf.resolve_runtime``; several processes under torchrun train one run through ``distributed`` (DDP, the
-global batch sharded over ranks, rank 0 writing the run folder).
+The parts: the :class:`~genlab.training.state.TrainState` (what a checkpoint holds), the
+:class:`~genlab.training.step.TrainStep` (the objective's phases), the :class:`~genlab.training.batches.Batches`
+and the log window (reporting.Reporter). Speed settings (precision, channels_last, torch.compile, threads,
+fused optimizers) come resolved from ``perf.resolve_runtime``; several processes under torchrun train one run
+through ``distributed`` (DDP, the global batch sharded over ranks, rank 0 writing the run folder).
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import signal
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
-from torch import nn
 
-from genlab import __version__
-from genlab.config import Config, to_dict, to_yaml
+from genlab.config import Config, to_yaml
 from genlab.data.base import ImageData
 from genlab.data.loading import load_training_set
 from genlab.errors import ConfigError, RunError, TrainingDiverged
-from genlab.io import atomic_torch_save, atomic_write_text
 from genlab.models import MODELS
 from genlab.recipe import build_networks
-from genlab.reporting.grids import save_grid
 from genlab.rundir import RunDir
 from genlab.training import ddp, distributed, perf
-from genlab.training.checkpoint import load_checkpoint, prune, rng_state, save_checkpoint, set_rng_state
-from genlab.training.ema import EMA
+from genlab.training.batches import Batches, epoch_permutation
+from genlab.training.callbacks import Callback, Checkpoints, RecordWriter, SampleGrids, StatusFile, overrides
+from genlab.training.checkpoint import load_checkpoint, prune, rng_state, save_checkpoint
 from genlab.training.families import build_objective
-from genlab.training.phases import Batch, Phase, make_optimizer
+from genlab.training.phases import make_optimizer
+from genlab.training.progress import ProgressBar
 from genlab.training.reporting import Reporter
+from genlab.training.state import TrainState, build_ema
+from genlab.training.step import TrainStep
 
-#: checkpoint ``extra`` entries that describe the writer, not the model (rebuilt at every save)
-_WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers")
+__all__ = ["Trainer", "fit", "train", "prepare_run", "standard_callbacks", "epoch_permutation",
+           "load_training_data", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -43,12 +43,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device={name!r} but no CUDA device is available; use train.device=cpu")
     return torch.device(name)
-
-
-def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
-    """The data order of one epoch, a pure function of (seed, epoch): resume needs no saved order."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g)
 
 
 def load_training_data(cfg: Config) -> ImageData:
@@ -79,315 +73,221 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
-@dataclass
-class _PhasePlan:
-    """A phase with everything the step needs precomputed (no per-step lookups or list building)."""
-
-    phase: Phase
-    optimizer: torch.optim.Optimizer
-    scaler: Optional[torch.amp.GradScaler]
-    trains: frozenset
-    nets_view: Optional[Mapping]  # ctx.nets during this phase under DDP (trained networks through DDP)
-
-
 class Trainer:
+    """One run ready to train: config, run folder, :class:`TrainState`, the step, the batches, the log window.
+
+    ``resume_from``: a checkpoint to continue from. ``adjust_runtime``: changes the resolved speed settings
+    before anything uses them (benchmarks' ablations, e.g. another optimizer implementation).
+    """
+
     def __init__(self, cfg: Config, run: RunDir, data: ImageData, *, resume_from: Optional[Path] = None,
                  rank: int = 0, world_size: int = 1, log: Callable[[str], None] = print,
-                 dist_ctx: Optional[distributed.DistContext] = None):
+                 dist_ctx: Optional[distributed.DistContext] = None,
+                 adjust_runtime: Optional[Callable[[perf.Runtime], perf.Runtime]] = None):
         self.cfg, self.run, self.log = cfg, run, log
         self.dist = dist_ctx or distributed.DistContext(rank=rank, world_size=world_size, local_rank=rank,
                                                         local_world_size=world_size)
-        self.rank, self.world_size, self.is_main = self.dist.rank, self.dist.world_size, self.dist.is_main
-        if cfg.train.batch_size % self.world_size:
+        world = self.dist.world_size
+        if cfg.train.batch_size % world:
             raise ConfigError(f"train.batch_size={cfg.train.batch_size} is the global batch and must divide evenly "
-                              f"over {self.world_size} ranks; use a multiple of {self.world_size}")
+                              f"over {world} ranks; use a multiple of {world}")
         if self.dist.enabled and not torch.distributed.is_initialized():
-            raise ConfigError(f"world_size={self.world_size} needs an initialised process group; launch with "
+            raise ConfigError(f"world_size={world} needs an initialised process group; launch with "
                               "torchrun (see docs/scaling.md), which `genlab train` joins by itself")
-        self.batch_size = cfg.train.batch_size  # global: all ranks together
-        self.local_batch_size = cfg.train.batch_size // self.world_size
-        self.device = resolve_device(cfg.train.device)
-        if self.dist.enabled:
-            self.device = self.dist.device(cfg.train.device)
+        self.device = self.dist.device(cfg.train.device) if self.dist.enabled else resolve_device(cfg.train.device)
         self.spec = MODELS.get(cfg.model.name)
-        self.num_classes = cfg.model.num_classes or data.num_classes
-        self.class_names = list(data.class_names)
+        num_classes = cfg.model.num_classes or data.num_classes
         torch.manual_seed(cfg.train.seed)
-        self.nets: nn.ModuleDict = build_networks(cfg, self.num_classes).to(self.device)
+        nets = build_networks(cfg, num_classes).to(self.device)
         self.objective = build_objective(cfg)
-        self.ctx = self.objective.context(self.nets, self.device, self.num_classes)
-        self.extra: dict = {"num_classes": self.num_classes, "class_names": self.class_names}
-        self.objective_setup(data)
-        self.runtime = perf.resolve_runtime(cfg.train, self.device, self.nets, world_size=self.world_size,
-                                            local_world_size=self.dist.local_world_size)
-        perf.apply_process_settings(self.runtime)
-        perf.prepare_networks(self.nets, self.runtime)  # SyncBatchNorm, channels_last
-        self._opt_options = {}
-        self.optimizers = {}
-        for name, (owns, ocfg) in self.objective.optimizers().items():
-            self._opt_options[name] = perf.optimizer_options(ocfg, self.runtime)
-            params = [p for n in owns for p in self.nets[n].parameters()]
-            self.optimizers[name] = make_optimizer(params, ocfg, **self._opt_options[name])
-        self.scalers = perf.make_scalers(self.optimizers, self.runtime)
-        self.phases = self.objective.phases()
-        self.ema = (EMA(self.nets["G"], cfg.train.ema, cfg.train.ema_warmup).to(self.device) if cfg.train.ema > 0
-                    else None)
-        perf.compile_networks(self.nets, self.runtime)  # after EMA: its copy stays a plain module
-        synced = ddp.wrap_ddp(self.nets, self.device) if self.dist.enabled else {}
-        if synced:
-            self.dist.hold(self.release_ddp)
-        views = ddp.phase_views(self.nets, synced, self.phases) if synced else {}
-        self._plan = [_PhasePlan(ph, self.optimizers[ph.optimizer], self.scalers[ph.optimizer],
-                                 frozenset(ph.trains), views.get(ph.name)) for ph in self.phases]
-        self._params = {k: list(net.parameters()) for k, net in self.nets.items()}
-        self._trainable: Optional[frozenset] = None  # networks whose parameters require grad right now
-        if self.dist.rank:  # own noise/dropout stream per rank (rank 0 keeps the single-process stream)
-            torch.manual_seed(cfg.train.seed * 1_000_003 + self.dist.rank)
-        self.images = data.images.to(self.device)
-        self.labels = data.labels.to(self.device) if data.labels is not None else None
-        self.steps_per_epoch = len(data) // cfg.train.batch_size
-        self.step = self.epoch = self.step_in_epoch = 0
-        self.best: Optional[float] = None
-        self.epoch_end_hooks: list[Callable[["Trainer", int], None]] = []
-        if resume_from is not None:
-            self._restore(load_checkpoint(resume_from, self.device), resume_from)
-        self.fixed = self._fixed_noise()
-        self.reporter = Reporter(run.metrics, run.tb if cfg.log.tensorboard else None, resume_step=self.step,
-                                 enabled=self.is_main, reduce=distributed.mean_over_ranks if self.dist.enabled
-                                 else None)
-        if self.is_main:
-            atomic_write_text(run.path / "runtime.json", json.dumps(self.runtime.as_dict(), indent=1))
-
-    def objective_setup(self, data: ImageData) -> None:
+        self.ctx = self.objective.context(nets, self.device, num_classes)
+        extra: dict = {"num_classes": num_classes, "class_names": list(data.class_names)}
         setup = getattr(self.objective, "setup", None)
         if setup is not None:  # e.g. a text vocabulary built from the captions
-            self.extra.update(setup(data, self.ctx) or {})
-
-    # ----------------------------------------------------------------------------------------- state
-    def _fixed_noise(self) -> dict[str, torch.Tensor]:
-        if self.run.noise.is_file():
-            return {k: v.to(self.device) for k, v in torch.load(self.run.noise, weights_only=True).items()}
-        g = torch.Generator().manual_seed(self.cfg.train.seed)
-        n = self.cfg.log.num_samples
-        fixed = {"z": torch.randn(n, self.cfg.model.latent_dim, generator=g)}
-        if self.num_classes:
-            fixed["y"] = torch.arange(n) % self.num_classes
+            extra.update(setup(data, self.ctx) or {})
+        runtime = perf.resolve_runtime(cfg.train, self.device, nets, world_size=world,
+                                       local_world_size=self.dist.local_world_size)
+        self.runtime = adjust_runtime(runtime) if adjust_runtime is not None else runtime
+        perf.apply_process_settings(self.runtime)
+        perf.prepare_networks(nets, self.runtime)  # SyncBatchNorm, channels_last
+        options, optimizers = {}, {}
+        for name, (owns, ocfg) in self.objective.optimizers().items():
+            options[name] = perf.optimizer_options(ocfg, self.runtime)
+            optimizers[name] = make_optimizer([p for n in owns for p in nets[n].parameters()], ocfg, **options[name])
+        ema = build_ema(cfg, nets["G"])
+        if ema is not None:
+            ema.to(self.device)
+        self.state = TrainState(cfg, nets, optimizers, perf.make_scalers(optimizers, self.runtime), ema,
+                                extra=extra, optimizer_options=options)
+        perf.compile_networks(nets, self.runtime)  # after EMA: its copy stays a plain module
+        synced = ddp.wrap_ddp(nets, self.device) if self.dist.enabled else {}
+        self.step_fn = TrainStep(self.objective.phases(), self.ctx, optimizers, self.state.scalers, ema=ema,
+                                 autocast=self.runtime.autocast, synced=synced)
+        if synced:
+            self.dist.hold(self.step_fn.release_ddp)
+        if self.dist.rank:  # own noise/dropout stream per rank (rank 0 keeps the single-process stream)
+            torch.manual_seed(cfg.train.seed * 1_000_003 + self.dist.rank)
+        self.batches = Batches(data.images.to(self.device),
+                               data.labels.to(self.device) if data.labels is not None else None,
+                               cfg.train.batch_size, self.runtime, rank=self.dist.rank, world_size=world)
+        if resume_from is not None:
+            self.state.load_state_dict(load_checkpoint(resume_from, self.device), rank=self.dist.rank,
+                                       world_size=world, source=str(resume_from))
+        self.reporter = Reporter(reduce=distributed.mean_over_ranks if self.dist.enabled else None)
+        self.callbacks: list[Callback] = []  # those of the current fit (events the trainer emits reach them)
+        self.stop_requested = False
         if self.is_main:
-            atomic_torch_save(fixed, self.run.noise)
-        return {k: v.to(self.device) for k, v in fixed.items()}
+            run.write_runtime(self.runtime.as_dict())
 
-    def _restore(self, ckpt: dict, path: Optional[Path] = None) -> None:
-        extra = ckpt.get("extra", {}) or {}
-        saved_world = int(extra.get("world_size", 1))
-        if saved_world != self.world_size:
-            raise RunError(f"checkpoint {path or ''} was written by a run on {saved_world} process(es) "
-                           f"(world_size) and this one has {self.world_size}; resume with the same number of "
-                           f"processes (torchrun --nproc_per_node/--nnodes giving world_size {saved_world}), "
-                           "or start a new run from its weights")
-        for k, sd in ckpt["nets"].items():
-            self.nets[k].load_state_dict(sd)
-        for k, sd in ckpt["optimizers"].items():
-            self.optimizers[k].load_state_dict(sd)
-            perf.retarget_optimizer(self.optimizers[k], self._opt_options[k])
-        for k, sd in (extra.get("scalers") or {}).items():
-            if self.scalers.get(k) is not None:
-                self.scalers[k].load_state_dict(sd)
-        if self.ema is not None and ckpt.get("ema") is not None:
-            self.ema.load_state_dict(ckpt["ema"], updates=ckpt["step"])
-        self.step, self.epoch, self.step_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["step_in_epoch"]
-        self.best = extra.get("best")
-        self.extra.update({k: v for k, v in extra.items() if k not in _WRITER_KEYS})
-        set_rng_state(extra["rank_rng"][self.rank] if self.dist.enabled else ckpt["rng"])
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.state.extra["num_classes"])
+
+    # ------------------------------------------------------------------------------------- events
+    def emit_record(self, record: dict) -> None:
+        """Give a record (a training window, an evaluation) to the callbacks (RecordWriter writes it)."""
+        for cb in self.callbacks:
+            cb.on_record(self, record)
+
+    def emit_image(self, tag: str, grid) -> None:
+        """Give an image grid (HWC uint8) to the callbacks (RecordWriter sends it to TensorBoard)."""
+        for cb in self.callbacks:
+            cb.on_image(self, tag, grid)
+
+    def request_stop(self) -> None:
+        """Ask ``fit`` to return after the current step (no checkpoint); a later fit continues from there.
+        Under DDP every rank must ask at the same step."""
+        self.stop_requested = True
 
     def save(self) -> Path:
         """Write a checkpoint (rank 0; every rank must call it: it gathers each rank's RNG state)."""
-        path = self.run.checkpoints / f"step_{self.step:09d}.pt"
+        state = self.state
+        path = self.run.step_checkpoint(state.step)
         rank_rng = distributed.all_gather_objects(rng_state()) if self.dist.enabled else None
         if self.is_main:
-            extra = {**self.extra, "best": self.best, "runtime": self.runtime.as_dict(),
-                     "world_size": self.world_size}
-            if rank_rng is not None:
-                extra["rank_rng"] = rank_rng
-            if any(s is not None for s in self.scalers.values()):
-                extra["scalers"] = {k: s.state_dict() for k, s in self.scalers.items() if s is not None}
-            save_checkpoint(path, nets=self.nets, optimizers=self.optimizers, ema=self.ema, step=self.step,
-                            epoch=self.epoch, step_in_epoch=self.step_in_epoch, config=to_dict(self.cfg),
-                            extra=extra)
+            save_checkpoint(path, state.state_dict(runtime=self.runtime.as_dict(), world_size=self.dist.world_size,
+                                                   rank_rng=rank_rng))
             prune(self.run.checkpoint_files(), self.cfg.log.keep_checkpoints)
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, path)
         return path
 
-    def status(self, state: str, **kw) -> None:
-        if self.is_main:
-            atomic_write_text(self.run.path / "status.json", json.dumps(
-                {"state": state, "step": self.step, "epoch": self.epoch, "epochs": self.cfg.train.epochs,
-                 "genlab_version": __version__, "runtime": self.runtime.as_dict(), **kw}, indent=1))
-
-    @property
-    def generator(self) -> nn.Module:
-        return self.ema.net if self.ema is not None else self.nets["G"]
-
-    @torch.inference_mode()
-    def write_samples(self, epoch: int) -> None:
-        if not self.is_main:
-            return
-        G = self.generator
-        was_training = G.training
-        G.eval()
-        images = G(self.fixed["z"], self.fixed.get("y")) if self.num_classes and "y" in self.fixed \
-            and self.spec.conditioning != "none" else G(self.fixed["z"])
-        G.train(was_training)
-        grid = save_grid(images, self.run.samples / f"epoch_{epoch:04d}.png")
-        self.reporter.image("samples", grid, self.step)
-        extra = getattr(self.objective, "sample_images", None)
-        for tag, imgs in (extra(self) if extra is not None else {}).items():  # e.g. a VAE's reconstructions
-            self.reporter.image(tag, save_grid(imgs, self.run.samples / f"{tag}_epoch_{epoch:04d}.png"), self.step)
-
-    # ------------------------------------------------------------------------------------------ loop
+    # ------------------------------------------------------------------------------------- loop helpers
     def lrs(self) -> dict[str, float]:
-        return {k: o.param_groups[0]["lr"] for k, o in self.optimizers.items()}
+        return {k: o.param_groups[0]["lr"] for k, o in self.state.optimizers.items()}
 
-    def _set_trainable(self, trains: frozenset) -> None:
-        """Freeze the networks a phase does not train; only networks whose state changes are touched."""
-        current = self._trainable
-        for name, params in self._params.items():
-            want = name in trains
-            if current is None or (name in current) != want:
-                for p in params:
-                    p.requires_grad_(want)
-        self._trainable = trains
+    def flush(self) -> None:
+        """Close the log window (raises TrainingDiverged on a non-finite value) and emit its record."""
+        rec = self.reporter.flush(self.state.epoch + 1, self.lrs())
+        if rec:
+            self.emit_record(rec)
 
-    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        stats: dict[str, torch.Tensor] = {}
-        ctx = self.ctx
-        ctx.cache.clear()
-        nets = ctx.nets
-        autocast = self.runtime.autocast
-        try:
-            for plan in self._plan:
-                phase, opt, scaler = plan.phase, plan.optimizer, plan.scaler
-                if self._trainable is not plan.trains:
-                    self._set_trainable(plan.trains)
-                if plan.nets_view is not None:
-                    ctx.nets = plan.nets_view
-                for _ in range(phase.repeat):
-                    opt.zero_grad(set_to_none=True)
-                    with autocast():
-                        loss, s = phase.fn(batch, ctx)
-                    if scaler is None:
-                        loss.backward()
-                        opt.step()
-                    else:
-                        scaler.scale(loss).backward()
-                        scaler.step(opt)
-                        scaler.update()
-                    if phase.after is not None:
-                        phase.after(ctx)
-                stats.update(s)
-        finally:
-            ctx.nets = nets
-        if self.ema is not None:
-            self.ema.update(self.nets["G"])
-        return stats
-
-    def batch_at(self, perm: torch.Tensor, step_in_epoch: int) -> Batch:
-        """This rank's share of global batch ``step_in_epoch`` of an epoch, normalised, in the run's layout."""
-        lo = step_in_epoch * self.batch_size + self.rank * self.local_batch_size
-        idx = perm[lo:lo + self.local_batch_size]
-        return Batch(perf.input_batch(self.images[idx], self.runtime),
-                     self.labels[idx] if self.labels is not None else None, idx=idx)
-
-    def release_ddp(self) -> None:
-        """Drop the DDP wrappers (the networks stay): their reducers hold the process group (DistContext.hold)."""
-        self._plan = [replace(p, nets_view=None) for p in self._plan]
-
-    def fit(self) -> None:
-        cfg, bs = self.cfg, self.batch_size
-        max_steps = cfg.train.max_steps
-        self.nets.train()
-        self.status("running")
-        self._trainable = None  # someone may have touched requires_grad since the last fit
-        try:
-            with _StopFlag() as stop:
-                while self.epoch < cfg.train.epochs and not (max_steps and self.step >= max_steps):
-                    perm = epoch_permutation(cfg.train.seed, self.epoch, len(self.images)).to(self.device)
-                    self.reporter.reset_clock()
-                    while self.step_in_epoch < self.steps_per_epoch:
-                        stats = self.train_step(self.batch_at(perm, self.step_in_epoch))
-                        self.step += 1
-                        self.step_in_epoch += 1
-                        self.reporter.add(self.step, stats, bs)
-                        if self.on_step is not None:
-                            self.on_step(self)
-                        stopping = stop.set
-                        if self.step % cfg.log.every_steps == 0:
-                            self._flush()
-                            if self.dist.enabled:  # ranks agree on Ctrl-C at window boundaries
-                                stopping = distributed.any_rank(stop.set)
-                        elif self.dist.enabled:
-                            stopping = False
-                        if stopping:
-                            self._flush()
-                            self._sync_ranks()
-                            path = self.save()
-                            self.status("interrupted")
-                            raise RunError(f"interrupted at step {self.step} (epoch {self.epoch + 1}); "
-                                           f"checkpoint {path}; continue with `genlab train --resume "
-                                           f"{self.run.path}`")
-                        if max_steps and self.step >= max_steps:
-                            break
-                    finished_epoch = self.step_in_epoch >= self.steps_per_epoch
-                    self._flush()
-                    if finished_epoch:
-                        self.epoch += 1
-                        self.step_in_epoch = 0
-                    self._end_of_epoch(final=self.epoch >= cfg.train.epochs or bool(
-                        max_steps and self.step >= max_steps))
-        except TrainingDiverged as e:
-            self.status("diverged", error=str(e))
-            files = self.run.checkpoint_files()
-            last = f"the last good checkpoint is {files[-1]}" if files else "no checkpoint was written yet"
-            raise TrainingDiverged(f"training diverged: {e}; {last}; try a lower learning rate") from None
-        finally:
-            self.reporter.close()
-        self.status("finished")
-
-    def _flush(self) -> None:
-        rec = self.reporter.flush(self.epoch + 1, self.lrs())
-        if rec and self.on_record is not None:
-            self.on_record(rec)
-
-    on_record: Optional[Callable[[dict], None]] = None
-    on_step: Optional[Callable[["Trainer"], None]] = None
-
-    def _sync_ranks(self) -> None:
+    def sync_ranks(self) -> None:
         """Several ranks: rank 0's buffers everywhere (CPU has no SyncBatchNorm), and a check that DDP kept the
         weights identical (a phase calling a submodule directly would bypass its gradient all-reduce)."""
         if not self.dist.enabled:
             return
-        ddp.broadcast_buffers(self.nets)
-        if self.ema is not None:
-            ddp.broadcast_buffers(self.ema)
-        bad = ddp.out_of_sync(self.nets)
+        nets = self.state.nets
+        ddp.broadcast_buffers(nets)
+        if self.state.ema is not None:
+            ddp.broadcast_buffers(self.state.ema)
+        bad = ddp.out_of_sync(nets)
         if bad:
-            raise RuntimeError(f"the weights of {', '.join(bad)} differ between ranks after step {self.step}: a "
-                               "phase probably calls a submodule of a trained network directly (DDP only "
-                               "synchronises calls of the network and its own methods)")
+            raise RuntimeError(f"the weights of {', '.join(bad)} differ between ranks after step "
+                               f"{self.state.step}: a phase probably calls a submodule of a trained network "
+                               "directly (DDP only synchronises calls of the network and its own methods)")
 
-    def _end_of_epoch(self, final: bool) -> None:
-        e, lg = self.epoch, self.cfg.log
-        self._sync_ranks()
-        if final or (lg.sample_every and e % lg.sample_every == 0):
-            self.write_samples(e)
-        for hook in self.epoch_end_hooks:
-            hook(self, e)
-        if final or e % lg.checkpoint_every == 0:
-            self.save()
+
+def standard_callbacks(trainer: Trainer, extra: Sequence[Callback] = ()) -> list[Callback]:
+    """What every run does around its steps, with ``extra`` (e.g. evaluation.TrainingEval) before the epoch's
+    checkpoint, so a checkpoint written for a new best FID is the epoch's checkpoint."""
+    cbs: list[Callback] = [RecordWriter(), StatusFile()]
+    if trainer.cfg.log.progress and trainer.is_main:
+        cbs.append(ProgressBar())
+    return [*cbs, SampleGrids(), *extra, Checkpoints()]
+
+
+def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool = True) -> None:
+    """Train ``trainer`` from its state to ``train.epochs`` (or ``train.max_steps``).
+
+    ``standard``: add :func:`standard_callbacks` (records, status, progress, grids, checkpoints) around
+    ``callbacks``; without it only ``callbacks`` run (benchmarks: nothing is written). The first Ctrl-C
+    checkpoints and stops at the next step boundary (RunError); a non-finite loss raises TrainingDiverged
+    naming the step, keeping the last good checkpoint.
+    """
+    cbs = standard_callbacks(trainer, callbacks) if standard else list(callbacks)
+    trainer.callbacks = cbs
+    cfg, state, batches, reporter, dist = trainer.cfg, trainer.state, trainer.batches, trainer.reporter, trainer.dist
+    bs, max_steps, every = cfg.train.batch_size, cfg.train.max_steps, cfg.log.every_steps
+    state.nets.train()
+    trainer.step_fn.forget_trainable()
+    trainer.stop_requested = False
+    status, error = "failed", None
+    try:
+        for cb in cbs:
+            cb.on_fit_start(trainer)
+        step_fn = trainer.step_fn  # read after on_fit_start: a callback may wrap it
+        step_end = [cb.on_step_end for cb in cbs if overrides(cb, "on_step_end")]
+        with _StopFlag() as stop:
+            while state.epoch < cfg.train.epochs and not (max_steps and state.step >= max_steps):
+                perm = batches.permutation(cfg.train.seed, state.epoch)
+                reporter.reset_clock()
+                while state.step_in_epoch < batches.steps_per_epoch:
+                    stats = step_fn(batches.at(perm, state.step_in_epoch))
+                    state.step += 1
+                    state.step_in_epoch += 1
+                    reporter.add(state.step, stats, bs)
+                    for on_step_end in step_end:
+                        on_step_end(trainer)
+                    stopping = stop.set
+                    if state.step % every == 0:
+                        trainer.flush()
+                        if dist.enabled:  # ranks agree on Ctrl-C at window boundaries
+                            stopping = distributed.any_rank(stop.set)
+                    elif dist.enabled:
+                        stopping = False
+                    if stopping:
+                        trainer.flush()
+                        trainer.sync_ranks()
+                        path = trainer.save()
+                        status = "interrupted"
+                        raise RunError(f"interrupted at step {state.step} (epoch {state.epoch + 1}); checkpoint "
+                                       f"{path}; continue with `genlab train --resume {trainer.run.path}`")
+                    if trainer.stop_requested or (max_steps and state.step >= max_steps):
+                        break
+                if trainer.stop_requested:
+                    trainer.flush()
+                    status = "stopped"
+                    return
+                finished_epoch = state.step_in_epoch >= batches.steps_per_epoch
+                trainer.flush()
+                if finished_epoch:
+                    state.epoch += 1
+                    state.step_in_epoch = 0
+                trainer.sync_ranks()
+                final = state.epoch >= cfg.train.epochs or bool(max_steps and state.step >= max_steps)
+                for cb in cbs:
+                    cb.on_epoch_end(trainer, state.epoch, final)
+        status = "finished"
+    except TrainingDiverged as e:
+        status, error = "diverged", str(e)
+        files = trainer.run.checkpoint_files()
+        last = f"the last good checkpoint is {files[-1]}" if files else "no checkpoint was written yet"
+        raise TrainingDiverged(f"training diverged: {e}; {last}; try a lower learning rate") from None
+    finally:
+        for cb in cbs:
+            cb.on_fit_end(trainer, status, error)
+    ddp.write_debug_digest(state.nets, dist.rank, state.step)
 
 
 def prepare_run(cfg: Config, run_dir: str | Path, overwrite: bool = False) -> RunDir:
     run = RunDir.of(run_dir)
     run.create(overwrite=overwrite)
-    atomic_write_text(run.config, to_yaml(cfg))
+    run.write_config(to_yaml(cfg))
     return run
 
 
@@ -396,11 +296,12 @@ def _quiet(*_args, **_kwargs) -> None:
 
 
 def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: bool = False,
-          log: Callable[[str], None] = print, hooks: tuple = ()) -> Trainer:
+          log: Callable[[str], None] = print, callbacks: Sequence[Callback] = ()) -> Trainer:
     """Train (or resume) one run; returns the finished trainer. The CLI calls exactly this.
 
-    Under torchrun (RANK / WORLD_SIZE set) every process calls this; they join one process group, rank 0
-    prepares and writes the run folder, and all ranks train one model with DDP (docs/scaling.md).
+    ``callbacks`` run with the standard ones (see :func:`standard_callbacks`). Under torchrun (RANK /
+    WORLD_SIZE set) every process calls this; they join one process group, rank 0 prepares and writes the run
+    folder, and all ranks train one model with DDP (docs/scaling.md).
     """
     with distributed.setup(cfg.train.device) as dist_ctx:
         if not dist_ctx.is_main:
@@ -409,8 +310,7 @@ def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: 
 
         def prepare_folder() -> None:
             if resume:
-                run.require()
-                atomic_write_text(run.config, to_yaml(cfg))
+                run.require().write_config(to_yaml(cfg))
             else:
                 prepare_run(cfg, run_dir, overwrite)
 
@@ -422,16 +322,7 @@ def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: 
             if resume_from is not None:
                 log(f"resuming from {resume_from}")
         data = load_training_data(cfg)
-        trainer = Trainer(cfg, run, data, resume_from=resume_from, rank=dist_ctx.rank,
-                          world_size=dist_ctx.world_size, log=log, dist_ctx=dist_ctx)
+        trainer = Trainer(cfg, run, data, resume_from=resume_from, log=log, dist_ctx=dist_ctx)
         log(f"runtime: {trainer.runtime.describe()}")
-        for h in hooks:
-            h(trainer)
-        progress = contextlib.nullcontext()
-        if cfg.log.progress and trainer.is_main:
-            from genlab.training.progress import TrainingProgress
-
-            progress = TrainingProgress(trainer)
-        with progress:
-            trainer.fit()
+        fit(trainer, callbacks)
     return trainer

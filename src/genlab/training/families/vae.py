@@ -7,21 +7,20 @@ real, reconstruction, ...).
 """
 from __future__ import annotations
 
-import torch
+from typing import Mapping, Optional
 
-from genlab.data.base import to_float
+import torch
+from torch import nn
+
 from genlab.objectives.options import VAEOptions
 from genlab.objectives.vae_losses import negative_elbo, reparameterize
 from genlab.training.phases import OBJECTIVES, Batch, Objective, Phase, StepContext
 
 
 @torch.no_grad()
-def reconstruction_pairs(trainer, conditional: bool = False) -> torch.Tensor:
-    """The first log.num_samples / 2 training images interleaved with their reconstructions (decoded means)."""
-    n = max(1, min(trainer.cfg.log.num_samples // 2, len(trainer.images)))
-    x = to_float(trainer.images[:n])
-    y = trainer.labels[:n] if conditional and trainer.labels is not None else None
-    E, G = trainer.nets["E"], trainer.generator
+def reconstruction_pairs(E: nn.Module, G: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Real images ``x`` (float in [-1, 1]) interleaved with their reconstructions (decoded means); ``y``: labels
+    for conditional models."""
     modes = E.training, G.training
     E.eval()
     G.eval()
@@ -54,5 +53,6 @@ class VAEObjective(Objective):
     def phases(self) -> list[Phase]:
         return [Phase("VAE", "G", ("E", "G"), self.step)]
 
-    def sample_images(self, trainer) -> dict[str, torch.Tensor]:
-        return {"recon": reconstruction_pairs(trainer)}
+    def sample_images(self, nets: Mapping[str, nn.Module], G: nn.Module, real: Batch) -> dict[str, torch.Tensor]:
+        """Extra grids at sample epochs: ``real`` is the first log.num_samples / 2 training images."""
+        return {"recon": reconstruction_pairs(nets["E"], G, real.x)}

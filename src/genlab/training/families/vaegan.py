@@ -10,9 +10,10 @@ E and G use ``train.g_opt``; D uses ``train.d_opt``.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import torch
+from torch import nn
 
 from genlab.objectives.options import VAEGANOptions
 from genlab.objectives.vae_losses import kl_divergence, reparameterize
@@ -90,13 +91,13 @@ class VAEGANObjective(Objective):
             Phase("G", "G", ("G",), self.g_phase),
         ]
 
-    def sample_images(self, trainer) -> dict[str, torch.Tensor]:
-        return {"recon": reconstruction_pairs(trainer)}
+    def sample_images(self, nets: Mapping[str, nn.Module], G: nn.Module, real: Batch) -> dict[str, torch.Tensor]:
+        return {"recon": reconstruction_pairs(nets["E"], G, real.x)}
 
 
 @OBJECTIVES.register("cvae-gan")
 class CVAEGANObjective(LabelConditioned, VAEGANObjective):
     """VAE-GAN with the batch's class labels given to E, G and D (Bao et al.'s CVAE-GAN without its classifier)."""
 
-    def sample_images(self, trainer) -> dict[str, torch.Tensor]:
-        return {"recon": reconstruction_pairs(trainer, conditional=True)}
+    def sample_images(self, nets: Mapping[str, nn.Module], G: nn.Module, real: Batch) -> dict[str, torch.Tensor]:
+        return {"recon": reconstruction_pairs(nets["E"], G, real.x, real.y)}

@@ -1,0 +1,184 @@
+"""What happens around the training loop, as callbacks: records and TensorBoard, the status file, sample
+grids, checkpoints (progress.py: the progress bar; evaluation.py: metrics during training and best.pt).
+
+``loop.fit`` calls, in this order::
+
+    on_fit_start(trainer)
+      per step:       on_step_end(trainer)
+      per log window: on_record(trainer, record)         (also evaluation records, see Trainer.emit_record)
+      per epoch end:  on_epoch_end(trainer, epoch, final)
+      per grid:       on_image(trainer, tag, grid)       (Trainer.emit_image)
+      per save:       on_checkpoint(trainer, path)       (Trainer.save)
+    on_fit_end(trainer, status, error)                  status: finished | stopped | interrupted | diverged | failed
+
+``trainer`` is the ``loop.Trainer`` being fitted (its ``state`` is the ``TrainState``). Callbacks override the
+events they need; ``on_step_end`` is only called on callbacks that override it, so an unused event costs no
+time per step. Rank 0 writes the run folder: the writers below do nothing on other ranks, while events
+reach every rank (an evaluation or a checkpoint needs all of them).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import torch
+
+from genlab import __version__
+from genlab.data.base import to_float
+from genlab.reporting.grids import save_grid
+from genlab.training.phases import Batch
+
+if TYPE_CHECKING:  # annotations only: the loop imports this module
+    from genlab.training.loop import Trainer
+
+#: fit outcomes the status file records ("failed": an exception; the file keeps "running", like a killed run)
+RECORDED_OUTCOMES = ("finished", "stopped", "interrupted", "diverged")
+
+
+class Callback:
+    """Base class of training callbacks: every event is a no-op here."""
+
+    def on_fit_start(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_step_end(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_record(self, trainer: "Trainer", record: dict) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, final: bool) -> None:
+        pass
+
+    def on_image(self, trainer: "Trainer", tag: str, grid) -> None:
+        pass
+
+    def on_checkpoint(self, trainer: "Trainer", path: Path) -> None:
+        pass
+
+    def on_fit_end(self, trainer: "Trainer", status: str, error: Optional[str] = None) -> None:
+        pass
+
+
+def overrides(cb: Callback, event: str) -> bool:
+    """Whether ``cb`` does something on ``event`` (the loop skips no-op per-step calls)."""
+    return getattr(type(cb), event, None) is not getattr(Callback, event)
+
+
+class RecordWriter(Callback):
+    """Records to metrics.jsonl (RunDir.append_record) and scalars and grids to TensorBoard (``log.tensorboard``).
+
+    At the start of a fit, records past the state's step (left by a run killed after its last checkpoint) are
+    dropped, and TensorBoard purges its events past that step.
+    """
+
+    def __init__(self) -> None:
+        self.tb = None
+
+    def on_fit_start(self, trainer: "Trainer") -> None:
+        if not trainer.is_main:
+            return
+        step = trainer.state.step
+        trainer.run.truncate_records(step)
+        if trainer.cfg.log.tensorboard and self.tb is None:
+            from torch.utils.tensorboard import SummaryWriter  # slow import, only when TensorBoard is on
+
+            self.tb = SummaryWriter(str(trainer.run.tb), purge_step=step + 1 if step > 0 else None)
+
+    def on_record(self, trainer: "Trainer", record: dict) -> None:
+        if not trainer.is_main:
+            return
+        trainer.run.append_record(record)
+        if self.tb is not None:
+            step = int(record["step"])
+            for k, v in record.items():
+                if k in ("step", "epoch") or not isinstance(v, (int, float)) or isinstance(v, bool):
+                    continue
+                if math.isfinite(v):
+                    self.tb.add_scalar(k, v, step)
+
+    def on_image(self, trainer: "Trainer", tag: str, grid) -> None:
+        if self.tb is not None:
+            self.tb.add_image(tag, grid, trainer.state.step, dataformats="HWC")
+
+    def on_fit_end(self, trainer: "Trainer", status: str, error: Optional[str] = None) -> None:
+        if self.tb is not None:
+            self.tb.flush()
+            self.tb.close()
+            self.tb = None
+
+
+class StatusFile(Callback):
+    """status.json: running while fitting, then how the fit ended (RunDir.write_status)."""
+
+    def _write(self, trainer: "Trainer", state: str, **fields) -> None:
+        if trainer.is_main:
+            s = trainer.state
+            trainer.run.write_status(state, step=s.step, epoch=s.epoch, epochs=trainer.cfg.train.epochs,
+                                     genlab_version=__version__, runtime=trainer.runtime.as_dict(), **fields)
+
+    def on_fit_start(self, trainer: "Trainer") -> None:
+        self._write(trainer, "running")
+
+    def on_fit_end(self, trainer: "Trainer", status: str, error: Optional[str] = None) -> None:
+        if status in RECORDED_OUTCOMES:
+            self._write(trainer, status, **({"error": error} if error is not None else {}))
+
+
+class SampleGrids(Callback):
+    """Fixed-noise grids (samples/epoch_XXXX.png) every ``log.sample_every`` epochs and at the end, plus the
+    objective's own images (a VAE's reconstructions). The noise is noise.pt, so a resumed run draws the same."""
+
+    def __init__(self) -> None:
+        self.fixed: Optional[dict[str, torch.Tensor]] = None
+
+    def on_fit_start(self, trainer: "Trainer") -> None:
+        if self.fixed is None and trainer.is_main:
+            self.fixed = fixed_noise(trainer)
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, final: bool) -> None:
+        every = trainer.cfg.log.sample_every
+        if trainer.is_main and (final or (every and epoch % every == 0)):
+            self.write(trainer, epoch)
+
+    @torch.inference_mode()
+    def write(self, trainer: "Trainer", epoch: int) -> None:
+        G = trainer.state.generator
+        fixed = self.fixed
+        was_training = G.training
+        G.eval()
+        conditional = trainer.num_classes and "y" in fixed and trainer.spec.conditioning != "none"
+        images = G(fixed["z"], fixed["y"]) if conditional else G(fixed["z"])
+        G.train(was_training)
+        trainer.emit_image("samples", save_grid(images, trainer.run.sample_path(epoch)))
+        extra = getattr(trainer.objective, "sample_images", None)
+        if extra is None:
+            return
+        n = max(1, min(trainer.cfg.log.num_samples // 2, len(trainer.batches.images)))
+        labels = trainer.batches.labels
+        real = Batch(to_float(trainer.batches.images[:n]), labels[:n] if labels is not None else None)
+        for tag, imgs in extra(trainer.state.nets, G, real).items():  # e.g. a VAE's reconstructions
+            trainer.emit_image(tag, save_grid(imgs, trainer.run.sample_path(epoch, tag)))
+
+
+def fixed_noise(trainer: "Trainer") -> dict[str, torch.Tensor]:
+    """The run's fixed noise (noise.pt), drawn from the seed on the first fit and saved."""
+    run, cfg = trainer.run, trainer.cfg
+    fixed = run.load_noise()
+    if fixed is None:
+        g = torch.Generator().manual_seed(cfg.train.seed)
+        n = cfg.log.num_samples
+        fixed = {"z": torch.randn(n, cfg.model.latent_dim, generator=g)}
+        if trainer.num_classes:
+            fixed["y"] = torch.arange(n) % trainer.num_classes
+        run.save_noise(fixed)
+    return {k: v.to(trainer.device) for k, v in fixed.items()}
+
+
+class Checkpoints(Callback):
+    """A checkpoint every ``log.checkpoint_every`` epochs and at the end (every rank calls Trainer.save)."""
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, final: bool) -> None:
+        if final or epoch % trainer.cfg.log.checkpoint_every == 0:
+            trainer.save()

@@ -1,0 +1,127 @@
+"""What a checkpoint holds, as one object (``TrainState``), and the one way a run's networks are rebuilt.
+
+``TrainState.state_dict()`` is the checkpoint dict (keys ``nets``, ``ema``, ``optimizers``, ``step``,
+``epoch``, ``step_in_epoch``, ``rng``, ``config``, ``genlab_version``, ``extra``) and ``load_state_dict``
+takes one back, so training, resume and ``sampling.load_run`` all go through this file. The format is that
+of genlab 0.1.0 (tests/fixtures/runs_v010).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from genlab import __version__
+from genlab.config import Config, to_dict
+from genlab.errors import RunError
+from genlab.recipe import build_networks, from_dict
+from genlab.training import perf
+from genlab.training.checkpoint import rng_state, set_rng_state
+from genlab.training.ema import EMA
+
+#: checkpoint ``extra`` entries that describe the writer, not the model (rebuilt at every save)
+WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers")
+
+
+def build_ema(cfg: Config, G: nn.Module) -> Optional[EMA]:
+    """The EMA of the generator when ``train.ema`` > 0."""
+    return EMA(G, cfg.train.ema, cfg.train.ema_warmup) if cfg.train.ema > 0 else None
+
+
+@dataclass
+class RestoredNetworks:
+    """A checkpoint's networks in eval mode: what sampling, evaluation and analysis need."""
+
+    cfg: Config
+    nets: nn.ModuleDict
+    ema: Optional[nn.Module]  # the EMA generator (a plain copy of G), when the run kept one
+    extra: dict
+
+
+def networks_from_checkpoint(ckpt: dict, device: torch.device) -> RestoredNetworks:
+    """Config, networks and EMA generator of a checkpoint dict, on ``device``."""
+    cfg = from_dict(ckpt["config"])
+    extra = ckpt.get("extra", {}) or {}
+    nets = build_networks(cfg, int(extra.get("num_classes", 0)), extra)
+    for k, sd in ckpt["nets"].items():
+        nets[k].load_state_dict(sd)
+    nets.to(device).eval()
+    ema = None
+    if ckpt.get("ema") is not None:
+        holder = EMA(nets["G"], cfg.train.ema, cfg.train.ema_warmup)
+        holder.load_state_dict(ckpt["ema"], updates=ckpt["step"])
+        ema = holder.net
+    return RestoredNetworks(cfg=cfg, nets=nets, ema=ema, extra=extra)
+
+
+@dataclass
+class TrainState:
+    """Everything training changes: weights, EMA, optimizers, loss scalers, counters, best FID, model facts."""
+
+    cfg: Config
+    nets: nn.ModuleDict
+    optimizers: dict[str, torch.optim.Optimizer]
+    scalers: dict[str, Optional[torch.amp.GradScaler]] = field(default_factory=dict)
+    ema: Optional[EMA] = None
+    step: int = 0
+    epoch: int = 0  # completed epochs
+    step_in_epoch: int = 0
+    best: Optional[float] = None  # lowest FID seen by evaluation during training (best.pt)
+    extra: dict = field(default_factory=dict)  # model facts: num_classes, class_names, a text vocabulary
+    #: per optimizer, the implementation flags of this process (perf.optimizer_options); a loaded optimizer
+    #: keeps them instead of the writer's
+    optimizer_options: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def generator(self) -> nn.Module:
+        """What sampling uses: the EMA generator when there is one."""
+        return self.ema.net if self.ema is not None else self.nets["G"]
+
+    def state_dict(self, *, runtime: Optional[dict] = None, world_size: int = 1,
+                   rank_rng: Optional[list] = None) -> dict[str, Any]:
+        """The checkpoint dict. ``runtime``, ``world_size`` and ``rank_rng`` (every rank's RNG, gathered by the
+        caller under DDP) describe the writer."""
+        extra = {**self.extra, "best": self.best, "runtime": runtime, "world_size": world_size}
+        if rank_rng is not None:
+            extra["rank_rng"] = rank_rng
+        if any(s is not None for s in self.scalers.values()):
+            extra["scalers"] = {k: s.state_dict() for k, s in self.scalers.items() if s is not None}
+        return {
+            "nets": {k: v.state_dict() for k, v in self.nets.items()},
+            "ema": None if self.ema is None else self.ema.state_dict(),
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "step": self.step,
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "rng": rng_state(),
+            "config": to_dict(self.cfg),
+            "genlab_version": __version__,
+            "extra": extra,
+        }
+
+    def load_state_dict(self, ckpt: dict, *, rank: int = 0, world_size: int = 1, source: str = "") -> None:
+        """Continue from a checkpoint dict: weights, optimizers, scalers, EMA, counters, extra and RNG state
+        (``rank``'s own stream when the writer ran on several processes). ``source`` names it in errors."""
+        extra = ckpt.get("extra", {}) or {}
+        saved_world = int(extra.get("world_size", 1))
+        if saved_world != world_size:
+            raise RunError(f"checkpoint {source} was written by a run on {saved_world} process(es) "
+                           f"(world_size) and this one has {world_size}; resume with the same number of "
+                           f"processes (torchrun --nproc_per_node/--nnodes giving world_size {saved_world}), "
+                           "or start a new run from its weights")
+        for k, sd in ckpt["nets"].items():
+            self.nets[k].load_state_dict(sd)
+        for k, sd in ckpt["optimizers"].items():
+            self.optimizers[k].load_state_dict(sd)
+            perf.retarget_optimizer(self.optimizers[k], self.optimizer_options.get(k, {}))
+        for k, sd in (extra.get("scalers") or {}).items():
+            if self.scalers.get(k) is not None:
+                self.scalers[k].load_state_dict(sd)
+        if self.ema is not None and ckpt.get("ema") is not None:
+            self.ema.load_state_dict(ckpt["ema"], updates=ckpt["step"])
+        self.step, self.epoch, self.step_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["step_in_epoch"]
+        self.best = extra.get("best")
+        self.extra.update({k: v for k, v in extra.items() if k not in WRITER_KEYS})
+        set_rng_state(extra["rank_rng"][rank] if world_size > 1 else ckpt["rng"])
