@@ -28,7 +28,7 @@ from genlab.config import Config, to_dict
 from genlab.data import DATASETS, dataset_info
 from genlab.data.base import to_uint8
 from genlab.errors import ConfigError, GenlabError
-from genlab.evaluation import choose_features, evaluate_loaded, training_eval_hook
+from genlab.evaluation import TrainingEval, choose_features, evaluate_loaded
 from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
 from genlab.recipe import load_config
@@ -188,9 +188,7 @@ def train(recipe: Union[PathLike, Config, None], overrides: Sequence[str] = (), 
     best.pt). log: where progress lines go. device: where the returned run is loaded (training uses
     ``train.device``).
     """
-    hooks: tuple = ()
-    if evaluate:
-        hooks = (training_eval_hook,)
+    callbacks = (TrainingEval(),) if evaluate else ()
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs run_dir: the run folder to continue")
@@ -201,7 +199,7 @@ def train(recipe: Union[PathLike, Config, None], overrides: Sequence[str] = (), 
     else:
         cfg = _config_of(recipe, overrides)
         target = Path(run_dir) if run_dir is not None else default_run_dir(cfg, recipe)
-    train_loop(cfg, target, overwrite=overwrite, resume=resume, log=log, hooks=hooks)
+    train_loop(cfg, target, overwrite=overwrite, resume=resume, log=log, callbacks=callbacks)
     return load_run(target, "last", device)
 
 

@@ -65,8 +65,8 @@ sys.argv = ["genlab", *sys.argv[2:]]
 main()
 (trainer,) = finished
 out.mkdir(parents=True, exist_ok=True)
-(out / f"rank{trainer.rank}.json").write_text(json.dumps(
-    {"rank": trainer.rank, "step": trainer.step, "digests": ddp.weight_digest(trainer.nets)}))
+(out / f"rank{trainer.dist.rank}.json").write_text(json.dumps(
+    {"rank": trainer.dist.rank, "step": trainer.state.step, "digests": ddp.weight_digest(trainer.state.nets)}))
 '''
 
 

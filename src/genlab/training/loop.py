@@ -281,7 +281,6 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
     finally:
         for cb in cbs:
             cb.on_fit_end(trainer, status, error)
-    ddp.write_debug_digest(state.nets, dist.rank, state.step)
 
 
 def prepare_run(cfg: Config, run_dir: str | Path, overwrite: bool = False) -> RunDir:
