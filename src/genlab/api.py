@@ -132,8 +132,9 @@ class Run:
 
     def plot_curves(self, path: Optional[PathLike] = None, smoothing: float = 0.9, svg: bool = True) -> list[Path]:
         """The loss curves of `genlab plot curves` -> PNG (+ SVG); default path RUN/analysis/curves.png."""
-        # matplotlib is loaded only when a figure is asked for
-        from genlab.reporting.plots import plot_losses, read_records, save_figure
+        # matplotlib is loaded only when a figure is asked for (not a cycle: import speed)
+        from genlab.reporting.plots import plot_losses, save_figure
+        from genlab.reporting.records import read_records
 
         fig = plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing)
         return save_figure(fig, Path(path) if path is not None else self.loaded.run.artifact("curves.png"), svg=svg)
