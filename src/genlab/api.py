@@ -29,10 +29,10 @@ from genlab.data import DATASETS, dataset_info
 from genlab.data.base import to_uint8
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import TrainingEval, choose_features, evaluate_loaded
+from genlab.grids import save_grid
 from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
 from genlab.recipe import load_config
-from genlab.reporting.grids import save_grid
 from genlab.resume import resume_config
 from genlab.rundir import RunDir
 from genlab.sampling import LoadedRun, sample_prompt

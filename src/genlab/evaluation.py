@@ -13,7 +13,10 @@ import torch
 
 from genlab.errors import GenlabError
 from genlab.io import atomic_write_text
+from genlab.metrics import DatasetRef, evaluate, flatten_results
+from genlab.metrics.features.inception_fid import find_inception_weights
 from genlab.sampling import LoadedRun, load_run
+from genlab.training import distributed
 from genlab.training.callbacks import Callback
 
 
@@ -21,8 +24,6 @@ def choose_features(features: str, inception_weights: Optional[str] = None) -> s
     """``auto`` -> ``inception`` when its weights are on disk (no download attempted), else ``classifier``."""
     if features != "auto":
         return features
-    from genlab.metrics.features.inception_fid import find_inception_weights
-
     try:
         find_inception_weights(inception_weights, download=False)
         return "inception"
@@ -31,8 +32,6 @@ def choose_features(features: str, inception_weights: Optional[str] = None) -> s
 
 
 def reference_of(cfg, split: str):
-    from genlab.metrics import DatasetRef
-
     return DatasetRef(cfg.data.name, split, cfg.data.resolution, cfg.data.channels, root=cfg.data.root)
 
 
@@ -50,9 +49,6 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: A
     each draws its shard of the samples with its own latents and extracts their features, the features are
     gathered and every rank returns the same result (protocol ``world_size`` = N).
     """
-    from genlab.metrics import evaluate
-    from genlab.training import distributed
-
     name = choose_features(features, inception_weights) if isinstance(features, str) else features
     ranks = distributed.collective()
     sampler = run.sampler(seed=seed + RANK_SEED_STRIDE * ranks.rank, batch_size=batch_size)
@@ -66,8 +62,6 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: A
 def evaluate_run(run_dir: str | Path, *, checkpoint: str = "last", out: Optional[str | Path] = None,
                  **kw: Any) -> tuple[dict[str, Any], Path]:
     """`genlab eval`: evaluate a run folder's checkpoint and write ``eval.json`` (or ``out``)."""
-    from genlab.training import distributed
-
     run = load_run(run_dir, checkpoint, kw.get("device", "cpu"))
     result = evaluate_loaded(run, **kw)
     path = Path(out) if out else run.run.eval_json
@@ -119,8 +113,6 @@ class TrainingEval(Callback):
                                          device=str(trainer.device))
         finally:
             G.train(was_training)
-        from genlab.metrics import flatten_results
-
         trainer.emit_record({"step": state.step, "epoch": epoch, "kind": "eval", **flatten_results(result)})
         if trainer.is_main:
             trainer.run.write_eval(result)

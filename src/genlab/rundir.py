@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from genlab.errors import RunError
+from genlab.errors import ConfigError, RunError
 from genlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text
 
 
@@ -77,8 +77,6 @@ class RunDir:
     def read_config(self) -> dict:
         """config.yaml as a plain dict (``genlab.config.from_dict`` makes it a Config)."""
         from omegaconf import OmegaConf
-
-        from genlab.errors import ConfigError
 
         self.require()
         try:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from genlab.analysis import interpolation as interp
 from genlab.errors import GenlabError
-from genlab.reporting import grids
+from genlab import grids
 from genlab.sampling import load_run
 
 

@@ -80,7 +80,7 @@ def test_cli_eval_writes_json_with_metric_keys_and_protocol(evaluated_run, cache
 
 def test_eval_folder_against_dataset(evaluated_run, cache, tmp_path, tiny_fmnist):
     run, _ = evaluated_run
-    from genlab.reporting.grids import png_bytes
+    from genlab.grids import png_bytes
     from genlab.data.base import to_uint8
     from genlab.sampling import load_run
 

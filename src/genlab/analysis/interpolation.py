@@ -2,7 +2,7 @@
 
 Works for every model that ``genlab.sampling.load_run`` loads: a GAN's generator and a VAE's decoder both
 turn latents into images. Latent points come from seeds, from a saved tensor (e.g. the run's ``noise.pt``) or,
-for models with an encoder, from encoded images. Strips and GIFs are written by ``genlab.reporting.grids``.
+for models with an encoder, from encoded images. Strips and GIFs are written by ``genlab.grids``.
 """
 from __future__ import annotations
 

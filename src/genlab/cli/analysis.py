@@ -67,7 +67,7 @@ def interpolate(
 ) -> None:
     from genlab.analysis import interpolation as interp
     from genlab.analysis.artifacts import Source, write_numbers
-    from genlab.reporting.grids import save_gif, save_strip
+    from genlab.grids import save_gif, save_strip
 
     run = _load(run_dir, checkpoint, device)
     chosen = [x for x in (seeds, latents, encode) if x]

@@ -98,7 +98,7 @@ def sample(
     nrow: Optional[int] = typer.Option(None, "--nrow", help="images per row"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
-    from genlab.reporting.grids import save_grid
+    from genlab.grids import save_grid
     from genlab.sampling import load_run
 
     if n <= 0:

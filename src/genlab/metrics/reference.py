@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from genlab.data import load_dataset
 from genlab.data.base import ImageData
 from genlab.errors import GenlabError
 
@@ -61,9 +62,7 @@ def dataset_key(name: str, root: Optional[str | os.PathLike] = None) -> str:
 
 
 def load_split(ref: DatasetRef) -> ImageData:
-    """``genlab.data.load_dataset`` on ``ref`` (imported lazily: metrics work on features without datasets)."""
-    from genlab.data import load_dataset
-
+    """``genlab.data.load_dataset`` on ``ref``."""
     return load_dataset(ref, ref.split)
 
 

@@ -12,7 +12,7 @@ from typing import Sequence
 import jinja2
 
 from genlab import __version__
-from genlab.reporting.grids import make_grid, png_bytes
+from genlab.grids import make_grid, png_bytes
 from genlab.reporting.plots import figure_bytes
 
 TEMPLATE = "report.html.j2"

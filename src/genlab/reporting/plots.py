@@ -16,8 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from genlab.errors import GenlabError
+from genlab.grids import make_grid
 from genlab.io import atomic_write_bytes
-from genlab.reporting.grids import make_grid
 from genlab.reporting.metric_names import higher_is_better, pretty
 from genlab.reporting.records import eval_metrics, metric_series, numeric_keys
 

@@ -21,7 +21,7 @@ from genlab.analysis.interpolation import interpolation_rows
 from genlab.analysis.progress import sample_epochs
 from genlab.analysis.traversal import encode_split, latent_plane, pca_2d, traversal
 from genlab.errors import GenlabError, RunError
-from genlab.reporting.grids import gif_bytes
+from genlab.grids import gif_bytes
 from genlab.reporting.metric_names import higher_is_better, pretty
 from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_image, file_image, fmt, grid_image
 from genlab.reporting.plots import plot_class_coverage, plot_image_grid, plot_latent_scatter, plot_losses, plot_metrics

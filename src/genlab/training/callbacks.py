@@ -26,7 +26,7 @@ import torch
 
 from genlab import __version__
 from genlab.data.base import to_float
-from genlab.reporting.grids import save_grid
+from genlab.grids import save_grid
 from genlab.training.phases import Batch
 
 if TYPE_CHECKING:  # annotations only: the loop imports this module

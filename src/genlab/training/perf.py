@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from genlab.config import OptimConfig, TrainConfig
+from genlab.data.base import to_float
 from genlab.errors import ConfigError
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -250,8 +251,6 @@ def make_scalers(optimizers: dict, rt: Runtime) -> dict[str, Optional[torch.amp.
 
 def input_batch(images_uint8: torch.Tensor, rt: Runtime) -> torch.Tensor:
     """uint8 (N, C, H, W) batch -> float [-1, 1] in the run's memory layout (converted while still 1 byte/px)."""
-    from genlab.data.base import to_float
-
     if rt.channels_last and images_uint8.ndim == 4:
         images_uint8 = images_uint8.contiguous(memory_format=torch.channels_last)
     return to_float(images_uint8)
