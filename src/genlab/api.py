@@ -200,6 +200,8 @@ def train(recipe: Union[PathLike, Config, None], overrides: Sequence[str] = (), 
     else:
         cfg = _config_of(recipe, overrides)
         target = Path(run_dir) if run_dir is not None else default_run_dir(cfg, recipe)
+    log(f"genlab train {cfg.model.name} on {cfg.data.name} ({cfg.data.resolution}px, {cfg.data.channels}ch) "
+        f"-> {target}")
     train_loop(cfg, target, overwrite=overwrite, resume=resume, log=log, callbacks=callbacks)
     return load_run(target, "last", device)
 
@@ -213,13 +215,13 @@ def _reference(against: Union[str, PathLike, DatasetRef], resolution: Optional[i
         return Path(against)
     name, _, split = str(against).partition(":")
     if name not in DATASETS:
-        raise ConfigError(f"against={str(against)!r} is neither a folder nor a dataset; use 'DATASET[:SPLIT]' with "
-                          f"DATASET one of {', '.join(DATASETS.names())}, or a folder of images")
+        raise ConfigError(f"the reference {str(against)!r} is neither a folder nor a dataset; use DATASET[:SPLIT] "
+                          f"with DATASET one of {', '.join(DATASETS.names())}, or a folder of images")
     info = dataset_info(name)
     res = resolution or getattr(info, "resolution", None)
     ch = channels or getattr(info, "channels", None)
     if res is None or ch is None:
-        raise ConfigError(f"against={name!r}: give resolution= and channels=")
+        raise ConfigError(f"the reference {name!r} has no native size: give the resolution and channels")
     return DatasetRef(name, split or "test", int(res), int(ch), root=root)
 
 
@@ -252,7 +254,7 @@ def evaluate(source: Union[PathLike, Run], against: Union[str, PathLike, Dataset
     name = choose_features(features, inception_weights) if isinstance(features, str) else features
     if name == "classifier" and isinstance(ref, Path):
         raise ConfigError("the classifier extractor is trained on a labeled dataset: compare against "
-                          "'DATASET:SPLIT', or use features='inception' for folder vs folder")
+                          "DATASET:SPLIT, or use the inception features for folder vs folder")
     result = evaluate_folder(folder, ref, name, metrics, batch_size=batch_size, seed=seed, resolution=resolution,
                              channels=channels, weights=inception_weights, device=device)
     if out is not None:

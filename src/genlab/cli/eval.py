@@ -1,7 +1,6 @@
 """`genlab eval` and `genlab eval-folder`: metrics with the field's protocol, printed and written as JSON."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,25 +26,6 @@ def print_result(result: dict[str, Any], title: str) -> None:
     for k, v in flatten_results(result).items():
         table.add_row(k, f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}")
     console.print(table)
-
-
-def _parse_against(against: str, resolution: Optional[int], channels: Optional[int], root: Optional[str]):
-    """``fashion-mnist:test`` -> DatasetRef; an existing folder -> its path."""
-    from genlab.data import DATASETS, dataset_info
-    from genlab.metrics import DatasetRef
-
-    if Path(against).is_dir():
-        return Path(against)
-    name, _, split = against.partition(":")
-    if name not in DATASETS:
-        raise ConfigError(f"--against {against!r} is neither a folder nor a dataset; use DATASET[:SPLIT] with "
-                          f"DATASET one of {', '.join(DATASETS.names())}, or a folder of images")
-    info = dataset_info(name)
-    res = resolution or getattr(info, "resolution", None)
-    ch = channels or getattr(info, "channels", None)
-    if res is None or ch is None:
-        raise ConfigError(f"--against {name}: give --resolution and --channels")
-    return DatasetRef(name, split or "test", int(res), int(ch), root=root)
 
 
 @app.command("eval", help="Evaluate a run's generator against its dataset (writes eval.json in the run folder).")
@@ -91,19 +71,11 @@ def eval_folder(
     inception_weights: Optional[str] = typer.Option(None, "--inception-weights"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
-    from genlab.evaluation import choose_features, summary_line
-    from genlab.io import atomic_write_text
-    from genlab.metrics import evaluate_folder
+    from genlab.api import evaluate
+    from genlab.evaluation import summary_line
 
-    if not folder.is_dir():
-        raise ConfigError(f"{folder} is not a folder of images")
-    ref = _parse_against(against, resolution, channels, root)
-    name = choose_features(features, inception_weights)
-    if name == "classifier" and isinstance(ref, Path):
-        raise ConfigError("the classifier extractor is trained on a labeled dataset: compare against "
-                          "DATASET:SPLIT, or use --features inception for folder vs folder")
-    result = evaluate_folder(folder, ref, name, metrics, batch_size=batch_size, seed=seed, resolution=resolution,
-                             channels=channels, weights=inception_weights, device=device)
-    atomic_write_text(out, json.dumps(result, indent=1, default=float))
+    result = evaluate(folder, against, metrics=metrics, features=features, resolution=resolution,
+                      channels=channels, root=root, seed=seed, batch_size=batch_size,
+                      inception_weights=inception_weights, device=device, out=out)
     print_result(result, f"genlab eval-folder {folder} vs {against}")
     console.print(f"{summary_line(result)}; wrote {out}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -20,16 +19,6 @@ def _choices() -> str:
 
     return (f"models: {', '.join(MODELS.names())}; datasets: {', '.join(DATASETS.names())}; "
             f"losses: {', '.join(LOSSES.names())}")
-
-
-def _default_run_dir(name: str) -> Path:
-    base = Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "-", name) or "run")
-    if not base.exists():
-        return base
-    i = 1
-    while (base.parent / f"{base.name}-{i}").exists():
-        i += 1
-    return base.parent / f"{base.name}-{i}"
 
 
 def describe_run(run_dir: Path) -> None:
@@ -55,35 +44,24 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder where it stopped"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run folder"),
 ) -> None:
-    from genlab.recipe import load_config
-    from genlab.resume import resume_config
-    from genlab.rundir import RunDir
-    from genlab.training.loop import train as train_fn
+    from genlab.api import train as train_run
 
     args = list(args or [])
     recipe = args.pop(0) if args and "=" not in args[0] else None
+    if resume is None and recipe is None and not args:
+        raise ConfigError("give a recipe, e.g. `genlab train configs/demo_fashion_mnist_dcgan.yaml`, "
+                          "or --resume RUN_DIR")
     t0 = time.perf_counter()
-    if resume is not None:
-        cfg = resume_config(RunDir.of(resume), args, recipe)
-        target = resume
-    else:
-        if recipe is None and not args:
-            raise ConfigError("give a recipe, e.g. `genlab train configs/demo_demo_fashion_mnist_dcgan.yaml`, "
-                              "or --resume RUN_DIR")
-        cfg = load_config(recipe, args)  # no recipe: the defaults plus the overrides
-        target = run_dir or _default_run_dir(cfg.name or (Path(recipe).stem if recipe else "run"))
     main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
+    run = train_run(recipe, args, resume if resume is not None else run_dir, overwrite=overwrite,
+                    resume=resume is not None, log=console.print if main else _quiet)
     if main:
-        console.print(f"[bold]genlab train[/] {cfg.model.name} on {cfg.data.name} "
-                      f"({cfg.data.resolution}px, {cfg.data.channels}ch) -> {target}")
-    from genlab.evaluation import TrainingEval
+        console.print(f"finished {run.step} steps, {run.epoch} epochs in {time.perf_counter() - t0:.1f}s")
+        describe_run(run.path)
 
-    trainer = train_fn(cfg, target, overwrite=overwrite, resume=resume is not None, log=console.print,
-                       callbacks=(TrainingEval(),))
-    if main:
-        console.print(f"finished {trainer.state.step} steps, {trainer.state.epoch} epochs in "
-                      f"{time.perf_counter() - t0:.1f}s")
-        describe_run(Path(target))
+
+def _quiet(*_args, **_kwargs) -> None:
+    return None
 
 
 @app.command(help="Draw a grid of samples from a trained run.")
