@@ -2,6 +2,7 @@
 training batch conditions on."""
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -19,6 +20,7 @@ from genlab.models.conditioning import (
     grid_labels,
     resolve,
 )
+from genlab.sampling import load_run
 from genlab.training.phases import Batch
 
 NONE, CLASS, TEXT = CONDITIONINGS.get("none"), CONDITIONINGS.get("class"), CONDITIONINGS.get("text")
@@ -128,3 +130,15 @@ def test_class_models_need_classes():
     CLASS.require_classes("cgan", "mnist", 10)
     with pytest.raises(ConfigError, match="model cgan is class-conditional but data.name=image-folder"):
         CLASS.require_classes("cgan", "image-folder", 0)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runs_v010"
+
+
+def test_a_loaded_run_asks_its_conditioning(tmp_path):
+    dcgan, cgan = load_run(FIXTURES / "dcgan-ema"), load_run(FIXTURES / "cgan")
+    assert dcgan.conditioning is NONE and not dcgan.conditional and cgan.conditioning is CLASS
+    with pytest.raises(GenlabError, match="model dcgan is unconditional: it takes no labels"):
+        dcgan.sample(4, labels=[1])
+    assert torch.equal(cgan.default_labels(4, [3]), torch.tensor([3, 3, 3, 3]))
+    assert torch.equal(cgan.sample(4, seed=1), cgan.generate(cgan.latents(4, 1), torch.arange(4) % 10))
