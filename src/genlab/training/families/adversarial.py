@@ -14,8 +14,6 @@ from typing import Any, Optional
 import torch
 
 from genlab.errors import ConfigError
-from genlab.models import MODELS
-from genlab.models.conditioning import Conditioning
 from genlab.objectives.penalties import clip_weights, gradient_penalty
 from genlab.training.phases import OBJECTIVES, Batch, Objective, Phase, StepContext
 
@@ -27,11 +25,6 @@ class AdversarialObjective(Objective):
     opts: Any  # GANOptions; WGANOptions with clip, WGANGPOptions with penalty (objectives/options.py)
     penalty: bool = False
     clip: bool = False
-
-    def __init__(self, cfg, opts):
-        super().__init__(cfg, opts)
-        # the model's conditioning; the text objective binds its run's captions to it in setup
-        self.conditioning: Conditioning = MODELS.get(cfg.model.name).conditioning
 
     # ------------------------------------------------------------------ conditioning
     def condition(self, batch: Batch, ctx: StepContext) -> Optional[torch.Tensor]:

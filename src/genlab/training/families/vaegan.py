@@ -15,8 +15,6 @@ from typing import Mapping, Optional
 import torch
 from torch import nn
 
-from genlab.models import MODELS
-from genlab.models.conditioning import Conditioning
 from genlab.objectives.options import VAEGANOptions
 from genlab.objectives.vae_losses import kl_divergence, reparameterize
 from genlab.training.families.adversarial import LabelConditioned
@@ -36,10 +34,6 @@ class VAEGANObjective(Objective):
     def optimizers(self):
         t = self.cfg.train
         return {"D": (("D",), t.d_opt), "E": (("E",), t.g_opt), "G": (("G",), t.g_opt)}
-
-    def __init__(self, cfg, opts):
-        super().__init__(cfg, opts)
-        self.conditioning: Conditioning = MODELS.get(cfg.model.name).conditioning
 
     def condition(self, batch: Batch, ctx: StepContext) -> Optional[torch.Tensor]:
         """The batch's labels for CVAE-GAN, None for VAE-GAN (the model's conditioning decides)."""
