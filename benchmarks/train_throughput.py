@@ -34,6 +34,7 @@ from genlab.models.layers import Dropout
 from genlab.recipe import build_networks, load_config, objective_options
 from genlab.training import perf
 from genlab.training.loop import Trainer, prepare_run
+from genlab.training.phases import Batch
 
 # family -> (overrides, plain step builder name); families without an entry are taken from configs/
 CASES = {
@@ -117,12 +118,12 @@ def plain_adversarial(nets, cfg, objective: str, cond: Callable):
     latent = cfg.model.latent_dim
 
     def gen(z, c):
-        return G(z) if c is None else G(z, c)
+        return G(z, c)
 
     def disc(x, c):
         if acgan:
-            return D.heads(x)
-        return D(x) if c is None else D(x, c)
+            return D.heads(x, c)
+        return D(x, c)
 
     def step(x, y):
         n = x.shape[0]
@@ -188,11 +189,11 @@ def plain_vae_gan(nets, cfg, objective: str, cond: Callable):
     d_loss_fn, g_loss_fn = plain_losses(t.loss)
 
     def call(net, x, c):
-        return net(x) if c is None else net(x, c)
+        return net(x, c)
 
     def step(x, y):
         c = cond(y)
-        c2 = None if c is None else torch.cat([c, c])
+        c2 = None if c is None else torch.cat([c, c])  # the textbook loop spells out what genlab's doubled does
         n = x.shape[0]
         with torch.no_grad():
             mu, logvar = call(E, x, c)
@@ -236,14 +237,16 @@ def textbook_layers(nets: torch.nn.Module) -> None:
 
 
 def condition_fn(trainer: Trainer) -> Callable:
-    """What the plain loop conditions on: labels (class models), the labels' caption bags (text models)."""
-    cond = trainer.spec.conditioning
-    if cond == "class":
-        return lambda y: y
-    if cond == "text":
-        bags = trainer.objective.class_bags.cpu()
-        return lambda y: bags[y]
-    return lambda y: None
+    """What the plain loop conditions on: what genlab's objective conditions a batch of labels on (labels for
+    class models, their caption bags for text models, None for unconditional ones)."""
+    cond, ctx = trainer.objective.conditioning, trainer.ctx
+
+    def fn(y):
+        ctx.cache.clear()  # the text conditioning caches a step's bags
+        c = cond.from_batch(Batch(x=y, y=y), ctx)  # only the labels matter here: x is a placeholder
+        return None if c is None else c.to(y.device)
+
+    return fn
 
 
 # ------------------------------------------------------------------------------------------ timing

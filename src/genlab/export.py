@@ -47,7 +47,7 @@ class GeneratorInfo:
     model_options: dict  # the run's model.* options
     data: dict  # name, resolution, channels: the images the generator draws
     latent_dim: int
-    conditioning: str  # none | class | text
+    conditioning: str  # the conditioning's registered name (models.conditioning.CONDITIONINGS: none | class | text)
     num_classes: int  # 0 for unconditional models
     class_names: list[str]
     text: Optional[dict]  # text models: vocabulary, class captions, caption bank (models.textcond.text_state)
@@ -66,7 +66,7 @@ class GeneratorInfo:
         return cls(model=run.cfg.model.name, model_options=cfg["model"],
                    data={"name": run.cfg.data.name, "resolution": run.cfg.data.resolution,
                          "channels": run.cfg.data.channels},
-                   latent_dim=run.cfg.model.latent_dim, conditioning=run.spec.conditioning,
+                   latent_dim=run.cfg.model.latent_dim, conditioning=run.conditioning.name,
                    num_classes=run.num_classes, class_names=run.class_names, text=run.extra.get("text"),
                    step=run.step, epoch=run.epoch, ema=run.ema is not None, source_checkpoint=str(run.checkpoint),
                    genlab_version=__version__, config=cfg)

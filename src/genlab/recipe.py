@@ -16,7 +16,7 @@ from torch import nn
 
 from genlab.config import Config, add_check, from_dict, load_config
 from genlab.errors import ConfigError
-from genlab.models import MODELS, DataShape, ModelSpec
+from genlab.models import MODELS, DataShape
 from genlab.models.textcond import set_text_vocabulary
 from genlab.objectives import LOSSES
 from genlab.objectives.diffaugment import parse_policy
@@ -72,19 +72,12 @@ def data_shape(cfg: Config, num_classes: int = 0) -> DataShape:
     return DataShape(resolution=cfg.data.resolution, channels=cfg.data.channels, num_classes=num_classes)
 
 
-def _require_classes(cfg: Config, spec: ModelSpec, num_classes: int) -> None:
-    if spec.conditioning == "class" and num_classes <= 0:
-        raise ConfigError(f"model {spec.name} is class-conditional but data.name={cfg.data.name} has no labels "
-                          "(an image-folder without class subfolders?); use a labeled dataset, set "
-                          "model.num_classes, or pick an unconditional model")
-
-
 def build_networks(cfg: Config, num_classes: int = 0, extra: dict | None = None) -> nn.ModuleDict:
     """The networks of ``cfg``'s model for its data (``num_classes``: the label count, 0 = unlabeled); the one
     place that builds them. ``extra`` (a checkpoint's) gives text models the vocabulary they learnt from the
     data, which must be in place before the weights load."""
     spec = MODELS.get(cfg.model.name)
-    _require_classes(cfg, spec, num_classes)
+    spec.conditioning.require_classes(spec.name, cfg.data.name, num_classes)
     nets = spec.build(cfg.model, data_shape(cfg, num_classes))
     if extra and "text" in extra:
         set_text_vocabulary(nets, extra["text"])

@@ -15,6 +15,7 @@ from torch import nn
 from genlab.config import Config
 from genlab.errors import GenlabError
 from genlab.models import MODELS, ModelSpec
+from genlab.models.conditioning import Conditioning
 from genlab.rundir import RunDir
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.state import networks_from_checkpoint
@@ -46,8 +47,12 @@ class LoadedRun:
         return list(self.extra.get("class_names", []))
 
     @property
+    def conditioning(self) -> Conditioning:
+        return self.spec.conditioning
+
+    @property
     def conditional(self) -> bool:
-        return self.spec.conditioning != "none"
+        return self.conditioning.conditional
 
     def latents(self, n: int, seed: int = 0) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
@@ -60,11 +65,8 @@ class LoadedRun:
         out = []
         for i in range(0, len(z), batch_size):
             zi = z[i:i + batch_size].to(self.device)
-            if self.conditional:
-                yi = y[i:i + batch_size].to(self.device) if y is not None else None
-                out.append(G(zi, yi).float().cpu())
-            else:
-                out.append(G(zi).float().cpu())
+            yi = y[i:i + batch_size].to(self.device) if y is not None and self.conditional else None
+            out.append(G(zi, yi).float().cpu())
         images = torch.cat(out) if out else torch.empty(0)
         if not torch.isfinite(images).all():
             raise GenlabError(f"the generator of checkpoint {self.checkpoint} produced NaN/inf images; "
@@ -72,15 +74,9 @@ class LoadedRun:
         return images
 
     def default_labels(self, n: int, labels: Optional[list[int]] = None) -> Optional[torch.Tensor]:
-        # text models trained on a labeled dataset also take labels: the bag of "a photo of a <class>"
-        if not self.conditional or (self.spec.conditioning != "class" and not (self.num_classes and labels)):
-            return None
-        if labels:
-            bad = [c for c in labels if not 0 <= c < self.num_classes]
-            if bad:
-                raise GenlabError(f"labels {bad} are out of range: this model has classes 0..{self.num_classes - 1}")
-            return torch.tensor(labels * (n // len(labels) + 1))[:n]
-        return torch.arange(n) % max(self.num_classes, 1)
+        """The conditions for ``labels`` (cycled), or the model's default (class models cycle the classes);
+        GenlabError for labels a model cannot take."""
+        return self.conditioning.from_labels(labels, n, self.num_classes, self.cfg.model.name)
 
     def sample(self, n: int, seed: int = 0, labels: Optional[list[int]] = None, batch_size: int = 256) -> torch.Tensor:
         """``n`` images from seeded latents (class-conditional models cycle through the classes)."""
@@ -93,45 +89,17 @@ class LoadedRun:
 
         def fn(n: int) -> torch.Tensor:
             z = torch.randn(n, self.cfg.model.latent_dim, generator=g)
-            y = None
-            if self.conditional and self.spec.conditioning == "class":
-                y = torch.randint(0, max(self.num_classes, 1), (n,), generator=g)
-            elif self.spec.conditioning == "text":
-                y = self.random_captions(n, g)
+            y = self.conditioning.random(n, g, self.extra)  # drawn after z: the order seeded metrics rely on
             counter[0] += n
             return self.generate(z, y, batch_size)
 
         return fn
 
-    def random_captions(self, n: int, g: torch.Generator) -> torch.Tensor:
-        """Conditions for a text model's metrics: random classes (their captions) or random training captions."""
-        if self.num_classes:
-            return torch.randint(0, self.num_classes, (n,), generator=g)
-        from genlab.data.captions import Vocabulary
-
-        text = self.extra["text"]
-        bank = text["caption_bank"]
-        pick = torch.randint(0, len(bank), (n,), generator=g).tolist()
-        return Vocabulary(tuple(text["vocab"])).bags([bank[i] for i in pick])
-
 
 def sample_prompt(run: LoadedRun, prompt: str, n: int, seed: int = 0, log=print) -> torch.Tensor:
     """``n`` images of a text-conditional run for one caption; words outside its vocabulary are reported."""
-    from genlab.data.captions import Vocabulary, describe_unknown
-
-    if run.spec.conditioning != "text" or "text" not in run.extra:
-        raise GenlabError(f"--prompt needs a text-conditional model; {run.cfg.model.name} is conditioned on "
-                          f"{run.spec.conditioning} (use --label for class-conditional models)")
-    vocab = Vocabulary(tuple(run.extra["text"]["vocab"]))
-    known, unknown = vocab.split(prompt)
-    if unknown:
-        log(describe_unknown(unknown, vocab))
-    if not known:
-        raise GenlabError(f"no word of the prompt {prompt!r} is in the model's vocabulary; "
-                          f"known words: {', '.join(vocab.words)}")
-    log(f"conditioning on: {' '.join(known)}")
-    bag, _ = vocab.encode(prompt)
-    return run.generate(run.latents(n, seed), bag.expand(n, -1).clone())
+    bags = run.conditioning.from_prompt(prompt, n, run.extra, run.cfg.model.name, log)
+    return run.generate(run.latents(n, seed), bags)
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu") -> LoadedRun:

@@ -42,7 +42,7 @@ def vae_run(tiny_fmnist, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def cond_run(tiny_fmnist, tmp_path_factory) -> Path:
-    names = [n for n, s in MODELS.items() if s.conditioning == "class" and s.objective in ("cgan", "acgan")]
+    names = [n for n, s in MODELS.items() if s.conditioning.takes_labels and s.objective in ("cgan", "acgan")]
     if not names:
         pytest.skip("no class-conditional GAN registered")
     return train_tiny(tiny_fmnist, tmp_path_factory.mktemp("cond") / "run", f"model.name={sorted(names)[0]}",

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 import genlab
-from genlab.errors import RunError
+from genlab.errors import GenlabError, RunError
 from genlab.export import META_FILE, WEIGHTS_FILE, export_generator, load_generator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,12 @@ def test_an_export_samples_bit_for_bit_like_its_run_without_the_run_folder(name,
     run_dir = copy_run(name, tmp_path)
     run = genlab.load_run(run_dir)
     expected = run.sample(16, seed=3)
-    expected_label = run.sample(5, seed=1, labels=[2, 7])
+    labeled = conditioning != "none"
+    if labeled:
+        expected_label = run.sample(5, seed=1, labels=[2, 7])
+    else:  # labels for an unconditional model are an error, not silently ignored
+        with pytest.raises(GenlabError, match=f"model {run.cfg.model.name} is unconditional"):
+            run.sample(5, seed=1, labels=[2, 7])
     state = {k: v.clone() for k, v in run.generator.state_dict().items()}  # the EMA copy when the run has one
     out = export_generator(run_dir, tmp_path / "export")
     assert sorted(p.name for p in out.iterdir()) == [META_FILE, WEIGHTS_FILE]
@@ -43,7 +48,11 @@ def test_an_export_samples_bit_for_bit_like_its_run_without_the_run_folder(name,
     shutil.rmtree(run_dir)  # the export stands alone
     gen = load_generator(out)
     assert torch.equal(gen.sample(16, seed=3), expected)
-    assert torch.equal(gen.sample(5, seed=1, labels=[2, 7]), expected_label)
+    if labeled:
+        assert torch.equal(gen.sample(5, seed=1, labels=[2, 7]), expected_label)
+    else:
+        with pytest.raises(GenlabError, match=f"model {run.cfg.model.name} is unconditional"):
+            gen.sample(5, seed=1, labels=[2, 7])
     assert not gen.net.training and isinstance(gen.net, torch.nn.Module)
     info = json.loads((out / META_FILE).read_text())
     assert (info["model"], info["ema"], info["conditioning"], info["step"], info["epoch"]) == (

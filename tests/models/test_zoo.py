@@ -60,7 +60,7 @@ def test_trains_and_samples_images_of_the_right_shape_and_range(name, res, tmp_p
     assert run.sampler(seed=2)(3).shape == (3, channels, res, res)
 
 
-@pytest.mark.parametrize("name", [n for n, s in MODELS.items() if s.conditioning != "none"])
+@pytest.mark.parametrize("name", [n for n, s in MODELS.items() if s.conditioning.conditional])
 def test_conditional_models_honour_requested_labels(name, tmp_path):
     fit(zoo_config(name, 32, 3), toy_data(32, 3), tmp_path / "run")
     run = load_run(tmp_path / "run")
@@ -115,7 +115,7 @@ def test_models_list_names_every_model_with_conditioning_and_resolutions(monkeyp
     for name, spec in MODELS.items():
         cells = next(cells for cells in ([c.strip() for c in line.split("│")] for line in lines)
                      if len(cells) > 5 and cells[1] == name)
-        assert cells[2:5] == [spec.objective, spec.conditioning, ", ".join(map(str, spec.resolutions))]
+        assert cells[2:5] == [spec.objective, spec.conditioning.name, ", ".join(map(str, spec.resolutions))]
         assert cells[5] == spec.description
 
 

@@ -20,13 +20,13 @@ class ClassGrid:
 
 
 def conditional_models() -> list[str]:
-    return [name for name, spec in MODELS.items() if spec.conditioning == "class"]
+    return [name for name, spec in MODELS.items() if spec.conditioning.takes_labels]
 
 
 def class_grid(run, per_class: int = 8, seed: int = 0, classes: Optional[Sequence[int]] = None,
                shared_noise: bool = True) -> ClassGrid:
     """A row per class for class-conditional runs; ``shared_noise`` reuses one set of latents for every row."""
-    if not run.conditional or getattr(run.spec, "conditioning", "none") != "class":
+    if not run.conditioning.takes_labels:
         others = ", ".join(conditional_models()) or "none registered yet"
         raise GenlabError(f"run {run.run.path} (model {run.cfg.model.name}) is not class-conditional; "
                           f"class grids need a class-conditional model (registered: {others})")

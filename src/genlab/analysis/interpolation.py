@@ -94,13 +94,13 @@ def check_latents(run, z: torch.Tensor) -> torch.Tensor:
 
 def labels_for(run, n: int, label: Optional[int]) -> Optional[torch.Tensor]:
     """A constant class label for conditional models (default class 0); None for unconditional ones."""
-    conditioning = getattr(run.spec, "conditioning", "none")
-    if conditioning == "none":
+    cond = run.conditioning
+    if not cond.conditional:
         if label is not None:
             raise GenlabError(f"--label was given but model {run.cfg.model.name} is not class-conditional")
         return None
-    if conditioning != "class":
-        raise GenlabError(f"model {run.cfg.model.name} is {conditioning}-conditional; interpolation supports "
+    if not cond.takes_labels:
+        raise GenlabError(f"model {run.cfg.model.name} is {cond.name}-conditional; interpolation supports "
                           "unconditional and class-conditional models")
     label = 0 if label is None else int(label)
     if not 0 <= label < max(run.num_classes, 1):
@@ -133,10 +133,8 @@ def encode_images(run, images: torch.Tensor, labels: Optional[torch.Tensor] = No
     with torch.no_grad():
         for i in range(0, len(images), 256):
             x = images[i:i + 256].to(run.device)
-            if getattr(run.spec, "conditioning", "none") == "class" and labels is not None:
-                res = E(x, labels[i:i + 256].to(run.device))
-            else:
-                res = E(x)
+            y = labels[i:i + 256].to(run.device) if labels is not None and run.conditioning.takes_labels else None
+            res = E(x, y)
             mu = res[0] if isinstance(res, (tuple, list)) else res
             out.append(mu.float().cpu().reshape(len(x), -1))
     return torch.cat(out) if out else torch.empty(0, run.cfg.model.latent_dim)

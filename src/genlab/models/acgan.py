@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from genlab.config import ModelConfig
 
 class ACGANDiscriminator(nn.Module):
-    """image -> (validity logit (N,), class logits (N, K)). ``D(x)`` is the validity alone."""
+    """image -> (validity logit (N,), class logits (N, K)). ``D(x)`` is the validity alone; unconditional:
+    ``cond`` is ignored (the class head predicts the label instead)."""
 
     def __init__(self, body: ConvBody, num_classes: int, sn: bool = False):
         super().__init__()
@@ -26,14 +27,14 @@ class ACGANDiscriminator(nn.Module):
         self.validity = maybe_sn(nn.Linear(body.feature_dim, 1), sn)
         self.classes = nn.Linear(body.feature_dim, num_classes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.body(x).flatten(1)
 
-    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def heads(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.features(x)
         return self.validity(h).squeeze(1), self.classes(h)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.heads(x)[0]
 
 

@@ -62,8 +62,8 @@ class ConditionalGenerator(nn.Module):
         self.cond = cond
         self.net = DCGANGenerator(latent_dim, base, channels, resolution, dropout, cond_dim=cond.out_dim)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(z, self.cond(y, z.shape[0]))
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net.decode(torch.cat([z, self.cond(cond, z.shape[0])], dim=1))
 
 
 class ConditionalDiscriminator(nn.Module):
@@ -88,12 +88,12 @@ class ConditionalDiscriminator(nn.Module):
     def _body(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return self.body(x, c if self.mode == "concat" else None)
 
-    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """D's last feature map, flattened (VAE-GAN's reconstruction space); concat mode depends on ``y``."""
-        return self._body(x, self.cond(y, x.shape[0]) if self.mode == "concat" else None).flatten(1)
+    def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """D's last feature map, flattened (VAE-GAN's reconstruction space); concat mode depends on ``cond``."""
+        return self._body(x, self.cond(cond, x.shape[0]) if self.mode == "concat" else None).flatten(1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        c = self.cond(y, x.shape[0])
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.cond(cond, x.shape[0])
         h = self._body(x, c)
         if self.mode == "concat":
             return self.head(h.flatten(1)).squeeze(1)

@@ -56,9 +56,12 @@ class DCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        if cond is not None:
-            z = torch.cat([z, cond], dim=1)
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+        """Unconditional: ``cond`` is ignored (the conditional G wraps this one and calls ``decode``)."""
+        return self.decode(z)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """``h``: z, or [z, condition vector] when built with ``cond_dim``."""
+        return self.net(h.view(h.shape[0], -1, 1, 1))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -85,7 +88,7 @@ class DCGANDiscriminator(nn.Module):
         self.feature_dim = ws[-1] * start * start
         self.head = wrap(nn.Conv2d(ws[-1], out_dim, start, 1, 0))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.body(x).flatten(1)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:

@@ -55,7 +55,7 @@ class MLPDiscriminator(nn.Module):
         self.head = wrap(nn.Linear(width_in, 1))
         self.feature_dim = width_in
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.body(x)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Callable
 
 from torch import nn
 
+from genlab.models.conditioning import Conditioning, resolve
 from genlab.registry import Registry
 
 if TYPE_CHECKING:
@@ -34,9 +35,12 @@ class ModelSpec:
     description: str
     build: Callable[["ModelConfig", DataShape], nn.ModuleDict]
     objective: str = "gan"
-    conditioning: str = "none"  # none | class | text
+    conditioning: Conditioning | str = "none"  # a CONDITIONINGS name (none | class | text), resolved once
     resolutions: tuple[int, ...] = (28, 32, 64, 128)
     losses: tuple[str, ...] = ()  # the GAN losses its D can train with (empty = any); critics: no sigmoid
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conditioning", resolve(self.conditioning))
 
 
 MODELS: Registry[ModelSpec] = Registry("model")

@@ -34,9 +34,9 @@ class GaussianHead(nn.Module):
         self.mu = nn.Linear(in_dim, latent_dim)
         self.logvar = nn.Linear(in_dim, latent_dim)
 
-    def forward(self, h: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.cond is not None:
-            h = torch.cat([h, self.cond(y, h.shape[0])], dim=1)
+    def forward(self, h: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cond is not None:  # built without a condition module: ``cond`` is ignored
+            h = torch.cat([h, self.cond(cond, h.shape[0])], dim=1)
         return self.mu(h), self.logvar(h)
 
 
@@ -54,8 +54,8 @@ class MLPEncoder(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = GaussianHead(width_in, latent_dim, cond)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.body(x), y)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.body(x), cond)
 
 
 class MLPDecoder(nn.Module):
@@ -75,11 +75,11 @@ class MLPDecoder(nn.Module):
         layers.append(nn.Linear(width_in, math.prod(image_shape)))
         self.net = nn.Sequential(*layers)
 
-    def pre_tanh(self, z: torch.Tensor) -> torch.Tensor:
+    def pre_tanh(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(z).view(z.shape[0], *self.image_shape)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.tanh(self.pre_tanh(z))
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.tanh(self.pre_tanh(z, cond))
 
 
 class ConvEncoder(nn.Module):
@@ -91,8 +91,8 @@ class ConvEncoder(nn.Module):
         self.body = ConvBody(channels, resolution, base, "batch", dropout)
         self.head = GaussianHead(self.body.feature_dim, latent_dim, cond)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.body(x).flatten(1), y)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.body(x).flatten(1), cond)
 
 
 class ConvDecoder(nn.Module):
@@ -117,11 +117,11 @@ class ConvDecoder(nn.Module):
         layers.append(nn.Conv2d(ws[-1], channels, 3, 1, 1))
         self.net = nn.Sequential(*layers)
 
-    def pre_tanh(self, z: torch.Tensor) -> torch.Tensor:
+    def pre_tanh(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(self.fc(z).view(z.shape[0], *self.start_shape))
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.tanh(self.pre_tanh(z))
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.tanh(self.pre_tanh(z, cond))
 
 
 def build_vae(m: ModelConfig, d: DataShape) -> nn.ModuleDict:

@@ -30,10 +30,10 @@ class Critic(nn.Module):
         self.feature_dim = body.feature_dim
         self.head = maybe_sn(nn.Linear(body.feature_dim, 1), sn)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.body(x).flatten(1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.features(x)).squeeze(1)
 
 

@@ -175,15 +175,15 @@ def _progress_section(ctx: RunContext, s: Section) -> None:
 
 def _samples_section(ctx: RunContext, s: Section) -> None:
     run = ctx.run
-    conditioning = getattr(run.spec, "conditioning", "none")
+    cond = run.conditioning
     n = 64
-    if conditioning == "text":
+    if cond.captioned:
         s.images.append(grid_image(run.sampler(ctx.seed)(n), 8, f"{n} samples from {run.checkpoint.name} for random "
                                                                 "captions (`genlab sample RUN --prompt ...` for one)"))
         return
     s.images.append(grid_image(run.sample(n, seed=ctx.seed), 8,
                                f"{n} samples from {run.checkpoint.name} (step {run.step}, seed {ctx.seed})"))
-    if conditioning == "class":
+    if cond.takes_labels:
         caption = "class-conditional grid"
         got, why = ctx.saved(artifacts.CLASS_GRID)
         png = ctx.artifact_file("class_grid.png")
@@ -209,7 +209,7 @@ def _interpolation_section(ctx: RunContext, s: Section) -> None:
             s.images.append(file_image(gif, "the same paths, animated", pixelated=True))
         return
     run = ctx.run
-    if getattr(run.spec, "conditioning", "none") == "text":
+    if run.conditioning.captioned:
         s.notes.append("interpolation of text-conditional models is not drawn in reports")
         return
     rows, steps = 4, 10
@@ -239,7 +239,7 @@ def _latent_section(ctx: RunContext, s: Section) -> None:
     if got and _saved_latent_maps(ctx, s, got):
         return
     run = ctx.run
-    if getattr(run.spec, "conditioning", "none") == "text":
+    if run.conditioning.captioned:
         s.notes.append("latent maps are not drawn for text-conditional models")
         return
     computed_now(s, why or "analysis/latent.json names no figure that exists", f"genlab latent {ctx.path}")

@@ -27,6 +27,7 @@ import torch
 from genlab import __version__
 from genlab.data.base import to_float
 from genlab.grids import save_grid
+from genlab.models.conditioning import grid_labels
 from genlab.training.phases import Batch
 
 if TYPE_CHECKING:  # annotations only: the loop imports this module
@@ -148,8 +149,8 @@ class SampleGrids(Callback):
         fixed = self.fixed
         was_training = G.training
         G.eval()
-        conditional = trainer.num_classes and "y" in fixed and trainer.spec.conditioning != "none"
-        images = G(fixed["z"], fixed["y"]) if conditional else G(fixed["z"])
+        # noise.pt holds the grid's labels for any labeled run; only conditional networks are given them
+        images = G(fixed["z"], fixed.get("y") if trainer.spec.conditioning.conditional else None)
         G.train(was_training)
         trainer.emit_image("samples", save_grid(images, trainer.run.sample_path(epoch)))
         extra = getattr(trainer.objective, "sample_images", None)
@@ -170,8 +171,9 @@ def fixed_noise(trainer: "Trainer") -> dict[str, torch.Tensor]:
         g = torch.Generator().manual_seed(cfg.train.seed)
         n = cfg.log.num_samples
         fixed = {"z": torch.randn(n, cfg.model.latent_dim, generator=g)}
-        if trainer.num_classes:
-            fixed["y"] = torch.arange(n) % trainer.num_classes
+        y = grid_labels(n, trainer.num_classes)
+        if y is not None:
+            fixed["y"] = y
         run.save_noise(fixed)
     return {k: v.to(trainer.device) for k, v in fixed.items()}
 

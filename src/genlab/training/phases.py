@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from genlab.config import Config, OptimConfig
+from genlab.models import MODELS
+from genlab.models.conditioning import Conditioning
 from genlab.objectives import LOSSES, GANLoss
 from genlab.objectives.diffaugment import make_augment
 from genlab.objectives.options import ObjectiveOptions
@@ -66,6 +68,8 @@ class Objective:
     def __init__(self, cfg: Config, opts: ObjectiveOptions):
         self.cfg = cfg
         self.opts = opts
+        # what the model is conditioned on; the text objective binds its run's captions to it in setup
+        self.conditioning: Conditioning = MODELS.get(cfg.model.name).conditioning
 
     def optimizers(self) -> dict[str, tuple[tuple[str, ...], OptimConfig]]:
         """optimizer name -> (networks it owns, settings)."""

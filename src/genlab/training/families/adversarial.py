@@ -3,8 +3,9 @@
 ``AdversarialObjective`` (the plain "gan"): a D (critic) phase repeated ``objective.n_critic`` times, then a G
 phase, with any registered loss, DiffAugment (``ctx.augment``) on everything D sees, and two switches:
 ``penalty`` (WGAN-GP: ``objective.grad_penalty`` times the gradient penalty on random interpolates) and ``clip``
-(WGAN: clamp D's weights to ``objective.clip_value`` after each D step). Subclasses override ``condition`` (class labels, caption
-bags); fakes are drawn with the same conditions as the real batch, so G sees the data's condition mix.
+(WGAN: clamp D's weights to ``objective.clip_value`` after each D step). What G and D are conditioned on comes
+from the model's Conditioning (``from_batch``: class labels, caption bags, None); fakes are drawn with the same
+conditions as the real batch, so G sees the data's condition mix.
 """
 from __future__ import annotations
 
@@ -17,10 +18,6 @@ from genlab.objectives.penalties import clip_weights, gradient_penalty
 from genlab.training.phases import OBJECTIVES, Batch, Objective, Phase, StepContext
 
 
-def _cat(c: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-    return None if c is None else torch.cat([c, c])
-
-
 @OBJECTIVES.register("gan")
 class AdversarialObjective(Objective):
     """Unconditional GAN (the "gan" objective) and the base of every adversarial objective."""
@@ -29,18 +26,16 @@ class AdversarialObjective(Objective):
     penalty: bool = False
     clip: bool = False
 
-    # ------------------------------------------------------------------ conditioning hooks
+    # ------------------------------------------------------------------ conditioning
     def condition(self, batch: Batch, ctx: StepContext) -> Optional[torch.Tensor]:
         """What G and D are conditioned on for this batch (None = unconditional)."""
-        return None
+        return self.conditioning.from_batch(batch, ctx)
 
     def generate(self, ctx: StepContext, n: int, c: Optional[torch.Tensor]) -> torch.Tensor:
-        G = ctx.nets["G"]
-        return G(ctx.z(n)) if c is None else G(ctx.z(n), c)
+        return ctx.nets["G"](ctx.z(n), c)
 
     def score(self, ctx: StepContext, x: torch.Tensor, c: Optional[torch.Tensor]) -> torch.Tensor:
-        D = ctx.nets["D"]
-        return D(x) if c is None else D(x, c)
+        return ctx.nets["D"](x, c)
 
     # ------------------------------------------------------------------ phases
     def d_phase(self, batch: Batch, ctx: StepContext):
@@ -51,7 +46,7 @@ class AdversarialObjective(Objective):
             fake = self.generate(ctx, n, c)
         real, fake = ctx.augment(batch.x), ctx.augment(fake)
         if o.merged_batch:  # one forward over real+fake: BatchNorm sees a mixed batch
-            logits = self.score(ctx, torch.cat([real, fake]), _cat(c))
+            logits = self.score(ctx, torch.cat([real, fake]), self.conditioning.doubled(c))
             real_logits, fake_logits = logits[:n], logits[n:]
         else:
             real_logits, fake_logits = self.score(ctx, real, c), self.score(ctx, fake, c)
@@ -109,16 +104,11 @@ def check_labels(data, num_classes: int, model: str) -> None:
 
 
 class LabelConditioned:
-    """Mixin: the condition is the batch's int64 class labels."""
+    """Mixin: the data must have labels (the condition, batch.y, comes from the model's ClassConditioning)."""
 
     def setup(self, data, ctx: StepContext) -> dict:
         check_labels(data, ctx.num_classes, self.cfg.model.name)
         return {}
-
-    def condition(self, batch: Batch, ctx: StepContext) -> Optional[torch.Tensor]:
-        if batch.y is None:
-            raise ConfigError(f"model {ctx.cfg.model.name} needs labeled batches")
-        return batch.y
 
 
 @OBJECTIVES.register("cgan")

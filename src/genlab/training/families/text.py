@@ -2,8 +2,9 @@
 
 ``setup`` builds the vocabulary from the training captions (the dataset's own, else class templates), gives it
 to the networks and returns it for the checkpoint (``extra["text"]``), so ``genlab sample --prompt`` can encode
-new captions. Each image's caption is stored as word indices and turned into a bag per batch (``batch.idx``);
-a batch without indices (e.g. a benchmark) falls back to its labels' class captions.
+new captions. Each image's caption is stored as word indices (a ``CaptionTable`` bound to the model's
+TextConditioning) and turned into a bag per batch (``batch.idx``); a batch without indices (e.g. a benchmark)
+falls back to its labels' class captions.
 """
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Optional
 
 import torch
 
-from genlab.data.captions import Vocabulary, bags_from_ids, class_caption, dataset_captions
-from genlab.errors import ConfigError
+from genlab.data.captions import Vocabulary, class_caption, dataset_captions
+from genlab.models.conditioning import CaptionTable
 from genlab.models.textcond import set_text_vocabulary, text_state
 from genlab.training.families.adversarial import AdversarialObjective
-from genlab.training.phases import OBJECTIVES, Batch, StepContext
+from genlab.training.phases import OBJECTIVES, StepContext
 
 CAPTION_BANK = 1024  # distinct training captions kept in the checkpoint (metrics draw from them)
 
@@ -38,6 +39,7 @@ class TextGANObjective(AdversarialObjective):
         self.vocab_size = len(vocab)
         self.ids = vocab.token_ids(captions).to(ctx.device)
         self.class_bags = vocab.bags(class_captions).to(ctx.device) if class_captions else None
+        self.conditioning = self.conditioning.with_captions(CaptionTable(self.ids, self.vocab_size, self.class_bags))
         return {"text": state}
 
     @staticmethod
@@ -52,20 +54,6 @@ class TextGANObjective(AdversarialObjective):
                 if captions[i]:
                     out[k] = captions[i]
         return out
-
-    def condition(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
-        cached = ctx.cache.get("bags")
-        if cached is not None:
-            return cached
-        if batch.idx is not None and self.ids is not None:
-            bags = bags_from_ids(self.ids[batch.idx], self.vocab_size)
-        elif batch.y is not None and self.class_bags is not None:
-            bags = self.class_bags[batch.y]
-        else:
-            raise ConfigError(f"model {ctx.cfg.model.name} needs each batch's image indices or labels for its "
-                              "captions")
-        ctx.cache["bags"] = bags
-        return bags
 
 
 @OBJECTIVES.register("text-wgan-gp")

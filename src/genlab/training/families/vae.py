@@ -25,8 +25,8 @@ def reconstruction_pairs(E: nn.Module, G: nn.Module, x: torch.Tensor, y: Optiona
     E.eval()
     G.eval()
     try:
-        mu, _ = E(x) if y is None else E(x, y)
-        rec = G(mu) if y is None else G(mu, y)
+        mu, _ = E(x, y)
+        rec = G(mu, y)
     finally:
         E.train(modes[0])
         G.train(modes[1])

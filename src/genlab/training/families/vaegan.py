@@ -36,25 +36,17 @@ class VAEGANObjective(Objective):
         return {"D": (("D",), t.d_opt), "E": (("E",), t.g_opt), "G": (("G",), t.g_opt)}
 
     def condition(self, batch: Batch, ctx: StepContext) -> Optional[torch.Tensor]:
-        return None
-
-    def _call(self, net, x: torch.Tensor, c: Optional[torch.Tensor]):
-        return net(x) if c is None else net(x, c)
-
-    def _features(self, D, x: torch.Tensor, c: Optional[torch.Tensor]) -> torch.Tensor:
-        return D.features(x) if c is None else D.features(x, c)
-
-    def _both(self, c: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-        return None if c is None else torch.cat([c, c])
+        """The batch's labels for CVAE-GAN, None for VAE-GAN (the model's conditioning decides)."""
+        return self.conditioning.from_batch(batch, ctx)
 
     def d_phase(self, batch: Batch, ctx: StepContext):
         E, G, D, loss = ctx.nets["E"], ctx.nets["G"], ctx.nets["D"], ctx.loss
         c = self.condition(batch, ctx)
         with torch.no_grad():
-            mu, logvar = self._call(E, batch.x, c)
-            fakes = torch.cat([self._call(G, reparameterize(mu, logvar), c), self._call(G, ctx.z(len(mu)), c)])
-        real_logits = self._call(D, ctx.augment(batch.x), c)
-        fake_logits = self._call(D, ctx.augment(fakes), self._both(c))
+            mu, logvar = E(batch.x, c)
+            fakes = torch.cat([G(reparameterize(mu, logvar), c), G(ctx.z(len(mu)), c)])
+        real_logits = D(ctx.augment(batch.x), c)
+        fake_logits = D(ctx.augment(fakes), self.conditioning.doubled(c))
         d_loss = loss.d_loss(real_logits, fake_logits, self.opts.real_label)
         return d_loss, {"loss_D": d_loss.detach(), "D(x)": loss.score(real_logits.detach()).mean(),
                         "D(G(z))": loss.score(fake_logits.detach()).mean()}
@@ -62,12 +54,12 @@ class VAEGANObjective(Objective):
     def e_phase(self, batch: Batch, ctx: StepContext):
         E, G, D = ctx.nets["E"], ctx.nets["G"], ctx.nets["D"]
         c = self.condition(batch, ctx)
-        mu, logvar = self._call(E, batch.x, c)
+        mu, logvar = E(batch.x, c)
         z = reparameterize(mu, logvar)
         ctx.cache["z"] = z.detach()
         with torch.no_grad():
-            target = self._features(D, batch.x, c)
-        feat = feature_distance(target, self._features(D, self._call(G, z, c), c))
+            target = D.features(batch.x, c)
+        feat = feature_distance(target, D.features(G(z, c), c))
         kl = kl_divergence(mu, logvar).mean() / mu.shape[1]
         e_loss = feat + self.opts.beta * kl
         ctx.cache["target"] = target
@@ -77,10 +69,10 @@ class VAEGANObjective(Objective):
         G, D, loss = ctx.nets["G"], ctx.nets["D"], ctx.loss
         c = self.condition(batch, ctx)
         z = ctx.cache["z"]
-        rec = self._call(G, z, c)
-        prior = self._call(G, ctx.z(len(z)), c)
-        feat = feature_distance(ctx.cache["target"], self._features(D, rec, c))
-        adv = loss.g_loss(self._call(D, ctx.augment(torch.cat([rec, prior])), self._both(c)))
+        rec = G(z, c)
+        prior = G(ctx.z(len(z)), c)
+        feat = feature_distance(ctx.cache["target"], D.features(rec, c))
+        adv = loss.g_loss(D(ctx.augment(torch.cat([rec, prior])), self.conditioning.doubled(c)))
         g_loss = self.opts.recon_weight * feat + adv
         return g_loss, {"loss_G": g_loss.detach(), "loss_G_adv": adv.detach()}
 
