@@ -28,14 +28,28 @@ from genlab.models.wgan import check_critic_loss
 
 DEFAULT_TEXT_EMBED = 256  # the report's text embedding size
 DEFAULT_BANK = 64  # captions G(z) cycles through when given no condition
+WORD_STD = 0.5  # initial scale of each word's vector
+# Bias 3 starts nearly every unit on the ReLU's live side (a caption's pre-activation has std ~0.5 sqrt(words)).
+# With bias 0 about half of a caption's units started at 0, with no gradient for that caption, and on the two-bar
+# toy G ignored the horizontal-bar caption on some seeds; with bias 1 (~80% live) one seed still half-learned it.
+# The constant it adds to every caption is taken out by the BatchNorm after the layer that takes the embedding.
+WORD_BIAS = 3.0
+# The projection D's caption vectors start as the same small constant for every caption: its initial score does
+# not depend on the caption (N(0, 0.5) words made it a caption-dependent logit of hundreds) and every unit is
+# live, so each learns the caption term from the first step (at 0 a ReLU unit would get no gradient).
+PROJECTION_STD, PROJECTION_BIAS = 0.0, 1e-3
 
 
 class BagOfWordsEmbedding(nn.Module):
-    """y -> bag-of-words (N, V) -> Linear(V, dim) + ReLU. Knows no words until ``set_vocabulary``."""
+    """y -> bag-of-words (N, V) -> Linear(V, dim) + ReLU. Knows no words until ``set_vocabulary``.
 
-    def __init__(self, dim: int):
+    ``std``: the word vectors' initial scale (like a label embedding's N(0, 1): a caption of ~4 words sums 4
+    columns of std 0.5); ``bias``: the units' initial bias, positive so that they start on the ReLU's live side.
+    """
+
+    def __init__(self, dim: int, std: float = WORD_STD, bias: float = WORD_BIAS):
         super().__init__()
-        self.out_dim = dim
+        self.out_dim, self.init_std, self.init_bias = dim, std, bias
         self.proj: nn.Linear | None = None
         self.register_buffer("class_bags", torch.zeros(0, 0))
         self.register_buffer("default_bags", torch.zeros(0, 0))
@@ -47,9 +61,9 @@ class BagOfWordsEmbedding(nn.Module):
     def set_vocabulary(self, vocab_size: int, class_bags: torch.Tensor, default_bags: torch.Tensor) -> None:
         device = self.class_bags.device
         self.proj = nn.Linear(vocab_size, self.out_dim, device=device)
-        # like a label embedding's N(0, 1) vectors: a caption of ~4 words sums 4 columns of std 0.5
-        nn.init.normal_(self.proj.weight, 0.0, 0.5)
-        nn.init.zeros_(self.proj.bias)
+        with torch.no_grad():  # N(0, 1) scaled: the same random draws whatever std is (0 included)
+            nn.init.normal_(self.proj.weight, 0.0, 1.0).mul_(self.init_std)
+            nn.init.constant_(self.proj.bias, self.init_bias)
         self.class_bags = class_bags.to(device)
         self.default_bags = default_bags.to(device)
 
@@ -95,7 +109,8 @@ def _build(cfg, norm: str) -> nn.ModuleDict:
     dim = m.embed_dim or DEFAULT_TEXT_EMBED
     G = ConditionalGenerator(m.latent_dim, BagOfWordsEmbedding(dim), m.hidden_dim, d.channels, d.resolution,
                              m.dropout_g)
-    D = joined_discriminator(cfg, BagOfWordsEmbedding, dim, norm)
+    std, bias = (PROJECTION_STD, PROJECTION_BIAS) if m.cond_d == "projection" else (WORD_STD, WORD_BIAS)
+    D = joined_discriminator(cfg, lambda width: BagOfWordsEmbedding(width, std, bias), dim, norm)
     nets = nn.ModuleDict({"G": G, "D": D})
     dcgan_init(nets)
     return nets
