@@ -42,7 +42,7 @@ class BagOfWordsEmbedding(nn.Module):
     """y -> bag-of-words (N, V) -> Linear(V, dim) + ReLU. Knows no words until ``set_vocabulary``.
 
     ``std``: the word vectors' initial scale (like a label embedding's N(0, 1): a caption of ~4 words sums 4
-    columns of std 0.5); ``bias``: the units' initial bias, positive so that they start on the ReLU's live side.
+    columns of std 0.5); ``bias``: the units' initial bias (a ReLU unit at 0 gets no gradient).
     """
 
     def __init__(self, dim: int, std: float = WORD_STD, bias: float = WORD_BIAS):
