@@ -21,6 +21,7 @@ from genlab.data.captions import (
 )
 from genlab.errors import ConfigError, GenlabError
 from genlab.models import MODELS
+from genlab.models.textcond import build_text_dcgan, set_text_vocabulary, text_state
 from genlab.sampling import load_run, sample_prompt
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.loop import Trainer, fit, prepare_run
@@ -132,3 +133,19 @@ def test_cli_sample_with_a_prompt_reports_unknown_words(tmp_path):
                                       "-o", str(out)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "shiny, red" in result.output and out.is_file()
+
+
+@pytest.mark.parametrize("resolution,hidden", [(28, 16), (64, 64)])
+def test_projection_starts_without_a_caption_dependent_score(resolution, hidden):
+    """N(0, 0.5) word vectors made the projection term a caption-dependent logit of hundreds at step 0."""
+    torch.manual_seed(0)
+    cfg = load_config(None, ["model.name=text-dcgan", "model.cond_d=projection", f"data.resolution={resolution}",
+                             "data.channels=3", f"model.hidden_dim={hidden}", "model.latent_dim=16"])
+    nets = build_text_dcgan(cfg, 10)
+    captions = template_captions(CIFAR, list(range(10)))
+    vocab = set_text_vocabulary(nets, text_state(Vocabulary.from_captions(captions), captions, captions, "test"))
+    x = torch.rand(32, 3, resolution, resolution) * 2 - 1
+    with torch.no_grad():
+        scores = torch.stack([nets["D"](x, vocab.bags([c] * 32)) for c in captions])
+    assert torch.allclose(scores, scores[0].expand_as(scores)), "the caption alone moves D's initial score"
+    assert scores.abs().max() < 10, f"D's initial logits reach {scores.abs().max():.0f}"
