@@ -23,8 +23,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 
@@ -149,7 +149,7 @@ def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> float:
                           seed=seed)["fid"])
 
 
-def main(argv: Optional[list[str]] = None) -> dict:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="training budget per arm (wall clock)")
     ap.add_argument("--eval-samples", type=int, default=10000)

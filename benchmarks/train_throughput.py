@@ -20,9 +20,9 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -71,7 +71,7 @@ def recipe_cases(covered: set[str]) -> dict[str, tuple[list[str], str]]:
     return {f"{m}-{res} ({stem})": (args, "recipe") for m, (res, stem, args) in sorted(found.items())}
 
 
-def case_config(ovr: list[str], max_res: Optional[int], extra: list[str] = ()):
+def case_config(ovr: list[str], max_res: int | None, extra: list[str] = ()):
     recipe = ovr[0] if ovr and ovr[0].endswith(".yaml") else None
     rest = ovr[1:] if recipe else ovr
     cfg = load_config(recipe, [*rest, *NEUTRAL, "train.device=cpu", *extra])
@@ -250,7 +250,7 @@ def condition_fn(trainer: Trainer) -> Callable:
 
 
 # ------------------------------------------------------------------------------------------ timing
-def make_trainer(cfg, data, optimizer_impl: Optional[str] = None) -> Trainer:
+def make_trainer(cfg, data, optimizer_impl: str | None = None) -> Trainer:
     """genlab's trainer for a case; ``optimizer_impl`` replaces the resolved optimizer implementation."""
     run = prepare_run(cfg, tempfile.mkdtemp() + "/run")
     adjust = None if optimizer_impl is None else (lambda rt: replace(rt, optimizer=optimizer_impl))
@@ -286,7 +286,7 @@ def timed(run, steps: int, bs: int) -> float:
     return steps * bs / (time.perf_counter() - t0)
 
 
-def bench(ovr: list[str], steps: int, repeats: int, max_res: Optional[int], variants: list[str],
+def bench(ovr: list[str], steps: int, repeats: int, max_res: int | None, variants: list[str],
           block_s: float = 2.0) -> dict:
     cfg = case_config(ovr, max_res)
     data = synthetic_data(cfg)

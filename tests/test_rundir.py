@@ -49,7 +49,8 @@ def test_json_files_round_trip_and_unreadable_ones_read_as_none(tmp_path):
     run.status_json.write_bytes(b"\x00\xff")
     assert run.read_status() is None
     run.write_artifact_json("coverage.json", {"kl": 0.1})
-    assert run.read_artifact_json("coverage.json") == {"kl": 0.1} and run.artifact("coverage.json").parent == run.analysis
+    assert run.read_artifact_json("coverage.json") == {"kl": 0.1}
+    assert run.artifact("coverage.json").parent == run.analysis
 
 
 def test_noise_samples_and_checkpoints(tmp_path):

@@ -16,9 +16,10 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Union
 
 import torch
 from PIL import Image
@@ -89,8 +90,8 @@ class Run:
                 f"checkpoint={self.checkpoint.name!r})")
 
     # ------------------------------------------------------------------------------------ images
-    def sample(self, n: int = 64, seed: int = 0, labels: Optional[Sequence[int]] = None,
-               prompt: Optional[str] = None, batch_size: int = 256) -> torch.Tensor:
+    def sample(self, n: int = 64, seed: int = 0, labels: Sequence[int] | None = None,
+               prompt: str | None = None, batch_size: int = 256) -> torch.Tensor:
         """``n`` images (float, (n, C, H, W), in [-1, 1]) from seeded latents: the images `genlab sample`
         draws. ``labels`` (class-conditional models) are cycled; ``prompt`` is a caption for text models."""
         if n <= 0:
@@ -100,12 +101,12 @@ class Run:
         return self.loaded.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size)
 
     def interpolate(self, seeds: Sequence[int] = (0, 1), steps: int = 10, method: str = "slerp",
-                    label: Optional[int] = None) -> torch.Tensor:
+                    label: int | None = None) -> torch.Tensor:
         """Images along a path through the latents of ``seeds`` (``slerp`` or ``lerp``), ends included:
         ``1 + (len(seeds) - 1) * (steps - 1)`` frames, as `genlab interpolate --seeds` draws them."""
         return interpolate(self.loaded, seed_latents(self.loaded, seeds), steps=steps, method=method, label=label)
 
-    def save_grid(self, images: torch.Tensor, path: PathLike, nrow: Optional[int] = None) -> Path:
+    def save_grid(self, images: torch.Tensor, path: PathLike, nrow: int | None = None) -> Path:
         """Images in [-1, 1] -> one PNG grid (``nrow`` images per row; default: about square)."""
         save_grid(images, Path(path), nrow=nrow)
         return Path(path)
@@ -116,8 +117,8 @@ class Run:
 
     # ------------------------------------------------------------------------------------ numbers and plots
     def evaluate(self, metrics: Metrics = DEFAULT_METRICS, num_samples: int = 10_000, *, features: Any = "auto",
-                 seed: int = 0, split: str = "test", batch_size: int = 250, inception_weights: Optional[str] = None,
-                 out: Optional[PathLike] = None) -> dict[str, Any]:
+                 seed: int = 0, split: str = "test", batch_size: int = 250, inception_weights: str | None = None,
+                 out: PathLike | None = None) -> dict[str, Any]:
         """Metrics of this checkpoint's generator against the run's dataset ``split`` (the result `genlab eval`
         prints: top-level keys are the metric names, plus ``protocol``). ``out``: also write it there as JSON
         (the run's ``eval.json`` is left alone unless ``out`` names it)."""
@@ -130,7 +131,7 @@ class Run:
             self.loaded.run.write_eval(result, out)
         return result
 
-    def plot_curves(self, path: Optional[PathLike] = None, smoothing: float = 0.9, svg: bool = True) -> list[Path]:
+    def plot_curves(self, path: PathLike | None = None, smoothing: float = 0.9, svg: bool = True) -> list[Path]:
         """The loss curves of `genlab plot curves` -> PNG (+ SVG); default path RUN/analysis/curves.png."""
         # matplotlib is loaded only when a figure is asked for (not a cycle: import speed)
         from genlab.reporting.plots import plot_losses, save_figure
@@ -160,13 +161,13 @@ def load_run(path: PathLike, checkpoint: str = "last", device: str = "cpu") -> R
     return Run(_load_run(path, checkpoint, device))
 
 
-def _config_of(recipe: Union[PathLike, Config, None], overrides: Sequence[str]) -> Config:
+def _config_of(recipe: PathLike | Config | None, overrides: Sequence[str]) -> Config:
     if isinstance(recipe, Config):
         return load_config(None, list(overrides), base=to_dict(recipe))  # validated again with the overrides
     return load_config(recipe, list(overrides))
 
 
-def default_run_dir(cfg: Config, recipe: Union[PathLike, Config, None]) -> Path:
+def default_run_dir(cfg: Config, recipe: PathLike | Config | None) -> Path:
     """runs/<recipe name> (the name, else the recipe file's stem), numbered -1, -2, ... when it exists."""
     stem = cfg.name or (Path(recipe).stem if recipe is not None and not isinstance(recipe, Config) else "run")
     base = Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "-", stem) or "run")
@@ -177,7 +178,7 @@ def default_run_dir(cfg: Config, recipe: Union[PathLike, Config, None]) -> Path:
     return candidate
 
 
-def train(recipe: Union[PathLike, Config, None], overrides: Sequence[str] = (), run_dir: Optional[PathLike] = None,
+def train(recipe: PathLike | Config | None, overrides: Sequence[str] = (), run_dir: PathLike | None = None,
           *, overwrite: bool = False, resume: bool = False, evaluate: bool = True,
           log: Callable[[str], None] = print, device: str = "cpu") -> Run:
     """Train a recipe (a YAML path or a :class:`~genlab.config.Config`) with dotted ``overrides``, as
@@ -206,8 +207,8 @@ def train(recipe: Union[PathLike, Config, None], overrides: Sequence[str] = (), 
     return load_run(target, "last", device)
 
 
-def _reference(against: Union[str, PathLike, DatasetRef], resolution: Optional[int], channels: Optional[int],
-               root: Optional[str]) -> Union[DatasetRef, Path]:
+def _reference(against: str | PathLike | DatasetRef, resolution: int | None, channels: int | None,
+               root: str | None) -> DatasetRef | Path:
     """``"fashion-mnist:test"`` -> a DatasetRef at the dataset's native size; a folder -> its path."""
     if isinstance(against, DatasetRef):
         return against
@@ -225,12 +226,12 @@ def _reference(against: Union[str, PathLike, DatasetRef], resolution: Optional[i
     return DatasetRef(name, split or "test", int(res), int(ch), root=root)
 
 
-def evaluate(source: Union[PathLike, Run], against: Union[str, PathLike, DatasetRef, None] = None, *,
+def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None = None, *,
              metrics: Metrics = DEFAULT_METRICS, features: Any = "auto", num_samples: int = 10_000,
-             checkpoint: str = "last", split: str = "test", resolution: Optional[int] = None,
-             channels: Optional[int] = None, root: Optional[str] = None, seed: int = 0, batch_size: int = 250,
-             inception_weights: Optional[str] = None, device: str = "cpu",
-             out: Optional[PathLike] = None) -> dict[str, Any]:
+             checkpoint: str = "last", split: str = "test", resolution: int | None = None,
+             channels: int | None = None, root: str | None = None, seed: int = 0, batch_size: int = 250,
+             inception_weights: str | None = None, device: str = "cpu",
+             out: PathLike | None = None) -> dict[str, Any]:
     """Metrics of a run (a run folder or a :class:`Run`: its generator against its dataset's ``split``) or of a
     folder of images (against ``"DATASET[:SPLIT]"``, a DatasetRef or another folder), as `genlab eval` and
     `genlab eval-folder` compute them. ``out``: also write the result there as JSON.

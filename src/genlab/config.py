@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf import errors as oc_errors
@@ -25,13 +26,13 @@ from genlab.errors import ConfigError
 @dataclass
 class DataConfig:
     name: str = "fashion-mnist"  # a registered dataset (`genlab datasets list`)
-    root: Optional[str] = None  # explicit folder with the raw files (image-folder: the images)
-    limit: Optional[int] = None  # use only the first N training images
+    root: str | None = None  # explicit folder with the raw files (image-folder: the images)
+    limit: int | None = None  # use only the first N training images
     resolution: int = 32  # square side in pixels the images are resized to (once, antialiased)
     channels: int = 1  # 1 = grayscale, 3 = RGB; images are converted to this
     strict: bool = False  # image-folder: a corrupt file is an error instead of a counted warning
     download: bool = True  # allow downloading the official files when no local copy exists
-    captions: Optional[str] = None  # image-folder: captions file for text conditioning
+    captions: str | None = None  # image-folder: captions file for text conditioning
 
 
 @dataclass
@@ -63,7 +64,7 @@ class TrainConfig:
     batch_size: int = 64  # images per step
     seed: int = 0  # same config + seed -> same numbers on CPU
     loss: str = "bce"  # a registered GAN loss (bce = non-saturating BCE)
-    max_steps: Optional[int] = None  # stop after this many steps (benchmarks, smoke tests)
+    max_steps: int | None = None  # stop after this many steps (benchmarks, smoke tests)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     g_opt: OptimConfig = field(default_factory=OptimConfig)  # generator (and decoder) optimizer
     d_opt: OptimConfig = field(default_factory=OptimConfig)  # discriminator / critic optimizer
@@ -123,16 +124,16 @@ class ConfigDeprecationWarning(FutureWarning):
 
 
 #: checks that need the registries, added by genlab.recipe (this module imports none); they may normalise
-_CHECKS: list[Callable[["Config"], None]] = []
+_CHECKS: list[Callable[[Config], None]] = []
 
 
-def add_check(fn: Callable[["Config"], None]) -> None:
+def add_check(fn: Callable[[Config], None]) -> None:
     """Run ``fn(cfg)`` after the value checks of every load (``load_config``, ``from_dict``)."""
     if fn not in _CHECKS:
         _CHECKS.append(fn)
 
 
-def _run_checks(cfg: "Config") -> None:
+def _run_checks(cfg: Config) -> None:
     for fn in _CHECKS:
         fn(cfg)
 

@@ -6,8 +6,9 @@ never import training.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import torch
 
@@ -20,7 +21,7 @@ from genlab.training import distributed
 from genlab.training.callbacks import Callback
 
 
-def choose_features(features: str, inception_weights: Optional[str] = None) -> str:
+def choose_features(features: str, inception_weights: str | None = None) -> str:
     """``auto`` -> ``inception`` when its weights are on disk (no download attempted), else ``classifier``."""
     if features != "auto":
         return features
@@ -41,7 +42,7 @@ RANK_SEED_STRIDE = 1_000_003
 
 def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: Any = "auto",
                     num_samples: int = 10_000, seed: int = 0, split: str = "test", batch_size: int = 250,
-                    inception_weights: Optional[str] = None, device: str = "cpu") -> dict[str, Any]:
+                    inception_weights: str | None = None, device: str = "cpu") -> dict[str, Any]:
     """Metrics of a loaded run's generator against its dataset's ``split``.
 
     ``features``: an extractor name (``auto``: inception when its weights are on disk, else classifier) or a
@@ -59,7 +60,7 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: A
     return result
 
 
-def evaluate_run(run_dir: str | Path, *, checkpoint: str = "last", out: Optional[str | Path] = None,
+def evaluate_run(run_dir: str | Path, *, checkpoint: str = "last", out: str | Path | None = None,
                  **kw: Any) -> tuple[dict[str, Any], Path]:
     """`genlab eval`: evaluate a run folder's checkpoint and write ``eval.json`` (or ``out``)."""
     run = load_run(run_dir, checkpoint, kw.get("device", "cpu"))

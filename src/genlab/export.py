@@ -14,9 +14,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import torch
 from safetensors.torch import load as load_safetensors
@@ -50,7 +51,7 @@ class GeneratorInfo:
     conditioning: str  # the conditioning's registered name (models.conditioning.CONDITIONINGS: none | class | text)
     num_classes: int  # 0 for unconditional models
     class_names: list[str]
-    text: Optional[dict]  # text models: vocabulary, class captions, caption bank (models.textcond.text_state)
+    text: dict | None  # text models: vocabulary, class captions, caption bank (models.textcond.text_state)
     step: int  # training step of the exported checkpoint
     epoch: int
     ema: bool  # the weights are the EMA copy of G
@@ -61,7 +62,7 @@ class GeneratorInfo:
     format_version: int = FORMAT_VERSION
 
     @classmethod
-    def of_run(cls, run: LoadedRun) -> "GeneratorInfo":
+    def of_run(cls, run: LoadedRun) -> GeneratorInfo:
         cfg = to_dict(run.cfg)
         return cls(model=run.cfg.model.name, model_options=cfg["model"],
                    data={"name": run.cfg.data.name, "resolution": run.cfg.data.resolution,
@@ -72,7 +73,7 @@ class GeneratorInfo:
                    genlab_version=__version__, config=cfg)
 
     @classmethod
-    def read(cls, path: Path) -> "GeneratorInfo":
+    def read(cls, path: Path) -> GeneratorInfo:
         try:
             raw = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -130,7 +131,7 @@ def _publish(staged: Path, out: Path) -> None:
         os.replace(staged, out)
 
 
-def export_generator(run_dir: "str | Path | RunDir", out_dir: "str | Path", checkpoint: str = "last",
+def export_generator(run_dir: str | Path | RunDir, out_dir: str | Path, checkpoint: str = "last",
                      overwrite: bool = False) -> Path:
     """Write the generator of ``run_dir``'s checkpoint (last | best | a path) to ``out_dir`` -> ``out_dir``."""
     out = Path(out_dir)
@@ -191,11 +192,11 @@ class ExportedGenerator:
     def latents(self, n: int, seed: int = 0) -> torch.Tensor:
         return self._run.latents(n, seed)
 
-    def generate(self, z: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 256) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
         """Latents (and labels / bag-of-words conditions) -> float images in [-1, 1] on the CPU."""
         return self._run.generate(z, y, batch_size)
 
-    def sample(self, n: int, seed: int = 0, labels: Optional[Sequence[int]] = None, prompt: Optional[str] = None,
+    def sample(self, n: int, seed: int = 0, labels: Sequence[int] | None = None, prompt: str | None = None,
                batch_size: int = 256) -> torch.Tensor:
         """``n`` images from seeded latents: the same images ``genlab.load_run(RUN).sample(n, seed)`` draws.
         ``labels``: classes to cycle through (class-conditional models); ``prompt``: a caption (text models)."""
@@ -204,7 +205,7 @@ class ExportedGenerator:
         return self._run.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size)
 
 
-def load_generator(export_dir: "str | Path", device: str = "cpu") -> ExportedGenerator:
+def load_generator(export_dir: str | Path, device: str = "cpu") -> ExportedGenerator:
     """An export folder (``genlab export``) -> the generator rebuilt from its JSON and safetensors weights."""
     folder = Path(export_dir)
     meta, weights = folder / META_FILE, folder / WEIGHTS_FILE

@@ -4,7 +4,8 @@ Names are the CLI's choices; an unknown name fails with the list of known ones.
 """
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from genlab.errors import ConfigError
 

@@ -5,8 +5,6 @@ A resume continues exactly where the run stopped, so only keys that do not alter
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from genlab.config import Config, diff
 from genlab.errors import ConfigError
 from genlab.recipe import from_dict, load_config
@@ -24,7 +22,7 @@ def check_resume(saved: Config, requested: Config) -> list[str]:
                                                           for p in RESUMABLE_KEYS)]
 
 
-def resume_config(run: RunDir, overrides: list[str] | tuple[str, ...] = (), recipe: Optional[str] = None) -> Config:
+def resume_config(run: RunDir, overrides: list[str] | tuple[str, ...] = (), recipe: str | None = None) -> Config:
     """The run's saved config plus overrides; refuses changes that would make the resume inexact."""
     saved_dict = run.read_config()
     saved = from_dict(saved_dict)

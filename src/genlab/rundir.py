@@ -19,7 +19,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from genlab.errors import ConfigError, RunError
 from genlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text
@@ -30,7 +30,7 @@ class RunDir:
     path: Path
 
     @classmethod
-    def of(cls, path: "str | Path | RunDir") -> "RunDir":
+    def of(cls, path: str | Path | RunDir) -> RunDir:
         return path if isinstance(path, RunDir) else cls(Path(path))
 
     config = property(lambda self: self.path / "config.yaml")
@@ -60,7 +60,7 @@ class RunDir:
         for p in (self.path, self.samples, self.checkpoints):
             p.mkdir(parents=True, exist_ok=True)
 
-    def require(self) -> "RunDir":
+    def require(self) -> RunDir:
         if not self.exists():
             raise RunError(f"{str(self.path)!r} is not a genlab run folder (no config.yaml); "
                            "train one with `genlab train RECIPE --run-dir PATH`")
@@ -129,7 +129,7 @@ class RunDir:
         return atomic_write_text(path, json.dumps(obj, indent=1, default=float))
 
     @staticmethod
-    def _read_json(path: Path) -> Optional[dict]:
+    def _read_json(path: Path) -> dict | None:
         if not path.is_file():
             return None
         try:
@@ -140,27 +140,27 @@ class RunDir:
     def write_status(self, state: str, **fields: Any) -> Path:
         return self._write_json(self.status_json, {"state": state, **fields})
 
-    def read_status(self) -> Optional[dict]:
+    def read_status(self) -> dict | None:
         return self._read_json(self.status_json)
 
     def write_runtime(self, runtime: dict) -> Path:
         return self._write_json(self.runtime_json, runtime)
 
-    def read_runtime(self) -> Optional[dict]:
+    def read_runtime(self) -> dict | None:
         return self._read_json(self.runtime_json)
 
-    def write_eval(self, result: dict, path: "str | Path | None" = None) -> Path:
+    def write_eval(self, result: dict, path: str | Path | None = None) -> Path:
         """An evaluation result (``genlab eval``): eval.json, or ``path`` when the user named one."""
         return self._write_json(Path(path) if path else self.eval_json, result)
 
-    def read_eval(self) -> Optional[dict]:
+    def read_eval(self) -> dict | None:
         return self._read_json(self.eval_json)
 
     # ------------------------------------------------------------------------------------ noise and samples
     def save_noise(self, fixed: dict) -> Path:
         return atomic_torch_save(fixed, self.noise)
 
-    def load_noise(self) -> Optional[dict]:
+    def load_noise(self) -> dict | None:
         import torch
 
         if not self.noise.is_file():
@@ -216,6 +216,6 @@ class RunDir:
     def write_artifact_json(self, name: str, obj: Any) -> Path:
         return self._write_json(self.artifact(name), obj)
 
-    def read_artifact_json(self, name: str) -> Optional[dict]:
+    def read_artifact_json(self, name: str) -> dict | None:
         return self._read_json(self.artifact(name))
 

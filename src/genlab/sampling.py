@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch import nn
@@ -31,7 +30,7 @@ class LoadedRun:
     step: int
     epoch: int
     extra: dict = field(default_factory=dict)
-    ema: Optional[nn.Module] = None
+    ema: nn.Module | None = None
     device: torch.device = torch.device("cpu")
 
     @property
@@ -59,7 +58,7 @@ class LoadedRun:
         return torch.randn(n, self.cfg.model.latent_dim, generator=g).to(self.device)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 256) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
         """Latents (and labels/conditions for conditional models) -> float images in [-1, 1] on the CPU."""
         G = self.generator
         out = []
@@ -73,12 +72,12 @@ class LoadedRun:
                               "pick an earlier checkpoint with --checkpoint PATH")
         return images
 
-    def default_labels(self, n: int, labels: Optional[list[int]] = None) -> Optional[torch.Tensor]:
+    def default_labels(self, n: int, labels: list[int] | None = None) -> torch.Tensor | None:
         """The conditions for ``labels`` (cycled), or the model's default (class models cycle the classes);
         GenlabError for labels a model cannot take."""
         return self.conditioning.from_labels(labels, n, self.num_classes, self.cfg.model.name)
 
-    def sample(self, n: int, seed: int = 0, labels: Optional[list[int]] = None, batch_size: int = 256) -> torch.Tensor:
+    def sample(self, n: int, seed: int = 0, labels: list[int] | None = None, batch_size: int = 256) -> torch.Tensor:
         """``n`` images from seeded latents (class-conditional models cycle through the classes)."""
         return self.generate(self.latents(n, seed), self.default_labels(n, labels), batch_size)
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from genlab import grids
 from genlab.analysis import interpolation as interp
 from genlab.errors import GenlabError
-from genlab import grids
 from genlab.sampling import load_run
 
 

@@ -80,8 +80,8 @@ def test_cli_eval_writes_json_with_metric_keys_and_protocol(evaluated_run, cache
 
 def test_eval_folder_against_dataset(evaluated_run, cache, tmp_path, tiny_fmnist):
     run, _ = evaluated_run
-    from genlab.grids import png_bytes
     from genlab.data.base import to_uint8
+    from genlab.grids import png_bytes
     from genlab.sampling import load_run
 
     images = to_uint8(load_run(run).sample(64, seed=3))

@@ -6,13 +6,11 @@ import torch
 
 from genlab.config import load_config
 from genlab.data.base import ImageData
+from genlab.recipe import build_networks
 from genlab.sampling import load_run
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.ema import EMA
-from genlab.recipe import build_networks
 from genlab.training.loop import Trainer, fit, prepare_run
-
-
 
 
 def test_ema_update_is_the_exponential_average():

@@ -21,7 +21,8 @@ from genlab.data.captions import (
 )
 from genlab.errors import ConfigError, GenlabError
 from genlab.models import MODELS
-from genlab.models.textcond import build_text_dcgan, set_text_vocabulary, text_state
+from genlab.models.textcond import set_text_vocabulary, text_state
+from genlab.recipe import build_networks
 from genlab.sampling import load_run, sample_prompt
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.loop import Trainer, fit, prepare_run
@@ -141,7 +142,7 @@ def test_projection_starts_without_a_caption_dependent_score(resolution, hidden)
     torch.manual_seed(0)
     cfg = load_config(None, ["model.name=text-dcgan", "model.cond_d=projection", f"data.resolution={resolution}",
                              "data.channels=3", f"model.hidden_dim={hidden}", "model.latent_dim=16"])
-    nets = build_text_dcgan(cfg, 10)
+    nets = build_networks(cfg, 10)
     captions = template_captions(CIFAR, list(range(10)))
     vocab = set_text_vocabulary(nets, text_state(Vocabulary.from_captions(captions), captions, captions, "test"))
     x = torch.rand(32, 3, resolution, resolution) * 2 - 1

@@ -13,8 +13,6 @@ from genlab.training.families.vae import reconstruction_pairs
 from genlab.training.loop import train
 
 
-
-
 def vae_config(root, model: str, extra=()):
     return load_config(None, [
         f"data.root={root}", "data.name=fashion-mnist", "data.download=false", "data.resolution=28",

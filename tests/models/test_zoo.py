@@ -10,12 +10,11 @@ from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.errors import ConfigError
 from genlab.models import MODELS
+from genlab.recipe import build_networks
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
 from genlab.training import loop
 from genlab.training.loop import Trainer, prepare_run
-from genlab.recipe import build_networks
-
 
 CRITICS = {"wgan", "wgan-gp", "text-wgan-gp"}
 CLASS_NAMES = ["cat", "automobile", "ship"]
@@ -86,7 +85,8 @@ def test_critic_models_refuse_the_bce_loss():
 
 
 def test_wgan_clips_critic_weights_and_can_use_rmsprop(tmp_path):
-    cfg = zoo_config("wgan", 32, 3, ["objective.clip_value=0.005", "objective.n_critic=3", "train.d_opt.optimizer=rmsprop",
+    cfg = zoo_config("wgan", 32, 3, ["objective.clip_value=0.005", "objective.n_critic=3",
+                                     "train.d_opt.optimizer=rmsprop",
                                      "train.g_opt.optimizer=rmsprop"])
     trainer = fit(cfg, toy_data(32, 3), tmp_path / "run")
     assert isinstance(trainer.state.optimizers["D"], torch.optim.RMSprop)

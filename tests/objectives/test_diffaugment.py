@@ -7,9 +7,9 @@ import torch
 from genlab.config import load_config
 from genlab.errors import ConfigError
 from genlab.objectives.diffaugment import DiffAugment, cutout, make_augment, translation
-from genlab.training.phases import Batch
 from genlab.recipe import build_networks
 from genlab.training.families import build_objective
+from genlab.training.phases import Batch
 
 
 def test_empty_policy_is_the_identity_and_unknown_words_fail():

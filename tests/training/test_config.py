@@ -2,8 +2,8 @@ import pytest
 import yaml
 
 from genlab.config import diff, known_keys, to_dict
-from genlab.recipe import load_config  # with the cross-registry checks
 from genlab.errors import ConfigError
+from genlab.recipe import load_config  # with the cross-registry checks
 
 REQUIRED_KEYS = ["data.name", "data.root", "data.limit", "data.resolution", "data.channels", "model.name",
                  "model.latent_dim", "model.hidden_dim", "train.epochs", "train.batch_size", "train.seed",

@@ -17,9 +17,9 @@ from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.errors import ConfigError, RunError
 from genlab.metrics import SINGLE_PROCESS
+from genlab.resume import resume_config
 from genlab.rundir import RunDir
 from genlab.training import ddp, distributed
-from genlab.resume import resume_config
 from genlab.training.loop import Trainer, prepare_run, train
 
 EPOCHS = 3

@@ -11,11 +11,11 @@ from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.errors import ConfigError
 from genlab.models import MODELS
+from genlab.recipe import build_networks
+from genlab.resume import resume_config
 from genlab.rundir import RunDir
 from genlab.training import perf
-from genlab.resume import resume_config
 from genlab.training.loop import Trainer, epoch_permutation, prepare_run, train
-from genlab.recipe import build_networks
 
 
 def tiny(extra=()) -> list[str]:

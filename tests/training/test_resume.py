@@ -15,9 +15,9 @@ import torch
 from genlab.config import load_config
 from genlab.errors import ConfigError, RunError
 from genlab.resume import resume_config
+from genlab.rundir import RunDir
 from genlab.training.callbacks import Callback
 from genlab.training.loop import train
-from genlab.rundir import RunDir
 
 
 def overrides(root: Path, epochs: int, extra=()) -> list[str]:

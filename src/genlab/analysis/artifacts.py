@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
 
 from genlab.io import atomic_write_text
 from genlab.rundir import RunDir
@@ -33,16 +32,16 @@ class Source:
 
     checkpoint: str
     step: int
-    seed: Optional[int] = None
+    seed: int | None = None
 
     @classmethod
-    def of(cls, run, seed: Optional[int] = None) -> "Source":
+    def of(cls, run, seed: int | None = None) -> Source:
         """From a ``genlab.sampling.LoadedRun``."""
         return cls(checkpoint=Path(run.checkpoint).name, step=int(run.step), seed=seed)
 
 
-def write_numbers(run_dir: "str | Path | RunDir", figure: Path, numbers: dict,
-                  source: Optional[Source] = None) -> Path:
+def write_numbers(run_dir: str | Path | RunDir, figure: Path, numbers: dict,
+                  source: Source | None = None) -> Path:
     """``numbers`` (plus ``source``) as JSON next to ``figure``: through RunDir when the figure sits in
     RUN/analysis/ (the default), else beside the path the user gave with --out."""
     rd = RunDir.of(run_dir)
@@ -61,7 +60,7 @@ class Saved:
     about: str
 
 
-def saved(run_dir: "str | Path | RunDir", name: str, checkpoint: Optional[Path] = None) -> tuple[Optional[Saved], str]:
+def saved(run_dir: str | Path | RunDir, name: str, checkpoint: Path | None = None) -> tuple[Saved | None, str]:
     """analysis/<name> if it was made from ``checkpoint`` (any checkpoint when None), else (None, why not)."""
     data = RunDir.of(run_dir).read_artifact_json(name)
     if not isinstance(data, dict):

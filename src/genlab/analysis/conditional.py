@@ -2,8 +2,8 @@
 noise vector renders across the classes and a row shows the variety inside one class."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import torch
 
@@ -23,7 +23,7 @@ def conditional_models() -> list[str]:
     return [name for name, spec in MODELS.items() if spec.conditioning.takes_labels]
 
 
-def class_grid(run, per_class: int = 8, seed: int = 0, classes: Optional[Sequence[int]] = None,
+def class_grid(run, per_class: int = 8, seed: int = 0, classes: Sequence[int] | None = None,
                shared_noise: bool = True) -> ClassGrid:
     """A row per class for class-conditional runs; ``shared_noise`` reuses one set of latents for every row."""
     if not run.conditioning.takes_labels:

@@ -6,8 +6,8 @@ summary functions take plain predicted-class arrays, so any classifier can feed 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -95,7 +95,7 @@ class Coverage:
                 "class_names": list(self.class_names), "threshold": self.threshold}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Coverage":
+    def from_dict(cls, data: dict) -> Coverage:
         """Back from :meth:`to_dict` (a coverage.json); GenlabError when the histograms are not there."""
         try:
             generated = np.asarray(data["generated"], dtype=np.int64)
@@ -124,7 +124,7 @@ def predict(predictor: Predictor, images: torch.Tensor, batch_size: int = 500) -
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
-def find_predictor(run, train: bool = False) -> tuple[Optional[Predictor], str]:
+def find_predictor(run, train: bool = False) -> tuple[Predictor | None, str]:
     """The metrics package's classifier extractor for the run's dataset as a :data:`Predictor`, or (None, why).
 
     With ``train`` a missing classifier is trained once (a few minutes on a CPU) and cached; without, only a
@@ -145,7 +145,7 @@ def find_predictor(run, train: bool = False) -> tuple[Optional[Predictor], str]:
     return predict, about
 
 
-def mode_coverage(run, n: int = 2000, seed: int = 0, predictor: Optional[Predictor] = None,
+def mode_coverage(run, n: int = 2000, seed: int = 0, predictor: Predictor | None = None,
                   split: str = "test", real_limit: int = 2000, threshold: float = 0.1) -> Coverage:
     """Class histogram of ``n`` generated images vs ``real_limit`` real ones of ``split``.
 

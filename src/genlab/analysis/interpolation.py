@@ -6,8 +6,8 @@ for models with an encoder, from encoded images. Strips and GIFs are written by 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import torch
 
@@ -64,7 +64,7 @@ def seed_latents(run, seeds: Sequence[int]) -> torch.Tensor:
     return torch.cat([run.latents(1, int(s)).cpu() for s in seeds])
 
 
-def load_latents(path: str | Path, indices: Optional[Sequence[int]] = None) -> torch.Tensor:
+def load_latents(path: str | Path, indices: Sequence[int] | None = None) -> torch.Tensor:
     """A saved latent tensor (K, D), or a dict holding one under ``"z"`` (a run's ``noise.pt``), -> rows."""
     p = Path(path)
     if not p.is_file():
@@ -92,7 +92,7 @@ def check_latents(run, z: torch.Tensor) -> torch.Tensor:
     return z
 
 
-def labels_for(run, n: int, label: Optional[int]) -> Optional[torch.Tensor]:
+def labels_for(run, n: int, label: int | None) -> torch.Tensor | None:
     """A constant class label for conditional models (default class 0); None for unconditional ones."""
     cond = run.conditioning
     if not cond.conditional:
@@ -109,14 +109,14 @@ def labels_for(run, n: int, label: Optional[int]) -> Optional[torch.Tensor]:
 
 
 def interpolate(run, points: torch.Tensor, steps: int = 10, method: str = "slerp",
-                label: Optional[int] = None) -> torch.Tensor:
+                label: int | None = None) -> torch.Tensor:
     """Decode a path through ``points`` (K, D) -> images (1 + (K - 1)(steps - 1), C, H, W) in [-1, 1]."""
     path = interpolate_path(check_latents(run, points), steps, method)
     return run.generate(path, labels_for(run, len(path), label))
 
 
 def interpolation_rows(run, rows: int = 4, steps: int = 10, method: str = "slerp", seed: int = 0,
-                       label: Optional[int] = None) -> torch.Tensor:
+                       label: int | None = None) -> torch.Tensor:
     """``rows`` independent pairs of seeded latents, one interpolation per row -> (rows * steps, C, H, W)."""
     ends = run.latents(2 * rows, seed).cpu()
     paths = [interpolate_path(ends[2 * i:2 * i + 2], steps, method) for i in range(rows)]
@@ -124,7 +124,7 @@ def interpolation_rows(run, rows: int = 4, steps: int = 10, method: str = "slerp
     return run.generate(z, labels_for(run, len(z), label))
 
 
-def encode_images(run, images: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+def encode_images(run, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Images in [-1, 1] -> the encoder's means (N, D). Needs a model with an encoder network "E"."""
     if "E" not in run.nets:
         raise GenlabError(f"model {run.cfg.model.name} has no encoder; encoding images needs a VAE")

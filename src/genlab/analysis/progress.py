@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from genlab.errors import GenlabError
 from genlab.rundir import RunDir
@@ -13,7 +13,7 @@ from genlab.rundir import RunDir
 _EPOCH_FILE = re.compile(r"^epoch_(\d+)\.png$")
 
 
-def sample_epochs(run_dir: "str | Path | RunDir") -> dict[int, Path]:
+def sample_epochs(run_dir: str | Path | RunDir) -> dict[int, Path]:
     """epoch -> its fixed-noise grid, for every samples/epoch_XXXX.png of a run, sorted by epoch."""
     found = {}
     for p in RunDir.of(run_dir).sample_grids():
@@ -33,8 +33,8 @@ def select_epochs(epochs: Sequence[int], max_panels: int = 10) -> list[int]:
     return [epochs[i] for i in range(len(epochs) - 1, -1, -stride)][::-1]
 
 
-def chosen_epochs(run_dir: "str | Path | RunDir", max_panels: int = 10,
-                  epochs: Optional[Sequence[int]] = None) -> list[int]:
+def chosen_epochs(run_dir: str | Path | RunDir, max_panels: int = 10,
+                  epochs: Sequence[int] | None = None) -> list[int]:
     """The epochs a progress figure shows: ``epochs`` when given (each must have a grid), else
     :func:`select_epochs` of the saved ones."""
     available = sample_epochs(run_dir)

@@ -8,8 +8,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ class LatentPlane:
 
 
 def latent_plane(run, n: int = 15, radius: float = 2.0, grid: str = "quantile", dims: Sequence[int] = (0, 1),
-                 base: Optional[torch.Tensor] = None, label: Optional[int] = None) -> LatentPlane:
+                 base: torch.Tensor | None = None, label: int | None = None) -> LatentPlane:
     """Decode an ``n`` x ``n`` grid over latent dimensions ``dims`` (other dimensions fixed at ``base``)."""
     dims = _check_dims(run, dims)
     if len(dims) != 2 or dims[0] == dims[1]:
@@ -81,8 +81,8 @@ class Traversal:
     dims: list[int]
 
 
-def traversal(run, dims: Optional[Sequence[int]] = None, steps: int = 9, radius: float = 3.0, seed: int = 0,
-              base: Optional[torch.Tensor] = None, label: Optional[int] = None, max_dims: int = 8) -> Traversal:
+def traversal(run, dims: Sequence[int] | None = None, steps: int = 9, radius: float = 3.0, seed: int = 0,
+              base: torch.Tensor | None = None, label: int | None = None, max_dims: int = 8) -> Traversal:
     """Each row sweeps one latent dimension over [-radius, radius] around a base latent (seeded, or given).
 
     ``dims`` defaults to the first ``max_dims`` dimensions. For a VAE with base=None the base is the prior
@@ -106,7 +106,7 @@ def traversal(run, dims: Optional[Sequence[int]] = None, steps: int = 9, radius:
 @dataclass
 class EncodedSplit:
     points: np.ndarray  # (N, D) encoder means
-    labels: Optional[np.ndarray]  # (N,) class ids, or None for unlabeled data
+    labels: np.ndarray | None  # (N,) class ids, or None for unlabeled data
     class_names: list[str]
 
 

@@ -6,7 +6,6 @@ numbers and the checkpoint they came from (``genlab.analysis.artifacts``), which
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -17,7 +16,7 @@ plot_app = typer.Typer(no_args_is_help=True, help="Plots from run folders: curve
 app.add_typer(plot_app, name="plot", help="Plots from run folders: loss curves, metrics over epochs, progress figure.")
 
 
-def int_list(text: Optional[str], what: str) -> Optional[list[int]]:
+def int_list(text: str | None, what: str) -> list[int] | None:
     """ "3,17,42" -> [3, 17, 42]; a clear error for anything else."""
     if text is None or not text.strip():
         return None
@@ -27,7 +26,7 @@ def int_list(text: Optional[str], what: str) -> Optional[list[int]]:
         raise ConfigError(f"{what} must be comma-separated integers like 0,1,2, got {text!r}") from None
 
 
-def _out(run_dir: Path, out: Optional[Path], name: str) -> Path:
+def _out(run_dir: Path, out: Path | None, name: str) -> Path:
     from genlab.rundir import RunDir
 
     return out if out is not None else RunDir.of(run_dir).artifact(name)
@@ -48,20 +47,20 @@ def _wrote(paths) -> None:
                   "PNG strip/grid and an animated GIF.")
 def interpolate(
     run_dir: Path = typer.Argument(..., help="a run folder"),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds, one latent each: a path "
+    seeds: str | None = typer.Option(None, "--seeds", help="comma-separated seeds, one latent each: a path "
                                                               "through all of them, e.g. 3,17,42"),
-    latents: Optional[Path] = typer.Option(None, "--latents", help="a .pt file with a (K, latent_dim) tensor or "
+    latents: Path | None = typer.Option(None, "--latents", help="a .pt file with a (K, latent_dim) tensor or "
                                                                    "a dict with 'z' (e.g. RUN/noise.pt)"),
-    indices: Optional[str] = typer.Option(None, "--indices", help="with --latents: which rows, e.g. 0,5,9"),
-    encode: Optional[str] = typer.Option(None, "--encode", help="VAEs: test-set image indices to encode, e.g. 0,7"),
+    indices: str | None = typer.Option(None, "--indices", help="with --latents: which rows, e.g. 0,5,9"),
+    encode: str | None = typer.Option(None, "--encode", help="VAEs: test-set image indices to encode, e.g. 0,7"),
     rows: int = typer.Option(4, "--rows", help="without --seeds/--latents/--encode: this many random pairs"),
     steps: int = typer.Option(10, "--steps", help="images per leg, both ends included"),
     method: str = typer.Option("slerp", "--method", help="slerp (great circle, default) | lerp (straight line)"),
     seed: int = typer.Option(0, "--seed", help="seed of the random pairs"),
-    label: Optional[int] = typer.Option(None, "--label", help="class label for class-conditional models"),
+    label: int | None = typer.Option(None, "--label", help="class label for class-conditional models"),
     gif: bool = typer.Option(True, "--gif/--no-gif", help="also write an animated GIF next to the PNG"),
     frame_ms: int = typer.Option(120, "--frame-ms", help="GIF frame duration in milliseconds"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="PNG path (default RUN/analysis/interpolation.png)"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="PNG path (default RUN/analysis/interpolation.png)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
@@ -121,17 +120,17 @@ def _encoded(run, idx: list[int]):
                   "dimensions, and for VAEs a class scatter of encoded test images (PCA above 2-D).")
 def latent(
     run_dir: Path = typer.Argument(..., help="a run folder"),
-    dims: Optional[str] = typer.Option(None, "--dims", help="dimensions to traverse, e.g. 0,1,2 (default: first 8)"),
+    dims: str | None = typer.Option(None, "--dims", help="dimensions to traverse, e.g. 0,1,2 (default: first 8)"),
     steps: int = typer.Option(9, "--steps", help="traversal: values per dimension"),
     radius: float = typer.Option(3.0, "--radius", help="traversal (and linear plane): sweep [-r, r]"),
-    plane_dims: Optional[str] = typer.Option(None, "--plane-dims", help="plane over these two dimensions (default "
+    plane_dims: str | None = typer.Option(None, "--plane-dims", help="plane over these two dimensions (default "
                                                                         "0,1 when latent_dim is 2)"),
     grid: str = typer.Option("quantile", "--grid", help="plane spacing: quantile (normal quantiles) | linear"),
     n: int = typer.Option(15, "-n", help="plane: values per axis"),
     limit: int = typer.Option(2000, "--limit", help="scatter: test images to encode"),
     seed: int = typer.Option(0, "--seed", help="traversal base latent for GANs"),
-    label: Optional[int] = typer.Option(None, "--label", help="class label for class-conditional models"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="output folder (default RUN/analysis)"),
+    label: int | None = typer.Option(None, "--label", help="class label for class-conditional models"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="output folder (default RUN/analysis)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
@@ -187,7 +186,7 @@ def class_grid_cmd(
     per_class: int = typer.Option(8, "-n", help="images per class"),
     seed: int = typer.Option(0, "--seed"),
     independent: bool = typer.Option(False, "--independent", help="fresh latents per row instead of shared ones"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/class_grid.png)"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/class_grid.png)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
@@ -214,7 +213,7 @@ def coverage(
     seed: int = typer.Option(0, "--seed"),
     train_classifier: bool = typer.Option(True, "--train-classifier/--cached-only",
                                           help="train the dataset's classifier once (cached) when none is cached"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/coverage.png)"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/coverage.png)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
@@ -244,7 +243,7 @@ def coverage(
 def plot_curves(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     smoothing: float = typer.Option(0.9, "--smoothing", help="EMA weight on the past, 0 = raw only"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/curves.png; + .svg)"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/curves.png; + .svg)"),
     svg: bool = typer.Option(True, "--svg/--no-svg", help="also write an SVG next to the PNG"),
 ) -> None:
     from genlab.analysis.artifacts import write_numbers
@@ -265,9 +264,9 @@ def plot_curves(
 @plot_app.command("metric", help="Evaluation metrics over epochs for one or several runs in one figure "
                                  "(e.g. DCGAN vs WGAN-GP vs ACGAN).")
 def plot_metric(
-    run_dirs: List[Path] = typer.Argument(..., help="run folders"),
-    metric: Optional[str] = typer.Option(None, "--metric", help="comma-separated metrics (default: all evaluated)"),
-    labels: Optional[str] = typer.Option(None, "--labels", help="comma-separated legend labels, one per run"),
+    run_dirs: list[Path] = typer.Argument(..., help="run folders"),
+    metric: str | None = typer.Option(None, "--metric", help="comma-separated metrics (default: all evaluated)"),
+    labels: str | None = typer.Option(None, "--labels", help="comma-separated legend labels, one per run"),
     out: Path = typer.Option(Path("metrics.png"), "-o", "--out", help="PNG (+ .svg next to it)"),
     svg: bool = typer.Option(True, "--svg/--no-svg", help="also write an SVG next to the PNG"),
 ) -> None:
@@ -287,9 +286,9 @@ def plot_metric(
 def plot_progress(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     max_panels: int = typer.Option(10, "--max-panels", help="at most this many epochs, evenly spread, last included"),
-    epochs: Optional[str] = typer.Option(None, "--epochs", help="exact epochs, e.g. 30,60,90"),
+    epochs: str | None = typer.Option(None, "--epochs", help="exact epochs, e.g. 30,60,90"),
     columns: int = typer.Option(5, "--columns", help="panels per row"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/progress.png; + .svg)"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/progress.png; + .svg)"),
     svg: bool = typer.Option(True, "--svg/--no-svg", help="also write an SVG next to the PNG"),
 ) -> None:
     from genlab.analysis.artifacts import write_numbers

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -38,8 +38,8 @@ def eval_run(
     seed: int = typer.Option(0, "--seed"),
     split: str = typer.Option("test", "--split", help="reference split of the run's dataset"),
     batch_size: int = typer.Option(250, "--batch-size"),
-    inception_weights: Optional[str] = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
-    out: Optional[Path] = typer.Option(None, "--out", help="JSON path (default: RUN/eval.json)"),
+    inception_weights: str | None = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
+    out: Path | None = typer.Option(None, "--out", help="JSON path (default: RUN/eval.json)"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     from genlab.evaluation import evaluate_run, summary_line
@@ -63,12 +63,12 @@ def eval_folder(
     out: Path = typer.Option(Path("result.json"), "--out", help="JSON path"),
     metrics: str = typer.Option("fid,kid,is,pr,coverage", "--metrics", help=METRICS_HELP),
     features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
-    resolution: Optional[int] = typer.Option(None, "--resolution", help="decode both sides at this size"),
-    channels: Optional[int] = typer.Option(None, "--channels", help="1 or 3"),
-    root: Optional[str] = typer.Option(None, "--root", help="folder with the reference dataset's files"),
+    resolution: int | None = typer.Option(None, "--resolution", help="decode both sides at this size"),
+    channels: int | None = typer.Option(None, "--channels", help="1 or 3"),
+    root: str | None = typer.Option(None, "--root", help="folder with the reference dataset's files"),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(250, "--batch-size"),
-    inception_weights: Optional[str] = typer.Option(None, "--inception-weights"),
+    inception_weights: str | None = typer.Option(None, "--inception-weights"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     from genlab.api import evaluate

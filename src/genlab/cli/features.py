@@ -1,8 +1,6 @@
 """`genlab features ...`: the feature extractors behind the metrics."""
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 app = typer.Typer(no_args_is_help=True)
@@ -11,9 +9,9 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("train-classifier")
 def train_classifier_cmd(
     dataset: str = typer.Argument(..., help="a labeled dataset, e.g. fashion-mnist"),
-    resolution: Optional[int] = typer.Option(None, "--resolution", help="default: the dataset's native size"),
-    channels: Optional[int] = typer.Option(None, "--channels", help="default: the dataset's native channels"),
-    root: Optional[str] = typer.Option(None, "--root", help="folder with the dataset's files"),
+    resolution: int | None = typer.Option(None, "--resolution", help="default: the dataset's native size"),
+    channels: int | None = typer.Option(None, "--channels", help="default: the dataset's native channels"),
+    root: str | None = typer.Option(None, "--root", help="folder with the dataset's files"),
     retrain: bool = typer.Option(False, "--retrain", help="train again even if a cached one exists"),
 ) -> None:
     """Train (or find in the cache) genlab's classifier extractor for a dataset; print its accuracy and hash."""

@@ -17,5 +17,6 @@ def list_models() -> None:
     for col in ("name", "objective", "conditioning", "resolutions", "description"):
         table.add_column(col)
     for name, spec in MODELS.items():
-        table.add_row(name, spec.objective, spec.conditioning.name, ", ".join(map(str, spec.resolutions)), spec.description)
+        table.add_row(name, spec.objective, spec.conditioning.name, ", ".join(map(str, spec.resolutions)),
+                      spec.description)
     console.print(table)

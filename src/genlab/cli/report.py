@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -12,12 +11,12 @@ from genlab.cli import app, console
 @app.command(help="Write one self-contained HTML report (images embedded, no network) for a run, several runs "
                   "(with a comparison) or a sweep folder.")
 def report(
-    paths: List[Path] = typer.Argument(..., help="run folders and/or sweep folders"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="HTML file (default: FOLDER/report.html for one "
+    paths: list[Path] = typer.Argument(..., help="run folders and/or sweep folders"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="HTML file (default: FOLDER/report.html for one "
                                                                  "folder, else report.html)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="which checkpoint draws samples: last | best | PATH"),
     seed: int = typer.Option(0, "--seed", help="latent seed of the samples and interpolations"),
-    title: Optional[str] = typer.Option(None, "--title", help="page title"),
+    title: str | None = typer.Option(None, "--title", help="page title"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     from genlab.reporting.html import build_report

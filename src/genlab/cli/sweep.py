@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -20,15 +19,15 @@ def _executors() -> str:
                   "under --out, N at a time; finished runs are skipped and unfinished ones resumed. Then writes "
                   f"results.csv/.md and a heatmap. Executors: {_executors()}.")
 def sweep(
-    sweep_file: Optional[Path] = typer.Argument(None, help="the sweep YAML (not needed with --table-only)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="sweep folder (default sweeps/<sweep file name>)"),
+    sweep_file: Path | None = typer.Argument(None, help="the sweep YAML (not needed with --table-only)"),
+    out: Path | None = typer.Option(None, "--out", help="sweep folder (default sweeps/<sweep file name>)"),
     workers: int = typer.Option(1, "--workers", "-j", help="runs at a time (local: processes on this machine)"),
     executor: str = typer.Option("local", "--executor", help=f"where runs execute: {_executors()}"),
-    address: Optional[str] = typer.Option(None, "--address", help="ray: cluster address (auto, ray://host:10001, "
+    address: str | None = typer.Option(None, "--address", help="ray: cluster address (auto, ray://host:10001, "
                                                                   "host:6379); default a local Ray"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per run (default cores // workers; "
+    threads: int | None = typer.Option(None, "--threads", help="torch threads per run (default cores // workers; "
                                                                   "ray: CPUs per run)"),
-    gpus: Optional[str] = typer.Option(None, "--gpus", help="local: comma-separated GPU ids handed out round-robin, "
+    gpus: str | None = typer.Option(None, "--gpus", help="local: comma-separated GPU ids handed out round-robin, "
                                                             "one per running process, e.g. 0,1"),
     cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="ray: CPUs each run reserves"),
     gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="ray: GPUs each run reserves"),

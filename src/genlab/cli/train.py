@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -39,9 +38,9 @@ def describe_run(run_dir: Path) -> None:
 
 @app.command(help=f"Train a recipe (YAML) with dotted overrides, or resume a run. Choices: {_choices()}")
 def train(
-    args: Optional[List[str]] = typer.Argument(None, help="RECIPE.yaml then key=value overrides"),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder (default: runs/<recipe name>)"),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder where it stopped"),
+    args: list[str] | None = typer.Argument(None, help="RECIPE.yaml then key=value overrides"),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="run folder (default: runs/<recipe name>)"),
+    resume: Path | None = typer.Option(None, "--resume", help="continue this run folder where it stopped"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run folder"),
 ) -> None:
     from genlab.api import train as train_run
@@ -71,9 +70,9 @@ def sample(
     out: Path = typer.Option(Path("samples.png"), "-o", "--out", help="output PNG"),
     seed: int = typer.Option(0, "--seed", help="latent seed"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
-    label: Optional[List[int]] = typer.Option(None, "--label", help="class label(s) for conditional models"),
-    prompt: Optional[str] = typer.Option(None, "--prompt", help="caption for text-conditional models"),
-    nrow: Optional[int] = typer.Option(None, "--nrow", help="images per row"),
+    label: list[int] | None = typer.Option(None, "--label", help="class label(s) for conditional models"),
+    prompt: str | None = typer.Option(None, "--prompt", help="caption for text-conditional models"),
+    nrow: int | None = typer.Option(None, "--nrow", help="images per row"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     from genlab.grids import save_grid

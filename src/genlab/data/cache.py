@@ -63,7 +63,7 @@ def read_prepared(path: Path) -> Decoded | None:
             notes=list(p["notes"]),
             complete=bool(p["complete"]),
         )
-    except Exception as e:  # noqa: BLE001 - a truncated, foreign or old file is rebuilt
+    except Exception as e:
         log.warning("ignoring unreadable prepared file %s (%s); decoding again", path, e)
         return None
     log.info("read prepared split %s", path)

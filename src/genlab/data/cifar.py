@@ -48,7 +48,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 def unpickle(data: bytes, what: str) -> dict:
     try:
         obj = _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except Exception as e:  # noqa: BLE001 - any malformed pickle is a data problem
+    except Exception as e:
         raise DataError(f"cannot unpickle {what}: {e}") from None
     if not isinstance(obj, dict):
         raise DataError(f"{what} is not a CIFAR batch (a {type(obj).__name__}, not a dict)")

@@ -46,7 +46,7 @@ def _loadmat(path: Path, key: str) -> np.ndarray:
 
     try:
         mat = loadmat(path)
-    except Exception as e:  # noqa: BLE001 - scipy raises many types for broken files
+    except Exception as e:
         raise DataError(f"cannot read {path}: {e}") from None
     if key not in mat:
         raise DataError(f"{path} has no {key!r} entry")

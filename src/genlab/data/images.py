@@ -154,7 +154,7 @@ def decode_all(
                 continue
             try:
                 arr = fut.result()
-            except Exception as e:  # noqa: BLE001 - Pillow raises many types for broken files
+            except Exception as e:
                 reason = f"{type(e).__name__}: {e}"
                 if strict:
                     raise DataError(f"cannot read image {name}: {reason}") from None

@@ -14,7 +14,7 @@ From the predicted classes of generated samples (argmax of the extractor's logit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +26,7 @@ class ClassCoverageResult:
     histogram: list[int]
     entropy: float
     entropy_normalized: float
-    kl_to_real: Optional[float]
+    kl_to_real: float | None
     classes_covered: int
     classes_in_real: int
     num_classes: int
@@ -40,7 +40,7 @@ def class_histogram(predicted: Any, num_classes: int) -> np.ndarray:
 
 
 def class_coverage(
-    generated_hist: Any, real_hist: Optional[Any] = None, min_share: float = 0.1
+    generated_hist: Any, real_hist: Any | None = None, min_share: float = 0.1
 ) -> ClassCoverageResult:
     """Coverage statistics of a generated class histogram, against a real one when given (else uniform)."""
     g = np.asarray(generated_hist, dtype=np.float64)

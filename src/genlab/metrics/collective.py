@@ -8,8 +8,9 @@ torch.distributed implementation, and any object with these members will do (tes
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import torch
 

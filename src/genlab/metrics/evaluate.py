@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, replace
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,9 +32,9 @@ SampleFn = Callable[[int], torch.Tensor]
 
 
 def resolve_extractor(
-    extractor: Union[str, FeatureExtractor],
-    dataset: Optional[Any] = None,
-    weights: Optional[str] = None,
+    extractor: str | FeatureExtractor,
+    dataset: Any | None = None,
+    weights: str | None = None,
     device: str | torch.device = "cpu",
 ) -> FeatureExtractor:
     """An extractor object as is, or the registered one by name (the classifier trains on ``dataset``)."""
@@ -84,7 +85,7 @@ def evaluate_features(
     generated: Features,
     reference: FeatureStats,
     metrics: Sequence[str] = DEFAULT_METRICS,
-    options: Optional[EvalOptions] = None,
+    options: EvalOptions | None = None,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The metric values of ``generated`` features against reference statistics, and per-metric seconds."""
     names = check_metrics(metrics)
@@ -148,13 +149,13 @@ def evaluate(
     sample_fn: SampleFn,
     num_samples: int,
     reference: Reference,
-    extractor: Union[str, FeatureExtractor],
-    metrics: Union[str, Sequence[str]] = DEFAULT_METRICS,
+    extractor: str | FeatureExtractor,
+    metrics: str | Sequence[str] = DEFAULT_METRICS,
     batch_size: int = 250,
     seed: int = 0,
     *,
-    options: Optional[EvalOptions] = None,
-    weights: Optional[str] = None,
+    options: EvalOptions | None = None,
+    weights: str | None = None,
     device: str | torch.device = "cpu",
     cache: bool = True,
     collective: Collective = SINGLE_PROCESS,
@@ -199,15 +200,15 @@ def evaluate(
 def evaluate_folder(
     folder: str | os.PathLike,
     against: Reference,
-    extractor: Union[str, FeatureExtractor],
-    metrics: Union[str, Sequence[str]] = DEFAULT_METRICS,
+    extractor: str | FeatureExtractor,
+    metrics: str | Sequence[str] = DEFAULT_METRICS,
     batch_size: int = 250,
     seed: int = 0,
     *,
-    resolution: Optional[int] = None,
-    channels: Optional[int] = None,
-    options: Optional[EvalOptions] = None,
-    weights: Optional[str] = None,
+    resolution: int | None = None,
+    channels: int | None = None,
+    options: EvalOptions | None = None,
+    weights: str | None = None,
     device: str | torch.device = "cpu",
     cache: bool = True,
 ) -> dict[str, Any]:

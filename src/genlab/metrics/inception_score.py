@@ -7,7 +7,7 @@ their population standard deviation, as in the original code. The value lies in 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import scipy.special
@@ -25,7 +25,7 @@ class ISResult:
     splits: int
 
 
-def inception_score(logits: Optional[Any] = None, *, probs: Optional[Any] = None, splits: int = 10) -> ISResult:
+def inception_score(logits: Any | None = None, *, probs: Any | None = None, splits: int = 10) -> ISResult:
     """IS from (N, K) ``logits`` or (N, K) ``probs`` (exactly one of them)."""
     if (logits is None) == (probs is None):
         raise ValueError("pass exactly one of logits or probs")

@@ -9,7 +9,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from genlab.data import load_dataset
 from genlab.data.base import ImageData
@@ -28,11 +28,11 @@ class DatasetRef:
     split: str
     resolution: int
     channels: int
-    root: Optional[str] = None
-    limit: Optional[int] = None
+    root: str | None = None
+    limit: int | None = None
     download: bool = False
     strict: bool = False
-    captions: Optional[str] = None
+    captions: str | None = None
 
     def key(self) -> str:
         """A filename-safe identity: name, split, resolution, channels, plus root and limit when set."""
@@ -53,7 +53,7 @@ def safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def dataset_key(name: str, root: Optional[str | os.PathLike] = None) -> str:
+def dataset_key(name: str, root: str | os.PathLike | None = None) -> str:
     """A dataset's filename-safe identity: its name, plus a hash of ``root`` when one is set."""
     key = safe_name(name)
     if root:
@@ -74,7 +74,7 @@ def folder_ref(folder: str | os.PathLike, resolution: int, channels: int) -> Dat
     return DatasetRef(name="image-folder", split="train", resolution=resolution, channels=channels, root=str(path))
 
 
-def load_reference(reference: Reference, resolution: Optional[int] = None, channels: Optional[int] = None) -> ImageData:
+def load_reference(reference: Reference, resolution: int | None = None, channels: int | None = None) -> ImageData:
     """The reference's images as uint8 ``ImageData``; a folder needs ``resolution`` and ``channels``."""
     if isinstance(reference, ImageData):
         return reference

@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -64,7 +64,7 @@ def folder_fingerprint(folder: Path) -> str:
 
 
 def reference_identity(
-    reference: Reference, resolution: Optional[int] = None, channels: Optional[int] = None
+    reference: Reference, resolution: int | None = None, channels: int | None = None
 ) -> tuple[str, dict[str, Any]]:
     """(filename-safe key, JSON-able description) of a reference."""
     if isinstance(reference, DatasetRef):
@@ -88,7 +88,7 @@ def refstats_path(key: str, extractor: FeatureExtractor) -> Path:
     return cache_dir() / "refstats" / f"{key}-{safe_name(extractor.name)}-{extractor.hash}.pt"
 
 
-def _read(path: Path, expected: dict[str, Any]) -> Optional[FeatureStats]:
+def _read(path: Path, expected: dict[str, Any]) -> FeatureStats | None:
     if not path.is_file():
         return None
     try:
@@ -97,7 +97,7 @@ def _read(path: Path, expected: dict[str, Any]) -> Optional[FeatureStats]:
             log.info("reference statistics %s were made for %s; recomputing", path, payload.get("key"))
             return None
         return FeatureStats.from_state(payload["stats"])
-    except Exception as e:  # noqa: BLE001 - a truncated, foreign or old file is recomputed
+    except Exception as e:
         log.warning("ignoring unreadable reference statistics %s (%s); recomputing", path, e)
         return None
 
@@ -106,8 +106,8 @@ def reference_stats(
     reference: Reference,
     extractor: FeatureExtractor,
     *,
-    resolution: Optional[int] = None,
-    channels: Optional[int] = None,
+    resolution: int | None = None,
+    channels: int | None = None,
     batch_size: int = 250,
     cache: bool = True,
 ) -> tuple[FeatureStats, dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ class Features:
     """
 
     features: np.ndarray
-    logits: Optional[np.ndarray] = None
+    logits: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2:
@@ -72,7 +72,7 @@ class Features:
     def dim(self) -> int:
         return int(self.features.shape[1])
 
-    def predicted_classes(self) -> Optional[np.ndarray]:
+    def predicted_classes(self) -> np.ndarray | None:
         return None if self.logits is None else np.asarray(self.logits).argmax(axis=1)
 
 
@@ -116,8 +116,8 @@ class FeatureStats:
     mu: np.ndarray
     sigma: np.ndarray
     n: int
-    features: Optional[np.ndarray] = None
-    class_hist: Optional[np.ndarray] = None
+    features: np.ndarray | None = None
+    class_hist: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -125,8 +125,8 @@ class FeatureStats:
 
     @classmethod
     def from_features(
-        cls, feats: Features | np.ndarray, keep: Optional[int] = None, seed: int = 0
-    ) -> "FeatureStats":
+        cls, feats: Features | np.ndarray, keep: int | None = None, seed: int = 0
+    ) -> FeatureStats:
         """Statistics of ``feats``; keeps all raw rows (``keep=None``), none (0) or a seeded subset of ``keep``."""
         if not isinstance(feats, Features):
             feats = Features(np.asarray(feats))
@@ -134,7 +134,7 @@ class FeatureStats:
         n, d = x.shape
         mu, sigma = mean_cov(x)
         warn_if_singular(n, d)
-        rows: Optional[np.ndarray] = x
+        rows: np.ndarray | None = x
         if keep is not None and keep < n:
             rows = None if keep <= 0 else x[np.sort(np.random.default_rng(seed).choice(n, keep, replace=False))]
         hist = None
@@ -154,7 +154,7 @@ class FeatureStats:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "FeatureStats":
+    def from_state(cls, state: dict[str, Any]) -> FeatureStats:
         feats, hist = state.get("features"), state.get("class_hist")
         return cls(
             mu=state["mu"].numpy(),

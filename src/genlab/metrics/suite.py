@@ -11,8 +11,9 @@ Result values (stable keys, JSON-able):
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class EvalOptions:
 @dataclass(frozen=True)
 class MetricInputs:
     generated: FeatureStats  # with all raw rows and the class histogram
-    generated_logits: Optional[np.ndarray]
+    generated_logits: np.ndarray | None
     reference: FeatureStats  # raw rows capped at reference_stats.REFERENCE_ROWS
     options: EvalOptions
 

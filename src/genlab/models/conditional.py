@@ -8,7 +8,8 @@ unconditional score (``model.cond_d=projection``). The projection's label vector
 from the first step: with nn.Embedding's N(0, 1) the term was a label-dependent logit of tens at step 0 (D's
 sum-pooled features are positive, ~15 per channel on the 28 px toy, ~5 at 64 px), BCE saturated for the
 class it favoured, G got no gradient for that class and learned to ignore its label (2 of 6 toy seeds);
-N(0, 0.02) still shifted the score by up to ~6 per label at 64 px. Where the condition enters matters: concatenated straight
+N(0, 0.02) still shifted the score by up to ~6 per label at 64 px. Where the condition enters matters:
+concatenated straight
 into the final linear layer, it would only add a constant per label to the score (D(x, y) = f(x) + g(y)) and
 G would get no signal about the label; joined at the last feature map, a toy run still learned swapped
 classes. ``y=None`` cycles through the classes, so ``G(z)`` still works.

@@ -13,8 +13,9 @@ Every network takes ``(x, cond=None)``; ``None`` is what unconditional networks 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from genlab.training.phases import Batch, StepContext
 
 
-def grid_labels(n: int, num_classes: int) -> Optional[torch.Tensor]:
+def grid_labels(n: int, num_classes: int) -> torch.Tensor | None:
     """The sample grid's labels, cycling through the classes; noise.pt keeps them for every labeled run."""
     return torch.arange(n) % num_classes if num_classes > 0 else None
 
@@ -48,13 +49,13 @@ class Conditioning:
     takes_labels: bool = False  # conditioned on class labels (class grids, per-label interpolation, encoding)
     captioned: bool = False  # conditioned on captions (random captions in reports; --prompt)
 
-    def fixed(self, n: int, num_classes: int) -> Optional[torch.Tensor]:
+    def fixed(self, n: int, num_classes: int) -> torch.Tensor | None:
         return None
 
-    def random(self, n: int, g: torch.Generator, extra: dict) -> Optional[torch.Tensor]:
+    def random(self, n: int, g: torch.Generator, extra: dict) -> torch.Tensor | None:
         return None
 
-    def from_labels(self, labels: Optional[list[int]], n: int, num_classes: int, model: str) -> Optional[torch.Tensor]:
+    def from_labels(self, labels: list[int] | None, n: int, num_classes: int, model: str) -> torch.Tensor | None:
         if labels:
             raise GenlabError(f"model {model} is unconditional: it takes no labels (drop --label)")
         return None
@@ -63,10 +64,10 @@ class Conditioning:
         raise GenlabError(f"--prompt needs a text-conditional model; {model} is conditioned on {self.name} "
                           "(use --label for class-conditional models)")
 
-    def from_batch(self, batch: "Batch", ctx: "StepContext") -> Optional[torch.Tensor]:
+    def from_batch(self, batch: Batch, ctx: StepContext) -> torch.Tensor | None:
         return None
 
-    def doubled(self, c: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    def doubled(self, c: torch.Tensor | None) -> torch.Tensor | None:
         """The conditions of a batch concatenated with itself (one forward over real + fake)."""
         return None if not self.conditional else torch.cat([c, c])
 
@@ -82,16 +83,16 @@ class ClassConditioning(Conditioning):
     conditional: bool = True
     takes_labels: bool = True
 
-    def fixed(self, n: int, num_classes: int) -> Optional[torch.Tensor]:
+    def fixed(self, n: int, num_classes: int) -> torch.Tensor | None:
         return torch.arange(n) % max(num_classes, 1)
 
-    def random(self, n: int, g: torch.Generator, extra: dict) -> Optional[torch.Tensor]:
+    def random(self, n: int, g: torch.Generator, extra: dict) -> torch.Tensor | None:
         return torch.randint(0, max(int(extra.get("num_classes", 0)), 1), (n,), generator=g)
 
-    def from_labels(self, labels: Optional[list[int]], n: int, num_classes: int, model: str) -> Optional[torch.Tensor]:
+    def from_labels(self, labels: list[int] | None, n: int, num_classes: int, model: str) -> torch.Tensor | None:
         return repeat_labels(labels, n, num_classes) if labels else self.fixed(n, num_classes)
 
-    def from_batch(self, batch: "Batch", ctx: "StepContext") -> Optional[torch.Tensor]:
+    def from_batch(self, batch: Batch, ctx: StepContext) -> torch.Tensor | None:
         if batch.y is None:
             raise ConfigError(f"model {ctx.cfg.model.name} needs labeled batches")
         return batch.y
@@ -107,9 +108,9 @@ class ClassConditioning(Conditioning):
 class CaptionTable:
     """A text run's training captions: each image's word indices and each class's caption bag."""
 
-    ids: Optional[torch.Tensor]  # (N, L) word indices per training image (padding: -1), or None
+    ids: torch.Tensor | None  # (N, L) word indices per training image (padding: -1), or None
     vocab_size: int
-    class_bags: Optional[torch.Tensor] = None  # (K, V) bags of the class captions; None without classes
+    class_bags: torch.Tensor | None = None  # (K, V) bags of the class captions; None without classes
 
 
 @dataclass(frozen=True)
@@ -122,15 +123,15 @@ class TextConditioning(Conditioning):
     name: str = "text"
     conditional: bool = True
     captioned: bool = True
-    captions: Optional[CaptionTable] = None
+    captions: CaptionTable | None = None
 
-    def with_captions(self, captions: CaptionTable) -> "TextConditioning":
+    def with_captions(self, captions: CaptionTable) -> TextConditioning:
         return dataclasses.replace(self, captions=captions)
 
-    def fixed(self, n: int, num_classes: int) -> Optional[torch.Tensor]:
+    def fixed(self, n: int, num_classes: int) -> torch.Tensor | None:
         return grid_labels(n, num_classes)  # None: G cycles its bank of training captions
 
-    def random(self, n: int, g: torch.Generator, extra: dict) -> Optional[torch.Tensor]:
+    def random(self, n: int, g: torch.Generator, extra: dict) -> torch.Tensor | None:
         """Random classes (their captions) or random training captions from the checkpoint's caption bank."""
         num_classes = int(extra.get("num_classes", 0))
         if num_classes:
@@ -140,7 +141,7 @@ class TextConditioning(Conditioning):
         pick = torch.randint(0, len(bank), (n,), generator=g).tolist()
         return Vocabulary(tuple(text["vocab"])).bags([bank[i] for i in pick])
 
-    def from_labels(self, labels: Optional[list[int]], n: int, num_classes: int, model: str) -> Optional[torch.Tensor]:
+    def from_labels(self, labels: list[int] | None, n: int, num_classes: int, model: str) -> torch.Tensor | None:
         if not labels:
             return None
         if not num_classes:
@@ -162,7 +163,7 @@ class TextConditioning(Conditioning):
         bag, _ = vocab.encode(prompt)
         return bag.expand(n, -1).clone()
 
-    def from_batch(self, batch: "Batch", ctx: "StepContext") -> Optional[torch.Tensor]:
+    def from_batch(self, batch: Batch, ctx: StepContext) -> torch.Tensor | None:
         """Each image's own caption (``batch.idx``), else its class caption; computed once per step."""
         cached = ctx.cache.get("bags")
         if cached is not None:
@@ -185,6 +186,6 @@ CONDITIONINGS.add("class", ClassConditioning())
 CONDITIONINGS.add("text", TextConditioning())
 
 
-def resolve(conditioning: "Conditioning | str") -> Conditioning:
+def resolve(conditioning: Conditioning | str) -> Conditioning:
     """A conditioning object from itself or its registered name."""
     return conditioning if isinstance(conditioning, Conditioning) else CONDITIONINGS.get(conditioning)

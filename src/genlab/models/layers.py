@@ -4,7 +4,8 @@
 is drawn 4x cheaper. PyTorch's CPU dropout draws one Bernoulli sample per element from the scalar generator;
 here one 64-bit draw gives four 15-bit uniforms, compared against ``round(p * 2**15)`` (p is kept to 1/32768;
 the survivors are scaled by the exact inverse of the kept fraction, so the expectation is unchanged), ~2.5x
-faster forward+backward (``benchmarks/dropout.py``). The mask comes from the global CPU generator, so checkpoints resume to the same masks.
+faster forward+backward (``benchmarks/dropout.py``). The mask comes from the global CPU generator, so checkpoints
+resume to the same masks.
 GPUs (fused dropout kernels), non-float32 inputs and ``inplace=True`` use ``F.dropout``.
 """
 from __future__ import annotations

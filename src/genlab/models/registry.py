@@ -1,8 +1,9 @@
 """The model registry: a name -> how to build its networks and which training objective drives them."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -33,7 +34,7 @@ class ModelSpec:
 
     name: str
     description: str
-    build: Callable[["ModelConfig", DataShape], nn.ModuleDict]
+    build: Callable[[ModelConfig, DataShape], nn.ModuleDict]
     objective: str = "gan"
     conditioning: Conditioning | str = "none"  # a CONDITIONINGS name (none | class | text), resolved once
     resolutions: tuple[int, ...] = (28, 32, 64, 128)

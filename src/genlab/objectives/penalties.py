@@ -1,7 +1,7 @@
 """Lipschitz constraints for critics: the WGAN-GP gradient penalty and WGAN weight clipping. Pure functions."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -12,8 +12,8 @@ and the sweep block and writes the file.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from genlab.analysis.progress import sample_epochs
 from genlab.errors import GenlabError
@@ -123,7 +123,7 @@ def _labels(paths: Sequence[Path]) -> list[str]:
 
 
 def build_report(paths: Sequence[str | Path], out: str | Path, checkpoint: str = "last", device: str = "cpu",
-                 seed: int = 0, title: Optional[str] = None, log: Callable[[str], None] = print) -> Path:
+                 seed: int = 0, title: str | None = None, log: Callable[[str], None] = print) -> Path:
     """Runs and/or sweep folders -> one HTML file at ``out``. Two or more runs add a comparison block."""
     if not paths:
         raise GenlabError("give at least one run or sweep folder")

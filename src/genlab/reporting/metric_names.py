@@ -3,7 +3,7 @@
 Plain rules over strings, shared by figures, the HTML report and sweep tables (no files, no models)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 #: metric names (or the part before "/": "is/mean", "pr/precision") where a larger value is better; every
 #: other metric (fid, kid, losses, coverage/kl_to_real, ...) is lower-is-better

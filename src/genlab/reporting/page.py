@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import jinja2
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -159,7 +159,7 @@ def plot_losses(train: Sequence[dict], title: str = "", smoothing: float = 0.9) 
 
 
 # ------------------------------------------------------------------------------------ metrics over epochs
-def plot_metrics(runs: Sequence[tuple[str, str | Path]], metrics: Optional[Sequence[str]] = None) -> Figure:
+def plot_metrics(runs: Sequence[tuple[str, str | Path]], metrics: Sequence[str] | None = None) -> Figure:
     """Evaluation metrics over epochs, one panel per metric, one line per run (e.g. DCGAN vs WGAN-GP vs ACGAN).
 
     ``metrics`` defaults to every metric any run evaluated. The best value of each run is marked.
@@ -232,7 +232,7 @@ def plot_image_grid(images, nrow: int, title: str = "", row_labels: Sequence[str
 
 
 # ------------------------------------------------------------------------------------------ scatter/bars
-def plot_latent_scatter(points: np.ndarray, labels: Optional[np.ndarray], class_names: Sequence[str] = (),
+def plot_latent_scatter(points: np.ndarray, labels: np.ndarray | None, class_names: Sequence[str] = (),
                         title: str = "", axis_names: tuple[str, str] = ("z[0]", "z[1]")) -> Figure:
     """Encoded images in 2-D, coloured by class (the VAE class scatter)."""
     fig = new_figure(6.2, 5.0)
@@ -282,7 +282,7 @@ def plot_class_coverage(coverage, title: str = "") -> Figure:
 
 
 def plot_heatmap(matrix: np.ndarray, row_values: Sequence, col_values: Sequence, row_name: str, col_name: str,
-                 metric: str, annotations: Optional[Sequence[Sequence[str]]] = None, title: str = "") -> Figure:
+                 metric: str, annotations: Sequence[Sequence[str]] | None = None, title: str = "") -> Figure:
     """A 2-D sweep as a heatmap (rows x columns), each cell annotated; NaN cells read "n/a"."""
     m = np.asarray(matrix, dtype=float)
     fig = new_figure(max(4.0, 1.3 * len(col_values) + 2.2), max(3.0, 0.9 * len(row_values) + 1.6))

@@ -3,8 +3,8 @@ with their epoch, e.g. epochs 30, 60, ..., 300 of a 300-epoch run."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -14,7 +14,7 @@ from genlab.reporting.plots import new_figure
 from genlab.rundir import RunDir
 
 
-def progress_figure(run_dir: "str | Path | RunDir", max_panels: int = 10, epochs: Optional[Sequence[int]] = None,
+def progress_figure(run_dir: str | Path | RunDir, max_panels: int = 10, epochs: Sequence[int] | None = None,
                     columns: int = 5, title: str = ""):
     """A matplotlib Figure with the chosen epochs' sample grids, labelled "epoch N"."""
     available = sample_epochs(run_dir)

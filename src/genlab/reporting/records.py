@@ -6,9 +6,9 @@ Figures, the HTML report and sweep tables all read runs through these functions;
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ class Records:
     eval: list[dict] = field(default_factory=list)
 
 
-def read_records(run_dir: "str | Path | RunDir") -> Records:
+def read_records(run_dir: str | Path | RunDir) -> Records:
     """metrics.jsonl -> training records and evaluation records (``"kind": "eval"``); torn lines are skipped."""
     out = Records()
     for rec in RunDir.of(run_dir).read_records():
@@ -48,12 +48,12 @@ def numeric_keys(records: Sequence[dict]) -> list[str]:
     return list(seen)
 
 
-def eval_metrics(run_dir: "str | Path | RunDir") -> list[str]:
+def eval_metrics(run_dir: str | Path | RunDir) -> list[str]:
     """The scores the run's evaluation records hold (FID, KID mean, IS mean, precision, ...)."""
     return [k for k in numeric_keys(read_records(run_dir).eval) if is_score(k)]
 
 
-def metric_series(run_dir: "str | Path | RunDir", metric: str) -> tuple[np.ndarray, np.ndarray]:
+def metric_series(run_dir: str | Path | RunDir, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(epochs, values) of ``metric`` over the run's evaluation records (empty arrays when never evaluated)."""
     pts = [(float(r.get("epoch", np.nan)), float(r[metric])) for r in read_records(run_dir).eval
            if isinstance(r.get(metric), (int, float)) and math.isfinite(float(r[metric]))]
@@ -61,7 +61,7 @@ def metric_series(run_dir: "str | Path | RunDir", metric: str) -> tuple[np.ndarr
     return np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
 
 
-def run_metrics(run_dir: "str | Path | RunDir") -> tuple[dict[str, float], str]:
+def run_metrics(run_dir: str | Path | RunDir) -> tuple[dict[str, float], str]:
     """A run's evaluation numbers and where they came from ("eval.json", "metrics.jsonl"), or ({}, "")."""
     data = RunDir.of(run_dir).read_eval()
     if data is not None:
@@ -76,7 +76,7 @@ def run_metrics(run_dir: "str | Path | RunDir") -> tuple[dict[str, float], str]:
     return {}, ""
 
 
-def final_losses(run_dir: "str | Path | RunDir") -> dict[str, float]:
+def final_losses(run_dir: str | Path | RunDir) -> dict[str, float]:
     """Training losses averaged over the records of the last epoch (a steadier figure than the last record)."""
     train = read_records(run_dir).train
     if not train:

@@ -8,9 +8,9 @@ coverage classifier itself. Each section is built on its own: one that cannot be
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from omegaconf import OmegaConf
 
@@ -72,18 +72,18 @@ class RunContext:
         return self._run
 
     @property
-    def checkpoint_file(self) -> Optional[Path]:
+    def checkpoint_file(self) -> Path | None:
         """The checkpoint the report samples from (found without loading it), None when there is none."""
         try:
             return self.rundir.checkpoint_path(self.checkpoint)
         except RunError:
             return None
 
-    def saved(self, name: str) -> tuple[Optional[artifacts.Saved], str]:
+    def saved(self, name: str) -> tuple[artifacts.Saved | None, str]:
         """An analysis command's numbers in RUN/analysis/ made from the report's checkpoint, or (None, why)."""
         return artifacts.saved(self.rundir, name, self.checkpoint_file)
 
-    def artifact_file(self, name: str) -> Optional[Path]:
+    def artifact_file(self, name: str) -> Path | None:
         p = self.rundir.artifact(name)
         return p if p.is_file() else None
 

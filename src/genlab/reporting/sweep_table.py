@@ -14,7 +14,6 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -34,7 +33,7 @@ NOT_EVALUATED = ("FID was not evaluated in any run: the table shows final traini
                  "`genlab eval RUN` on each run folder.")
 
 
-def read_manifest(out: str | Path) -> Optional[dict]:
+def read_manifest(out: str | Path) -> dict | None:
     p = Path(out) / MANIFEST
     if not p.is_file():
         return None
@@ -85,7 +84,7 @@ class Table:
     note: str = ""
 
     @property
-    def primary(self) -> Optional[str]:
+    def primary(self) -> str | None:
         return self.metrics[0] if self.metrics else None
 
 
@@ -177,7 +176,7 @@ def pivot(t: Table, metric: str) -> Pivot:
     return Pivot(rows=rows, cols=cols, best=best, labels=labels)
 
 
-def heatmap_figure(t: Table, metric: Optional[str] = None):
+def heatmap_figure(t: Table, metric: str | None = None):
     metric = metric or t.primary
     if metric is None:
         raise GenlabError("no metric to draw")

@@ -18,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from genlab.config import Config, known_keys
 from genlab.errors import ConfigError, GenlabError
@@ -70,7 +70,7 @@ class Sweep:
     seeds: list[int] = field(default_factory=lambda: [0])
     name: str = ""
     description: str = ""
-    source: Optional[Path] = None
+    source: Path | None = None
 
     def cells(self) -> list[Cell]:
         keys = list(self.grid)
@@ -137,7 +137,7 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _resolve_base(base: str, sweep_file: Optional[Path]) -> Path:
+def _resolve_base(base: str, sweep_file: Path | None) -> Path:
     p = Path(base).expanduser()
     # relative: from the working directory, else from the sweep file's folder or any folder above it (so
     # "configs/x.yaml" in configs/sweeps/s.yaml works from anywhere in the repository)
@@ -150,7 +150,7 @@ def _resolve_base(base: str, sweep_file: Optional[Path]) -> Path:
                       + (f" and from {sweep_file.parent} upwards)" if sweep_file else ")"))
 
 
-def parse_sweep(data: Any, source: Optional[Path] = None) -> Sweep:
+def parse_sweep(data: Any, source: Path | None = None) -> Sweep:
     """A parsed YAML mapping -> a :class:`Sweep`; every problem is a ConfigError naming the key."""
     where = f"sweep file {str(source)!r}" if source else "sweep"
     if not isinstance(data, dict):

@@ -12,9 +12,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from genlab.errors import GenlabError
 
@@ -29,7 +29,7 @@ class Job:
     args: tuple[str, ...]  # arguments after ``python -m genlab``
     log: Path  # stdout + stderr of the process (appended)
     env: dict[str, str] = field(default_factory=dict)  # extra environment variables
-    cwd: Optional[str] = None  # working directory (relative recipe paths resolve here)
+    cwd: str | None = None  # working directory (relative recipe paths resolve here)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, workers: int = 1, threads: Optional[int] = None, gpus: Sequence[str] = (),
+    def __init__(self, workers: int = 1, threads: int | None = None, gpus: Sequence[str] = (),
                  poll_s: float = 0.2, **_ignored):
         if workers < 1:
             raise GenlabError(f"--workers {workers}: at least one worker")

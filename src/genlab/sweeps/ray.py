@@ -9,7 +9,7 @@ installed in the same Python environment.
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from genlab.errors import GenlabError
 from genlab.sweeps.local import Job, JobResult, SweepInterrupted, run_job, thread_env
@@ -30,8 +30,8 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, workers: int = 1, address: Optional[str] = None, cpus_per_run: float = 1.0,
-                 gpus_per_run: float = 0.0, threads: Optional[int] = None, **_ignored):
+    def __init__(self, workers: int = 1, address: str | None = None, cpus_per_run: float = 1.0,
+                 gpus_per_run: float = 0.0, threads: int | None = None, **_ignored):
         if cpus_per_run <= 0 or gpus_per_run < 0:
             raise GenlabError(f"cpus_per_run={cpus_per_run}, gpus_per_run={gpus_per_run}: CPUs must be positive, "
                               "GPUs non-negative")

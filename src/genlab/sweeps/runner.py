@@ -8,9 +8,9 @@ up front, naming the keys, so an edited sweep file never mixes results.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 from omegaconf import OmegaConf
 
@@ -113,7 +113,7 @@ def plan_actions(sweep: Sweep, out: str | Path) -> list[Action]:
 
 
 def run_sweep(sweep: Sweep, out: str | Path, executor=None, dry_run: bool = False,
-              log: Callable[[str], None] = print, cwd: Optional[str] = None) -> SweepOutcome:
+              log: Callable[[str], None] = print, cwd: str | None = None) -> SweepOutcome:
     """Run (or continue) a sweep into ``out``; returns what was done. Failed runs do not stop the others."""
     out = Path(out).absolute()
     actions = plan_actions(sweep, out)

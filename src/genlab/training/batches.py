@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
@@ -21,7 +20,7 @@ class Batches:
     """uint8 images (and labels) on the training device, cut into this rank's share of each global batch."""
 
     images: torch.Tensor  # uint8 (N, C, H, W)
-    labels: Optional[torch.Tensor]  # int64 (N,) or None
+    labels: torch.Tensor | None  # int64 (N,) or None
     batch_size: int  # global: all ranks together (train.batch_size)
     runtime: perf.Runtime  # the memory layout of the batches
     rank: int = 0

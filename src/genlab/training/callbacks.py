@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -40,25 +40,25 @@ RECORDED_OUTCOMES = ("finished", "stopped", "interrupted", "diverged")
 class Callback:
     """Base class of training callbacks: every event is a no-op here."""
 
-    def on_fit_start(self, trainer: "Trainer") -> None:
+    def on_fit_start(self, trainer: Trainer) -> None:
         pass
 
-    def on_step_end(self, trainer: "Trainer") -> None:
+    def on_step_end(self, trainer: Trainer) -> None:
         pass
 
-    def on_record(self, trainer: "Trainer", record: dict) -> None:
+    def on_record(self, trainer: Trainer, record: dict) -> None:
         pass
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, final: bool) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, final: bool) -> None:
         pass
 
-    def on_image(self, trainer: "Trainer", tag: str, grid) -> None:
+    def on_image(self, trainer: Trainer, tag: str, grid) -> None:
         pass
 
-    def on_checkpoint(self, trainer: "Trainer", path: Path) -> None:
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
         pass
 
-    def on_fit_end(self, trainer: "Trainer", status: str, error: Optional[str] = None) -> None:
+    def on_fit_end(self, trainer: Trainer, status: str, error: str | None = None) -> None:
         pass
 
 
@@ -77,7 +77,7 @@ class RecordWriter(Callback):
     def __init__(self) -> None:
         self.tb = None
 
-    def on_fit_start(self, trainer: "Trainer") -> None:
+    def on_fit_start(self, trainer: Trainer) -> None:
         if not trainer.is_main:
             return
         step = trainer.state.step
@@ -87,7 +87,7 @@ class RecordWriter(Callback):
 
             self.tb = SummaryWriter(str(trainer.run.tb), purge_step=step + 1 if step > 0 else None)
 
-    def on_record(self, trainer: "Trainer", record: dict) -> None:
+    def on_record(self, trainer: Trainer, record: dict) -> None:
         if not trainer.is_main:
             return
         trainer.run.append_record(record)
@@ -99,11 +99,11 @@ class RecordWriter(Callback):
                 if math.isfinite(v):
                     self.tb.add_scalar(k, v, step)
 
-    def on_image(self, trainer: "Trainer", tag: str, grid) -> None:
+    def on_image(self, trainer: Trainer, tag: str, grid) -> None:
         if self.tb is not None:
             self.tb.add_image(tag, grid, trainer.state.step, dataformats="HWC")
 
-    def on_fit_end(self, trainer: "Trainer", status: str, error: Optional[str] = None) -> None:
+    def on_fit_end(self, trainer: Trainer, status: str, error: str | None = None) -> None:
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()
@@ -113,16 +113,16 @@ class RecordWriter(Callback):
 class StatusFile(Callback):
     """status.json: running while fitting, then how the fit ended (RunDir.write_status)."""
 
-    def _write(self, trainer: "Trainer", state: str, **fields) -> None:
+    def _write(self, trainer: Trainer, state: str, **fields) -> None:
         if trainer.is_main:
             s = trainer.state
             trainer.run.write_status(state, step=s.step, epoch=s.epoch, epochs=trainer.cfg.train.epochs,
                                      genlab_version=__version__, runtime=trainer.runtime.as_dict(), **fields)
 
-    def on_fit_start(self, trainer: "Trainer") -> None:
+    def on_fit_start(self, trainer: Trainer) -> None:
         self._write(trainer, "running")
 
-    def on_fit_end(self, trainer: "Trainer", status: str, error: Optional[str] = None) -> None:
+    def on_fit_end(self, trainer: Trainer, status: str, error: str | None = None) -> None:
         if status in RECORDED_OUTCOMES:
             self._write(trainer, status, **({"error": error} if error is not None else {}))
 
@@ -132,19 +132,19 @@ class SampleGrids(Callback):
     objective's own images (a VAE's reconstructions). The noise is noise.pt, so a resumed run draws the same."""
 
     def __init__(self) -> None:
-        self.fixed: Optional[dict[str, torch.Tensor]] = None
+        self.fixed: dict[str, torch.Tensor] | None = None
 
-    def on_fit_start(self, trainer: "Trainer") -> None:
+    def on_fit_start(self, trainer: Trainer) -> None:
         if self.fixed is None and trainer.is_main:
             self.fixed = fixed_noise(trainer)
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, final: bool) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, final: bool) -> None:
         every = trainer.cfg.log.sample_every
         if trainer.is_main and (final or (every and epoch % every == 0)):
             self.write(trainer, epoch)
 
     @torch.inference_mode()
-    def write(self, trainer: "Trainer", epoch: int) -> None:
+    def write(self, trainer: Trainer, epoch: int) -> None:
         G = trainer.state.generator
         fixed = self.fixed
         was_training = G.training
@@ -163,7 +163,7 @@ class SampleGrids(Callback):
             trainer.emit_image(tag, save_grid(imgs, trainer.run.sample_path(epoch, tag)))
 
 
-def fixed_noise(trainer: "Trainer") -> dict[str, torch.Tensor]:
+def fixed_noise(trainer: Trainer) -> dict[str, torch.Tensor]:
     """The run's fixed noise (noise.pt), drawn from the seed on the first fit and saved."""
     run, cfg = trainer.run, trainer.cfg
     fixed = run.load_noise()
@@ -181,6 +181,6 @@ def fixed_noise(trainer: "Trainer") -> dict[str, torch.Tensor]:
 class Checkpoints(Callback):
     """A checkpoint every ``log.checkpoint_every`` epochs and at the end (every rank calls Trainer.save)."""
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, final: bool) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, final: bool) -> None:
         if final or epoch % trainer.cfg.log.checkpoint_every == 0:
             trainer.save()

@@ -8,8 +8,9 @@ synchronises what goes through its ``forward``. The process group and collective
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Mapping
 from functools import partial
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -62,7 +63,7 @@ class DistContext:
             dev = torch.device("cuda", self.local_rank)
         return dev
 
-    def __enter__(self) -> "DistContext":
+    def __enter__(self) -> DistContext:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -134,7 +135,7 @@ def comm_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def run_on_main(fn: Callable[[], T]) -> Optional[T]:
+def run_on_main(fn: Callable[[], T]) -> T | None:
     """Rank 0 runs ``fn``; if it raised a GenlabError every rank raises it (no rank is left waiting)."""
     if not group_enabled():
         return fn()
@@ -201,7 +202,7 @@ def gather_features(local: torch.Tensor) -> torch.Tensor:
     return torch.cat([p[:s] for p, s in zip(parts, sizes)]).to(local.device)
 
 
-def shard(n: int, rank: Optional[int] = None, world: Optional[int] = None) -> tuple[int, int]:
+def shard(n: int, rank: int | None = None, world: int | None = None) -> tuple[int, int]:
     """(start, count) of this rank's contiguous share of ``n`` items (the first ``n % world`` ranks get one more);
     ``rank`` / ``world`` default to the process group's. The split is the metrics' (genlab.metrics.collective)."""
     if rank is None or world is None:

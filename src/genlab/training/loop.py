@@ -10,8 +10,8 @@ through ``distributed`` (DDP, the global batch sharded over ranks, rank 0 writin
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import torch
 
@@ -80,10 +80,10 @@ class Trainer:
     before anything uses them (benchmarks' ablations, e.g. another optimizer implementation).
     """
 
-    def __init__(self, cfg: Config, run: RunDir, data: ImageData, *, resume_from: Optional[Path] = None,
+    def __init__(self, cfg: Config, run: RunDir, data: ImageData, *, resume_from: Path | None = None,
                  rank: int = 0, world_size: int = 1, log: Callable[[str], None] = print,
-                 dist_ctx: Optional[distributed.DistContext] = None,
-                 adjust_runtime: Optional[Callable[[perf.Runtime], perf.Runtime]] = None):
+                 dist_ctx: distributed.DistContext | None = None,
+                 adjust_runtime: Callable[[perf.Runtime], perf.Runtime] | None = None):
         self.cfg, self.run, self.log = cfg, run, log
         self.dist = dist_ctx or distributed.DistContext(rank=rank, world_size=world_size, local_rank=rank,
                                                         local_world_size=world_size)

@@ -22,7 +22,6 @@ import contextlib
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
-from typing import Optional
 
 import torch
 from torch import nn
@@ -62,7 +61,7 @@ class Runtime:
         return torch.device(self.device).type
 
     @property
-    def amp_dtype(self) -> Optional[torch.dtype]:
+    def amp_dtype(self) -> torch.dtype | None:
         return AMP_DTYPES.get(self.precision)
 
     @property
@@ -100,7 +99,7 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _cxx_compiler() -> Optional[str]:
+def _cxx_compiler() -> str | None:
     for name in (os.environ.get("CXX"), "g++", "c++", "clang++"):
         if name and shutil.which(name):
             return name
@@ -116,7 +115,7 @@ def _has_triton() -> bool:
         return False
 
 
-def _flag(value: str) -> Optional[bool]:
+def _flag(value: str) -> bool | None:
     """auto | true | false (any case, as OmegaConf may hand over "True") -> None | True | False."""
     v = str(value).lower()
     return None if v == "auto" else v == "true"
@@ -242,7 +241,7 @@ def compile_networks(nets: nn.ModuleDict, rt: Runtime) -> None:
             net.compile()
 
 
-def make_scalers(optimizers: dict, rt: Runtime) -> dict[str, Optional[torch.amp.GradScaler]]:
+def make_scalers(optimizers: dict, rt: Runtime) -> dict[str, torch.amp.GradScaler | None]:
     """fp16 only: one loss scaler per optimizer (each phase steps its own optimizer, possibly n_critic times)."""
     if rt.precision != "fp16":
         return {k: None for k in optimizers}

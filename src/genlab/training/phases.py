@@ -7,8 +7,8 @@ here in ``OBJECTIVES`` and builds the one a config asks for (``build_objective``
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -25,8 +25,8 @@ from genlab.registry import Registry
 @dataclass
 class Batch:
     x: torch.Tensor  # real images, float in [-1, 1], (N, C, H, W)
-    y: Optional[torch.Tensor] = None  # int64 labels (N,) for labeled data
-    idx: Optional[torch.Tensor] = None  # the images' indices in the training set (per-image captions)
+    y: torch.Tensor | None = None  # int64 labels (N,) for labeled data
+    idx: torch.Tensor | None = None  # the images' indices in the training set (per-image captions)
 
 
 @dataclass
@@ -37,7 +37,7 @@ class StepContext:
     cfg: Config
     device: torch.device
     num_classes: int = 0
-    loss: Optional[GANLoss] = None
+    loss: GANLoss | None = None
     augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
     cache: dict = field(default_factory=dict)  # per-step scratch shared between phases (cleared each step)
 
@@ -55,7 +55,7 @@ class Phase:
     trains: tuple[str, ...]  # networks that receive gradients in this phase (others are frozen)
     fn: PhaseFn
     repeat: int = 1
-    after: Optional[Callable[[StepContext], None]] = None  # e.g. weight clipping after a critic step
+    after: Callable[[StepContext], None] | None = None  # e.g. weight clipping after a critic step
 
 
 class Objective:

@@ -8,7 +8,7 @@ other key is a deterministic function of config and seed.
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 
@@ -16,7 +16,7 @@ from genlab.errors import TrainingDiverged
 
 
 class Reporter:
-    def __init__(self, reduce: Optional[Callable[[torch.Tensor], torch.Tensor]] = None):
+    def __init__(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.reduce = reduce  # e.g. the mean over DDP ranks of the stacked window (every rank calls flush)
         self._window: dict[str, list[torch.Tensor]] = {}
         self._window_steps: list[int] = []

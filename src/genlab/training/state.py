@@ -8,7 +8,7 @@ of genlab 0.1.0 (tests/fixtures/runs_v010).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ from genlab.training.ema import EMA
 WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers")
 
 
-def build_ema(cfg: Config, G: nn.Module) -> Optional[EMA]:
+def build_ema(cfg: Config, G: nn.Module) -> EMA | None:
     """The EMA of the generator when ``train.ema`` > 0."""
     return EMA(G, cfg.train.ema, cfg.train.ema_warmup) if cfg.train.ema > 0 else None
 
@@ -36,7 +36,7 @@ class RestoredNetworks:
 
     cfg: Config
     nets: nn.ModuleDict
-    ema: Optional[nn.Module]  # the EMA generator (a plain copy of G), when the run kept one
+    ema: nn.Module | None  # the EMA generator (a plain copy of G), when the run kept one
     extra: dict
 
 
@@ -63,12 +63,12 @@ class TrainState:
     cfg: Config
     nets: nn.ModuleDict
     optimizers: dict[str, torch.optim.Optimizer]
-    scalers: dict[str, Optional[torch.amp.GradScaler]] = field(default_factory=dict)
-    ema: Optional[EMA] = None
+    scalers: dict[str, torch.amp.GradScaler | None] = field(default_factory=dict)
+    ema: EMA | None = None
     step: int = 0
     epoch: int = 0  # completed epochs
     step_in_epoch: int = 0
-    best: Optional[float] = None  # lowest FID seen by evaluation during training (best.pt)
+    best: float | None = None  # lowest FID seen by evaluation during training (best.pt)
     extra: dict = field(default_factory=dict)  # model facts: num_classes, class_names, a text vocabulary
     #: per optimizer, the implementation flags of this process (perf.optimizer_options); a loaded optimizer
     #: keeps them instead of the writer's
@@ -79,8 +79,8 @@ class TrainState:
         """What sampling uses: the EMA generator when there is one."""
         return self.ema.net if self.ema is not None else self.nets["G"]
 
-    def state_dict(self, *, runtime: Optional[dict] = None, world_size: int = 1,
-                   rank_rng: Optional[list] = None) -> dict[str, Any]:
+    def state_dict(self, *, runtime: dict | None = None, world_size: int = 1,
+                   rank_rng: list | None = None) -> dict[str, Any]:
         """The checkpoint dict. ``runtime``, ``world_size`` and ``rank_rng`` (every rank's RNG, gathered by the
         caller under DDP) describe the writer."""
         extra = {**self.extra, "best": self.best, "runtime": runtime, "world_size": world_size}

@@ -7,8 +7,9 @@ no lookups and builds no lists.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, ContextManager, Mapping, Optional, Sequence
+from typing import ContextManager
 
 import torch
 
@@ -23,9 +24,9 @@ class PhasePlan:
 
     phase: Phase
     optimizer: torch.optim.Optimizer
-    scaler: Optional[torch.amp.GradScaler]
+    scaler: torch.amp.GradScaler | None
     trains: frozenset
-    nets_view: Optional[Mapping]  # ctx.nets during this phase under DDP (trained networks through DDP)
+    nets_view: Mapping | None  # ctx.nets during this phase under DDP (trained networks through DDP)
 
 
 class TrainStep:
@@ -36,15 +37,15 @@ class TrainStep:
     """
 
     def __init__(self, phases: Sequence[Phase], ctx: StepContext, optimizers: Mapping[str, torch.optim.Optimizer],
-                 scalers: Mapping[str, Optional[torch.amp.GradScaler]], *, ema: Optional[EMA] = None,
-                 autocast: Callable[[], ContextManager], synced: Optional[Mapping[str, ddp.Synced]] = None):
+                 scalers: Mapping[str, torch.amp.GradScaler | None], *, ema: EMA | None = None,
+                 autocast: Callable[[], ContextManager], synced: Mapping[str, ddp.Synced] | None = None):
         self.ctx, self.ema, self.autocast = ctx, ema, autocast
         self.nets = ctx.nets
         views = ddp.phase_views(self.nets, synced, phases) if synced else {}
         self.plan = [PhasePlan(ph, optimizers[ph.optimizer], scalers.get(ph.optimizer), frozenset(ph.trains),
                                views.get(ph.name)) for ph in phases]
         self._params = {k: list(net.parameters()) for k, net in self.nets.items()}
-        self._trainable: Optional[frozenset] = None  # networks whose parameters require grad right now
+        self._trainable: frozenset | None = None  # networks whose parameters require grad right now
 
     def forget_trainable(self) -> None:
         """Someone may have touched ``requires_grad`` (e.g. between two fits): set it afresh next step."""

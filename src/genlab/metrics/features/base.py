@@ -11,7 +11,7 @@ back to [-1, 1] float32 for the network. NaN or infinite inputs raise a GenlabEr
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -21,7 +21,7 @@ from genlab.errors import GenlabError
 from genlab.metrics.stats import check_finite
 from genlab.registry import Registry
 
-FEATURE_EXTRACTORS: Registry[Callable[..., "FeatureExtractor"]] = Registry("feature extractor")
+FEATURE_EXTRACTORS: Registry[Callable[..., FeatureExtractor]] = Registry("feature extractor")
 
 
 def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
@@ -69,11 +69,11 @@ class FeatureExtractor:
         hash: str,
         feature_dim: int,
         num_classes: int,
-        resolution: Optional[int] = None,
-        channels: Optional[int] = None,
+        resolution: int | None = None,
+        channels: int | None = None,
         batch_size: int = 250,
         device: str | torch.device = "cpu",
-        info: Optional[dict] = None,
+        info: dict | None = None,
     ):
         self.net = net.to(device).to(memory_format=torch.channels_last).eval().requires_grad_(False)
         self.name = name
@@ -125,10 +125,10 @@ class FeatureExtractor:
 def get_extractor(
     name: str,
     *,
-    dataset: Optional[object] = None,
-    resolution: Optional[int] = None,
-    channels: Optional[int] = None,
-    weights: Optional[str] = None,
+    dataset: object | None = None,
+    resolution: int | None = None,
+    channels: int | None = None,
+    weights: str | None = None,
     device: str | torch.device = "cpu",
 ) -> FeatureExtractor:
     """Build the extractor registered as ``name`` (a checked choice; see ``FEATURE_EXTRACTORS.names()``)."""

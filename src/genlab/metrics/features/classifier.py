@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -75,7 +75,7 @@ def _conv_bn_relu(cin: int, cout: int, stride: int) -> list[nn.Module]:
 class TrainedClassifier:
     path: Path
     hash: str
-    test_accuracy: Optional[float]
+    test_accuracy: float | None
     train_seconds: float
 
 
@@ -105,7 +105,7 @@ def auto_epochs(n: int, batch_size: int) -> int:
 
 
 @contextlib.contextmanager
-def torch_threads(n: Optional[int]) -> Iterator[None]:
+def torch_threads(n: int | None) -> Iterator[None]:
     """Run with ``n`` torch threads (None: unchanged), restoring the previous count afterwards."""
     before = torch.get_num_threads()
     if n:
@@ -119,13 +119,13 @@ def torch_threads(n: Optional[int]) -> Iterator[None]:
 def fit_classifier(
     train: ImageData,
     *,
-    epochs: Optional[int] = None,
+    epochs: int | None = None,
     batch_size: int = 128,
     lr: float = 4e-3,
     seed: int = 0,
     augment: bool = True,
     device: str | torch.device = "cpu",
-    threads: Optional[int] = 1,
+    threads: int | None = 1,
 ) -> CompactClassifier:
     """Train a ``CompactClassifier`` on labeled uint8 ``train`` data; seeded, leaves global RNG untouched.
 
@@ -139,7 +139,7 @@ def fit_classifier(
         return _fit(train, epochs, batch_size, lr, seed, augment, device)
 
 
-def _fit(train: ImageData, epochs: Optional[int], batch_size: int, lr: float, seed: int, augment: bool,
+def _fit(train: ImageData, epochs: int | None, batch_size: int, lr: float, seed: int, augment: bool,
          device: str | torch.device) -> CompactClassifier:
     if not train.labeled:
         raise GenlabError(
@@ -183,7 +183,7 @@ def _stem(dataset: str, resolution: int, channels: int) -> str:
     return f"classifier-{safe_name(dataset)}-{resolution}-{channels}"
 
 
-def find_cached_classifier(dataset: str, resolution: int, channels: int) -> Optional[Path]:
+def find_cached_classifier(dataset: str, resolution: int, channels: int) -> Path | None:
     """The newest cached classifier for (dataset, resolution, channels), or None."""
     found = extractor_dir().glob(_stem(dataset, resolution, channels) + "-*.pt")
     return max(found, key=lambda p: p.stat().st_mtime, default=None)
@@ -207,7 +207,7 @@ def load_classifier(path: str | Path) -> tuple[CompactClassifier, dict[str, Any]
         payload = torch.load(path, map_location="cpu", weights_only=True)
         model = CompactClassifier(**payload["config"])
         model.load_state_dict(payload["state_dict"], strict=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same message
+    except Exception as e:
         raise GenlabError(f"cannot load the classifier extractor {path}: {e}; delete it to retrain") from None
     h = weights_hash(model.state_dict())
     if h != payload.get("hash"):
@@ -222,13 +222,13 @@ def train_classifier(
     resolution: int,
     channels: int,
     *,
-    root: Optional[str] = None,
-    epochs: Optional[int] = None,
+    root: str | None = None,
+    epochs: int | None = None,
     batch_size: int = 128,
     seed: int = 0,
     device: str | torch.device = "cpu",
     retrain: bool = False,
-    threads: Optional[int] = 1,
+    threads: int | None = 1,
 ) -> TrainedClassifier:
     """Train (or reuse the cached) classifier for ``dataset_name`` at ``resolution`` / ``channels``.
 
@@ -264,8 +264,8 @@ def train_classifier(
 
 
 def _dataset_fields(
-    dataset: Any, resolution: Optional[int], channels: Optional[int]
-) -> tuple[str, Optional[str], int, int]:
+    dataset: Any, resolution: int | None, channels: int | None
+) -> tuple[str, str | None, int, int]:
     if dataset is None:
         raise GenlabError("the classifier extractor needs a labeled dataset to train on (dataset=...)")
     name = dataset if isinstance(dataset, str) else getattr(dataset, "name", None)
@@ -280,10 +280,10 @@ def _dataset_fields(
 
 @FEATURE_EXTRACTORS.register("classifier")
 def classifier_extractor(
-    dataset: Optional[Any] = None,
-    resolution: Optional[int] = None,
-    channels: Optional[int] = None,
-    weights: Optional[str | Path] = None,
+    dataset: Any | None = None,
+    resolution: int | None = None,
+    channels: int | None = None,
+    weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     train: bool = True,
     batch_size: int = 500,

@@ -18,7 +18,6 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -70,7 +69,7 @@ def download_weights(dest: Path, url: str = WEIGHTS_URL) -> Path:
     return atomic_write(dest, write)
 
 
-def find_inception_weights(path: Optional[str | os.PathLike] = None, download: bool = True) -> Path:
+def find_inception_weights(path: str | os.PathLike | None = None, download: bool = True) -> Path:
     """The weights file to use (see the module docstring for the search order), or one clear GenlabError."""
     if path:
         p = Path(path).expanduser()
@@ -104,7 +103,7 @@ def load_inception(path: str | os.PathLike) -> tuple[FIDInceptionV3, str]:
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same message
+    except Exception as e:
         raise GenlabError(f"cannot read Inception weights {path}: {e}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise GenlabError(f"{path} is not a state dict of tensors")
@@ -130,10 +129,10 @@ def load_inception(path: str | os.PathLike) -> tuple[FIDInceptionV3, str]:
 
 @FEATURE_EXTRACTORS.register("inception")
 def inception_extractor(
-    dataset: Optional[object] = None,
-    resolution: Optional[int] = None,
-    channels: Optional[int] = None,
-    weights: Optional[str | os.PathLike] = None,
+    dataset: object | None = None,
+    resolution: int | None = None,
+    channels: int | None = None,
+    weights: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     download: bool = True,
     batch_size: int = 32,

@@ -9,7 +9,7 @@ conditions as the real batch, so G sees the data's condition mix.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -27,14 +27,14 @@ class AdversarialObjective(Objective):
     clip: bool = False
 
     # ------------------------------------------------------------------ conditioning
-    def condition(self, batch: Batch, ctx: StepContext) -> Optional[torch.Tensor]:
+    def condition(self, batch: Batch, ctx: StepContext) -> torch.Tensor | None:
         """What G and D are conditioned on for this batch (None = unconditional)."""
         return self.conditioning.from_batch(batch, ctx)
 
-    def generate(self, ctx: StepContext, n: int, c: Optional[torch.Tensor]) -> torch.Tensor:
+    def generate(self, ctx: StepContext, n: int, c: torch.Tensor | None) -> torch.Tensor:
         return ctx.nets["G"](ctx.z(n), c)
 
-    def score(self, ctx: StepContext, x: torch.Tensor, c: Optional[torch.Tensor]) -> torch.Tensor:
+    def score(self, ctx: StepContext, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         return ctx.nets["D"](x, c)
 
     # ------------------------------------------------------------------ phases

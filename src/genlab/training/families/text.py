@@ -8,8 +8,6 @@ falls back to its labels' class captions.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from genlab.data.captions import Vocabulary, class_caption, dataset_captions
@@ -26,8 +24,8 @@ class TextGANObjective(AdversarialObjective):
     """G(z, bag) and D(x, bag) for the caption of each real image; any loss, n_critic, DiffAugment."""
 
     vocab_size: int = 0
-    ids: Optional[torch.Tensor] = None
-    class_bags: Optional[torch.Tensor] = None
+    ids: torch.Tensor | None = None
+    class_bags: torch.Tensor | None = None
 
     def setup(self, data, ctx: StepContext) -> dict:
         captions, source = dataset_captions(data)

@@ -7,7 +7,7 @@ real, reconstruction, ...).
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -18,7 +18,7 @@ from genlab.training.phases import OBJECTIVES, Batch, Objective, Phase, StepCont
 
 
 @torch.no_grad()
-def reconstruction_pairs(E: nn.Module, G: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+def reconstruction_pairs(E: nn.Module, G: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """Real images ``x`` (float in [-1, 1]) interleaved with their reconstructions (decoded means); ``y``: labels
     for conditional models."""
     modes = E.training, G.training

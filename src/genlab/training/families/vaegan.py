@@ -10,7 +10,7 @@ E and G use ``train.g_opt``; D uses ``train.d_opt``.
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -35,7 +35,7 @@ class VAEGANObjective(Objective):
         t = self.cfg.train
         return {"D": (("D",), t.d_opt), "E": (("E",), t.g_opt), "G": (("G",), t.g_opt)}
 
-    def condition(self, batch: Batch, ctx: StepContext) -> Optional[torch.Tensor]:
+    def condition(self, batch: Batch, ctx: StepContext) -> torch.Tensor | None:
         """The batch's labels for CVAE-GAN, None for VAE-GAN (the model's conditioning decides)."""
         return self.conditioning.from_batch(batch, ctx)
 
