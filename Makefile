@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 BASE_LOCK := requirements/base.lock
 DEV_LOCK := requirements/dev.lock
 
-.PHONY: install dev demo test data bench clean lock
+.PHONY: install dev demo test lint data bench clean lock
 
 $(VENV)/.base: pyproject.toml $(BASE_LOCK) Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,12 @@ demo: data
 	$(GENLAB) train configs/demo_fashion_mnist_dcgan.yaml --run-dir runs/demo --overwrite
 	$(GENLAB) report runs/demo -o runs/demo/report.html
 
-test: dev
+# ruff (lint) and import-linter (the layer contract in pyproject.toml) before the tests: a cycle fails CI
+lint: dev
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 bench: install
