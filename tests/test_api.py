@@ -14,7 +14,7 @@ import torch
 import genlab
 from genlab.errors import ConfigError, GenlabError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "python_api.md"
 FIXTURES = ROOT / "tests" / "fixtures" / "runs_v010"
 

@@ -17,7 +17,7 @@ import genlab
 from genlab.errors import GenlabError, RunError
 from genlab.export import META_FILE, WEIGHTS_FILE, export_generator, load_generator
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "runs_v010"
 
 
