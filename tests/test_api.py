@@ -89,7 +89,7 @@ def test_a_loaded_run_samples_interpolates_and_plots(tmp_path):
 
 
 def test_train_takes_a_config_and_resumes(data_env, tmp_path):
-    from genlab.config import load_config
+    from genlab.recipe import load_config
 
     cfg = load_config(ROOT / "configs" / "demo_fashion_mnist_dcgan.yaml", ["model.latent_dim=8", "model.hidden_dim=8"])
     quiet = ["train.epochs=1", "train.max_steps=2", "eval.every=0", "log.progress=false", "log.tensorboard=false"]

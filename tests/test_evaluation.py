@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from genlab.config import load_config
 from genlab.evaluation import TrainingEval
+from genlab.recipe import load_config
 from genlab.rundir import RunDir
 from genlab.training.loop import train
 

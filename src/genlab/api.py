@@ -38,6 +38,7 @@ from genlab.resume import resume_config
 from genlab.rundir import RunDir
 from genlab.sampling import LoadedRun, sample_prompt
 from genlab.sampling import load_run as _load_run
+from genlab.training import distributed
 from genlab.training.loop import train as train_loop
 
 PathLike = Union[str, Path]
@@ -91,13 +92,15 @@ class Run:
 
     # ------------------------------------------------------------------------------------ images
     def sample(self, n: int = 64, seed: int = 0, labels: Sequence[int] | None = None,
-               prompt: str | None = None, batch_size: int = 256) -> torch.Tensor:
+               prompt: str | None = None, batch_size: int = 256,
+               log: Callable[[str], None] = print) -> torch.Tensor:
         """``n`` images (float, (n, C, H, W), in [-1, 1]) from seeded latents: the images `genlab sample`
-        draws. ``labels`` (class-conditional models) are cycled; ``prompt`` is a caption for text models."""
+        draws. ``labels`` (class-conditional models) are cycled; ``prompt`` is a caption for text models
+        (``log`` names the words of it the model does not know)."""
         if n <= 0:
             raise ConfigError(f"n={n} is not allowed: a positive number of images")
         if prompt is not None:
-            return sample_prompt(self.loaded, prompt, n, seed, log=print)  # names words it does not know
+            return sample_prompt(self.loaded, prompt, n, seed, log=log)
         return self.loaded.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size)
 
     def interpolate(self, seeds: Sequence[int] = (0, 1), steps: int = 10, method: str = "slerp",
@@ -121,13 +124,14 @@ class Run:
                  out: PathLike | None = None) -> dict[str, Any]:
         """Metrics of this checkpoint's generator against the run's dataset ``split`` (the result `genlab eval`
         prints: top-level keys are the metric names, plus ``protocol``). ``out``: also write it there as JSON
-        (the run's ``eval.json`` is left alone unless ``out`` names it)."""
+        (the run's ``eval.json`` is left alone unless ``out`` names it). Under torchrun every rank computes its
+        shard and rank 0 writes."""
         if num_samples <= 0:
             raise ConfigError(f"num_samples={num_samples} is not allowed: a positive count")
         result = evaluate_loaded(self.loaded, metrics=metrics, features=features, num_samples=num_samples,
                                  seed=seed, split=split, batch_size=batch_size, inception_weights=inception_weights,
                                  device=str(self.loaded.device))
-        if out is not None:
+        if out is not None and distributed.collective().rank == 0:
             self.loaded.run.write_eval(result, out)
         return result
 

@@ -3,7 +3,8 @@
 Every option is documented where it is declared. Errors are one line naming the key, the value and what is
 allowed, and happen before any work. This module knows no registry: checks that need the models, losses or
 objectives (model exists, resolution supported, the ``objective:`` section fits the model's objective) are
-added with ``add_check`` by ``genlab.recipe``; they run at the end of every ``load_config`` and ``from_dict``.
+``genlab.recipe``'s: its ``load_config`` and ``from_dict`` are these plus those checks, and every caller outside
+this module uses them.
 
 Until 0.1.0 the objectives' options lived in ``train:`` (train.n_critic, ...); those keys are still read, moved
 to ``objective.<key>`` with one deprecation warning per load.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,21 +123,6 @@ class ConfigDeprecationWarning(FutureWarning):
     """A config key that still works but has moved (shown to users, unlike DeprecationWarning)."""
 
 
-#: checks that need the registries, added by genlab.recipe (this module imports none); they may normalise
-_CHECKS: list[Callable[[Config], None]] = []
-
-
-def add_check(fn: Callable[[Config], None]) -> None:
-    """Run ``fn(cfg)`` after the value checks of every load (``load_config``, ``from_dict``)."""
-    if fn not in _CHECKS:
-        _CHECKS.append(fn)
-
-
-def _run_checks(cfg: Config) -> None:
-    for fn in _CHECKS:
-        fn(cfg)
-
-
 def _migrate(d: Any, moved: list[str]) -> Any:
     """A 0.1.0 config dict -> today's layout: ``train.<objective option>`` moves to ``objective.<option>``.
 
@@ -231,7 +216,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     _warn_moved(moved)
     obj: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     validate(obj)
-    _run_checks(obj)
     return obj
 
 
@@ -271,7 +255,6 @@ def from_dict(d: dict) -> Config:
         raise ConfigError(f"saved config does not match this genlab version: {_one_line(e)}") from None
     _warn_moved(moved)
     obj: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
-    _run_checks(obj)
     return obj
 
 
@@ -295,7 +278,7 @@ def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
 
 
 def validate(cfg: Config) -> None:
-    """Value checks that need no data, model or objective (those are ``add_check``'s, see genlab.recipe)."""
+    """Value checks that need no data, model or objective (the registry checks are genlab.recipe's)."""
     d, m, t, lg, ev = cfg.data, cfg.model, cfg.train, cfg.log, cfg.eval
     _check(d.resolution >= 8, "data.resolution", d.resolution, "an image side of at least 8 pixels")
     _check(d.channels in (1, 3), "data.channels", d.channels, "1 (grayscale) or 3 (RGB)")

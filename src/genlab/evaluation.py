@@ -5,7 +5,6 @@ never import training.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,9 @@ from typing import Any
 import torch
 
 from genlab.errors import GenlabError
-from genlab.io import atomic_write_text
 from genlab.metrics import DatasetRef, evaluate, flatten_results
 from genlab.metrics.features.inception_fid import find_inception_weights
-from genlab.sampling import LoadedRun, load_run
+from genlab.sampling import LoadedRun
 from genlab.training import distributed
 from genlab.training.callbacks import Callback
 
@@ -58,17 +56,6 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: A
     result["protocol"].update({"checkpoint": str(run.checkpoint), "step": run.step, "epoch": run.epoch,
                                "model": run.cfg.model.name, "ema": run.ema is not None})
     return result
-
-
-def evaluate_run(run_dir: str | Path, *, checkpoint: str = "last", out: str | Path | None = None,
-                 **kw: Any) -> tuple[dict[str, Any], Path]:
-    """`genlab eval`: evaluate a run folder's checkpoint and write ``eval.json`` (or ``out``)."""
-    run = load_run(run_dir, checkpoint, kw.get("device", "cpu"))
-    result = evaluate_loaded(run, **kw)
-    path = Path(out) if out else run.run.eval_json
-    if distributed.collective().rank == 0:  # under torchrun: one writer
-        atomic_write_text(path, json.dumps(result, indent=1, default=float))
-    return result, path
 
 
 def summary_line(result: dict[str, Any]) -> str:

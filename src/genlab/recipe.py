@@ -1,20 +1,22 @@
 """The checks that span registries, in one place: a config's model, resolution, loss and objective options fit.
 
-``genlab.config`` knows no registry; importing this module adds ``check_recipe`` to every config load
-(``add_check``), so ``load_config`` and ``from_dict`` fail with one line before any work. Training, sampling and
-resuming import it; other callers import ``load_config`` / ``from_dict`` from here to be sure the checks run.
+``genlab.config`` knows no registry; this module's ``load_config`` and ``from_dict`` are config's plus
+``check_recipe``, so a recipe or a saved config fails with one line before any work. Every caller outside
+``genlab.config`` loads configs through these two.
 ``build_networks`` is the one way from a config to its networks.
 """
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 from omegaconf import errors as oc_errors
 from torch import nn
 
-from genlab.config import Config, add_check, from_dict, load_config
+from genlab import config as _config
+from genlab.config import Config
 from genlab.errors import ConfigError
 from genlab.models import MODELS, DataShape
 from genlab.models.textcond import set_text_vocabulary
@@ -84,4 +86,17 @@ def build_networks(cfg: Config, num_classes: int = 0, extra: dict | None = None)
     return nets
 
 
-add_check(check_recipe)
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                base: dict | None = None) -> Config:
+    """Recipe YAML (or a saved config dict) + dotted overrides -> a Config whose model, objective and data fit."""
+    cfg = _config.load_config(path, overrides, base)
+    check_recipe(cfg)
+    return cfg
+
+
+def from_dict(d: dict) -> Config:
+    """A config saved in a run folder or checkpoint -> a checked Config (unknown keys still fail)."""
+    cfg = _config.from_dict(d)
+    check_recipe(cfg)
+    return cfg

@@ -75,7 +75,7 @@ class RunDir:
         return self.config.read_text() if self.config.is_file() else ""
 
     def read_config(self) -> dict:
-        """config.yaml as a plain dict (``genlab.config.from_dict`` makes it a Config)."""
+        """config.yaml as a plain dict (``genlab.recipe.from_dict`` makes it a Config)."""
         from omegaconf import OmegaConf
 
         self.require()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from genlab.config import load_config
 from genlab.models import MODELS
+from genlab.recipe import load_config
 from genlab.training.loop import train
 
 

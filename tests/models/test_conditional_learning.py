@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.config import load_config
 from genlab.data.base import ImageData
-from genlab.recipe import build_networks
+from genlab.recipe import build_networks, load_config
 from genlab.sampling import load_run, sample_prompt
 from genlab.training.loop import Trainer, fit, prepare_run
 

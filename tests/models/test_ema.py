@@ -4,9 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.config import load_config
 from genlab.data.base import ImageData
-from genlab.recipe import build_networks
+from genlab.recipe import build_networks, load_config
 from genlab.sampling import load_run
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.ema import EMA

@@ -1,9 +1,8 @@
 import pytest
 import torch
 
-from genlab.config import load_config
 from genlab.models.dcgan import stages, widths
-from genlab.recipe import build_networks
+from genlab.recipe import build_networks, load_config
 
 
 @pytest.mark.parametrize("res", [28, 32, 64, 128])

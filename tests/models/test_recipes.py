@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genlab.config import load_config
+from genlab.recipe import load_config
 from genlab.sampling import load_run
 from genlab.training.loop import train
 

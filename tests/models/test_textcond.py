@@ -8,7 +8,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.data.captions import (
     Vocabulary,
@@ -22,7 +21,7 @@ from genlab.data.captions import (
 from genlab.errors import ConfigError, GenlabError
 from genlab.models import MODELS
 from genlab.models.textcond import set_text_vocabulary, text_state
-from genlab.recipe import build_networks
+from genlab.recipe import build_networks, load_config
 from genlab.sampling import load_run, sample_prompt
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.loop import Trainer, fit, prepare_run

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from genlab.config import load_config
 from genlab.data.base import to_float
+from genlab.recipe import load_config
 from genlab.sampling import load_run
 from genlab.training.families.vae import reconstruction_pairs
 from genlab.training.loop import train

@@ -6,11 +6,10 @@ import io
 import pytest
 import torch
 
-from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.errors import ConfigError
 from genlab.models import MODELS
-from genlab.recipe import build_networks
+from genlab.recipe import build_networks, load_config
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
 from genlab.training import loop

@@ -4,10 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.config import load_config
 from genlab.errors import ConfigError
 from genlab.objectives.diffaugment import DiffAugment, cutout, make_augment, translation
-from genlab.recipe import build_networks
+from genlab.recipe import build_networks, load_config
 from genlab.training.families import build_objective
 from genlab.training.phases import Batch
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from genlab.config import load_config
 from genlab.models import MODELS
+from genlab.recipe import load_config
 from genlab.training.loop import train
 
 

@@ -97,7 +97,8 @@ def test_existing_run_with_another_config_is_refused(recipe, tmp_path):
     out = tmp_path / "out"
     run = out / "latent_dim=8" / "seed=0"
     run.mkdir(parents=True)
-    from genlab.config import load_config, to_yaml
+    from genlab.config import to_yaml
+    from genlab.recipe import load_config
 
     (run / "config.yaml").write_text(to_yaml(load_config(recipe, ["model.hidden_dim=32", "train.seed=0"])))
     with pytest.raises(ConfigError, match="model.hidden_dim"):

@@ -55,7 +55,7 @@ def test_every_cell_and_seed_is_a_finished_run(finished_sweep):
         assert s["state"] == "finished" and s["epoch"] == 2
     from omegaconf import OmegaConf
 
-    from genlab.config import from_dict
+    from genlab.recipe import from_dict
 
     cfg = from_dict(OmegaConf.to_container(OmegaConf.load(out / "latent_dim=8" / "seed=1" / "config.yaml")))
     assert cfg.model.latent_dim == 8 and cfg.train.seed == 1 and cfg.train.epochs == 2

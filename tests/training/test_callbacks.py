@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from genlab.config import load_config
 from genlab.data.base import ImageData
+from genlab.recipe import load_config
 from genlab.rundir import RunDir
 from genlab.training.callbacks import Callback
 from genlab.training.loop import Trainer, fit, prepare_run

@@ -13,10 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.errors import ConfigError, RunError
 from genlab.metrics import SINGLE_PROCESS
+from genlab.recipe import load_config
 from genlab.resume import resume_config
 from genlab.rundir import RunDir
 from genlab.training import ddp, distributed
@@ -218,7 +218,7 @@ def noise_images(n):
 WORKER = EXTRACTOR + r'''
 import json, sys, tempfile
 import torch
-from genlab.config import load_config
+from genlab.recipe import load_config
 from genlab.data.base import ImageData
 from genlab.errors import RunError
 from genlab.metrics import evaluate

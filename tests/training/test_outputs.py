@@ -8,7 +8,7 @@ import sys
 import pytest
 from PIL import Image
 
-from genlab.config import load_config
+from genlab.recipe import load_config
 from genlab.training.loop import train
 
 

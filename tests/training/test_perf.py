@@ -7,11 +7,10 @@ import json
 import pytest
 import torch
 
-from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.errors import ConfigError
 from genlab.models import MODELS
-from genlab.recipe import build_networks
+from genlab.recipe import build_networks, load_config
 from genlab.resume import resume_config
 from genlab.rundir import RunDir
 from genlab.training import perf

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from genlab.config import load_config
 from genlab.errors import ConfigError, RunError
+from genlab.recipe import load_config
 from genlab.resume import resume_config
 from genlab.rundir import RunDir
 from genlab.training.callbacks import Callback

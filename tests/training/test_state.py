@@ -6,9 +6,9 @@ import io
 import pytest
 import torch
 
-from genlab.config import load_config
 from genlab.data.base import ImageData
 from genlab.errors import RunError
+from genlab.recipe import load_config
 from genlab.training.checkpoint import set_rng_state
 from genlab.training.loop import Trainer, epoch_permutation, prepare_run
 from genlab.training.state import networks_from_checkpoint

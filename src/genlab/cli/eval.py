@@ -42,15 +42,17 @@ def eval_run(
     out: Path | None = typer.Option(None, "--out", help="JSON path (default: RUN/eval.json)"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
-    from genlab.evaluation import evaluate_run, summary_line
+    from genlab.api import load_run
+    from genlab.evaluation import summary_line
     from genlab.training import distributed
 
     if num_samples <= 0:
         raise ConfigError(f"--num-samples {num_samples} is not allowed: a positive count")
     with distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
-        result, path = evaluate_run(run_dir, checkpoint=checkpoint, out=out, metrics=metrics, features=features,
-                                    num_samples=num_samples, seed=seed, split=split, batch_size=batch_size,
-                                    inception_weights=inception_weights, device=str(ctx.device(device)))
+        run = load_run(run_dir, checkpoint, str(ctx.device(device)))
+        path = out if out is not None else run.loaded.run.eval_json
+        result = run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
+                              batch_size=batch_size, inception_weights=inception_weights, out=path)
     if ctx.is_main:
         print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']})")
         console.print(f"{summary_line(result)}; wrote {path}")

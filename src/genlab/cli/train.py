@@ -75,17 +75,11 @@ def sample(
     nrow: int | None = typer.Option(None, "--nrow", help="images per row"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
-    from genlab.grids import save_grid
-    from genlab.sampling import load_run
+    from genlab.api import load_run
 
     if n <= 0:
         raise ConfigError(f"-n {n} is not allowed: a positive number of images")
     run = load_run(run_dir, checkpoint, device)
-    if prompt is not None:
-        from genlab.sampling import sample_prompt
-
-        images = sample_prompt(run, prompt, n, seed, log=console.print)
-    else:
-        images = run.sample(n, seed=seed, labels=list(label) if label else None)
-    save_grid(images, out, nrow=nrow)
+    images = run.sample(n, seed=seed, labels=list(label) if label else None, prompt=prompt, log=console.print)
+    run.save_grid(images, out, nrow=nrow)
     console.print(f"wrote {n} samples from {run.checkpoint} (step {run.step}) to {out}")

@@ -8,7 +8,7 @@ A sweep file (YAML)::
     seeds: 5                                     # 0..4, or an explicit list [2022, 2023]
 
 Runs land in ``OUT/<cell>/seed=<s>``, with ``<cell>`` like ``latent_dim=16,hidden_dim=100``. Every run's
-config is built with ``genlab.config.load_config`` before anything starts, so a typo fails the whole sweep
+config is built with ``genlab.recipe.load_config`` before anything starts, so a typo fails the whole sweep
 up front with the key named.
 """
 from __future__ import annotations
