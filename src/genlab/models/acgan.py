@@ -1,19 +1,16 @@
 """ACGAN (Odena et al.): a class-conditional G and a D with two heads, real/fake and class (report 004)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
+from genlab.config import ModelConfig
 from genlab.models.blocks import ConvBody, maybe_sn
 from genlab.models.conditional import class_generator
 from genlab.models.dcgan import RESOLUTIONS
 from genlab.models.init import dcgan_init
 from genlab.models.registry import DataShape, ModelSpec, register_model
 
-if TYPE_CHECKING:
-    from genlab.config import ModelConfig
 
 class ACGANDiscriminator(nn.Module):
     """image -> (validity logit (N,), class logits (N, K)). ``D(x)`` is the validity alone; unconditional:

@@ -16,11 +16,10 @@ classes. ``y=None`` cycles through the classes, so ``G(z)`` still works.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
+from genlab.config import ModelConfig
 from genlab.models.blocks import ConvBody, maybe_sn
 from genlab.models.dcgan import RESOLUTIONS, DCGANGenerator
 from genlab.models.init import dcgan_init
@@ -29,8 +28,6 @@ from genlab.models.registry import DataShape, ModelSpec, register_model
 PROJECTION_STD = 0.0  # the projection's label vectors start at zero: D(x, y) starts as an unconditional D
 
 
-if TYPE_CHECKING:
-    from genlab.config import ModelConfig
 
 class LabelEmbedding(nn.Module):
     """int64 labels (N,) -> learned vectors (N, dim); ``None`` -> labels 0, 1, ..., K-1, 0, 1, ...

@@ -5,18 +5,14 @@ from 4x4. Optional dropout (the 128x128 report needed it) and spectral normalisa
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from genlab.config import ModelConfig
 from genlab.models.init import dcgan_init
 from genlab.models.layers import Dropout
 from genlab.models.registry import DataShape, ModelSpec, register_model
-
-if TYPE_CHECKING:
-    from genlab.config import ModelConfig
 
 RESOLUTIONS = (28, 32, 64, 128)
 

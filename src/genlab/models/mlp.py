@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from genlab.config import ModelConfig
 from genlab.models.init import dcgan_init
 from genlab.models.layers import Dropout
 from genlab.models.registry import DataShape, ModelSpec, register_model
@@ -62,8 +62,6 @@ class MLPDiscriminator(nn.Module):
         return self.head(self.body(x)).view(-1)
 
 
-if TYPE_CHECKING:
-    from genlab.config import ModelConfig
 
 def build_mlp_gan(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
     shape = (d.channels, d.resolution, d.resolution)

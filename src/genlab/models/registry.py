@@ -3,15 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from torch import nn
 
+from genlab.config import ModelConfig
 from genlab.models.conditioning import Conditioning, resolve
 from genlab.registry import Registry
-
-if TYPE_CHECKING:
-    from genlab.config import ModelConfig
 
 
 @dataclass(frozen=True)

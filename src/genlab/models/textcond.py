@@ -15,11 +15,10 @@ again from there before loading the weights.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
+from genlab.config import ModelConfig
 from genlab.data.captions import Vocabulary
 from genlab.errors import GenlabError
 from genlab.models.conditional import ConditionalGenerator, joined_discriminator
@@ -108,8 +107,6 @@ def set_text_vocabulary(nets: nn.ModuleDict, state: dict) -> Vocabulary:
     return vocab
 
 
-if TYPE_CHECKING:
-    from genlab.config import ModelConfig
 
 def _build(m: ModelConfig, d: DataShape, norm: str) -> nn.ModuleDict:
     dim = m.embed_dim or DEFAULT_TEXT_EMBED

@@ -7,18 +7,15 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from genlab.config import ModelConfig
 from genlab.models.blocks import ConvBody
 from genlab.models.dcgan import stages, widths
 from genlab.models.layers import Dropout
 from genlab.models.registry import DataShape, ModelSpec, register_model
-
-if TYPE_CHECKING:
-    from genlab.config import ModelConfig
 
 CONV_RESOLUTIONS = (28, 32, 64, 128)
 MLP_RESOLUTIONS = (28, 32, 64)

@@ -5,18 +5,15 @@ whose ``features`` measure the reconstruction. The conditional form feeds the la
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import nn
 
+from genlab.config import ModelConfig
 from genlab.models.conditional import LabelEmbedding, class_discriminator, class_generator
 from genlab.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from genlab.models.init import dcgan_init
 from genlab.models.registry import DataShape, ModelSpec, register_model
 from genlab.models.vae import ConvEncoder
 
-if TYPE_CHECKING:
-    from genlab.config import ModelConfig
 
 def build_vae_gan(m: ModelConfig, d: DataShape) -> nn.ModuleDict:
     nets = nn.ModuleDict({

@@ -5,18 +5,14 @@ gradient-penalty critic replaces BatchNorm with a per-image layer norm, since th
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
+from genlab.config import ModelConfig
 from genlab.models.blocks import ConvBody, maybe_sn
 from genlab.models.dcgan import RESOLUTIONS, DCGANGenerator, build_dcgan
 from genlab.models.init import dcgan_init
 from genlab.models.registry import DataShape, ModelSpec, register_model
-
-if TYPE_CHECKING:
-    from genlab.config import ModelConfig
 
 CRITIC_LOSSES = ("wasserstein", "hinge")
 
