@@ -100,10 +100,10 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except FileNotFoundError:
         raise RunError(f"checkpoint {str(path)!r} does not exist; use --checkpoint last, best or a path to a "
                        ".pt file") from None
-    except OSError as e:
-        raise RunError(f"checkpoint {str(path)!r} cannot be read: {e.strerror or _first_line(e)}; check its "
-                       "permissions") from None
-    except Exception as e:
+    except (PermissionError, IsADirectoryError) as e:
+        raise RunError(f"checkpoint {str(path)!r} cannot be read: {e.strerror or _first_line(e)}; check the path "
+                       "and its permissions") from None
+    except Exception as e:  # anything else a damaged file makes torch.load raise (even an OSError: EINVAL)
         if "Weights only load failed" in str(e):  # a pickle of Python objects (torch.save(model), ...)
             raise NotACheckpoint(
                 f"{path} is not a genlab checkpoint: it holds pickled Python objects (e.g. a whole model saved "

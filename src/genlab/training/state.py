@@ -66,7 +66,10 @@ def load_networks(nets: nn.ModuleDict, ckpt: dict, cfg: Config, source: str, fix
                 raise KeyError(f"a network {k!r} that this model does not have")
             nets[k].load_state_dict(sd)
         except (RuntimeError, KeyError, TypeError, ValueError) as e:
-            first = str(e).strip().strip("'\"").splitlines()[0] if str(e).strip() else type(e).__name__
+            lines = [ln.strip() for ln in str(e).strip("'\"").splitlines() if ln.strip()]
+            if len(lines) > 1 and lines[0].startswith("Error(s) in loading"):  # torch's header line
+                lines = lines[1:]
+            first = lines[0] if lines else type(e).__name__
             raise RunError(f"checkpoint {source} does not fit the config: {_describe_models(ckpt.get('config'), cfg)}"
                            f" ({k}: {first[:160]}); {fix}") from None
 
