@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from genlab.io import atomic_torch_save, atomic_write, atomic_write_bytes, atomic_write_text, temp_name
+from genlab.io import (
+    atomic_torch_save,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    make_temp_dir,
+    temp_name,
+)
 
 
 @pytest.fixture
@@ -31,6 +38,8 @@ def test_permissions_follow_the_umask(mask, mode, umask, tmp_path):
     for write in (lambda p: atomic_write_text(p, "x"), lambda p: atomic_torch_save({"a": torch.ones(2)}, p)):
         p = write(tmp_path / "f")
         assert stat.S_IMODE(p.stat().st_mode) == mode, oct(p.stat().st_mode)
+    folder = make_temp_dir(tmp_path, ".staged-")  # export's staging folder
+    assert stat.S_IMODE(folder.stat().st_mode) == mode | 0o111 & ~mask and folder.name.startswith(".staged-")
 
 
 def test_no_write_reads_or_changes_the_umask(monkeypatch, umask, tmp_path):

@@ -22,6 +22,20 @@ def temp_name(path: Path) -> Path:
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}"
 
 
+def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
+    """A new, empty folder in ``parent`` with a name unique to this process and call, mode 0o777 narrowed by
+    the umask (``tempfile.mkdtemp`` makes 0o700, and fixing that up would need the umask)."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = parent / f"{prefix}{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            os.mkdir(path, 0o777)
+        except FileExistsError:
+            continue
+        return path
+
+
 def fsync_dir(folder: str | os.PathLike) -> None:
     """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
     try:

@@ -54,13 +54,11 @@ class DistContext:
 
     def device(self, name: str) -> torch.device:
         """``train.device`` for this rank: with several ranks each takes the GPU ``cuda:LOCAL_RANK``."""
+        if self.enabled and name.startswith("cuda:") and name != f"cuda:{self.local_rank}":
+            raise errors.ConfigError(f"train.device={name!r} with {self.world_size} ranks: each rank uses "
+                                     "cuda:LOCAL_RANK; use train.device=cuda or auto")
         dev = perf.resolve_device(name)  # ConfigError for a device this machine lacks
-        if dev.type == "cuda" and self.enabled:
-            if dev.index not in (None, self.local_rank):
-                raise errors.ConfigError(f"train.device={name!r} with {self.world_size} ranks: each rank uses "
-                                         "cuda:LOCAL_RANK; use train.device=cuda or auto")
-            dev = torch.device("cuda", self.local_rank)
-        return dev
+        return torch.device("cuda", self.local_rank) if dev.type == "cuda" and self.enabled else dev
 
     def __enter__(self) -> DistContext:
         return self
