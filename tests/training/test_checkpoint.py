@@ -65,11 +65,14 @@ def test_not_a_genlab_checkpoint_says_what_it_is_and_what_to_pass(run_copy):
         assert all(w in msg for w in words) and "corrupt" not in msg and "delete" not in msg, msg
 
 
-@pytest.mark.parametrize("damage", ["truncated", "zeroed", "empty"])
+DAMAGE = {"truncated": lambda b: b[: len(b) // 2], "zeroed": lambda b: bytes(len(b)), "empty": lambda b: b"",
+          "short-zeroed": lambda b: bytes(100), "text": lambda b: b"not a checkpoint\n"}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_corrupt_checkpoint_is_named_with_the_older_one_to_use(damage, run_copy):
     older, newest = run_copy.checkpoint_files()
-    data = newest.read_bytes()
-    newest.write_bytes({"truncated": data[: len(data) // 2], "zeroed": bytes(len(data)), "empty": b""}[damage])
+    newest.write_bytes(DAMAGE[damage](newest.read_bytes()))
     with pytest.raises(CorruptCheckpoint) as e:
         load_checkpoint(newest)
     assert str(e.value).startswith(f"checkpoint {newest} is corrupt (") and f"use the older {older}" in str(e.value)

@@ -77,8 +77,12 @@ def _step_files(folder: Path) -> list[Path]:
 
 
 def _first_line(e: BaseException) -> str:
+    """``Type: first sentence`` of an exception (torch's load errors run to several paragraphs)."""
     text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0][:160]}" if text else type(e).__name__
+    if "WeightsUnpickler error:" in text:  # what the unpickler choked on, not torch's advice around it
+        text = text.split("WeightsUnpickler error:", 1)[1].strip()
+    first = text.splitlines()[0].split(". ")[0].rstrip(".")[:120] if text else ""
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 
 def older_checkpoint(path: Path) -> Path | None:
@@ -104,15 +108,15 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise RunError(f"checkpoint {str(path)!r} cannot be read: {e.strerror or _first_line(e)}; check the path "
                        "and its permissions") from None
     except Exception as e:  # anything else a damaged file makes torch.load raise (even an OSError: EINVAL)
-        if "Weights only load failed" in str(e):  # a pickle of Python objects (torch.save(model), ...)
+        if "Unsupported global" in str(e):  # a sound pickle of Python objects (torch.save(model), ...)
             raise NotACheckpoint(
                 f"{path} is not a genlab checkpoint: it holds pickled Python objects (e.g. a whole model saved "
                 "with torch.save(model)), which genlab does not load; pass a checkpoint written by `genlab "
                 "train` (RUN/checkpoints/step_*.pt or best.pt, or --checkpoint last|best)") from None
         cause = f"{_first_line(e)}" if os.path.getsize(path) else "the file is empty"
         older = older_checkpoint(path)
-        fix = (f"use the older {older} instead (--checkpoint {older}; `genlab train --resume` falls back to it by "
-               "itself)" if older else "there is no older checkpoint to fall back to: train the run again")
+        fix = (f"use the older {older} instead (pass it to --checkpoint; `genlab train --resume` falls back to it "
+               "by itself)" if older else "there is no older checkpoint to fall back to: train the run again")
         raise CorruptCheckpoint(f"checkpoint {path} is corrupt ({cause}); {fix}", path, cause) from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         what = (f"a dict of {', '.join(map(str, list(ckpt)[:5]))}{', ...' if len(ckpt) > 5 else ''}"
