@@ -14,8 +14,10 @@ import pytest
 import torch
 
 import genlab
-from genlab.errors import RunError
+from genlab.errors import DataError, RunError
+from genlab.recipe import load_config
 from genlab.rundir import RunDir
+from genlab.training.loop import train
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runs_v010"
 
@@ -235,3 +237,14 @@ def test_a_run_that_fails_before_its_first_step_leaves_no_folder(case, tiny_fmni
     err = _one_error_line(_genlab("train", *args, *extra, "--run-dir", str(run)))
     assert ("imagenet-99" in err) if case == "unknown-dataset" else (str(empty) in err), err
     assert not run.exists(), _listing(run)
+
+
+def test_a_failed_start_in_an_existing_empty_folder_removes_only_what_it_made(tmp_path):
+    run, empty = tmp_path / "mine", tmp_path / "no-images"
+    run.mkdir()
+    empty.mkdir()
+    cfg = load_config(None, ["data.name=image-folder", f"data.root={empty}", "data.resolution=28", "model.name=dcgan",
+                             "log.progress=false", "log.tensorboard=false"])
+    with pytest.raises(DataError):
+        train(cfg, run, log=lambda *_: None)
+    assert run.is_dir() and list(run.iterdir()) == []  # the folder was the user's: kept, emptied of ours

@@ -36,7 +36,7 @@ from genlab.training.state import TrainState, build_ema
 from genlab.training.step import TrainStep
 
 __all__ = ["Trainer", "fit", "train", "prepare_run", "standard_callbacks", "epoch_permutation",
-           "load_training_data", "resolve_device", "open_run"]
+           "load_training_data", "resolve_device"]
 
 
 def load_training_data(cfg: Config) -> ImageData:
@@ -289,25 +289,6 @@ def _quiet(*_args, **_kwargs) -> None:
     return None
 
 
-def open_run(cfg: Config, run: RunDir, *, overwrite: bool = False, resume: bool = False,
-             log: Callable[[str], None] = print) -> RunLock:
-    """The run folder ready to train, with its lock held (a new folder, a replaced one, or the one a resume
-    continues); the config is written. RunError when another process holds the lock (its pid named)."""
-    if resume:
-        lock = run.require().lock()
-    else:
-        lock = run.create(overwrite=overwrite)
-    try:
-        took_over = lock.describe_takeover()
-        if took_over:
-            log(took_over)
-        run.write_config(to_yaml(cfg))
-    except BaseException:
-        lock.release()
-        raise
-    return lock
-
-
 class _Created:
     """What this call added to the run folder, so a failure before the first step can take it back."""
 
@@ -346,25 +327,41 @@ def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: 
         created = None if resume or not dist_ctx.is_main else _Created(run.path)
         lock: RunLock | None = None
         trainer: Trainer | None = None
+        resume_from: Path | None = None
 
-        def prepare_folder() -> None:
+        def nothing_trained() -> None:
+            if created is not None and (trainer is None or trainer.state.step == 0) and not run.checkpoint_files():
+                created.remove()  # a failure before the first step: take back what this call made
+
+        def prepare_folder() -> str | None:
+            """Rank 0: the folder (new, replaced, or resumed) with its lock held, the config written, and for a
+            resume the checkpoint to continue from. RunError when another process holds the lock."""
             nonlocal lock
-            lock = open_run(cfg, run, overwrite=overwrite, resume=resume, log=log)
+            lock = run.require().lock() if resume else run.create(overwrite=overwrite)
+            try:
+                took_over = lock.describe_takeover()
+                if took_over:
+                    log(took_over)
+                run.write_config(to_yaml(cfg))
+                chosen = resume_checkpoint(run, log) if resume else None  # rank 0 chooses (and sets aside)
+            except BaseException:
+                nothing_trained()
+                lock.release()
+                raise
+            return str(chosen) if chosen is not None else None
 
-        distributed.run_on_main(prepare_folder)  # an error there is raised on every rank
+        chosen = distributed.run_on_main(prepare_folder)  # an error there is raised on every rank
         try:
-            resume_from = None
-            if resume:
-                resume_from = resume_checkpoint(run, log, set_aside=dist_ctx.is_main)
-                if resume_from is not None:
-                    log(f"resuming from {resume_from}")
+            chosen = distributed.all_gather_objects(chosen)[0]  # rank 0's choice on every rank
+            if chosen is not None:
+                resume_from = Path(chosen)
+                log(f"resuming from {resume_from}")
             data = load_training_data(cfg)
             trainer = Trainer(cfg, run, data, resume_from=resume_from, log=log, dist_ctx=dist_ctx)
             log(f"runtime: {trainer.runtime.describe()}")
             fit(trainer, callbacks)
         except BaseException:
-            if created is not None and (trainer is None or trainer.state.step == 0) and not run.checkpoint_files():
-                created.remove()  # nothing was trained: take back what this call made
+            nothing_trained()
             raise
         finally:
             if lock is not None:
