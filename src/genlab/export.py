@@ -27,7 +27,7 @@ from torch import nn
 from genlab import __version__
 from genlab.config import to_dict
 from genlab.errors import RunError
-from genlab.io import atomic_write_bytes, atomic_write_text
+from genlab.io import atomic_write_bytes, atomic_write_text, make_temp_dir
 from genlab.models import MODELS
 from genlab.recipe import build_networks, from_dict
 from genlab.rundir import RunDir
@@ -139,23 +139,16 @@ def export_generator(run_dir: str | Path | RunDir, out_dir: str | Path, checkpoi
     run = load_run(RunDir.of(run_dir).path, checkpoint, "cpu")
     info = GeneratorInfo.of_run(run)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    staged = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")  # the usual permissions, umask untouched
     try:
         metadata = {"format": FORMAT, "model": info.model, "step": str(info.step), "genlab_version": __version__}
         atomic_write_bytes(staged / WEIGHTS_FILE, save_safetensors(_state_tensors(run.generator), metadata))
         atomic_write_text(staged / META_FILE, info.to_json())
-        os.chmod(staged, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the usual permissions
         _publish(staged, out)
     finally:
         if staged.exists():
             shutil.rmtree(staged, ignore_errors=True)
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @dataclass

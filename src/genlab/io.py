@@ -1,38 +1,80 @@
-"""Atomic file writes: a crash never leaves a half-written file in place of a good one."""
+"""Atomic file writes: a crash never leaves a half-written file in place of a good one.
+
+A write goes to a temporary file next to its target (a name unique to this process: pid + random suffix),
+is flushed and fsynced, renamed over the target, and the folder is fsynced so the rename itself survives a
+power cut. The temporary file is created with mode 0o666, which the kernel narrows by the umask, so written
+files get the usual permissions without anyone reading (and briefly changing) the process-wide umask.
+"""
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+#: suffix of atomic_write's temporary files (``.NAME.<pid>.<random>.tmp`` next to the target)
+TMP_SUFFIX = ".tmp"
+
+
+def temp_name(path: Path) -> Path:
+    """A temporary name next to ``path``, unique to this process and this call."""
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+
+
+def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
+    """A new, empty folder in ``parent`` with a name unique to this process and call, mode 0o777 narrowed by
+    the umask (``tempfile.mkdtemp`` makes 0o700, and fixing that up would need the umask)."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = parent / f"{prefix}{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            os.mkdir(path, 0o777)
+        except FileExistsError:
+            continue
+        return path
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a folder; the file itself is already synced
+    finally:
+        os.close(fd)
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
-    """Call ``write(fileobj)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``."""
+    """Call ``write(fileobj)`` on a temporary file next to ``path``, fsync it, rename it over ``path`` and fsync
+    the folder. On any failure the temporary file is removed and ``path`` keeps its old contents; an OSError
+    is raised again with ``path`` as its filename (a full disk names the file it could not write)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = temp_name(path)
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and e.errno is not None and not e.filename:
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
+    fsync_dir(path.parent)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -43,10 +85,38 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return atomic_write(path, lambda f: f.write(data), mode="wb")
 
 
+class _WriteRecorder:
+    """A file object that remembers the OSError of a failed write (torch.save reports it as an opaque
+    RuntimeError of its zip writer)."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.error = f, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.f, name)
+
+
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` atomically; a failed write (a full disk, a file-size limit) raises its OSError."""
     import torch
 
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    def write(f: Any) -> None:
+        rec = _WriteRecorder(f)
+        try:
+            torch.save(obj, rec)
+        except RuntimeError:
+            if rec.error is not None:
+                raise rec.error from None
+            raise
+
+    return atomic_write(path, write)
 
 
 def cache_dir() -> Path:

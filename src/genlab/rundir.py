@@ -12,17 +12,91 @@
                 checkpoints/     step_*.pt, best.pt                          step_checkpoint / checkpoint_files
                 analysis/        artifacts of analysis commands              artifact / write_artifact_json
                 tb/              TensorBoard event files                     tb
+                .genlab-run      marks a folder genlab created (its version)  create / is_run_folder
+                .lock            held (flock) by the process training it      lock / lock_owner
+
+``--overwrite`` only ever replaces a genlab run folder (the marker, or config.yaml + checkpoints/ as 0.1.0
+wrote them), never the current folder, a parent of it, $HOME or ``/``.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genlab import __version__
 from genlab.errors import ConfigError, RunError
 from genlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the lock file is written but does not exclude
+    fcntl = None  # type: ignore[assignment]
+
+MARKER_FILE = ".genlab-run"
+LOCK_FILE = ".lock"
+
+
+def _read_owner(fd: int) -> dict:
+    """The owner a lock file names ({} when empty or unreadable)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 4096).decode("utf-8", "replace").strip()
+        owner = json.loads(text) if text else {}
+    except (OSError, ValueError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def _describe_owner(owner: dict) -> str:
+    return f"genlab process {owner.get('pid', '?')} on {owner.get('host', '?')}"
+
+
+class RunLock:
+    """An exclusive ``flock`` on RUN/.lock, held while one process trains the run (``RunDir.lock``).
+
+    The kernel drops a flock when its holder ends, however it ends, so a lock left by a killed process is free
+    again: ``stale_owner`` then names that process (the file still holds its pid) and the new holder takes
+    over. Released (file emptied, lock dropped) by ``release``, by ``with``, or when garbage-collected.
+    """
+
+    def __init__(self, path: Path, fd: int, stale_owner: dict | None) -> None:
+        self.path, self._fd, self.stale_owner = path, fd, stale_owner
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def describe_takeover(self) -> str | None:
+        """A line for the log when this lock was taken over from a process that ended without releasing it."""
+        if not self.stale_owner:
+            return None
+        return (f"{self.path} was left by {_describe_owner(self.stale_owner)}, which has ended (its flock is gone); "
+                "taking the run over")
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)  # empty = not held; the file stays (unlinking it would race with a new holder)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        self.release()
 
 
 @dataclass(frozen=True)
@@ -49,16 +123,122 @@ class RunDir:
     def exists(self) -> bool:
         return self.config.is_file()
 
-    def create(self, overwrite: bool = False) -> None:
-        if self.path.exists() and any(self.path.iterdir()):
+    marker = property(lambda self: self.path / MARKER_FILE)
+    lock_file = property(lambda self: self.path / LOCK_FILE)
+
+    def is_run_folder(self) -> bool:
+        """A folder genlab made: its marker, or config.yaml + checkpoints/ (runs of genlab 0.1.0 have no marker)."""
+        return self.marker.is_file() or (self.config.is_file() and self.checkpoints.is_dir())
+
+    def _own_entries(self) -> list[Path]:
+        """What the folder holds besides the lock file."""
+        return [p for p in self.path.iterdir() if p.name != LOCK_FILE] if self.path.is_dir() else []
+
+    def create(self, overwrite: bool = False) -> RunLock:
+        """Make the run folder (samples/, checkpoints/, the marker) and return its lock, held.
+
+        A non-empty folder is refused, or with ``overwrite`` replaced when it is a genlab run folder that no
+        process is training and not the current folder, a parent of it, $HOME or ``/``; everything else is
+        refused with a RunError before anything is written or removed.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"--run-dir {str(self.path)!r} is a file, not a folder; pick another --run-dir")
+        replace = bool(self._own_entries())
+        if replace:
+            owner = self.lock_owner()
+            if owner is not None:
+                raise self._in_use(owner)
             if not overwrite:
                 raise RunError(
                     f"run folder {str(self.path)!r} already exists; resume it with `genlab train --resume "
                     f"{self.path}`, pick another --run-dir, or pass --overwrite to replace it"
                 )
-            shutil.rmtree(self.path)
-        for p in (self.path, self.samples, self.checkpoints):
-            p.mkdir(parents=True, exist_ok=True)
+            self._check_replaceable()
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = self.lock()  # a process that started in between holds it: refused here, nothing removed
+        try:
+            if replace:
+                for p in self._own_entries():
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p)
+                    else:
+                        p.unlink()
+            for p in (self.samples, self.checkpoints):
+                p.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.marker, json.dumps({"genlab_version": __version__}) + "\n")
+        except BaseException:
+            lock.release()
+            raise
+        return lock
+
+    def _check_replaceable(self) -> None:
+        """RunError unless ``--overwrite`` may delete this folder."""
+        target = self.path.resolve()
+        cwd, home = Path.cwd().resolve(), Path.home().resolve()
+        what = None
+        if target == Path(target.anchor):
+            what = "the root folder"
+        elif target == cwd:
+            what = "the current folder"
+        elif cwd.is_relative_to(target):
+            what = f"a parent of the current folder {str(cwd)!r}"
+        elif target == home:
+            what = "your home folder ($HOME)"
+        elif home.is_relative_to(target):
+            what = "a parent of your home folder ($HOME)"
+        if what is not None:
+            raise RunError(f"refusing to --overwrite {str(self.path)!r}: it is {what}; give a run folder of its "
+                           "own, e.g. --run-dir runs/NAME")
+        if not self.is_run_folder():
+            raise RunError(f"refusing to --overwrite {str(self.path)!r}: it is not a genlab run folder (no "
+                           f"{MARKER_FILE}, no config.yaml + checkpoints/); pick another --run-dir, or empty that "
+                           "folder yourself if you mean it")
+
+    # ------------------------------------------------------------------------------------ the lock
+    def _in_use(self, owner: dict) -> RunError:
+        pid = owner.get("pid", "?")
+        return RunError(f"run folder {str(self.path)!r} is in use: {_describe_owner(owner)} is training it (it "
+                        f"holds {self.lock_file}); wait for it to end, or stop it (kill {pid}) and continue with "
+                        f"`genlab train --resume {self.path}`")
+
+    def lock(self) -> RunLock:
+        """Take RUN/.lock (rank 0 only under torchrun); RunError naming the holder's pid when another process
+        has it. A lock left by a process that ended is taken over (``RunLock.describe_takeover``)."""
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise self._in_use(_read_owner(fd)) from None
+            stale = _read_owner(fd) or None
+            me = {"pid": os.getpid(), "host": socket.gethostname(), "genlab_version": __version__}
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, (json.dumps(me) + "\n").encode())
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return RunLock(self.lock_file, fd, stale)
+
+    def lock_owner(self) -> dict | None:
+        """Who holds RUN/.lock ({"pid", "host"}), or None when nobody does; creates nothing."""
+        if fcntl is None or not self.lock_file.is_file():
+            return None
+        try:
+            fd = os.open(self.lock_file, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read_owner(fd)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
     def require(self) -> RunDir:
         if not self.exists():

@@ -17,6 +17,7 @@ from genlab.models import MODELS, ModelSpec
 from genlab.models.conditioning import Conditioning
 from genlab.rundir import RunDir
 from genlab.training.checkpoint import load_checkpoint
+from genlab.training.perf import resolve_device
 from genlab.training.state import networks_from_checkpoint
 
 
@@ -105,9 +106,9 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu")
     """A run folder + which checkpoint (last | best | path) -> networks in eval mode."""
     run = RunDir.of(run_dir).require()
     path = run.checkpoint_path(checkpoint)
-    dev = torch.device(device)
+    dev = resolve_device(device)  # a missing GPU is a ConfigError, not a broken checkpoint
     ckpt = load_checkpoint(path, dev)
-    restored = networks_from_checkpoint(ckpt, dev)
+    restored = networks_from_checkpoint(ckpt, dev, source=str(path))
     return LoadedRun(run=run, cfg=restored.cfg, spec=MODELS.get(restored.cfg.model.name), nets=restored.nets,
                      checkpoint=path, step=ckpt["step"], epoch=ckpt["epoch"], extra=restored.extra,
                      ema=restored.ema, device=dev)

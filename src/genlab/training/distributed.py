@@ -28,6 +28,7 @@ import torch.distributed as dist
 from genlab import errors
 from genlab.metrics.collective import SINGLE_PROCESS, Collective
 from genlab.metrics.collective import shard as shard_of
+from genlab.training import perf
 
 T = TypeVar("T")
 
@@ -53,15 +54,11 @@ class DistContext:
 
     def device(self, name: str) -> torch.device:
         """``train.device`` for this rank: with several ranks each takes the GPU ``cuda:LOCAL_RANK``."""
-        if name == "auto":
-            name = "cuda" if torch.cuda.is_available() else "cpu"
-        dev = torch.device(name)
-        if dev.type == "cuda" and self.enabled:
-            if dev.index not in (None, self.local_rank):
-                raise errors.ConfigError(f"train.device={name!r} with {self.world_size} ranks: each rank uses "
-                                         "cuda:LOCAL_RANK; use train.device=cuda or auto")
-            dev = torch.device("cuda", self.local_rank)
-        return dev
+        if self.enabled and name.startswith("cuda:") and name != f"cuda:{self.local_rank}":
+            raise errors.ConfigError(f"train.device={name!r} with {self.world_size} ranks: each rank uses "
+                                     "cuda:LOCAL_RANK; use train.device=cuda or auto")
+        dev = perf.resolve_device(name)  # ConfigError for a device this machine lacks
+        return torch.device("cuda", self.local_rank) if dev.type == "cuda" and self.enabled else dev
 
     def __enter__(self) -> DistContext:
         return self

@@ -9,6 +9,7 @@ through ``distributed`` (DDP, the global batch sharded over ranks, rank 0 writin
 """
 from __future__ import annotations
 
+import shutil
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,12 +22,13 @@ from genlab.data.loading import load_training_set
 from genlab.errors import ConfigError, RunError, TrainingDiverged
 from genlab.models import MODELS
 from genlab.recipe import build_networks
-from genlab.rundir import RunDir
+from genlab.rundir import RunDir, RunLock
 from genlab.training import ddp, distributed, perf
 from genlab.training.batches import Batches, epoch_permutation
 from genlab.training.callbacks import Callback, Checkpoints, RecordWriter, SampleGrids, StatusFile, overrides
-from genlab.training.checkpoint import load_checkpoint, prune, rng_state, save_checkpoint
+from genlab.training.checkpoint import load_checkpoint, prune, resume_checkpoint, rng_state, save_checkpoint
 from genlab.training.families import build_objective
+from genlab.training.perf import resolve_device
 from genlab.training.phases import make_optimizer
 from genlab.training.progress import ProgressBar
 from genlab.training.reporting import Reporter
@@ -35,14 +37,6 @@ from genlab.training.step import TrainStep
 
 __all__ = ["Trainer", "fit", "train", "prepare_run", "standard_callbacks", "epoch_permutation",
            "load_training_data", "resolve_device"]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but no CUDA device is available; use train.device=cpu")
-    return torch.device(name)
 
 
 def load_training_data(cfg: Config) -> ImageData:
@@ -284,14 +278,35 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
 
 
 def prepare_run(cfg: Config, run_dir: str | Path, overwrite: bool = False) -> RunDir:
+    """A new run folder with its config (its lock is dropped on return; :func:`train` keeps it instead)."""
     run = RunDir.of(run_dir)
-    run.create(overwrite=overwrite)
-    run.write_config(to_yaml(cfg))
+    with run.create(overwrite=overwrite):
+        run.write_config(to_yaml(cfg))
     return run
 
 
 def _quiet(*_args, **_kwargs) -> None:
     return None
+
+
+class _Created:
+    """What this call added to the run folder, so a failure before the first step can take it back."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.existed = path.exists()
+        self.before = {p.name for p in path.iterdir()} if path.is_dir() else set()
+
+    def remove(self) -> None:
+        if not self.existed:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for p in self.path.iterdir() if self.path.is_dir() else ():
+            if p.name not in self.before:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
 
 
 def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: bool = False,
@@ -300,28 +315,55 @@ def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: 
 
     ``callbacks`` run with the standard ones (see :func:`standard_callbacks`). Under torchrun (RANK /
     WORLD_SIZE set) every process calls this; they join one process group, rank 0 prepares and writes the run
-    folder, and all ranks train one model with DDP (docs/scaling.md).
+    folder and holds its lock (RUN/.lock) until the end, and all ranks train one model with DDP
+    (docs/scaling.md). A new run that fails before its first step (bad data, a config the networks refuse)
+    leaves no folder behind. A resume continues from the newest checkpoint that loads
+    (``checkpoint.resume_checkpoint``: a corrupt newest one is set aside and logged).
     """
     with distributed.setup(cfg.train.device) as dist_ctx:
         if not dist_ctx.is_main:
             log = _quiet
         run = RunDir.of(run_dir)
+        created = None if resume or not dist_ctx.is_main else _Created(run.path)
+        lock: RunLock | None = None
+        trainer: Trainer | None = None
+        resume_from: Path | None = None
 
-        def prepare_folder() -> None:
-            if resume:
-                run.require().write_config(to_yaml(cfg))
-            else:
-                prepare_run(cfg, run_dir, overwrite)
+        def nothing_trained() -> None:
+            if created is not None and (trainer is None or trainer.state.step == 0) and not run.checkpoint_files():
+                created.remove()  # a failure before the first step: take back what this call made
 
-        distributed.run_on_main(prepare_folder)  # an error there is raised on every rank
-        resume_from = None
-        if resume:
-            files = run.require().checkpoint_files()
-            resume_from = files[-1] if files else None
-            if resume_from is not None:
+        def prepare_folder() -> str | None:
+            """Rank 0: the folder (new, replaced, or resumed) with its lock held, the config written, and for a
+            resume the checkpoint to continue from. RunError when another process holds the lock."""
+            nonlocal lock
+            lock = run.require().lock() if resume else run.create(overwrite=overwrite)
+            try:
+                took_over = lock.describe_takeover()
+                if took_over:
+                    log(took_over)
+                run.write_config(to_yaml(cfg))
+                chosen = resume_checkpoint(run, log) if resume else None  # rank 0 chooses (and sets aside)
+            except BaseException:
+                nothing_trained()
+                lock.release()
+                raise
+            return str(chosen) if chosen is not None else None
+
+        chosen = distributed.run_on_main(prepare_folder)  # an error there is raised on every rank
+        try:
+            chosen = distributed.all_gather_objects(chosen)[0]  # rank 0's choice on every rank
+            if chosen is not None:
+                resume_from = Path(chosen)
                 log(f"resuming from {resume_from}")
-        data = load_training_data(cfg)
-        trainer = Trainer(cfg, run, data, resume_from=resume_from, log=log, dist_ctx=dist_ctx)
-        log(f"runtime: {trainer.runtime.describe()}")
-        fit(trainer, callbacks)
+            data = load_training_data(cfg)
+            trainer = Trainer(cfg, run, data, resume_from=resume_from, log=log, dist_ctx=dist_ctx)
+            log(f"runtime: {trainer.runtime.describe()}")
+            fit(trainer, callbacks)
+        except BaseException:
+            nothing_trained()
+            raise
+        finally:
+            if lock is not None:
+                lock.release()
     return trainer

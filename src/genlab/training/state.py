@@ -40,13 +40,48 @@ class RestoredNetworks:
     extra: dict
 
 
-def networks_from_checkpoint(ckpt: dict, device: torch.device) -> RestoredNetworks:
-    """Config, networks and EMA generator of a checkpoint dict, on ``device``."""
+def _model_of(config: dict | None) -> dict:
+    model = (config or {}).get("model") if isinstance(config, dict) else None
+    return model if isinstance(model, dict) else {}
+
+
+def _describe_models(ckpt_config: dict | None, cfg: Config) -> str:
+    """``dcgan (hidden_dim=8, latent_dim=8)`` in the checkpoint vs the config: the model keys that differ."""
+    saved, wanted = _model_of(ckpt_config), to_dict(cfg)["model"]
+    changed = [k for k in sorted(set(saved) | set(wanted)) if k != "name" and saved.get(k) != wanted.get(k)][:4]
+
+    def side(m: dict) -> str:
+        keys = ", ".join(f"{k}={m.get(k)}" for k in changed)
+        return f"model.name={m.get('name', '?')}" + (f" ({keys})" if keys else "")
+
+    return f"the checkpoint holds {side(saved)}, the config asks for {side(wanted)}"
+
+
+def load_networks(nets: nn.ModuleDict, ckpt: dict, cfg: Config, source: str, fix: str) -> None:
+    """Each network's weights from ``ckpt``; a checkpoint of another model (missing, extra or differently shaped
+    tensors) is a RunError naming ``source``, both models and ``fix``."""
+    for k, sd in ckpt["nets"].items():
+        try:
+            if k not in nets:
+                raise KeyError(f"a network {k!r} that this model does not have")
+            nets[k].load_state_dict(sd)
+        except (RuntimeError, KeyError, TypeError, ValueError) as e:
+            lines = [ln.strip() for ln in str(e).strip("'\"").splitlines() if ln.strip()]
+            if len(lines) > 1 and lines[0].startswith("Error(s) in loading"):  # torch's header line
+                lines = lines[1:]
+            first = lines[0] if lines else type(e).__name__
+            raise RunError(f"checkpoint {source} does not fit the config: {_describe_models(ckpt.get('config'), cfg)}"
+                           f" ({k}: {first[:160]}); {fix}") from None
+
+
+def networks_from_checkpoint(ckpt: dict, device: torch.device, source: str = "") -> RestoredNetworks:
+    """Config, networks and EMA generator of a checkpoint dict, on ``device``; ``source`` names it in errors."""
     cfg = from_dict(ckpt["config"])
     extra = ckpt.get("extra", {}) or {}
     nets = build_networks(cfg, int(extra.get("num_classes", 0)), extra)
-    for k, sd in ckpt["nets"].items():
-        nets[k].load_state_dict(sd)
+    load_networks(nets, ckpt, cfg, source or "(in memory)",
+                  "its weights were not written by this config (a hand-edited checkpoint or another genlab "
+                  "version?); use a checkpoint written by `genlab train`")
     nets.to(device).eval()
     ema = None
     if ckpt.get("ema") is not None:
@@ -111,8 +146,8 @@ class TrainState:
                            f"(world_size) and this one has {world_size}; resume with the same number of "
                            f"processes (torchrun --nproc_per_node/--nnodes giving world_size {saved_world}), "
                            "or start a new run from its weights")
-        for k, sd in ckpt["nets"].items():
-            self.nets[k].load_state_dict(sd)
+        load_networks(self.nets, ckpt, self.cfg, source,
+                      "resume the run that wrote it (its own --resume folder), or start a new run for this config")
         for k, sd in ckpt["optimizers"].items():
             self.optimizers[k].load_state_dict(sd)
             perf.retarget_optimizer(self.optimizers[k], self.optimizer_options.get(k, {}))
