@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from genlab import metrics
 from genlab.analysis import conditional, coverage
+from genlab.data import load_dataset
 from genlab.errors import GenlabError
+from genlab.metrics.features import classifier as clf
 from genlab.sampling import load_run
 
 
@@ -41,8 +44,6 @@ def test_histograms_and_summary():
 
 
 def test_mode_coverage_with_a_custom_predictor(gan_run, band_predictor):
-    from genlab.data import load_dataset
-
     run = load_run(gan_run)
     cov = coverage.mode_coverage(run, n=200, seed=0, predictor=band_predictor, real_limit=64)
     labels = load_dataset(run.cfg.data, "test").labels[:64].numpy()
@@ -67,7 +68,6 @@ def test_mode_coverage_without_predictor_says_why(gan_run, monkeypatch):
 
 
 def test_summary_agrees_with_the_metrics_package():
-    metrics = pytest.importorskip("genlab.metrics")
     for gen, real in (([2, 4, 2, 0], [2, 2, 2, 2]), ([50, 1, 0, 30], [10, 10, 0, 10])):
         cov = coverage.compare(np.repeat(np.arange(4), gen), np.repeat(np.arange(4), real), 4)
         ref = metrics.class_coverage(gen, real)
@@ -75,9 +75,6 @@ def test_summary_agrees_with_the_metrics_package():
 
 
 def test_coverage_with_the_metrics_classifier(gan_run):
-    clf = pytest.importorskip("genlab.metrics.features.classifier")
-    from genlab.data import load_dataset
-
     run = load_run(gan_run)
     predictor, why = coverage.find_predictor(run, train=False)
     assert predictor is None and "no cached classifier" in why  # nothing is trained behind the caller's back
