@@ -9,6 +9,7 @@ from genlab import metrics
 from genlab.analysis import conditional, coverage
 from genlab.data import load_dataset
 from genlab.errors import GenlabError
+from genlab.metrics import DatasetRef, get_extractor
 from genlab.metrics.features import classifier as clf
 from genlab.sampling import load_run
 
@@ -83,6 +84,16 @@ def test_coverage_with_the_metrics_classifier(gan_run):
     predictor, why = coverage.find_predictor(run, train=False)
     assert predictor is not None and why.startswith("classifier extractor")
     cov = coverage.mode_coverage(run, n=100, real_limit=64)  # finds the cached classifier itself
-    labels = load_dataset(d, "test").labels[:64].numpy()
+    test = load_dataset(d, "test")
+    labels = test.labels[:64].numpy()
     assert cov.real.sum() == 64 and cov.generated.sum() == 100 and cov.source == why
-    assert np.abs(cov.real - np.bincount(labels, minlength=10)).sum() <= 32  # mostly right on real images
+    # the real histogram is exactly the cached classifier's predictions on the first 64 test images ...
+    ext = get_extractor("classifier", dataset=DatasetRef(d.name, "test", d.resolution, d.channels, root=d.root))
+    predicted = ext.features(test.images[:64])[1].argmax(1).numpy()
+    assert cov.real.tolist() == np.bincount(predicted, minlength=10).tolist()
+    # ... so it is as far from the labels' histogram as that classifier's mistakes allow, no further: each
+    # mistake moves one image between two bins. Its accuracy after 2 epochs depends on the seed (measured,
+    # seeds 0-4: 0.91, 0.50, 0.19, 1.00, 0.61; the shift augmentation blurs 2-px bar bands); seed 0 here.
+    mistakes = int((predicted != labels).sum())
+    assert mistakes <= 16  # 0.91 measured for seed 0: at most 6 wrong, with margin
+    assert np.abs(cov.real - np.bincount(labels, minlength=10)).sum() <= 2 * mistakes
