@@ -1,7 +1,20 @@
+import dataclasses
+from pathlib import Path
+
 import pytest
 import yaml
 
-from genlab.config import diff, known_keys, to_dict
+from genlab.config import (
+    DataConfig,
+    EvalConfig,
+    LogConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    diff,
+    known_keys,
+    to_dict,
+)
 from genlab.errors import ConfigError
 from genlab.recipe import load_config  # with the cross-registry checks
 
@@ -10,15 +23,48 @@ REQUIRED_KEYS = ["data.name", "data.root", "data.limit", "data.resolution", "dat
                  "log.sample_every", "log.checkpoint_every"]
 
 
-def test_required_keys_exist():
+def test_required_keys_exist_and_defaults_are_the_documented_ones():
     keys = known_keys()
     for k in REQUIRED_KEYS:
         assert k in keys
+    # with no recipe and no override, every value is the default written in the dataclass declaration
+    loaded = to_dict(load_config(None, []))
+    sections = (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig), ("log", LogConfig),
+                ("eval", EvalConfig), ("train.g_opt", OptimConfig), ("train.d_opt", OptimConfig))
+    for section, cls in sections:
+        values = loaded
+        for part in section.split("."):
+            values = values[part]
+        assert values == dataclasses.asdict(cls()), section
+        for f in dataclasses.fields(cls):  # and each value has its declared type (bool is not an int here)
+            if not dataclasses.is_dataclass(values[f.name]) and not isinstance(values[f.name], dict):
+                assert _type_name(values[f.name]) in f.type.replace(" ", "").split("|"), f"{section}.{f.name}"
+    assert loaded["name"] == "" and loaded["description"] == ""
+
+
+def _type_name(v) -> str:
+    return "None" if v is None else f"list[{type(v[0]).__name__}]" if isinstance(v, list) else type(v).__name__
 
 
 def test_overrides_apply_and_types_convert():
-    cfg = load_config("configs/demo_fashion_mnist_dcgan.yaml", ["model.latent_dim=7", "train.g_opt.lr=0.001"])
-    assert cfg.model.latent_dim == 7 and cfg.train.g_opt.lr == 0.001
+    recipe = "configs/demo_fashion_mnist_dcgan.yaml"
+    raw = yaml.safe_load(open(recipe))
+    plain = load_config(recipe, [])
+    # the recipe's value wins over the dataclass default ...
+    assert plain.model.latent_dim == raw["model"]["latent_dim"] == 64 != ModelConfig().latent_dim
+    assert plain.data.limit == raw["data"]["limit"] and plain.train.epochs == raw["train"]["epochs"]
+    # ... and an override wins over the recipe, changing only its own key, converted to the declared type
+    cfg = load_config(recipe, ["model.latent_dim=7", "train.g_opt.lr=0.001", "train.d_opt.lr=1",
+                               "log.tensorboard=false", "data.limit=null", "train.g_opt.betas=[0.1,0.2]"])
+    assert cfg.model.latent_dim == 7 and type(cfg.model.latent_dim) is int
+    assert cfg.train.g_opt.lr == 0.001 and cfg.train.d_opt.lr == 1.0 and type(cfg.train.d_opt.lr) is float
+    assert cfg.log.tensorboard is False and cfg.data.limit is None
+    assert list(cfg.train.g_opt.betas) == [0.1, 0.2] and list(cfg.train.d_opt.betas) == [0.5, 0.999]
+    changed = {"model.latent_dim", "train.g_opt.lr", "train.d_opt.lr", "log.tensorboard", "data.limit",
+               "train.g_opt.betas"}
+    assert set(diff(plain, cfg)) == changed
+    # overrides apply in order: the last one wins
+    assert load_config(recipe, ["model.latent_dim=3", "model.latent_dim=5"]).model.latent_dim == 5
 
 
 @pytest.mark.parametrize("override, words", [
@@ -40,17 +86,31 @@ def test_bad_values_fail_with_one_line_naming_key(override, words):
         assert w in msg, msg
 
 
-def test_every_recipe_loads():
-    from pathlib import Path
+def _leaves(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_leaves(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
+
+def test_every_recipe_loads_with_its_own_values():
     recipes = sorted(Path("configs").glob("*.yaml"))
-    assert recipes
+    assert len(recipes) >= 10
+    defaults = _leaves(to_dict(load_config(None, [])))
     for r in recipes:
-        cfg = load_config(r)
-        d = to_dict(cfg)
+        loaded = _leaves(to_dict(load_config(r)))
+        written = _leaves(yaml.safe_load(r.read_text()))
         for k in REQUIRED_KEYS:
-            sec, key = k.split(".")
-            assert key in d[sec]
+            assert k in loaded, f"{r.name}: {k}"
+        for k, v in written.items():  # every value written in the recipe is the value loaded, same type
+            assert k in loaded, f"{r.name}: {k} was dropped"
+            assert loaded[k] == v and type(loaded[k]) is type(v), f"{r.name}: {k}={loaded[k]!r}, recipe says {v!r}"
+        for k, v in loaded.items():  # and every other value is the default
+            if k not in written and not k.startswith("objective."):
+                assert v == defaults[k], f"{r.name}: {k}={v!r} is neither the recipe's nor the default"
 
 
 def test_diff_names_changed_keys():

@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 import torch
 
+from genlab import metrics
 from genlab.analysis import conditional, coverage
+from genlab.data import load_dataset
 from genlab.errors import GenlabError
+from genlab.metrics import DatasetRef, get_extractor
+from genlab.metrics.features import classifier as clf
 from genlab.sampling import load_run
 
 
@@ -41,8 +45,6 @@ def test_histograms_and_summary():
 
 
 def test_mode_coverage_with_a_custom_predictor(gan_run, band_predictor):
-    from genlab.data import load_dataset
-
     run = load_run(gan_run)
     cov = coverage.mode_coverage(run, n=200, seed=0, predictor=band_predictor, real_limit=64)
     labels = load_dataset(run.cfg.data, "test").labels[:64].numpy()
@@ -67,7 +69,6 @@ def test_mode_coverage_without_predictor_says_why(gan_run, monkeypatch):
 
 
 def test_summary_agrees_with_the_metrics_package():
-    metrics = pytest.importorskip("genlab.metrics")
     for gen, real in (([2, 4, 2, 0], [2, 2, 2, 2]), ([50, 1, 0, 30], [10, 10, 0, 10])):
         cov = coverage.compare(np.repeat(np.arange(4), gen), np.repeat(np.arange(4), real), 4)
         ref = metrics.class_coverage(gen, real)
@@ -75,9 +76,6 @@ def test_summary_agrees_with_the_metrics_package():
 
 
 def test_coverage_with_the_metrics_classifier(gan_run):
-    clf = pytest.importorskip("genlab.metrics.features.classifier")
-    from genlab.data import load_dataset
-
     run = load_run(gan_run)
     predictor, why = coverage.find_predictor(run, train=False)
     assert predictor is None and "no cached classifier" in why  # nothing is trained behind the caller's back
@@ -86,6 +84,16 @@ def test_coverage_with_the_metrics_classifier(gan_run):
     predictor, why = coverage.find_predictor(run, train=False)
     assert predictor is not None and why.startswith("classifier extractor")
     cov = coverage.mode_coverage(run, n=100, real_limit=64)  # finds the cached classifier itself
-    labels = load_dataset(d, "test").labels[:64].numpy()
+    test = load_dataset(d, "test")
+    labels = test.labels[:64].numpy()
     assert cov.real.sum() == 64 and cov.generated.sum() == 100 and cov.source == why
-    assert np.abs(cov.real - np.bincount(labels, minlength=10)).sum() <= 32  # mostly right on real images
+    # the real histogram is exactly the cached classifier's predictions on the first 64 test images ...
+    ext = get_extractor("classifier", dataset=DatasetRef(d.name, "test", d.resolution, d.channels, root=d.root))
+    predicted = ext.features(test.images[:64])[1].argmax(1).numpy()
+    assert cov.real.tolist() == np.bincount(predicted, minlength=10).tolist()
+    # ... so it is as far from the labels' histogram as that classifier's mistakes allow, no further: each
+    # mistake moves one image between two bins. Its accuracy after 2 epochs depends on the seed (measured,
+    # seeds 0-4: 0.91, 0.50, 0.19, 1.00, 0.61; the shift augmentation blurs 2-px bar bands); seed 0 here.
+    mistakes = int((predicted != labels).sum())
+    assert mistakes <= 16  # 0.91 measured for seed 0: at most 6 wrong, with margin
+    assert np.abs(cov.real - np.bincount(labels, minlength=10)).sum() <= 2 * mistakes

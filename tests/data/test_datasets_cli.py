@@ -1,9 +1,6 @@
 """`genlab datasets list|prepare`."""
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("typer")
 from typer.testing import CliRunner
 
 from genlab.cli.datasets import app

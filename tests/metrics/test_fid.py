@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
 
 from genlab.metrics.fid import fid_from_stats, frechet_distance, frechet_distance_sqrtm
 from genlab.metrics.stats import FeatureStats
@@ -52,9 +53,6 @@ def test_mean_shift_only():
 
 
 def test_agrees_with_torchmetrics_on_identical_features():
-    pytest.importorskip("torchmetrics")
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
     x1, _, _ = gaussian_stats(48, 700, seed=7)
     x2, _, _ = gaussian_stats(48, 500, seed=8, shift=0.2, scale=0.8)
     tm = FrechetInceptionDistance(feature=Passthrough(48))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torchmetrics.image.inception import InceptionScore
 
 from genlab.metrics.inception_score import inception_score
 
@@ -31,9 +32,6 @@ def test_logits_and_probs_agree():
 
 @pytest.mark.filterwarnings("ignore:Metric `InceptionScore` will save all extracted features")
 def test_agrees_with_torchmetrics():
-    pytest.importorskip("torchmetrics")
-    from torchmetrics.image.inception import InceptionScore
-
     rng = np.random.default_rng(1)
     logits = torch.from_numpy(rng.normal(size=(500, 12)) * 2)
     tm = InceptionScore(feature=Passthrough(12), splits=5)

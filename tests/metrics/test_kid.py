@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torchmetrics.image.kid import KernelInceptionDistance
 
 from genlab.metrics.kid import kernel_inception_distance, mmd2_unbiased, polynomial_kernel
 
@@ -29,9 +30,6 @@ def test_mmd2_matches_definition():
 
 @pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save all extracted features")
 def test_agrees_with_torchmetrics_on_identical_features():
-    pytest.importorskip("torchmetrics")
-    from torchmetrics.image.kid import KernelInceptionDistance
-
     x1, _, _ = gaussian_stats(32, 300, seed=1)
     x2, _, _ = gaussian_stats(32, 300, seed=2, shift=0.3)
     # One subset holding every row: torchmetrics' random permutation cannot change the (symmetric) estimate.

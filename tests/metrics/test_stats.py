@@ -50,5 +50,15 @@ def test_too_few_samples():
 
 
 def test_tensor_input():
-    s = FeatureStats.from_features(Features(torch.randn(50, 3).numpy()))
-    assert s.mu.shape == (3,)
+    # a torch tensor (float32, float64, a non-contiguous view) gives the numpy path's statistics
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 60, generator=g) * torch.tensor([[1.0], [5.0], [0.1]]) + 7
+    ref = FeatureStats.from_features(x.T.numpy().copy())
+    np.testing.assert_allclose(ref.mu, x.T.double().mean(0).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ref.sigma, np.cov(x.numpy().astype(np.float64)), rtol=1e-10)
+    for t in (x.T, x.T.contiguous(), x.T.double()):
+        s = FeatureStats.from_features(t)
+        assert s.n == 60 and s.mu.dtype == s.sigma.dtype == np.float64
+        np.testing.assert_allclose(s.mu, ref.mu, rtol=1e-12)
+        np.testing.assert_allclose(s.sigma, ref.sigma, rtol=1e-10)
+        np.testing.assert_array_equal(s.features, ref.features)

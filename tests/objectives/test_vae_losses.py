@@ -36,15 +36,35 @@ def test_samples_have_the_requested_mean_and_variance():
     assert z.var().item() == pytest.approx(0.25, abs=0.01)
 
 
-def test_kl_matches_a_monte_carlo_estimate():
+def kl_closed_form(mu: list[float], logvar: list[float]) -> float:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) from the textbook formula, in plain float64 Python."""
+    return sum(0.5 * (m * m + math.exp(lv) - 1.0 - lv) for m, lv in zip(mu, logvar, strict=True))
+
+
+def test_kl_matches_the_closed_form_and_a_monte_carlo_estimate():
     torch.manual_seed(0)
     mu, logvar = torch.tensor([[0.7, -1.2]]), torch.tensor([[0.3, -0.8]])
-    z = reparameterize(mu.expand(400_000, 2), logvar.expand(400_000, 2))
-    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    ours = kl_divergence(mu, logvar)
+    assert ours.shape == (1,)  # one value per row, summed over the latent units
+    assert ours.item() == pytest.approx(kl_closed_form([0.7, -1.2], [0.3, -0.8]), rel=1e-6)
+    # Monte-Carlo estimate of E_q[log q(z) - log p(z)], sampled by torch.distributions (not reparameterize)
+    q = torch.distributions.Normal(mu.double(), torch.exp(0.5 * logvar.double()))
     p = torch.distributions.Normal(0.0, 1.0)
+    z = q.sample((400_000,)).squeeze(1)
     mc = (q.log_prob(z) - p.log_prob(z)).sum(1).mean()
-    assert kl_divergence(mu, logvar).item() == pytest.approx(mc.item(), abs=0.01)
+    assert ours.item() == pytest.approx(mc.item(), abs=0.01)
     assert kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)).abs().max() == 0
+
+
+def test_kl_per_row_agrees_with_torch_distributions():
+    g = torch.Generator().manual_seed(1)
+    mu, logvar = torch.randn(5, 3, generator=g) * 2, torch.randn(5, 3, generator=g)
+    ref = torch.distributions.kl_divergence(torch.distributions.Normal(mu, torch.exp(0.5 * logvar)),
+                                            torch.distributions.Normal(0.0, 1.0)).sum(1)
+    assert torch.allclose(kl_divergence(mu, logvar), ref, rtol=1e-5, atol=1e-6)
+    for i in range(5):
+        assert kl_divergence(mu, logvar)[i].item() == pytest.approx(
+            kl_closed_form(mu[i].tolist(), logvar[i].tolist()), rel=1e-5)
 
 
 def test_bce_from_pre_tanh_equals_bce_on_images_in_unit_range():
@@ -63,4 +83,9 @@ def test_negative_elbo_total_is_recon_plus_beta_kl():
     mu, logvar = torch.randn(3, 2), torch.randn(3, 2)
     e = negative_elbo(a, x, mu, logvar, beta=0.3, kind="bce")
     assert e.total.item() == pytest.approx(e.recon.item() + 0.3 * e.kl.item(), rel=1e-6)
-    assert e.kl.item() == pytest.approx(kl_divergence(mu, logvar).mean().item())
+    # each term against an independent computation: the batch mean of the per-image closed forms
+    kl_rows = [kl_closed_form(mu[i].tolist(), logvar[i].tolist()) for i in range(3)]
+    assert e.kl.item() == pytest.approx(sum(kl_rows) / 3, rel=1e-5)
+    p = (torch.tanh(a) + 1) / 2
+    bce = F.binary_cross_entropy(p, (x + 1) / 2, reduction="sum").item() / 3
+    assert e.recon.item() == pytest.approx(bce, rel=1e-4)

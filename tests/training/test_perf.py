@@ -112,10 +112,22 @@ def test_channels_last_and_fused_adam_learn_the_same_as_the_plain_path(tmp_path)
                                                                    .parameters()))  # it did train
 
 
+def bf16_and_fp32(tmp_path, extra=(), n: int = 2) -> tuple[Trainer, list[dict], list[dict]]:
+    """The same steps (same weights, same batches, same noise) under bf16 autocast and in float32."""
+    t, ref = trainer(tmp_path / "bf16", [*extra, "train.precision=bf16"]), trainer(tmp_path / "fp32", extra)
+    assert ref.runtime.precision == "fp32" and t.runtime.precision == "bf16"
+    torch.manual_seed(1)
+    a = steps(t, n)
+    torch.manual_seed(1)
+    return t, a, steps(ref, n)
+
+
 def test_bf16_autocast_trains_with_float32_weights(tmp_path):
-    t = trainer(tmp_path, ["train.precision=bf16"])
-    stats = steps(t, 2)[-1]
-    assert all(torch.isfinite(v) for v in stats.values())
+    t, a, b = bf16_and_fp32(tmp_path)
+    for sa, sb in zip(a, b, strict=True):  # bf16 keeps ~3 significant digits: the same numbers, within that
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            assert torch.isfinite(sa[k]) and abs(float(sa[k]) - float(sb[k])) <= 0.01 * abs(float(sb[k])) + 0.005, k
     assert all(p.dtype == torch.float32 for p in t.state.nets.parameters())
     with t.runtime.autocast():
         assert t.state.nets["G"](torch.randn(2, 8)).dtype == torch.bfloat16
@@ -126,9 +138,13 @@ def test_every_family_trains_under_bf16_autocast(model, tmp_path):
     """Mixed dtypes meet in every objective (bf16 fakes vs float32 reals: gradient penalty, VAE losses, ...)."""
     critic = ["train.loss=wasserstein", "train.n_critic=2"]
     extra = {"wgan": critic, "wgan-gp": critic, "text-wgan-gp": critic, "vae": ["model.depth=1"]}
-    t = trainer(tmp_path, [f"model.name={model}", "train.precision=bf16", *extra.get(model, [])])
-    stats = steps(t, 2)[-1]
-    assert stats and all(torch.isfinite(v) for v in stats.values()), stats
+    t, a, b = bf16_and_fp32(tmp_path, [f"model.name={model}", *extra.get(model, [])])
+    assert a[-1] and all(torch.isfinite(v) for v in a[-1].values()), a[-1]
+    # the first step is the float32 step within bf16 rounding. Loose: a critic that starts almost flat (gp ~ 10
+    # for text-wgan-gp) takes a sign-like first Adam step that bf16 noise can flip (measured: 0.054 off in D(x))
+    assert a[0].keys() == b[0].keys()
+    for k in a[0]:
+        assert abs(float(a[0][k]) - float(b[0][k])) <= 0.05 * abs(float(b[0][k])) + 0.06, (k, a[0][k], b[0][k])
     assert all(p.dtype == torch.float32 for p in t.state.nets.parameters())
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from genlab.errors import ConfigError, RunError
 from genlab.recipe import load_config
@@ -145,9 +146,9 @@ def test_killed_mid_epoch_resumes_identically(sig, tiny_fmnist, tmp_path):
     train(load_config(None, overrides(tiny_fmnist, 3, extra)), ref, log=lambda *_: None)
 
     run = tmp_path / "killed"
-    proc = _cli(["train", *overrides(tiny_fmnist, 3, extra), "--run-dir", str(run)], env)
-    recipe_free = True
-    assert recipe_free
+    recipe = tmp_path / "recipe.yaml"  # the same config as `ref`, as a recipe file
+    OmegaConf.save(OmegaConf.from_dotlist(overrides(tiny_fmnist, 3, extra)), recipe)
+    proc = _cli(["train", str(recipe), "--run-dir", str(run)], env)
     step = _wait_for_step(run, proc, 16 * 2 + 3)
     proc.send_signal(sig)
     out = proc.communicate(timeout=120)[0]
@@ -159,6 +160,7 @@ def test_killed_mid_epoch_resumes_identically(sig, tiny_fmnist, tmp_path):
     else:
         assert proc.returncode == -signal.SIGKILL
         assert RunDir.of(run).checkpoint_files()[-1].name == "step_000000032.pt"  # last good one intact
+    recipe.unlink()  # resuming needs only the run folder, not the recipe the run started from
     resumed = _cli(["train", "--resume", str(run)], env)
     out = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, out

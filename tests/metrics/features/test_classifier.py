@@ -1,6 +1,9 @@
 """The classifier extractor: trained on a tiny labeled dataset, cached by weights hash, reused."""
 from __future__ import annotations
 
+import gzip
+
+import numpy as np
 import pytest
 import torch
 
@@ -9,7 +12,7 @@ from genlab.errors import GenlabError
 from genlab.metrics.features import TrainedClassifier, get_extractor, train_classifier
 from genlab.metrics.features import classifier as clf
 from genlab.metrics.features.base import weights_hash
-from genlab.metrics.reference import DatasetRef
+from genlab.metrics.reference import DatasetRef, load_split
 
 from ..conftest import TINY_RES
 
@@ -59,6 +62,21 @@ def test_extractor_outputs(trained):
     bad[0, 0, 0, 0] = float("nan")
     with pytest.raises(GenlabError, match="NaN"):
         ext.features(bad)
+
+
+def test_predictions_on_the_tiny_test_split_are_its_labels(trained, tiny_fmnist):
+    """The logits head classifies: accuracy computed here from the raw label file, far above chance (0.1), is the
+    accuracy the training reported; every class is predicted."""
+    ext = get_extractor("classifier", weights=trained.path)
+    test = load_split(DatasetRef("fashion-mnist", "test", TINY_RES, 1, root=str(tiny_fmnist)))
+    with gzip.open(tiny_fmnist / "t10k-labels-idx1-ubyte.gz") as f:  # 8 header bytes, then one byte per label
+        labels = torch.from_numpy(np.frombuffer(f.read()[8:], np.uint8).astype(np.int64))
+    assert torch.equal(test.labels.long(), labels)
+    _, logits = ext.features(test.images)
+    predicted = logits.argmax(1)
+    accuracy = (predicted == labels).float().mean().item()
+    assert accuracy >= 0.6 and accuracy == pytest.approx(trained.test_accuracy, abs=1.5 / len(labels))
+    assert len(set(predicted.tolist())) >= 8  # not one class for everything
 
 
 def test_tampered_checkpoint_is_refused(trained):
