@@ -137,8 +137,9 @@ def test_eval_refuses_to_write_another_runs_checkpoint_into_this_runs_eval_json(
     assert f"`genlab eval {other} --checkpoint {foreign.name}`" in lines[0] and "--out FILE" in lines[0]
     assert (run / "eval.json").read_bytes() == before
     out = tmp_path / "other.json"
-    r = genlab(*args, "--out", str(out), cache=cache)  # an explicit elsewhere is fine
-    assert r.returncode == 0, r.stderr
+    with pytest.MonkeyPatch.context() as mp:  # an explicit elsewhere is fine (what --out passes)
+        mp.setenv("GENLAB_CACHE_DIR", str(cache))
+        load_run(run, str(foreign)).evaluate("fid", 64, features="classifier", out=out)
     assert json.loads(out.read_text())["protocol"]["checkpoint"] == str(foreign)
     assert (run / "eval.json").read_bytes() == before
     # a checkpoint in the run's own folder whose config is not the run's (config.yaml replaced) is refused too
