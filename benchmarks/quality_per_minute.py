@@ -144,7 +144,8 @@ def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> float:
     def sample_fn(n: int) -> torch.Tensor:
         return G(torch.randn(n, latent))
 
-    ref = DatasetRef(cfg.data.name, "test", cfg.data.resolution, cfg.data.channels, root=cfg.data.root)
+    ref = DatasetRef(cfg.data.name, "test", cfg.data.resolution, cfg.data.channels, root=cfg.data.root,
+                     verify=cfg.data.verify)
     return float(evaluate(sample_fn, eval_samples, ref, "classifier", metrics=("fid",), batch_size=500,
                           seed=seed)["fid"])
 
@@ -160,12 +161,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-root", default=None, help="folder with the Fashion-MNIST files (default: genlab's "
                     "usual search: $GENLAB_DATA_DIR, the Debian package, the download cache)")
+    ap.add_argument("--no-verify", action="store_true", help="use data files whose md5 is not the published one "
+                    "(data.verify=false)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
     import tempfile
 
     budget = args.minutes * 60
     root = [f"data.root={args.data_root}"] if args.data_root else []
+    root += ["data.verify=false"] if args.no_verify else []
     arms = [baseline_arm(budget, args.seed, root)]
     for i, ovr in enumerate(args.best_overrides or [""]):
         arms.append(genlab_arm(budget, args.seed, args.recipe, [*ovr.split(), *root],

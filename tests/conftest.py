@@ -86,7 +86,7 @@ def classifier_cache_28(tiny_fmnist, tmp_path_factory) -> Path:
         mp.setenv("GENLAB_CACHE_DIR", str(cache))
         torch.set_num_threads(1)
         try:
-            train_classifier("fashion-mnist", 28, 1, root=str(tiny_fmnist), epochs=8, batch_size=32)
+            train_classifier("fashion-mnist", 28, 1, root=str(tiny_fmnist), verify=False, epochs=8, batch_size=32)
         finally:
             torch.set_num_threads(n)
     return cache

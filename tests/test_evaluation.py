@@ -21,7 +21,7 @@ from genlab.training.loop import train
 
 
 def overrides(root: Path) -> list[str]:
-    return [f"data.root={root}", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
+    return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
             "model.name=dcgan", "model.hidden_dim=8", "model.latent_dim=8", "train.batch_size=32",
             "train.epochs=2", "log.progress=false", "train.threads=1", "train.channels_last=false",
             "eval.every=1", "eval.metrics=[fid,coverage]", "eval.features=classifier", "eval.num_samples=128"]
@@ -96,7 +96,7 @@ def test_eval_folder_against_dataset(evaluated_run, cache, tmp_path, tiny_fmnist
         (folder / f"{i:03d}.png").write_bytes(png_bytes(im[0].numpy()))
     out = tmp_path / "result.json"
     r = genlab("eval-folder", str(folder), "--against", "fashion-mnist:test", "--root", str(tiny_fmnist),
-               "--features", "classifier", "--metrics", "fid,coverage", "--out", str(out), cache=cache)
+               "--no-verify", "--features", "classifier", "--metrics", "fid,coverage", "--out", str(out), cache=cache)
     assert r.returncode == 0, r.stderr + r.stdout
     result = json.loads(out.read_text())
     assert result["fid"] > 0 and result["protocol"]["num_generated"] == 64
@@ -135,3 +135,45 @@ def test_inception_missing_weights_is_one_clear_error(evaluated_run, cache, tmp_
                        env={**os.environ, "GENLAB_CACHE_DIR": str(cache), "GENLAB_INCEPTION_WEIGHTS": str(env_missing)})
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "nope.pth" in r.stderr
+
+
+def test_features_auto_records_the_extractor_it_chose(evaluated_run, cache, monkeypatch):
+    import genlab
+
+    run, _ = evaluated_run
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(cache))  # no Inception weights there: auto picks the classifier
+    result = genlab.evaluate(run, metrics="fid", num_samples=64, features="auto")
+    p = result["protocol"]
+    assert p["extractor"] == "classifier" and p["features_requested"] == "auto" and result["fid"] > 0
+
+
+def test_eval_refuses_to_write_another_runs_checkpoint_into_this_runs_eval_json(evaluated_run, cache, tmp_path):
+    import shutil
+
+    from genlab.api import load_run
+    from genlab.errors import RunError
+
+    run, _ = evaluated_run
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    before = (run / "eval.json").read_bytes()
+    foreign = sorted((other / "checkpoints").glob("step_*.pt"))[-1]
+    args = ("eval", str(run), "--checkpoint", str(foreign), "--metrics", "fid", "--features", "classifier",
+            "--num-samples", "64")
+    r = genlab(*args, cache=cache)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert f"checkpoint {foreign} belongs to another run (it is not under {run / 'checkpoints'})" in lines[0]
+    assert f"`genlab eval {other} --checkpoint {foreign.name}`" in lines[0] and "--out FILE" in lines[0]
+    assert (run / "eval.json").read_bytes() == before
+    out = tmp_path / "other.json"
+    with pytest.MonkeyPatch.context() as mp:  # an explicit elsewhere is fine (what --out passes)
+        mp.setenv("GENLAB_CACHE_DIR", str(cache))
+        load_run(run, str(foreign)).evaluate("fid", 64, features="classifier", out=out)
+    assert json.loads(out.read_text())["protocol"]["checkpoint"] == str(foreign)
+    assert (run / "eval.json").read_bytes() == before
+    # a checkpoint in the run's own folder whose config is not the run's (config.yaml replaced) is refused too
+    cfg = (other / "config.yaml").read_text()
+    (other / "config.yaml").write_text(cfg.replace("latent_dim: 8", "latent_dim: 9"))
+    with pytest.raises(RunError, match=r"its config differs from .*config.yaml in model.latent_dim"):
+        load_run(other).evaluate("fid", 64, features="classifier", out=other / "eval.json")

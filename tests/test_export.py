@@ -68,7 +68,7 @@ def test_a_text_model_export_keeps_its_vocabulary(tiny_fmnist, tmp_path, monkeyp
     data.mkdir()
     (data / "fashion-mnist").symlink_to(tiny_fmnist)
     monkeypatch.setenv("GENLAB_DATA_DIR", str(data))
-    run = genlab.train(None, ["model.name=text-dcgan", "data.resolution=28", "model.hidden_dim=4",
+    run = genlab.train(None, ["model.name=text-dcgan", "data.resolution=28", "data.verify=false", "model.hidden_dim=4",
                               "model.latent_dim=6", "model.embed_dim=8", "train.batch_size=8", "train.max_steps=2",
                               "log.progress=false", "log.tensorboard=false", "log.num_samples=4"],
                        run_dir=tmp_path / "text", log=lambda *_: None)

@@ -29,7 +29,7 @@ from genlab.config import Config, to_dict
 from genlab.data import DATASETS, dataset_info
 from genlab.data.base import to_uint8
 from genlab.errors import ConfigError, GenlabError
-from genlab.evaluation import TrainingEval, choose_features, evaluate_loaded
+from genlab.evaluation import TrainingEval, check_eval_target, choose_features, evaluate_loaded
 from genlab.grids import save_grid
 from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
@@ -121,16 +121,19 @@ class Run:
     # ------------------------------------------------------------------------------------ numbers and plots
     def evaluate(self, metrics: Metrics = DEFAULT_METRICS, num_samples: int = 10_000, *, features: Any = "auto",
                  seed: int = 0, split: str = "test", batch_size: int = 250, inception_weights: str | None = None,
-                 out: PathLike | None = None) -> dict[str, Any]:
+                 out: PathLike | None = None, verify: bool | None = None) -> dict[str, Any]:
         """Metrics of this checkpoint's generator against the run's dataset ``split`` (the result `genlab eval`
         prints: top-level keys are the metric names, plus ``protocol``). ``out``: also write it there as JSON
-        (the run's ``eval.json`` is left alone unless ``out`` names it). Under torchrun every rank computes its
-        shard and rank 0 writes."""
+        (the run's ``eval.json`` is left alone unless ``out`` names it; naming it for a checkpoint of another run
+        is refused with a RunError, before anything is computed). Under torchrun every rank computes its
+        shard and rank 0 writes. ``verify``: refuse reference files whose checksum is not the dataset's
+        published one (None: the run's ``data.verify``)."""
         if num_samples <= 0:
             raise ConfigError(f"num_samples={num_samples} is not allowed: a positive count")
+        check_eval_target(self.loaded, out)
         result = evaluate_loaded(self.loaded, metrics=metrics, features=features, num_samples=num_samples,
                                  seed=seed, split=split, batch_size=batch_size, inception_weights=inception_weights,
-                                 device=str(self.loaded.device))
+                                 device=str(self.loaded.device), verify=verify)
         if out is not None and distributed.collective().rank == 0:
             self.loaded.run.write_eval(result, out)
         return result
@@ -212,7 +215,7 @@ def train(recipe: PathLike | Config | None, overrides: Sequence[str] = (), run_d
 
 
 def _reference(against: str | PathLike | DatasetRef, resolution: int | None, channels: int | None,
-               root: str | None) -> DatasetRef | Path:
+               root: str | None, verify: bool = True) -> DatasetRef | Path:
     """``"fashion-mnist:test"`` -> a DatasetRef at the dataset's native size; a folder -> its path."""
     if isinstance(against, DatasetRef):
         return against
@@ -227,7 +230,7 @@ def _reference(against: str | PathLike | DatasetRef, resolution: int | None, cha
     ch = channels or getattr(info, "channels", None)
     if res is None or ch is None:
         raise ConfigError(f"the reference {name!r} has no native size: give the resolution and channels")
-    return DatasetRef(name, split or "test", int(res), int(ch), root=root)
+    return DatasetRef(name, split or "test", int(res), int(ch), root=root, verify=verify)
 
 
 def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None = None, *,
@@ -235,27 +238,28 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
              checkpoint: str = "last", split: str = "test", resolution: int | None = None,
              channels: int | None = None, root: str | None = None, seed: int = 0, batch_size: int = 250,
              inception_weights: str | None = None, device: str = "cpu",
-             out: PathLike | None = None) -> dict[str, Any]:
+             out: PathLike | None = None, verify: bool | None = None) -> dict[str, Any]:
     """Metrics of a run (a run folder or a :class:`Run`: its generator against its dataset's ``split``) or of a
     folder of images (against ``"DATASET[:SPLIT]"``, a DatasetRef or another folder), as `genlab eval` and
     `genlab eval-folder` compute them. ``out``: also write the result there as JSON.
 
     num_samples, checkpoint and split apply to runs; resolution, channels and root to folders (the size both
-    sides are decoded at, and where the reference dataset's files are).
+    sides are decoded at, and where the reference dataset's files are). ``verify``: refuse dataset files whose
+    checksum is not the published one (None: a run's ``data.verify``, True for a folder's reference).
     """
     if isinstance(source, Run) or RunDir.of(source).exists():
         if against is not None:
             raise ConfigError("a run is evaluated against its own dataset: pass split=, not against=")
         run = source if isinstance(source, Run) else load_run(source, checkpoint, device)
         return run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
-                            batch_size=batch_size, inception_weights=inception_weights, out=out)
+                            batch_size=batch_size, inception_weights=inception_weights, out=out, verify=verify)
     folder = Path(source)
     if not folder.is_dir():
         raise GenlabError(f"{str(folder)!r} is neither a run folder (no config.yaml) nor a folder of images")
     if against is None:
         raise ConfigError("a folder of images needs against='DATASET[:SPLIT]' (e.g. 'fashion-mnist:test') "
                           "or another folder")
-    ref = _reference(against, resolution, channels, root)
+    ref = _reference(against, resolution, channels, root, verify is not False)
     name = choose_features(features, inception_weights) if isinstance(features, str) else features
     if name == "classifier" and isinstance(ref, Path):
         raise ConfigError("the classifier extractor is trained on a labeled dataset: compare against "

@@ -32,6 +32,9 @@ class DataConfig:
     channels: int = 1  # 1 = grayscale, 3 = RGB; images are converted to this
     strict: bool = False  # image-folder: a corrupt file is an error instead of a counted warning
     download: bool = True  # allow downloading the official files when no local copy exists
+    #: refuse a raw file whose md5 is not the named dataset's published one (e.g. MNIST's files, which have the
+    #: same names, in a folder read as fashion-mnist); false: use such files anyway (your own files in the format)
+    verify: bool = True
     captions: str | None = None  # image-folder: captions file for text conditioning
 
 

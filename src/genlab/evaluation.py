@@ -11,9 +11,11 @@ from typing import Any
 
 import torch
 
-from genlab.errors import GenlabError
+from genlab.errors import GenlabError, RunError
 from genlab.metrics import DatasetRef, evaluate, flatten_results
 from genlab.metrics.features.inception_fid import find_inception_weights
+from genlab.recipe import from_dict
+from genlab.resume import check_resume
 from genlab.sampling import LoadedRun
 from genlab.training import distributed
 from genlab.training.callbacks import Callback
@@ -30,8 +32,75 @@ def choose_features(features: str, inception_weights: str | None = None) -> str:
         return "classifier"
 
 
-def reference_of(cfg, split: str):
-    return DatasetRef(cfg.data.name, split, cfg.data.resolution, cfg.data.channels, root=cfg.data.root)
+#: the reference facts that make two evaluations comparable (not where the files are, nor cache hits)
+REFERENCE_KEYS = ("dataset", "split", "resolution", "channels", "limit", "folder", "fingerprint")
+
+
+def protocol_id(protocol: dict | None) -> dict | None:
+    """What must be equal for two evaluations' numbers to be compared: the extractor and its hash, the numbers
+    of generated and reference samples and the reference (dataset, split, size, limit; or a folder). None when
+    the protocol was not recorded. Written into every evaluation record of metrics.jsonl (``protocol``)."""
+    if not isinstance(protocol, dict) or not protocol:
+        return None
+    ref = protocol.get("reference")
+    ext = protocol.get("extractor", protocol.get("features"))
+    return {
+        "extractor": ext.get("name") if isinstance(ext, dict) else ext,
+        "extractor_hash": str(protocol.get("extractor_hash") or ""),
+        "num_generated": protocol.get("num_generated", protocol.get("num_samples")),
+        "num_reference": protocol.get("num_reference"),
+        "reference": {k: ref[k] for k in REFERENCE_KEYS if ref.get(k) is not None} if isinstance(ref, dict) else ref,
+    }
+
+
+def describe_protocol(pid: dict | None) -> str:
+    """``classifier 3f2a1b9c0d12, 128 generated vs 64 reference, fashion-mnist test 28px/1ch``."""
+    if pid is None:
+        return "protocol not recorded"
+    ext = str(pid.get("extractor") or "unknown extractor") + (f" {pid['extractor_hash'][:12]}"
+                                                             if pid.get("extractor_hash") else "")
+    parts = [ext, f"{pid.get('num_generated', '?')} generated vs {pid.get('num_reference', '?')} reference"]
+    ref = pid.get("reference")
+    if isinstance(ref, dict) and ref:
+        where = ref.get("folder") or " ".join(str(ref[k]) for k in ("dataset", "split") if k in ref)
+        size = f" {ref['resolution']}px/{ref.get('channels', '?')}ch" if "resolution" in ref else ""
+        limit = f" (first {ref['limit']})" if ref.get("limit") else ""
+        parts.append(f"{where}{size}{limit}")
+    return ", ".join(parts)
+
+
+def reference_of(cfg, split: str, verify: bool | None = None):
+    """The run's dataset ``split`` as a DatasetRef; ``verify``: None = the run's ``data.verify``."""
+    return DatasetRef(cfg.data.name, split, cfg.data.resolution, cfg.data.channels, root=cfg.data.root,
+                      verify=cfg.data.verify if verify is None else verify)
+
+
+def foreign_checkpoint(run: LoadedRun) -> str | None:
+    """Why the loaded checkpoint is not one of ``run``'s own (None when it is): it is not under
+    ``RUN/checkpoints`` (paths resolved), or its config differs from ``RUN/config.yaml`` in a key a resume may
+    not change (``genlab.resume.RESUMABLE_KEYS``)."""
+    ckpt = Path(run.checkpoint).resolve()
+    if ckpt.parent != run.run.checkpoints.resolve():
+        return f"it is not under {run.run.checkpoints}"
+    changed = check_resume(from_dict(run.run.read_config()), run.cfg)
+    if changed:
+        return f"its config differs from {run.run.path / 'config.yaml'} in {', '.join(changed)}"
+    return None
+
+
+def check_eval_target(run: LoadedRun, out: str | Path | None) -> None:
+    """Refuse to write another run's numbers into ``run``'s eval.json: ``out`` naming the run's own eval.json
+    is allowed only for the run's own checkpoints (see :func:`foreign_checkpoint`); any other ``out`` is."""
+    if out is None or Path(out).resolve() != run.run.eval_json.resolve():
+        return
+    why = foreign_checkpoint(run)
+    if why is None:
+        return
+    ckpt = Path(run.checkpoint)
+    owner = ckpt.resolve().parent.parent if ckpt.resolve().parent.name == "checkpoints" else None
+    how = f"`genlab eval {owner} --checkpoint {ckpt.name}`" if owner is not None else "its own run folder"
+    raise RunError(f"checkpoint {ckpt} belongs to another run ({why}), so its numbers do not go into "
+                   f"{run.run.eval_json}; evaluate it with {how}, or pass --out FILE to write them elsewhere")
 
 
 #: rank r > 0 of a sharded evaluation draws its latents from seed + RANK_SEED_STRIDE * r (rank 0 from seed itself)
@@ -40,21 +109,25 @@ RANK_SEED_STRIDE = 1_000_003
 
 def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: Any = "auto",
                     num_samples: int = 10_000, seed: int = 0, split: str = "test", batch_size: int = 250,
-                    inception_weights: str | None = None, device: str = "cpu") -> dict[str, Any]:
+                    inception_weights: str | None = None, device: str = "cpu",
+                    verify: bool | None = None) -> dict[str, Any]:
     """Metrics of a loaded run's generator against its dataset's ``split``.
 
     ``features``: an extractor name (``auto``: inception when its weights are on disk, else classifier) or a
     ``FeatureExtractor``. Under torchrun (an initialised process group of N > 1 ranks) every rank must call this:
     each draws its shard of the samples with its own latents and extracts their features, the features are
-    gathered and every rank returns the same result (protocol ``world_size`` = N).
+    gathered and every rank returns the same result (protocol ``world_size`` = N). ``verify``: checksum check
+    of the reference dataset's raw files (None: the run's ``data.verify``).
     """
     name = choose_features(features, inception_weights) if isinstance(features, str) else features
     ranks = distributed.collective()
     sampler = run.sampler(seed=seed + RANK_SEED_STRIDE * ranks.rank, batch_size=batch_size)
-    result = evaluate(sampler, num_samples, reference_of(run.cfg, split), name, metrics, batch_size=batch_size,
+    result = evaluate(sampler, num_samples, reference_of(run.cfg, split, verify), name, metrics, batch_size=batch_size,
                       seed=seed, device=device, weights=inception_weights, collective=ranks)
     result["protocol"].update({"checkpoint": str(run.checkpoint), "step": run.step, "epoch": run.epoch,
-                               "model": run.cfg.model.name, "ema": run.ema is not None})
+                               "model": run.cfg.model.name, "ema": run.ema is not None,
+                               # "auto" is resolved above: "extractor" names the one used, this what was asked
+                               "features_requested": features if isinstance(features, str) else name.name})
     return result
 
 
@@ -101,7 +174,8 @@ class TrainingEval(Callback):
                                          device=str(trainer.device))
         finally:
             G.train(was_training)
-        trainer.emit_record({"step": state.step, "epoch": epoch, "kind": "eval", **flatten_results(result)})
+        trainer.emit_record({"step": state.step, "epoch": epoch, "kind": "eval", **flatten_results(result),
+                             "protocol": protocol_id(result["protocol"])})
         if trainer.is_main:
             trainer.run.write_eval(result)
         trainer.log(f"eval at epoch {epoch}: {summary_line(result)}")

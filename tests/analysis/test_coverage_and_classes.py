@@ -80,7 +80,8 @@ def test_coverage_with_the_metrics_classifier(gan_run):
     predictor, why = coverage.find_predictor(run, train=False)
     assert predictor is None and "no cached classifier" in why  # nothing is trained behind the caller's back
     d = run.cfg.data
-    clf.train_classifier(d.name, d.resolution, d.channels, root=d.root, epochs=2)  # short; cached like the real one
+    # short; cached like the real one
+    clf.train_classifier(d.name, d.resolution, d.channels, root=d.root, verify=d.verify, epochs=2)
     predictor, why = coverage.find_predictor(run, train=False)
     assert predictor is not None and why.startswith("classifier extractor")
     cov = coverage.mode_coverage(run, n=100, real_limit=64)  # finds the cached classifier itself

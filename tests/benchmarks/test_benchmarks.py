@@ -52,7 +52,7 @@ def test_profile_step_reports_the_share_of_peak_and_where_the_time_goes():
 
 
 def test_eval_throughput_runs_every_section(tiny_fmnist, tiny_env):
-    out = bench("eval_throughput.py", "--data-root", str(tiny_fmnist), "--num-samples", "64",
+    out = bench("eval_throughput.py", "--data-root", str(tiny_fmnist), "--no-verify", "--num-samples", "64",
                 "--classifier-images", "64", "--fid-rows", "64", "--skip-inception", env=tiny_env)
     assert re.search(r"^classifier\s+64\s+[\d,.]+\s+trained \(cached\)", out, flags=re.M), out
     assert re.search(r"^speed ratio\s+[\d.]+x", out, flags=re.M), out
@@ -60,7 +60,8 @@ def test_eval_throughput_runs_every_section(tiny_fmnist, tiny_env):
 
 
 def test_quality_per_minute_prints_fid_for_both_arms(tiny_fmnist, tiny_env, tmp_path):
-    out = bench("quality_per_minute.py", "--data-root", str(tiny_fmnist), "--minutes", "0.02", "--slice-seconds",
+    out = bench("quality_per_minute.py", "--data-root", str(tiny_fmnist), "--no-verify", "--minutes", "0.02",
+                "--slice-seconds",
                 "0.3", "--eval-samples", "64", "--out", str(tmp_path / "q.json"), env=tiny_env)
     assert "(a) DCGAN paper recipe" in out and "(b) genlab fashion_mnist_fast" in out, out
     # one row: the minute the budget ended (0.02, later when a step overshoots it), steps and FID per arm, ratio

@@ -30,7 +30,7 @@ def data_and_cache(tiny_fmnist, tmp_path_factory) -> tuple[Path, Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GENLAB_DATA_DIR", str(data))
         mp.setenv("GENLAB_CACHE_DIR", str(cache))
-        train_classifier("fashion-mnist", 28, 1, epochs=8, batch_size=32)
+        train_classifier("fashion-mnist", 28, 1, epochs=8, batch_size=32, verify=False)
     return data, cache
 
 
@@ -81,7 +81,7 @@ def test_a_v010_run_plots_its_curves(name, env, tmp_path):
 def test_a_v010_run_evaluates(env, tmp_path):
     run = copy_run("dcgan-ema", tmp_path)
     genlab("eval", str(run), "--metrics", "fid,coverage", "--features", "classifier", "--num-samples", "64",
-           env=env)
+           "--no-verify", env=env)  # the fixtures' data is the tiny fake Fashion-MNIST (its md5 is not published)
     result = json.loads((run / "eval.json").read_text())
     assert result["fid"] > 0 and result["protocol"]["step"] == 16 and result["protocol"]["ema"] is True
 
@@ -90,7 +90,8 @@ def test_a_v010_run_evaluates(env, tmp_path):
 def test_a_v010_run_resumes_where_it_stopped(name, env, tmp_path):
     run = copy_run(name, tmp_path)
     before = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    genlab("train", "--resume", str(run), "train.epochs=3", "log.progress=false", env=env)
+    # the 0.1.0 configs have no data.verify; the fake data they were trained on needs it off
+    genlab("train", "--resume", str(run), "train.epochs=3", "log.progress=false", "data.verify=false", env=env)
     after = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert after[:len(before)] == before and after[-1]["step"] == 24 and after[-1]["epoch"] == 3
     ckpt = torch.load(run / "checkpoints" / "step_000000024.pt", weights_only=True)

@@ -33,9 +33,11 @@ def isolated_data(tmp_path, monkeypatch):
 
 
 def cfg(name: str, **kw) -> SimpleNamespace:
-    """A DataConfig stand-in with the same attributes."""
+    """A DataConfig stand-in with the same attributes. ``verify`` is off: the files written here are in the
+    published formats but are not the published files (their md5 never matches); tests of the checksum refusal
+    and of the real data pass ``verify=True``."""
     base = {"name": name, "root": None, "limit": None, "resolution": 28, "channels": 1, "strict": False,
-            "download": False, "captions": None}
+            "download": False, "captions": None, "verify": False}
     base.update(kw)
     return SimpleNamespace(**base)
 

@@ -22,6 +22,10 @@ def test_prepare_decodes_and_reports_and_fails_cleanly(tmp_path, fx, monkeypatch
     fx.make_idx(tmp_path / "m")
     monkeypatch.setenv("COLUMNS", "300")
     result = CliRunner().invoke(app, ["prepare", "mnist", "--root", str(tmp_path / "m"), "--no-download"])
+    assert result.exit_code != 0 and isinstance(result.exception, DataError)  # not MNIST's published files
+    assert "data.verify=false" in str(result.exception)
+    result = CliRunner().invoke(app, ["prepare", "mnist", "--root", str(tmp_path / "m"), "--no-download",
+                                      "--no-verify"])
     assert result.exit_code == 0, result.output
     assert "12 images" in result.output and str(tmp_path / "m") in result.output and "prepared" in result.output
     result = CliRunner().invoke(app, ["prepare", "cifar10", "--no-download"])

@@ -83,14 +83,14 @@ def test_lookup_order_root_then_env_then_cache_then_system(tmp_path, fx, monkeyp
     def loaded(**kw):
         return load_dataset(fx.cfg("mnist", limit=1, **kw)).images[0, 0].numpy()
 
-    assert prepare_dataset("mnist", root=places["root"], download=False) == places["root"]
+    assert prepare_dataset("mnist", root=places["root"], download=False, verify=False) == places["root"]
     assert np.array_equal(loaded(root=str(places["root"])), firsts["root"])
-    assert prepare_dataset("mnist", download=False) == places["env_named"]
+    assert prepare_dataset("mnist", download=False, verify=False) == places["env_named"]
     assert np.array_equal(loaded(), firsts["env_named"])
     for key, nxt in (("env_named", "env"), ("env", "cache"), ("cache", "system")):
         for f in MNIST_FILES:
             (places[key] / f).unlink()
-        assert prepare_dataset("mnist", download=False) == places[nxt]
+        assert prepare_dataset("mnist", download=False, verify=False) == places[nxt]
         assert np.array_equal(loaded(), firsts[nxt])
     # an explicit root is exclusive: when it lacks the files nothing else is used
     with pytest.raises(DataError, match=str(tmp_path / "empty")):
@@ -106,8 +106,31 @@ def test_explicit_root_downloads_into_root(tmp_path, fx, serve):
     assert sorted(os.listdir(root)) == sorted(MNIST_FILES)
 
 
-def test_local_copy_with_other_checksum_is_logged_not_refused(tmp_path, fx, caplog):
+def test_local_copy_with_other_checksum_is_refused_unless_verify_is_off(tmp_path, fx, caplog):
     fx.make_idx(tmp_path / "m")
+    path, digest = tmp_path / "m" / MNIST_FILES[0], fx.md5(tmp_path / "m" / MNIST_FILES[0])
+    with pytest.raises(DataError) as e:
+        prepare_dataset("mnist", root=tmp_path / "m", download=False)
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg and digest in msg and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in msg
+    assert "data.verify=false" in msg
+    with pytest.raises(DataError, match=digest):  # the loader refuses too: nothing is decoded or cached
+        load_dataset(fx.cfg("mnist", root=str(tmp_path / "m"), verify=True))
+    assert not (cache_dir() / "prepared").exists()
     with caplog.at_level(logging.WARNING, logger="genlab.data"):
-        assert prepare_dataset("mnist", root=tmp_path / "m", download=False) == tmp_path / "m"
-    assert "not the published f68b3c2dcbeaaa9fbdd348bbdeb94873" in caplog.text
+        assert prepare_dataset("mnist", root=tmp_path / "m", download=False, verify=False) == tmp_path / "m"
+    assert f"has md5 {digest}, not the published f68b3c2dcbeaaa9fbdd348bbdeb94873" in caplog.text
+
+
+def test_mnist_files_are_not_read_as_fashion_mnist(tmp_path, fx, serve):
+    """The two datasets' files have the same names: MNIST's (here: files with MNIST's published md5s) in a
+    folder named as fashion-mnist's root are refused, and the fashion-mnist split cached from them is not
+    reused by a verifying load."""
+    fx.make_idx(tmp_path / "published")
+    serve("mnist", tmp_path / "published")  # the served files become "MNIST's published ones"
+    mnist_md5 = {f.filename: f.md5 for f in DATASETS.get("mnist").files}
+    assert mnist_md5[MNIST_FILES[0]] == fx.md5(tmp_path / "published" / MNIST_FILES[0])
+    unverified = load_dataset(fx.cfg("fashion-mnist", root=str(tmp_path / "published")))
+    assert len(unverified) == 12
+    with pytest.raises(DataError, match=f"fashion-mnist: .*{MNIST_FILES[0]} has md5 {mnist_md5[MNIST_FILES[0]]}"):
+        load_dataset(fx.cfg("fashion-mnist", root=str(tmp_path / "published"), verify=True))

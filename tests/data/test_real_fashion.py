@@ -16,7 +16,7 @@ def test_real_fashion_mnist_from_the_system_location(fx, monkeypatch):
     monkeypatch.setattr(fetch, "SYSTEM_DATA_DIRS", (DEBIAN,))
     assert prepare_dataset("fashion-mnist", download=False) == DEBIAN / "fashion-mnist"
     for split, n in (("train", 60000), ("test", 10000)):
-        data = load_dataset(fx.cfg("fashion-mnist", resolution=28, channels=1), split)
+        data = load_dataset(fx.cfg("fashion-mnist", resolution=28, channels=1, verify=True), split)
         assert data.images.shape == (n, 1, 28, 28) and data.images.dtype == torch.uint8
         assert torch.bincount(data.labels).tolist() == [n // 10] * 10
         assert data.class_names[0] == "T-shirt/top" and 0 < data.images.float().mean() < 255

@@ -116,7 +116,8 @@ def tiny_classifier(tiny_fmnist, tmp_path_factory):
     cache = tmp_path_factory.mktemp("classifier-cache")
     with pytest.MonkeyPatch.context() as mp, torch_threads(1):
         mp.setenv("GENLAB_CACHE_DIR", str(cache))
-        trained = train_classifier("fashion-mnist", TINY_RES, 1, root=str(tiny_fmnist), epochs=10, batch_size=32)
+        trained = train_classifier("fashion-mnist", TINY_RES, 1, root=str(tiny_fmnist), verify=False, epochs=10,
+                                   batch_size=32)
     return cache, trained
 
 

@@ -69,7 +69,7 @@ def test_changed_data_changes_the_key(real_data):
 
 
 def test_dataset_ref_key_and_cache(tiny_fmnist):
-    ref = DatasetRef("fashion-mnist", "test", 16, 1, root=str(tiny_fmnist))
+    ref = DatasetRef("fashion-mnist", "test", 16, 1, root=str(tiny_fmnist), verify=False)
     ext = Counting(make_random_extractor(seed=0))
     stats, desc = rs.reference_stats(ref, ext)
     assert stats.n == 64 and desc["split"] == "test" and stats.class_hist.sum() == 64

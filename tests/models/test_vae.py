@@ -15,7 +15,8 @@ from genlab.training.loop import train
 
 def vae_config(root, model: str, extra=()):
     return load_config(None, [
-        f"data.root={root}", "data.name=fashion-mnist", "data.download=false", "data.resolution=28",
+        f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.download=false",
+        "data.resolution=28",
         "data.channels=1", "data.limit=128", f"model.name={model}", "model.latent_dim=4", "model.hidden_dim=8",
         "model.depth=2", "train.batch_size=32", "train.epochs=10", "train.g_opt.lr=3e-3",
         "train.g_opt.betas=[0.9,0.999]", "log.every_steps=4", "log.sample_every=5", "log.progress=false",

@@ -12,7 +12,7 @@ from genlab.training.loop import train
 
 
 def tiny_overrides(root: Path, *extra: str) -> list[str]:
-    return [f"data.root={root}", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
+    return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
             "model.hidden_dim=8", "train.batch_size=32", "train.epochs=3", "log.every_steps=1",
             "log.progress=false", "log.tensorboard=false",
             "train.channels_last=false",  # NCHW: channels_last makes these tiny CPU nets many times slower

@@ -15,7 +15,8 @@ from genlab.sweeps.runner import plan_actions, run_sweep
 def recipe(tmp_path, tiny_fmnist) -> Path:
     p = tmp_path / "tiny.yaml"
     p.write_text(yaml.safe_dump({
-        "name": "tiny", "data": {"name": "fashion-mnist", "root": str(tiny_fmnist), "resolution": 28, "limit": 64},
+        "name": "tiny", "data": {"name": "fashion-mnist", "root": str(tiny_fmnist), "verify": False, "resolution": 28,
+                                      "limit": 64},
         "model": {"name": "dcgan", "latent_dim": 8, "hidden_dim": 8},
         "train": {"epochs": 1, "batch_size": 32, "channels_last": "false"},
         "log": {"every_steps": 1, "tensorboard": False}}))

@@ -22,7 +22,8 @@ from genlab.sweeps.runner import plan_actions
 def write_recipe(folder: Path, root: Path, **train) -> Path:
     p = folder / "tiny.yaml"
     p.write_text(yaml.safe_dump({
-        "name": "tiny", "data": {"name": "fashion-mnist", "root": str(root), "resolution": 28, "limit": 64},
+        "name": "tiny", "data": {"name": "fashion-mnist", "root": str(root), "verify": False, "resolution": 28,
+                 "limit": 64},
         "model": {"name": "dcgan", "latent_dim": 8, "hidden_dim": 8},
         "train": {"epochs": 1, "batch_size": 32, "channels_last": "false", **train},
         "log": {"every_steps": 1, "tensorboard": False}}))
@@ -114,6 +115,39 @@ def test_results_with_eval_numbers(finished_sweep):
         assert rows[0] == "latent_dim,seeds,finished,fid_best,fid_mean,fid_std,fid_n"
         assert rows[1].startswith("4,2,2,70,75,7.07107,2") and rows[2].startswith("8,2,2,50,55,7.07107,2")
         assert "FID was not evaluated" not in (out / "results.md").read_text()
+    finally:
+        for rel in fids:
+            (out / rel / "eval.json").unlink()
+
+
+def test_runs_of_different_protocols_are_never_summarised_together(finished_sweep):
+    """A seed evaluated with 1024 samples (the others with 128) is its own row, tagged, and the table says why."""
+    folder, out, _ = finished_sweep
+
+    def result(fid: float, n: int) -> dict:
+        return {"fid": fid, "protocol": {"extractor": "classifier", "extractor_hash": "c" * 40, "num_generated": n,
+                                         "num_reference": 64, "reference": {"dataset": "fashion-mnist",
+                                                                            "split": "test", "resolution": 28}}}
+
+    fids = {"latent_dim=4/seed=0": (80.0, 128), "latent_dim=4/seed=1": (70.0, 128), "latent_dim=8/seed=0": (50.0, 128),
+            "latent_dim=8/seed=1": (20.0, 1024)}
+    for rel, (fid, n) in fids.items():
+        (out / rel / "eval.json").write_text(json.dumps(result(fid, n)))
+    try:
+        res = CliRunner().invoke(app, ["sweep", "--table-only", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        rows = (out / "results.csv").read_text().splitlines()
+        assert rows[0] == "latent_dim,protocol,seeds,finished,fid_best,fid_mean,fid_std,fid_n"
+        assert [r.split(",")[0] for r in rows[1:]] == ["4", "8", "8"]
+        assert rows[2].endswith(",1,1,50,50,,1") and rows[3].endswith(",1,1,20,20,,1")  # 20 is not 8's "best"
+        assert "P2 = classifier cccccccccccc, 1024 generated vs 64 reference" in rows[3]
+        md = (out / "results.md").read_text()
+        assert ("> these runs were evaluated under 2 different protocols: P1 = classifier cccccccccccc, 128 "
+                "generated vs 64 reference, fashion-mnist test 28px/?ch; P2 = ") in md
+        assert "| 8 | P2 | 1 (1) | 20 |" in md and "| 8 | P1 | 1 (1) | 50 |" in md
+        assert "different protocols" in res.output
+        runs = (out / "runs.csv").read_text().splitlines()
+        assert runs[0].startswith("cell,seed,state,source,path,protocol") and ",P2," in runs[4]
     finally:
         for rel in fids:
             (out / rel / "eval.json").unlink()

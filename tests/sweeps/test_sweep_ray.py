@@ -21,7 +21,8 @@ def local_ray():
 
 def test_ray_executor_runs_every_run_as_a_task(local_ray, tiny_fmnist, tmp_path):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({
-        "name": "tiny", "data": {"name": "fashion-mnist", "root": str(tiny_fmnist), "resolution": 28, "limit": 64},
+        "name": "tiny", "data": {"name": "fashion-mnist", "root": str(tiny_fmnist), "verify": False, "resolution": 28,
+                                      "limit": 64},
         "model": {"name": "dcgan", "latent_dim": 8, "hidden_dim": 8},
         "train": {"epochs": 1, "batch_size": 32, "channels_last": "false"},
         "log": {"every_steps": 1, "tensorboard": False}}))

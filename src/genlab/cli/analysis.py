@@ -279,7 +279,8 @@ def plot_metric(
     if len(names) != len(run_dirs):
         raise ConfigError(f"--labels has {len(names)} labels for {len(run_dirs)} runs")
     metrics = [m.strip() for m in metric.split(",") if m.strip()] if metric else None
-    _wrote(save_figure(plot_metrics(list(zip(names, run_dirs)), metrics), out, svg=svg))
+    fig = plot_metrics(list(zip(names, run_dirs)), metrics, warn=lambda line: console.print(line, soft_wrap=True))
+    _wrote(save_figure(fig, out, svg=svg))
 
 
 @plot_app.command("progress", help="The fixed-noise grids of the saved epochs (samples/epoch_*.png) in one figure.")

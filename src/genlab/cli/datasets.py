@@ -44,6 +44,8 @@ def prepare(
     download: Annotated[bool, typer.Option("--download/--no-download", help="allow downloading raw files")] = True,
     resolution: Annotated[int | None, typer.Option(help="side in pixels (default: per dataset)")] = None,
     channels: Annotated[int | None, typer.Option(help="1 (grey) or 3 (RGB) (default: the dataset's own)")] = None,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify",
+                                         help="refuse raw files whose md5 is not the published one")] = True,
 ) -> None:
     """Locate or download NAME's raw files, verify them, decode the train split once and cache it."""
     console = Console()
@@ -59,9 +61,10 @@ def prepare(
         strict=False,
         download=download,
         captions=None,
+        verify=verify,
     )
     # A GenlabError propagates: the main CLI prints it as one line.
-    folder = prepare_dataset(name.value, root=root, download=download)
+    folder = prepare_dataset(name.value, root=root, download=download, verify=verify)
     data = load_dataset(cfg, "train")
     cached = prepared_file(cfg, "train")
     console.print(f"raw files: {folder}", soft_wrap=True)

@@ -41,6 +41,7 @@ def eval_run(
     inception_weights: str | None = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
     out: Path | None = typer.Option(None, "--out", help="JSON path (default: RUN/eval.json)"),
     device: str = typer.Option("cpu", "--device"),
+    no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
 ) -> None:
     from genlab.api import load_run
     from genlab.evaluation import summary_line
@@ -52,7 +53,8 @@ def eval_run(
         run = load_run(run_dir, checkpoint, str(ctx.device(device)))
         path = out if out is not None else run.loaded.run.eval_json
         result = run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
-                              batch_size=batch_size, inception_weights=inception_weights, out=path)
+                              batch_size=batch_size, inception_weights=inception_weights, out=path,
+                              verify=False if no_verify else None)
     if ctx.is_main:
         print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']})")
         console.print(f"{summary_line(result)}; wrote {path}")
@@ -72,12 +74,13 @@ def eval_folder(
     batch_size: int = typer.Option(250, "--batch-size"),
     inception_weights: str | None = typer.Option(None, "--inception-weights"),
     device: str = typer.Option("cpu", "--device"),
+    no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
 ) -> None:
     from genlab.api import evaluate
     from genlab.evaluation import summary_line
 
     result = evaluate(folder, against, metrics=metrics, features=features, resolution=resolution,
                       channels=channels, root=root, seed=seed, batch_size=batch_size,
-                      inception_weights=inception_weights, device=device, out=out)
+                      inception_weights=inception_weights, device=device, out=out, verify=not no_verify)
     print_result(result, f"genlab eval-folder {folder} vs {against}")
     console.print(f"{summary_line(result)}; wrote {out}")

@@ -6,7 +6,7 @@
 module registers itself on import below.
 """
 from genlab.data import cifar, flowers, folder, idx  # noqa: F401  (registration)
-from genlab.data.base import DataWarning, ImageData, to_float, to_uint8
+from genlab.data.base import DataWarning, ImageData, data_identity, to_float, to_uint8
 from genlab.data.loading import dataset_info, load_dataset, prepare_dataset, prepared_file
 from genlab.data.sources import DATASETS, DatasetInfo, DatasetSource, RemoteFile
 
@@ -17,6 +17,7 @@ __all__ = [
     "DatasetSource",
     "ImageData",
     "RemoteFile",
+    "data_identity",
     "dataset_info",
     "load_dataset",
     "prepare_dataset",

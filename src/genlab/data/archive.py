@@ -2,7 +2,9 @@
 
 Archives are never extracted to disk: the wanted members are read straight from the (possibly gzipped)
 stream. Every member is still checked as if it were going to be extracted, so an archive with an absolute
-path, a ``..`` escape, a link or a device file is refused with a ``DataError`` that names the member.
+path, a ``..`` escape, a link or a device file is refused with a ``DataError`` that names the member, and a
+wanted member is read into memory only when its declared size is under the caller's cap (each dataset caps its
+members at a few times their real size), so a corrupt or hostile header cannot exhaust memory.
 """
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ from pathlib import Path, PurePosixPath
 from genlab.errors import DataError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+
+#: the cap on one member's size when the caller names none
+DEFAULT_MAX_MEMBER_BYTES = 256 << 20
 
 
 def normalize_member(name: str) -> str:
@@ -35,11 +40,17 @@ def check_member(member: tarfile.TarInfo, archive: Path) -> None:
         raise DataError(f"{archive.name}: refusing member {name!r}: not a regular file or folder")
 
 
-def read_members(archive: Path, wanted: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def read_members(archive: Path, wanted: Callable[[str], bool],
+                 max_bytes: int = DEFAULT_MAX_MEMBER_BYTES) -> Iterator[tuple[str, bytes]]:
     """Yield ``(normalized name, contents)`` of each regular member for which ``wanted(name)`` is true.
 
-    Every member, wanted or not, is checked by ``check_member``; reading and decompression errors become a
-    ``DataError`` naming the archive.
+    Every member, wanted or not, is checked by ``check_member``; a wanted member whose declared size exceeds
+    ``max_bytes`` is refused before it is read. Reading and decompression errors become a ``DataError`` naming
+    the archive.
     """
     archive = Path(archive)
     try:
@@ -49,6 +60,12 @@ def read_members(archive: Path, wanted: Callable[[str], bool]) -> Iterator[tuple
                 name = normalize_member(member.name)
                 if not member.isfile() or not wanted(name):
                     continue
+                if member.size > max_bytes:
+                    raise DataError(
+                        f"{archive.name}: refusing member {member.name!r}: it declares {member.size} bytes "
+                        f"({_mib(member.size)}), more than the {_mib(max_bytes)} a member of this dataset may have "
+                        "(corrupt or not the published archive? delete it and prepare again)"
+                    )
                 f = tar.extractfile(member)
                 if f is None:  # pragma: no cover - isfile() members always have data
                     continue

@@ -1,8 +1,10 @@
 """What crosses the data seam: an in-memory uint8 image array plus labels and class names."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 
@@ -50,6 +52,18 @@ class ImageData:
             name=self.name,
             split=self.split,
         )
+
+
+def data_identity(data: ImageData) -> dict:
+    """What identifies the training images a run learns from: sha256 of the uint8 array (and the labels, when
+    there are some) plus its shape. Recorded in every checkpoint; a resume from another ``data.root`` is
+    accepted only when it is equal (``genlab.resume.check_against_checkpoint``)."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(data.images.numpy()).tobytes())
+    if data.labels is not None:
+        h.update(b"labels")
+        h.update(np.ascontiguousarray(data.labels.numpy().astype(np.int64)).tobytes())
+    return {"sha256": h.hexdigest(), "shape": [int(d) for d in data.images.shape]}
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,9 @@ from genlab.io import atomic_torch_save, cache_dir
 
 log = logging.getLogger("genlab.data")
 
-# Bump when decoding or resizing changes, so old prepared files are not reused.
-FORMAT_VERSION = 1
+# Bump when decoding or resizing changes, so old prepared files are not reused. 2: raw files are verified
+# before decoding (a split cached by 1 may come from another dataset's files with the same names).
+FORMAT_VERSION = 2
 
 
 def prepared_path(name: str, split: str, resolution: int, channels: int, identity: Any) -> Path:

@@ -22,6 +22,7 @@ ARCHIVE = "cifar-10-python.tar.gz"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCHES = ("test_batch",)
 META = "batches.meta"
+MAX_MEMBER_BYTES = 128 << 20  # a published batch is 30 MiB (10000 x 3072 bytes, pickled)
 
 # The only globals a CIFAR pickle needs: numpy's array and scalar reconstructors (numpy 1 and 2 names), and
 # codecs.encode, which Python 3 uses to pickle bytes at protocol 2.
@@ -70,7 +71,7 @@ class Cifar10(DatasetSource):
         wanted = set(batches) | {META}
         found = {
             PurePosixPath(name).name: data
-            for name, data in read_members(archive, lambda n: PurePosixPath(n).name in wanted)
+            for name, data in read_members(archive, lambda n: PurePosixPath(n).name in wanted, MAX_MEMBER_BYTES)
         }
         missing = sorted(wanted - set(found))
         if missing:

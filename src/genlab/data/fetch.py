@@ -83,19 +83,27 @@ def md5sum(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_local(source: DatasetSource, folder: Path, files: Sequence[RemoteFile] | None = None) -> None:
-    """Check local copies against the published checksums.
+def verify_local(source: DatasetSource, folder: Path, files: Sequence[RemoteFile] | None = None,
+                 verify: bool = True) -> None:
+    """Check local copies against the published checksums (and the known faithful repacks, ``also_md5``).
 
-    A mismatch is only logged: local copies are often faithful repacks (other gzip headers), and every file's
-    contents are validated again as it is decoded.
+    A mismatch raises ``DataError`` naming the file, both checksums and the fix: a file with the dataset's name
+    but other contents is most often another dataset's (MNIST's and Fashion-MNIST's files have the same names).
+    With ``verify=False`` (``data.verify=false``) it is only logged, and the file is used.
     """
     for f in source.files if files is None else files:
-        digest = md5sum(folder / f.filename)
-        if digest != f.md5 and digest not in f.also_md5:
-            log.warning(
-                "%s: %s has md5 %s, not the published %s; using it anyway (its contents are checked as it is decoded)",
-                source.name, folder / f.filename, digest, f.md5,
+        path = folder / f.filename
+        digest = md5sum(path)
+        if digest == f.md5 or digest in f.also_md5:
+            continue
+        known = f"the published {f.md5}" + (f" (or a known repack: {', '.join(f.also_md5)})" if f.also_md5 else "")
+        if verify:
+            raise DataError(
+                f"{source.name}: {path} has md5 {digest}, not {known}: it is not {source.name}'s file (another "
+                f"dataset's file with the same name?); put the official file there ({source.url(f)}), or set "
+                "data.verify=false to use it anyway"
             )
+        log.warning("%s: %s has md5 %s, not %s; using it anyway (data.verify=false)", source.name, path, digest, known)
 
 
 def missing_files_message(source: DatasetSource, root: Path | None, why: str) -> str:
@@ -163,12 +171,13 @@ def download_file(url: str, dest: Path, md5: str) -> Path:
     return dest
 
 
-def fetch(source: DatasetSource, root: Path | None, download: bool) -> Path:
-    """Locate ``source``'s raw files (lookup order above), downloading the missing ones if allowed."""
+def fetch(source: DatasetSource, root: Path | None, download: bool, verify: bool = True) -> Path:
+    """Locate ``source``'s raw files (lookup order above), downloading the missing ones if allowed; local files
+    are checked by :func:`verify_local` (``verify``: a mismatch is refused, else only logged)."""
     names = [f.filename for f in source.files]
     folder = locate(source.name, names, root)
     if folder is not None:
-        verify_local(source, folder)
+        verify_local(source, folder, verify=verify)
         return folder
     target = Path(root).expanduser() if root is not None else user_data_dir(source.name)
     if not download:
@@ -181,5 +190,5 @@ def fetch(source: DatasetSource, root: Path | None, download: bool) -> Path:
             download_file(source.url(f), target / f.filename, f.md5)
         except DownloadError as e:
             raise DataError(f"{e}. {missing_files_message(source, root, 'download failed')}") from None
-    verify_local(source, target, present)
+    verify_local(source, target, present, verify)
     return target

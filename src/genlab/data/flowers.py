@@ -18,6 +18,7 @@ ARCHIVE = "102flowers.tgz"
 LABELS = "imagelabels.mat"
 SETID = "setid.mat"
 SPLIT_KEYS = {"train": "trnid", "val": "valid", "test": "tstid"}
+MAX_MEMBER_BYTES = 16 << 20  # the published photos are JPEGs of at most a few hundred KiB
 
 CLASS_NAMES = (
     "pink primrose", "hard-leaved pocket orchid", "canterbury bells", "sweet pea", "english marigold",
@@ -76,7 +77,7 @@ class Flowers102(DatasetSource):
         slot = {f"jpg/image_{i:05d}.jpg": k for k, i in enumerate(ids.tolist())}
         if len(slot) != len(ids):
             raise DataError(f"{folder / SETID}: the {split} split lists an image twice")
-        members = read_members(folder / ARCHIVE, lambda n: n in slot)
+        members = read_members(folder / ARCHIVE, lambda n: n in slot, MAX_MEMBER_BYTES)
         names: list[str] = []
         seen: set[str] = set()
 

@@ -171,7 +171,7 @@ class ImageFolder(DatasetSource):
         path = Path(root).expanduser()
         return path if path.is_dir() else None
 
-    def prepare(self, root: Path | None, download: bool) -> Path:
+    def prepare(self, root: Path | None, download: bool, verify: bool = True) -> Path:
         if root is None:
             raise DataError("image-folder needs a folder of images: set data.root (or --root)")
         path = Path(root).expanduser()

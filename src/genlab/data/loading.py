@@ -53,6 +53,7 @@ def load_options(cfg: Any, source: DatasetSource) -> LoadOptions:
         channels=channels,
         root=None if root in (None, "") else Path(root).expanduser(),
         download=bool(getattr(cfg, "download", True)),
+        verify=bool(getattr(cfg, "verify", True)),
         strict=bool(getattr(cfg, "strict", False)),
         limit=limit,
         captions=None if captions in (None, "") else Path(captions),
@@ -61,6 +62,8 @@ def load_options(cfg: Any, source: DatasetSource) -> LoadOptions:
 
 def _cache_file(source: DatasetSource, folder: Path, split: str, opts: LoadOptions, partial: bool) -> Path:
     identity = [source.name, split, source.identity(folder, split, opts)]
+    if not opts.verify:  # a split decoded from unverified files is never reused by a verifying load
+        identity.append("unverified")
     if partial:
         identity.append(["limit", opts.limit])
     return prepared_path(source.name, split, opts.resolution, opts.channels, identity)
@@ -105,7 +108,7 @@ def load_dataset(cfg: Any, split: str = "train") -> ImageData:
     folder = source.locate(opts.root)
     decoded = None if folder is None else _cached(source, folder, split, opts)
     if decoded is None:
-        folder = source.prepare(opts.root, opts.download)
+        folder = source.prepare(opts.root, opts.download, opts.verify)
         decoded = source.decode(folder, split, opts)
         if len(decoded.images) == 0:
             raise DataError(f"{source.name} {split}: no images")
@@ -149,10 +152,11 @@ def _report(source: DatasetSource, decoded: Decoded, folder: Path) -> None:
         )
 
 
-def prepare_dataset(name: str, root: str | Path | None = None, download: bool = True) -> Path:
-    """Locate (or download) and verify ``name``'s raw files; return the folder that holds them."""
+def prepare_dataset(name: str, root: str | Path | None = None, download: bool = True, verify: bool = True) -> Path:
+    """Locate (or download) and verify ``name``'s raw files; return the folder that holds them. ``verify``:
+    a file whose checksum is not the published one is refused (False: only warned about)."""
     source = DATASETS.get(name)
-    return source.prepare(None if root in (None, "") else Path(root).expanduser(), download)
+    return source.prepare(None if root in (None, "") else Path(root).expanduser(), download, verify)
 
 
 def dataset_info(name: str) -> DatasetInfo:

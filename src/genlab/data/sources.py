@@ -52,6 +52,7 @@ class LoadOptions:
     channels: int
     root: Path | None = None
     download: bool = True
+    verify: bool = True  # data.verify: a raw file with another checksum than the published one is refused
     strict: bool = False
     limit: int | None = None
     captions: Path | None = None
@@ -112,9 +113,10 @@ class DatasetSource:
         """The folder holding every raw file, or None; never downloads, never hashes."""
         return fetch.locate(self.name, [f.filename for f in self.files], root)
 
-    def prepare(self, root: Path | None, download: bool) -> Path:
-        """Locate or download the raw files, verify their checksums and return their folder."""
-        return fetch.fetch(self, root, download)
+    def prepare(self, root: Path | None, download: bool, verify: bool = True) -> Path:
+        """Locate or download the raw files, verify their checksums (``verify``: refuse a mismatch, else only
+        warn) and return their folder."""
+        return fetch.fetch(self, root, download, verify)
 
     def source_files(self, folder: Path, split: str) -> list[Path]:
         """The raw files one split is decoded from (their identity keys the prepared cache)."""

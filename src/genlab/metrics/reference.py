@@ -33,6 +33,7 @@ class DatasetRef:
     download: bool = False
     strict: bool = False
     captions: str | None = None
+    verify: bool = True  # data.verify: refuse raw files whose checksum is not the dataset's published one
 
     def key(self) -> str:
         """A filename-safe identity: name, split, resolution, channels, plus root and limit when set."""

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from genlab.analysis.progress import sample_epochs
 from genlab.errors import GenlabError
+from genlab.evaluation import describe_protocol
 from genlab.io import atomic_write_text
 from genlab.reporting.metric_names import best_of, higher_is_better, pretty
 from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_image, fmt, render
 from genlab.reporting.plots import plot_metrics
-from genlab.reporting.records import eval_metrics, final_losses, run_metrics
+from genlab.reporting.records import Protocols, eval_metrics, final_losses, run_evaluation
 from genlab.reporting.run_sections import RUN_SECTIONS, run_block
 from genlab.reporting.sweep_table import collect, heatmap_figure, is_sweep_dir, mean_std, read_manifest, summarize
 
@@ -32,7 +33,9 @@ __all__ = ["RUN_SECTIONS", "build_report", "comparison_block", "run_block", "swe
 def comparison_block(paths: Sequence[Path], labels: Sequence[str]) -> Block:
     block = Block(id="comparison", title="Comparison", subtitle=f"{len(paths)} runs")
     table = Section(id="comparison-metrics", title="Final metrics")
-    per = [run_metrics(p) for p in paths]
+    evals = [run_evaluation(p) for p in paths]
+    per = [(ev.metrics, ev.source) for ev in evals]
+    protocols = Protocols(ev.protocol for ev in evals if ev.metrics)
     names: list[str] = []
     for values, _ in per:
         names += [k for k in values if k not in names]
@@ -41,11 +44,17 @@ def comparison_block(paths: Sequence[Path], labels: Sequence[str]) -> Block:
     for lo in losses:
         loss_names += [k for k in lo if k not in loss_names]
     rows = []
-    for label, (values, _source), lo in zip(labels, per, losses):
-        rows.append([label] + [fmt(values[k]) if k in values else "not evaluated" for k in names]
+    order = sorted(range(len(paths)), key=lambda i: protocols.index(evals[i].protocol) if evals[i].metrics else 0)
+    for i in order if protocols.mixed else range(len(paths)):
+        (values, _source), lo, ev = per[i], losses[i], evals[i]
+        tag = [protocols.tag(protocols.index(ev.protocol)) if ev.metrics else ""] if protocols.mixed else []
+        rows.append([labels[i]] + tag + [fmt(values[k]) if k in values else "not evaluated" for k in names]
                     + [fmt(lo[k]) if k in lo else "" for k in loss_names])
-    table.tables.append(Table(["run"] + [pretty(k) for k in names] + [f"{pretty(k)} (last epoch)" for k in loss_names],
-                              rows))
+    table.tables.append(Table(["run"] + (["protocol"] if protocols.mixed else []) + [pretty(k) for k in names]
+                              + [f"{pretty(k)} (last epoch)" for k in loss_names], rows,
+                              caption=_protocol_caption(protocols)))
+    if protocols.mixed:
+        table.notes.append(protocols.warning())
     if not names:
         table.notes.append("not evaluated: no run has eval.json or evaluation records")
     block.sections.append(table)
@@ -57,6 +66,12 @@ def comparison_block(paths: Sequence[Path], labels: Sequence[str]) -> Block:
         curves.notes.append("not evaluated during training in any run (eval.every=0)")
     block.sections.append(curves)
     return block
+
+
+def _protocol_caption(protocols: Protocols) -> str:
+    if protocols.mixed:
+        return "; ".join(protocols.legend())
+    return f"protocol: {describe_protocol(protocols.ids[0])}" if protocols.ids and protocols.ids[0] else ""
 
 
 def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
@@ -71,16 +86,17 @@ def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
     res = Section(id="sweep-results", title="Results per cell")
     if t.note:
         res.notes.append(t.note)
-    header = [k.rsplit(".", 1)[-1] for k in t.keys] + ["seeds (finished)"]
+    header = [k.rsplit(".", 1)[-1] for k in t.keys] + (["protocol"] if t.mixed else []) + ["seeds (finished)"]
     for m in t.metrics:
         header += [f"{pretty(m)} best {'↑' if higher_is_better(m) else '↓'}", f"{pretty(m)} mean ± std"]
     body = []
     for c in t.cells:
-        r = [str(c["values"].get(k, "")) for k in t.keys] + [f"{c['seeds']} ({c['finished']})"]
+        r = ([str(c["values"].get(k, "")) for k in t.keys] + ([t.protocols.tag(c["protocol"])] if t.mixed else [])
+             + [f"{c['seeds']} ({c['finished']})"])
         for m in t.metrics:
             r += [fmt(c[m]["best"]) if c[m]["n"] else "–", mean_std(c, m)]
         body.append(r)
-    res.tables.append(Table(header, body))
+    res.tables.append(Table(header, body, caption=_protocol_caption(t.protocols)))
     if 1 <= len(t.keys) <= 2 and t.primary:
         try:
             res.images.append(fig_image(heatmap_figure(t), f"{pretty(t.primary)} per cell"))
@@ -96,7 +112,8 @@ def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
     gallery = Section(id="sweep-samples", title="Last samples per cell")
     metric = t.primary if t.evaluated else None
     for c in t.cells:
-        cell_rows = [r for r in rows if r.cell == c["cell"] and sample_epochs(r.path)]
+        cell_rows = [r for r in rows if r.cell == c["cell"] and t.protocol_of(r) == c["protocol"]
+                     and sample_epochs(r.path)]
         if not cell_rows:
             continue
         if metric and any(metric in r.metrics for r in cell_rows):
@@ -107,7 +124,8 @@ def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
         else:
             pick, why = cell_rows[0], "first seed"
         epoch, png = list(sample_epochs(pick.path).items())[-1]
-        gallery.images.append(Image(data_uri(png.read_bytes()), f"{c['cell']}: seed {pick.seed} ({why}), epoch "
+        tag = f" [{t.protocols.tag(c['protocol'])}]" if t.mixed else ""
+        gallery.images.append(Image(data_uri(png.read_bytes()), f"{c['cell']}{tag}: seed {pick.seed} ({why}), epoch "
                                                                  f"{epoch}", c["cell"], pixelated=True))
     if not gallery.images:
         gallery.notes.append("no run has written samples yet")

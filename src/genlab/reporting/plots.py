@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from genlab.errors import GenlabError
 from genlab.grids import make_grid
 from genlab.io import atomic_write_bytes
 from genlab.reporting.metric_names import higher_is_better, pretty
-from genlab.reporting.records import eval_metrics, metric_series, numeric_keys
+from genlab.reporting.records import Protocols, eval_metrics, metric_series_by_protocol, numeric_keys
 
 VAE_KEYS = ("loss_total", "loss_recon", "loss_kl")
 
@@ -159,10 +159,19 @@ def plot_losses(train: Sequence[dict], title: str = "", smoothing: float = 0.9) 
 
 
 # ------------------------------------------------------------------------------------ metrics over epochs
-def plot_metrics(runs: Sequence[tuple[str, str | Path]], metrics: Sequence[str] | None = None) -> Figure:
+def metric_protocols(runs: Sequence[tuple[str, str | Path]], metrics: Sequence[str]) -> Protocols:
+    """The evaluation protocols behind ``metrics`` in ``runs``' records, numbered in first-seen order."""
+    return Protocols(pid for _, rd in runs for m in metrics for pid, _, _ in metric_series_by_protocol(rd, m))
+
+
+def plot_metrics(runs: Sequence[tuple[str, str | Path]], metrics: Sequence[str] | None = None,
+                 warn: Callable[[str], None] | None = None) -> Figure:
     """Evaluation metrics over epochs, one panel per metric, one line per run (e.g. DCGAN vs WGAN-GP vs ACGAN).
 
-    ``metrics`` defaults to every metric any run evaluated. The best value of each run is marked.
+    ``metrics`` defaults to every metric any run evaluated. The best value of each line is marked. Records of
+    different evaluation protocols (extractor, sample counts, reference) are never one line: when there are
+    several, each (run, protocol) is its own line labelled ``[P1]``, ``[P2]`` (dashed for all but the first
+    protocol), the protocols are listed under the figure and ``warn`` (e.g. print) gets the warning line.
     """
     if not runs:
         raise GenlabError("no runs to plot")
@@ -175,18 +184,21 @@ def plot_metrics(runs: Sequence[tuple[str, str | Path]], metrics: Sequence[str] 
     if not metrics:
         raise GenlabError("no evaluation records in any run (metrics were not evaluated); train with "
                           "eval.every=N to record FID during training")
-    fig = new_figure(min(5.2 * len(metrics), 15.6), 3.6 * math.ceil(len(metrics) / 3))
-    axes = fig.subplots(math.ceil(len(metrics) / 3), min(len(metrics), 3), squeeze=False).reshape(-1)
+    protocols = metric_protocols(runs, metrics)
+    rows = math.ceil(len(metrics) / 3)
+    fig = new_figure(min(5.2 * len(metrics), 15.6), 3.6 * rows + (0.3 + 0.2 * len(protocols) if protocols.mixed else 0))
+    axes = fig.subplots(rows, min(len(metrics), 3), squeeze=False).reshape(-1)
     plotted = 0
     for ax, metric in zip(axes, metrics):
         for label, rd in runs:
-            xs, ys = metric_series(rd, metric)
-            if not len(ys):
-                continue
-            line = ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=label)[0]
-            i = int(np.argmax(ys) if higher_is_better(metric) else np.argmin(ys))
-            ax.scatter([xs[i]], [ys[i]], s=60, facecolors="none", edgecolors=line.get_color(), zorder=3)
-            plotted += 1
+            for pid, xs, ys in metric_series_by_protocol(rd, metric):
+                k = protocols.index(pid)
+                tag = f" [{protocols.tag(k)}]" if protocols.mixed else ""
+                line = ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=label + tag,
+                               linestyle="-" if k == 0 else "--")[0]
+                i = int(np.argmax(ys) if higher_is_better(metric) else np.argmin(ys))
+                ax.scatter([xs[i]], [ys[i]], s=60, facecolors="none", edgecolors=line.get_color(), zorder=3)
+                plotted += 1
         direction = "higher" if higher_is_better(metric) else "lower"
         ax.set_title(f"{pretty(metric)} ({direction} is better)")
         ax.set_xlabel("epoch")
@@ -200,6 +212,11 @@ def plot_metrics(runs: Sequence[tuple[str, str | Path]], metrics: Sequence[str] 
         ax.set_visible(False)
     if not plotted:
         raise GenlabError(f"none of the runs has evaluation records for {', '.join(metrics)}")
+    if protocols.mixed:
+        fig.supxlabel("not comparable across protocols:\n" + "\n".join(protocols.legend()), fontsize=7,
+                      color="firebrick")  # placed by the figure's layout engine, under the panels
+        if warn is not None:
+            warn(protocols.warning())
     return fig
 
 

@@ -2,6 +2,8 @@
 last evaluation (eval.json, else the last evaluation record) and the final training losses.
 
 Figures, the HTML report and sweep tables all read runs through these functions; nothing here loads a model.
+Every evaluation comes with its protocol (``genlab.evaluation.protocol_id``: extractor and hash, sample counts,
+reference): numbers of different protocols are not comparable, so callers group by it.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genlab.evaluation import describe_protocol, protocol_id
 from genlab.reporting.metric_names import NON_METRIC_KEYS, flatten, is_score
 from genlab.rundir import RunDir
 
@@ -61,19 +64,92 @@ def metric_series(run_dir: str | Path | RunDir, metric: str) -> tuple[np.ndarray
     return np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
 
 
-def run_metrics(run_dir: str | Path | RunDir) -> tuple[dict[str, float], str]:
-    """A run's evaluation numbers and where they came from ("eval.json", "metrics.jsonl"), or ({}, "")."""
+def metric_series_by_protocol(run_dir: str | Path | RunDir,
+                              metric: str) -> list[tuple[dict | None, np.ndarray, np.ndarray]]:
+    """``metric_series`` split by evaluation protocol: [(protocol id, epochs, values)], first-seen order (a run
+    resumed with another eval.num_samples has two)."""
+    groups: list[tuple[dict | None, list]] = []
+    for r in read_records(run_dir).eval:
+        v = r.get(metric)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(float(v)):
+            continue
+        pid = r.get("protocol") if isinstance(r.get("protocol"), dict) else None
+        for g, pts in groups:
+            if g == pid:
+                pts.append((float(r.get("epoch", np.nan)), float(v)))
+                break
+        else:
+            groups.append((pid, [(float(r.get("epoch", np.nan)), float(v))]))
+    return [(pid, np.array([p[0] for p in sorted(pts)]), np.array([p[1] for p in sorted(pts)]))
+            for pid, pts in groups]
+
+
+@dataclass
+class Evaluation:
+    """A run's last evaluation: its numbers, where they came from ("eval.json", "metrics.jsonl" or "") and its
+    protocol (``protocol_id``; None when not recorded)."""
+
+    metrics: dict[str, float]
+    source: str
+    protocol: dict | None
+
+
+def run_evaluation(run_dir: str | Path | RunDir) -> Evaluation:
+    """The numbers of eval.json (with its protocol), else of the last evaluation record of metrics.jsonl."""
     data = RunDir.of(run_dir).read_eval()
     if data is not None:
         vals = {k: float(v) for k, v in (flatten(data) if isinstance(data, dict) else {}).items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and is_score(k) and math.isfinite(float(v))}
         if vals:
-            return vals, "eval.json"
+            return Evaluation(vals, "eval.json", protocol_id(data.get("protocol")))
     evals = read_records(run_dir).eval
     if evals:
         last = evals[-1]
-        return {k: float(last[k]) for k in numeric_keys([last]) if is_score(k)}, "metrics.jsonl"
-    return {}, ""
+        pid = last.get("protocol") if isinstance(last.get("protocol"), dict) else None
+        return Evaluation({k: float(last[k]) for k in numeric_keys([last]) if is_score(k)}, "metrics.jsonl", pid)
+    return Evaluation({}, "", None)
+
+
+def run_metrics(run_dir: str | Path | RunDir) -> tuple[dict[str, float], str]:
+    """A run's evaluation numbers and where they came from ("eval.json", "metrics.jsonl"), or ({}, "")."""
+    ev = run_evaluation(run_dir)
+    return ev.metrics, ev.source
+
+
+class Protocols:
+    """The distinct protocols of a set of evaluations, numbered P1, P2, ... in first-seen order."""
+
+    def __init__(self, pids=()):
+        self.ids: list[dict | None] = []
+        for pid in pids:
+            self.index(pid)
+
+    def index(self, pid: dict | None) -> int:
+        if pid not in self.ids:
+            self.ids.append(pid)
+        return self.ids.index(pid)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def mixed(self) -> bool:
+        return len(self.ids) > 1
+
+    @staticmethod
+    def tag(i: int) -> str:
+        return f"P{i + 1}"
+
+    def legend(self) -> list[str]:
+        """``P1 = classifier 3f2a..., 128 generated vs 64 reference, ...`` per protocol."""
+        return [f"{self.tag(i)} = {describe_protocol(pid)}" for i, pid in enumerate(self.ids)]
+
+    def warning(self) -> str:
+        """The line said wherever numbers of several protocols are shown ("" for one protocol)."""
+        if not self.mixed:
+            return ""
+        return (f"these runs were evaluated under {len(self.ids)} different protocols: {'; '.join(self.legend())}; "
+                "their numbers are not comparable: each is compared and ranked only within its own protocol")
 
 
 def final_losses(run_dir: str | Path | RunDir) -> dict[str, float]:

@@ -6,6 +6,11 @@ metrics.jsonl. "Best" is the minimum for lower-is-better metrics (FID, KID) and 
 higher-is-better ones (IS, precision, recall). When no run was evaluated, the table holds the final training
 losses (averaged over the last epoch) and says that FID was not evaluated.
 
+Numbers of different evaluation protocols (extractor and its hash, sample counts, reference) are never put in
+one cell: when the runs were evaluated under several protocols, a cell's seeds are split per protocol (one row
+each, with a ``protocol`` column P1, P2, ...), the table's note says so and lists them, and the heatmap shows
+the protocol with the most runs only.
+
 ``genlab.sweeps`` writes the manifest and the result files; the HTML report reads the same table.
 """
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 from genlab.errors import GenlabError
 from genlab.reporting.metric_names import best_of, higher_is_better, pretty
 from genlab.reporting.plots import plot_heatmap
-from genlab.reporting.records import final_losses, run_metrics
+from genlab.reporting.records import Protocols, final_losses, run_evaluation
 from genlab.rundir import RunDir
 
 #: the sweep's manifest, written by ``genlab.sweeps.grid.write_manifest`` into the sweep folder
@@ -56,6 +61,7 @@ class RunRow:
     state: str  # status.json state, or "missing"
     metrics: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    protocol: dict | None = None  # genlab.evaluation.protocol_id of its evaluation
 
 
 def collect(out: str | Path) -> tuple[list[str], list[RunRow]]:
@@ -68,10 +74,10 @@ def collect(out: str | Path) -> tuple[list[str], list[RunRow]]:
     for r in manifest["runs"]:
         path = out / r["path"]
         status = RunDir.of(path).read_status() or {}
-        metrics, source = run_metrics(path)
+        ev = run_evaluation(path)
         rows.append(RunRow(cell=r["cell"], values=r["values"], seed=r["seed"], path=path,
                            state=status.get("state", "missing" if not path.exists() else "not started"),
-                           metrics=metrics, source=source))
+                           metrics=ev.metrics, source=ev.source, protocol=ev.protocol))
     return list(manifest.get("keys", [])), rows
 
 
@@ -79,13 +85,27 @@ def collect(out: str | Path) -> tuple[list[str], list[RunRow]]:
 class Table:
     keys: list[str]  # grid keys (dotted)
     metrics: list[str]
-    cells: list[dict]  # {"cell", "values", "seeds", "finished", metric: {"best", "mean", "std", "n"}}
+    #: {"cell", "values", "seeds", "finished", "protocol" (index in protocols), metric: {"best", "mean", "std", "n"}}
+    cells: list[dict]
     evaluated: bool
     note: str = ""
+    protocols: Protocols = field(default_factory=Protocols)
+    main_protocol: int = 0  # the protocol with the most evaluated runs: the heatmap's
 
     @property
     def primary(self) -> str | None:
         return self.metrics[0] if self.metrics else None
+
+    @property
+    def mixed(self) -> bool:
+        """The runs were evaluated under several protocols (cells are split per protocol)."""
+        return self.protocols.mixed
+
+    def protocol_of(self, row: RunRow) -> int:
+        """The index of ``row``'s protocol (a run not evaluated belongs to the main protocol's rows)."""
+        if self.evaluated and row.metrics and row.protocol in self.protocols.ids:
+            return self.protocols.ids.index(row.protocol)
+        return self.main_protocol
 
 
 def _order(metrics: list[str]) -> list[str]:
@@ -102,9 +122,14 @@ def summarize(keys: list[str], rows: list[RunRow]) -> Table:
         for k in per_run[id(r)]:
             found.setdefault(k, None)
     metrics = _order(list(found))
-    cells: dict[str, dict] = {}
+    protocols = Protocols(r.protocol for r in rows if r.metrics) if evaluated else Protocols()
+    counts = [sum(1 for r in rows if r.metrics and r.protocol == pid) for pid in protocols.ids]
+    cells: dict[tuple, dict] = {}
     for r in rows:
-        c = cells.setdefault(r.cell, {"cell": r.cell, "values": r.values, "seeds": 0, "finished": 0, "_v": {}})
+        # a run not evaluated (yet) joins its cell's row of the main protocol
+        pi = protocols.index(r.protocol) if evaluated and r.metrics else (counts.index(max(counts)) if counts else 0)
+        c = cells.setdefault((r.cell, pi), {"cell": r.cell, "values": r.values, "seeds": 0, "finished": 0,
+                                            "protocol": pi, "_v": {}})
         c["seeds"] += 1
         c["finished"] += r.state == "finished"
         for m in metrics:
@@ -116,12 +141,14 @@ def summarize(keys: list[str], rows: list[RunRow]) -> Table:
             v = vals.get(m, [])
             c[m] = {"best": best_of(m, v) if v else math.nan, "mean": float(np.mean(v)) if v else math.nan,
                     "std": float(np.std(v, ddof=1)) if len(v) > 1 else math.nan, "n": len(v)}
-    note = "" if evaluated else NOT_EVALUATED
+    note = protocols.warning() if evaluated else NOT_EVALUATED
     if not rows:
         note = "the sweep has no runs"
     elif not metrics:
         note = "no run has recorded training losses or evaluation metrics yet"
-    return Table(keys=keys, metrics=metrics, cells=list(cells.values()), evaluated=evaluated, note=note)
+    ordered = sorted(cells.values(), key=lambda c: c["protocol"]) if protocols.mixed else list(cells.values())
+    return Table(keys=keys, metrics=metrics, cells=ordered, evaluated=evaluated, note=note, protocols=protocols,
+                 main_protocol=counts.index(max(counts)) if counts else 0)
 
 
 def fmt(x: float, digits: int = 4) -> str:
@@ -149,10 +176,12 @@ class Pivot:
 
 
 def pivot(t: Table, metric: str) -> Pivot:
-    """A 1-D or 2-D grid as a matrix of the metric's best value (1-D: one row)."""
+    """A 1-D or 2-D grid as a matrix of the metric's best value (1-D: one row), for the cells of the table's
+    main protocol only (numbers of different protocols are not comparable)."""
     if not 1 <= len(t.keys) <= 2:
         raise GenlabError(f"a heatmap needs a 1-D or 2-D grid, this sweep has {len(t.keys)} keys")
     rk, ck = (t.keys[0], t.keys[1]) if len(t.keys) == 2 else (None, t.keys[0])
+    cells = [c for c in t.cells if c.get("protocol", 0) == t.main_protocol]
 
     def uniq(key):
         seen = []
@@ -166,7 +195,7 @@ def pivot(t: Table, metric: str) -> Pivot:
     cols = uniq(ck)
     best = np.full((len(rows), len(cols)), np.nan)
     labels = [["not evaluated"] * len(cols) for _ in rows]
-    for c in t.cells:
+    for c in cells:
         i = rows.index(c["values"].get(rk)) if rk else 0
         j = cols.index(c["values"].get(ck))
         s = c[metric]
@@ -186,6 +215,8 @@ def heatmap_figure(t: Table, metric: str | None = None):
     kind = "" if t.evaluated else "final training "
     title = (f"{kind}{pretty(metric)}: best over seeds, then mean ± std "
              f"({'higher' if higher_is_better(metric) else 'lower'} is better)")
+    if t.mixed:
+        title += f"\nprotocol {Protocols.tag(t.main_protocol)} only (of {len(t.protocols)}; see the table)"
     return plot_heatmap(p.best, p.rows, p.cols, rk, ck, metric, p.labels, title=title)
 
 

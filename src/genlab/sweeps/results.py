@@ -1,6 +1,7 @@
 """Sweep results files: per cell, the best, mean and std over seeds of every metric -> results.csv, results.md,
 runs.csv and (1-D/2-D grids) a heatmap. The table itself is ``genlab.reporting.sweep_table``, which the HTML
-report reads too.
+report reads too. Runs evaluated under different protocols are never summarised together: each row holds one
+protocol (a ``protocol`` column P1, P2, ... appears when there are several, with the list in results.md).
 """
 from __future__ import annotations
 
@@ -31,10 +32,12 @@ __all__ = ["load_table", "to_csv", "to_markdown", "write_results"]
 def to_csv(t: Table) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([short(k) for k in t.keys] + ["seeds", "finished"]
+    proto = ["protocol"] if t.mixed else []
+    w.writerow([short(k) for k in t.keys] + proto + ["seeds", "finished"]
                + [f"{m}_{s}" for m in t.metrics for s in ("best", "mean", "std", "n")])
     for c in t.cells:
-        w.writerow([c["values"].get(k, "") for k in t.keys] + [c["seeds"], c["finished"]]
+        tag = [t.protocols.legend()[c["protocol"]]] if t.mixed else []
+        w.writerow([c["values"].get(k, "") for k in t.keys] + tag + [c["seeds"], c["finished"]]
                    + [v for m in t.metrics for v in (fmt(c[m]["best"], 6), fmt(c[m]["mean"], 6),
                                                       fmt(c[m]["std"], 6), c[m]["n"])])
     return buf.getvalue()
@@ -44,21 +47,24 @@ def to_markdown(t: Table, title: str = "") -> str:
     lines = [f"## {title}", ""] if title else []
     if t.note:
         lines += [f"> {t.note}", ""]
-    head = [short(k) for k in t.keys] + ["seeds (finished)"]
+    proto = ["protocol"] if t.mixed else []
+    head = [short(k) for k in t.keys] + proto + ["seeds (finished)"]
     for m in t.metrics:
         arrow = "↑" if higher_is_better(m) else "↓"
         head += [f"{pretty(m)} best {arrow}", f"{pretty(m)} mean ± std"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in t.cells:
-        row = [str(c["values"].get(k, "")) for k in t.keys] + [f"{c['seeds']} ({c['finished']})"]
+        tag = [t.protocols.tag(c["protocol"])] if t.mixed else []
+        row = [str(c["values"].get(k, "")) for k in t.keys] + tag + [f"{c['seeds']} ({c['finished']})"]
         for m in t.metrics:
             row += [fmt(c[m]["best"]) or "–", mean_std(c, m)]
         lines.append("| " + " | ".join(row) + " |")
     if len(t.keys) == 2 and t.primary:
         piv = pivot(t, t.primary)
         m = t.primary
-        lines += ["", f"{pretty(m)}, best over seeds ({'higher' if higher_is_better(m) else 'lower'} is better): "
-                      f"{short(t.keys[0])} (rows) x {short(t.keys[1])} (columns)", ""]
+        only = f", protocol {t.protocols.tag(t.main_protocol)} only" if t.mixed else ""
+        lines += ["", f"{pretty(m)}, best over seeds ({'higher' if higher_is_better(m) else 'lower'} is better"
+                      f"{only}): {short(t.keys[0])} (rows) x {short(t.keys[1])} (columns)", ""]
         lines += ["| " + short(t.keys[0]) + " \\ " + short(t.keys[1]) + " | "
                   + " | ".join(map(str, piv.cols)) + " |", "|" + "---|" * (len(piv.cols) + 1)]
         for i, rv in enumerate(piv.rows):
@@ -76,9 +82,10 @@ def write_results(out: str | Path, title: str = "") -> dict[str, Path]:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     ms = sorted({m for r in rows for m in r.metrics})
-    w.writerow(["cell", "seed", "state", "source", "path"] + ms)
+    w.writerow(["cell", "seed", "state", "source", "path"] + (["protocol"] if t.mixed else []) + ms)
     for r in rows:
-        w.writerow([r.cell, r.seed, r.state, r.source, str(r.path.relative_to(out))]
+        tag = [t.protocols.tag(t.protocol_of(r)) if r.metrics else ""] if t.mixed else []
+        w.writerow([r.cell, r.seed, r.state, r.source, str(r.path.relative_to(out))] + tag
                    + [fmt(r.metrics.get(m, math.nan), 6) for m in ms])
     paths["runs"] = atomic_write_text(out / "runs.csv", buf.getvalue())
     if 1 <= len(t.keys) <= 2 and t.primary:

@@ -17,11 +17,12 @@ from pathlib import Path
 import torch
 
 from genlab.config import Config, to_yaml
-from genlab.data.base import ImageData
+from genlab.data.base import ImageData, data_identity
 from genlab.data.loading import load_training_set
 from genlab.errors import ConfigError, RunError, TrainingDiverged
 from genlab.models import MODELS
 from genlab.recipe import build_networks
+from genlab.resume import check_against_checkpoint
 from genlab.rundir import RunDir, RunLock
 from genlab.training import ddp, distributed, perf
 from genlab.training.batches import Batches, epoch_permutation
@@ -95,7 +96,8 @@ class Trainer:
         nets = build_networks(cfg, num_classes).to(self.device)
         self.objective = build_objective(cfg)
         self.ctx = self.objective.context(nets, self.device, num_classes)
-        extra: dict = {"num_classes": num_classes, "class_names": list(data.class_names)}
+        extra: dict = {"num_classes": num_classes, "class_names": list(data.class_names),
+                       "data_identity": data_identity(data)}
         setup = getattr(self.objective, "setup", None)
         if setup is not None:  # e.g. a text vocabulary built from the captions
             extra.update(setup(data, self.ctx) or {})
@@ -125,8 +127,10 @@ class Trainer:
                                data.labels.to(self.device) if data.labels is not None else None,
                                cfg.train.batch_size, self.runtime, rank=self.dist.rank, world_size=world)
         if resume_from is not None:
-            self.state.load_state_dict(load_checkpoint(resume_from, self.device), rank=self.dist.rank,
-                                       world_size=world, source=str(resume_from))
+            ckpt = load_checkpoint(resume_from, self.device)
+            check_against_checkpoint(ckpt["config"], cfg, source=str(resume_from), log=log, data=extra["data_identity"],
+                                     saved_data=(ckpt.get("extra") or {}).get("data_identity"))
+            self.state.load_state_dict(ckpt, rank=self.dist.rank, world_size=world, source=str(resume_from))
         self.reporter = Reporter(reduce=distributed.mean_over_ranks if self.dist.enabled else None)
         self.callbacks: list[Callback] = []  # those of the current fit (events the trainer emits reach them)
         self.stop_requested = False

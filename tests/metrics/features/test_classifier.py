@@ -37,9 +37,10 @@ def test_trains_caches_and_reuses(trained, tiny_fmnist, monkeypatch):
         raise AssertionError("the cached classifier should have been reused")
 
     monkeypatch.setattr(clf, "fit_classifier", no_training)
-    again = train_classifier("fashion-mnist", TINY_RES, 1, root=str(tiny_fmnist))
+    again = train_classifier("fashion-mnist", TINY_RES, 1, root=str(tiny_fmnist), verify=False)
     assert again.path == trained.path and again.hash == trained.hash
-    ext = get_extractor("classifier", dataset=DatasetRef("fashion-mnist", "test", TINY_RES, 1, root=str(tiny_fmnist)))
+    ext = get_extractor("classifier", dataset=DatasetRef("fashion-mnist", "test", TINY_RES, 1, root=str(tiny_fmnist),
+                                                         verify=False))
     assert ext.hash == trained.hash and ext.feature_dim == 128 and ext.num_classes == 10
     assert (ext.resolution, ext.channels) == (TINY_RES, 1)
 

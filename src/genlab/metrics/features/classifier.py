@@ -229,14 +229,15 @@ def train_classifier(
     device: str | torch.device = "cpu",
     retrain: bool = False,
     threads: int | None = 1,
+    verify: bool = True,
 ) -> TrainedClassifier:
     """Train (or reuse the cached) classifier for ``dataset_name`` at ``resolution`` / ``channels``.
 
     Trains on the whole ``train`` split and reports accuracy on the ``test`` split when the dataset has one.
     The cache holds one classifier per (dataset, root, resolution, channels); ``retrain`` replaces its use
-    (the newest file wins).
+    (the newest file wins). ``verify``: data.verify of the dataset's raw files.
     """
-    ref = DatasetRef(dataset_name, "train", resolution, channels, root=root)
+    ref = DatasetRef(dataset_name, "train", resolution, channels, root=root, verify=verify)
     key = dataset_key(dataset_name, root)
     cached = None if retrain else find_cached_classifier(key, resolution, channels)
     if cached is not None:
@@ -250,7 +251,7 @@ def train_classifier(
     seconds = time.perf_counter() - t0
     acc = None
     try:
-        test = load_split(DatasetRef(dataset_name, "test", resolution, channels, root=root))
+        test = load_split(DatasetRef(dataset_name, "test", resolution, channels, root=root, verify=verify))
         acc = accuracy(model, test, device=device)
     except GenlabError as e:
         log.warning("no test split to measure the classifier on (%s)", e)
@@ -301,7 +302,7 @@ def classifier_extractor(
             if not train:
                 raise GenlabError(f"no cached classifier extractor for {name} at {res}px/{ch}ch; train one first")
             log.info("training the classifier extractor for %s at %dpx/%dch (once; cached)", name, res, ch)
-            path = train_classifier(name, res, ch, root=root).path
+            path = train_classifier(name, res, ch, root=root, verify=getattr(dataset, "verify", True)).path
     model, meta = load_classifier(path)
     cfg = meta["config"]
     wrong_res = resolution is not None and resolution != cfg["resolution"]
