@@ -96,7 +96,10 @@ class RunLock:
         self.release()
 
     def __del__(self) -> None:
-        self.release()
+        try:
+            self.release()
+        except Exception:  # interpreter shutdown: the kernel drops the flock with the process anyway
+            pass
 
 
 @dataclass(frozen=True)
