@@ -20,7 +20,7 @@ EXE = Path(sys.executable).with_name("genlab")
 
 
 def overrides(root: Path, epochs: int) -> list[str]:
-    return [f"data.root={root}", "data.name=fashion-mnist", "data.resolution=28", "data.limit=64",
+    return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=64",
             "model.name=dcgan", "model.hidden_dim=8", "model.latent_dim=8", "train.batch_size=32",
             f"train.epochs={epochs}", "log.every_steps=1", "log.progress=false", "log.tensorboard=false",
             "log.keep_checkpoints=10", "train.ema=0.9"]
