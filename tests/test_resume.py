@@ -78,9 +78,15 @@ def test_a_data_root_with_other_images_is_refused_and_a_copy_is_accepted(run, ti
     raw[16] ^= 0xFF  # one pixel of the first training image
     (other / TRAIN_IMAGES).write_bytes(gzip.compress(bytes(raw)))
     cfg = resume_config(RunDir.of(run), ["train.epochs=2", f"data.root={other}"])  # data.root may change
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"}
+    partial = run / "checkpoints" / ".step_000000009.pt.123.abcd.tmp"  # what a killed checkpoint write leaves
+    partial.write_bytes(b"half a checkpoint")
     with pytest.raises(ConfigError) as e:
         train(cfg, run, resume=True, log=lambda *_: None)
     assert f"data.root {other} holds different images than the run was trained on (64x1x28x28 images" in str(e.value)
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"}
+    assert after == before, "a refused resume changed the run folder (config.yaml keeps the trained-on data.root)"
+    assert not partial.exists(), "the unfinished checkpoint write was not cleaned up under the lock"
     same = tmp_path / "same"
     shutil.copytree(tiny_fmnist, same)
     trainer = train(resume_config(RunDir.of(run), ["train.epochs=2", f"data.root={same}"]), run, resume=True,

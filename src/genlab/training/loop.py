@@ -313,6 +313,16 @@ class _Created:
                     p.unlink(missing_ok=True)
 
 
+def _remove_partial_checkpoints(run: RunDir, log: Callable[[str], None]) -> None:
+    """Temporary files of checkpoint writes that a killed process left (``.step_X.pt.<pid>.<rand>.tmp``): under
+    the run's lock nothing else writes there, so they are debris, never a checkpoint."""
+    partial = sorted(run.checkpoints.glob(".*.tmp")) if run.checkpoints.is_dir() else []
+    for p in partial:
+        p.unlink(missing_ok=True)
+    if partial:
+        log(f"removed {len(partial)} unfinished checkpoint write(s) a stopped process left in {run.checkpoints}")
+
+
 def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: bool = False,
           log: Callable[[str], None] = print, callbacks: Sequence[Callback] = ()) -> Trainer:
     """Train (or resume) one run; returns the finished trainer. The CLI calls exactly this.
@@ -346,7 +356,10 @@ def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: 
                 took_over = lock.describe_takeover()
                 if took_over:
                     log(took_over)
-                run.write_config(to_yaml(cfg))
+                if resume:  # config.yaml is rewritten only once the Trainer has accepted the resume (below)
+                    _remove_partial_checkpoints(run, log)
+                else:
+                    run.write_config(to_yaml(cfg))
                 chosen = resume_checkpoint(run, log) if resume else None  # rank 0 chooses (and sets aside)
             except BaseException:
                 nothing_trained()
@@ -362,6 +375,8 @@ def train(cfg: Config, run_dir: str | Path, *, overwrite: bool = False, resume: 
                 log(f"resuming from {resume_from}")
             data = load_training_data(cfg)
             trainer = Trainer(cfg, run, data, resume_from=resume_from, log=log, dist_ctx=dist_ctx)
+            if resume and dist_ctx.is_main:  # the checkpoint and the data accepted the request
+                run.write_config(to_yaml(cfg))
             log(f"runtime: {trainer.runtime.describe()}")
             fit(trainer, callbacks)
         except BaseException:
