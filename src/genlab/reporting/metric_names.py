@@ -12,7 +12,7 @@ HIGHER_IS_BETTER = ("is", "inception_score", "precision", "recall", "density", "
 LOWER_IS_BETTER_LEAVES = ("kl_to_real",)
 NON_METRIC_KEYS = {"step", "epoch", "kind", "split", "protocol", "checkpoint", "num_samples", "features", "seed"}
 #: numbers in evaluation results that describe the measurement rather than score the model
-NON_METRIC_LEAVES = ("std", "k", "num_classes", "classes_in_real", "num_samples", "seconds")
+NON_METRIC_LEAVES = ("std", "k", "num_classes", "classes_in_real", "num_samples", "seconds", "subsets", "subset_size")
 
 
 def _leaf(metric: str) -> str:
