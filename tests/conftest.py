@@ -1,12 +1,18 @@
-"""Shared fixtures: a small dataset in the exact Fashion-MNIST IDX format, isolated cache/data dirs."""
+"""Shared fixtures: a small dataset in the exact Fashion-MNIST IDX format, isolated cache/data dirs, and tiny
+trained runs (a GAN, a VAE: each trained once per session) for the analysis and reporting tests."""
 from __future__ import annotations
 
 import gzip
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from genlab.models import MODELS
+from genlab.recipe import load_config
+from genlab.training.loop import train
 
 FMNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -93,3 +99,36 @@ def classifier_cache_28(tiny_fmnist, tmp_path_factory) -> Path:
 
 
 REAL_FMNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def tiny_overrides(root: Path, *extra: str) -> list[str]:
+    return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
+            "model.hidden_dim=8", "train.batch_size=32", "train.epochs=3", "log.every_steps=1",
+            "log.progress=false", "log.tensorboard=false",
+            "train.channels_last=false",  # NCHW: channels_last makes these tiny CPU nets many times slower
+            *extra]
+
+
+def train_tiny(root: Path, run: Path, *extra: str) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the synthetic IDX files do not match the published checksums
+        train(load_config(None, tiny_overrides(root, *extra)), run, log=lambda *_: None)
+    return run
+
+
+@pytest.fixture(scope="session")
+def gan_run(tiny_fmnist, tmp_path_factory) -> Path:
+    return train_tiny(tiny_fmnist, tmp_path_factory.mktemp("gan") / "run", "model.name=dcgan", "model.latent_dim=8")
+
+
+@pytest.fixture(scope="session")
+def vae_run(tiny_fmnist, tmp_path_factory) -> Path:
+    MODELS.get("vae")  # a plain lookup: the tests fail, not skip, if the model goes missing
+    return train_tiny(tiny_fmnist, tmp_path_factory.mktemp("vae") / "run", "model.name=vae", "model.latent_dim=2",
+                      "model.depth=1")
+
+
+@pytest.fixture(scope="session")
+def train_tiny_run():
+    """train_tiny_run(root, run, *overrides) -> a tiny run trained in ``run`` (for a conftest's own runs)."""
+    return train_tiny
