@@ -28,12 +28,12 @@ def half_unit(text: str) -> float:
     return 0.5 * 10 ** -len(text.partition(".")[2])
 
 
-def assert_quotient(printed: str, a: str, b: str) -> None:
-    """``printed`` is a / b as computed from the unrounded numbers that print as ``a`` and ``b``: it lies in
-    the interval the rounding of a, b and of the quotient itself allows."""
+def assert_quotient(printed: str, a: str, b: str, scale: float = 1.0) -> None:
+    """``printed`` is scale * a / b as computed from the unrounded numbers that print as ``a`` and ``b``: it lies
+    in the interval the rounding of a, b and of the quotient itself allows."""
     fa, fb, fr = float(a), float(b), float(printed)
-    lo = (fa - half_unit(a)) / (fb + half_unit(b))
-    hi = (fa + half_unit(a)) / max(fb - half_unit(b), 1e-12)
+    lo = scale * (fa - half_unit(a)) / (fb + half_unit(b))
+    hi = scale * (fa + half_unit(a)) / max(fb - half_unit(b), 1e-12)
     assert lo - half_unit(printed) <= fr <= hi + half_unit(printed), f"{printed} is not {a}/{b}"
 
 
@@ -75,7 +75,7 @@ def test_profile_step_reports_the_share_of_peak_and_where_the_time_goes():
     peak = re.search(r"measured float32 peak ([\d.]+) GFLOP/s", out).group(1)
     m = re.search(r"step ([\d.]+) ms .*; ([\d.]+) GFLOP/step -> ([\d.]+) GFLOP/s = (\d+)% of the measured peak", out)
     ms, gflop, rate, pct = m.groups()
-    assert_quotient(rate, str(float(gflop) * 1000), ms)  # GFLOP/s = GFLOP per step / seconds per step
+    assert_quotient(rate, gflop, ms, scale=1000)  # GFLOP/s = GFLOP per step / seconds per step
     assert_quotient(str(float(pct) / 100), rate, peak)
     wall = re.search(r"profiled step ([\d.]+) ms", out).group(1)
     groups = re.findall(r"^\s{2}\S.*\s([\d]+\.\d\d)\s+([\d]+)%$", out, flags=re.M)
