@@ -54,6 +54,9 @@ def eval_run(
         run = load_run(run_dir, checkpoint, str(ctx.device(device)))
         path = out if out is not None else run.loaded.run.eval_json
         output_path(path, "--out")
+        if ctx.is_main:
+            console.print(f"evaluating {metrics} of {run.checkpoint.name} (step {run.step}) on {num_samples} "
+                          f"generated images vs the {split} split")
         result = run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
                               batch_size=batch_size, inception_weights=inception_weights, out=path)
     if ctx.is_main:
