@@ -12,12 +12,13 @@ to ``objective.<key>`` with one deprecation warning per load.
 from __future__ import annotations
 
 import copy
+import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf import errors as oc_errors
 
 from genlab.errors import ConfigError
@@ -171,6 +172,9 @@ def _one_line(e: Exception) -> str:
     return msg.strip().splitlines()[0]
 
 
+_INTERPOLATION_HINT = "an interpolation ${...} must name an existing key, e.g. ${train.epochs}"
+
+
 def _schema() -> DictConfig:
     schema = OmegaConf.structured(Config)
     OmegaConf.set_struct(schema.objective, False)  # any key here: genlab.recipe checks it against the objective
@@ -188,14 +192,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if base is not None:
             cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(copy.deepcopy(base), moved)))
         if path is not None:
-            p = Path(path)
-            if not p.is_file():
-                raise ConfigError(f"recipe {str(path)!r} does not exist; see configs/ for the recipes")
-            try:
-                loaded = OmegaConf.load(p)
-            except Exception as e:  # yaml syntax
-                raise ConfigError(f"recipe {str(path)!r} is not valid YAML: {_one_line(e)}") from None
-            cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(_container(loaded), moved)))
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(_read_recipe(Path(path)), moved)))
         for ov in overrides:
             if "=" not in ov:
                 raise ConfigError(f"override {ov!r} must look like key=value, e.g. model.latent_dim=64")
@@ -214,12 +211,48 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     except oc_errors.ValidationError as e:
         key = getattr(e, "full_key", "?")
         raise ConfigError(f"config key {key!r}: {_one_line(e)}") from None
+    except oc_errors.InterpolationResolutionError as e:
+        raise ConfigError(f"config: {_one_line(e)}; {_INTERPOLATION_HINT}") from None
     except oc_errors.OmegaConfBaseException as e:
         raise ConfigError(f"config: {_one_line(e)}") from None
     _warn_moved(moved)
-    obj: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        obj: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    except oc_errors.InterpolationResolutionError as e:  # ${train.nope}: resolved only now
+        raise ConfigError(f"config: {_one_line(e)}; {_INTERPOLATION_HINT}") from None
+    except oc_errors.OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None)
+        raise ConfigError(f"config key {key!r}: {_one_line(e)}" if key else f"config: {_one_line(e)}") from None
     validate(obj)
     return obj
+
+
+def _read_recipe(p: Path) -> dict:
+    """A recipe file -> its top-level mapping; ConfigError (naming the file and the fix) for a missing file, a
+    folder, binary or non-UTF-8 data, a YAML syntax error or YAML that is not a mapping of sections."""
+    if p.is_dir():
+        raise ConfigError(f"recipe {str(p)!r} is a folder, not a YAML file; give a recipe file such as "
+                          "configs/demo_fashion_mnist_dcgan.yaml")
+    if not p.is_file():
+        raise ConfigError(f"recipe {str(p)!r} does not exist; see configs/ for the recipes")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        raise ConfigError(f"recipe {str(p)!r} is not a text YAML file (binary data); give a recipe file such as "
+                          "configs/demo_fashion_mnist_dcgan.yaml")
+    try:
+        node = OmegaConf.load(io.StringIO(text)) if text.strip() else {}
+        loaded = OmegaConf.to_container(node) if isinstance(node, (DictConfig, ListConfig)) else node
+    except Exception as e:  # yaml syntax
+        raise ConfigError(f"recipe {str(p)!r} is not valid YAML: {_one_line(e)}; fix the file (see configs/ "
+                          "for examples)") from None
+    if not isinstance(loaded, dict):
+        kind = "list" if isinstance(loaded, list) else type(loaded).__name__
+        raise ConfigError(f"recipe {str(p)!r} holds a YAML {kind}, not a mapping of sections "
+                          "(data:, model:, train:, ...); see configs/ for examples")
+    return loaded
 
 
 def _is_optional_key(key: str) -> bool:

@@ -19,3 +19,9 @@ class RunError(GenlabError):
 
 class TrainingDiverged(GenlabError):
     """A NaN or infinite loss; the last good checkpoint is kept."""
+
+
+class Interrupted(GenlabError):
+    """Ctrl-C; the message says what was saved and how to continue. The CLI exits 130."""
+
+    exit_code = 130

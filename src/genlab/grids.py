@@ -33,19 +33,41 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, p
     return grid
 
 
-def png_bytes(array: np.ndarray, scale: int = 1) -> bytes:
+#: image formats a grid can be written in, by file suffix (Pillow's format names)
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def image_format(path: str | Path) -> str:
+    """The Pillow format a grid written to ``path`` gets (from its suffix); GenlabError for any other suffix, so a
+    file never holds another format than its name says."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_FORMATS:
+        raise GenlabError(f"cannot write an image grid to {str(path)!r}: unknown suffix {suffix or '(none)'!r}; "
+                          f"end the name with {', '.join(IMAGE_FORMATS)}")
+    return IMAGE_FORMATS[suffix]
+
+
+def image_bytes(array: np.ndarray, scale: int = 1, format: str = "PNG") -> bytes:
+    """(H, W, 3) uint8 -> the encoded file (PNG, JPEG at quality 95, or lossless WebP)."""
     img = Image.fromarray(array)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    options = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}}.get(format, {})
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    img.convert("RGB").save(buf, format=format, **options)  # JPEG has no alpha: RGB (grids are RGB already)
     return buf.getvalue()
 
 
+def png_bytes(array: np.ndarray, scale: int = 1) -> bytes:
+    return image_bytes(array, scale, "PNG")
+
+
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1) -> np.ndarray:
-    """Write a grid PNG atomically; returns the grid array (for TensorBoard)."""
+    """Write a grid atomically in the format its suffix names (.png, .jpg/.jpeg, .webp); returns the grid array
+    (for TensorBoard)."""
+    fmt = image_format(path)
     grid = make_grid(images, nrow)
-    atomic_write_bytes(path, png_bytes(grid, scale))
+    atomic_write_bytes(path, image_bytes(grid, scale, fmt))
     return grid
 
 

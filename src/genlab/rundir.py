@@ -262,13 +262,15 @@ class RunDir:
         from omegaconf import OmegaConf
 
         self.require()
+        fix = "restore it from a checkpoint's config or train the run again"
         try:
             loaded = OmegaConf.to_container(OmegaConf.load(self.config))
-        except Exception as e:
-            raise ConfigError(f"{self.config} is not a readable genlab config ({type(e).__name__}); restore it "
-                              "from a checkpoint's config or train the run again") from None
+        except Exception as e:  # YAML syntax, binary data, an unreadable file
+            what = " ".join(str(getattr(e, "problem", None) or type(e).__name__).split())
+            raise ConfigError(f"{self.config} is not a readable genlab config ({what}); {fix}") from None
         if not isinstance(loaded, dict):
-            raise ConfigError(f"{self.config} does not hold a config mapping")
+            kind = "list" if isinstance(loaded, list) else type(loaded).__name__
+            raise ConfigError(f"{self.config} holds a YAML {kind}, not a genlab config mapping; {fix}")
         return loaded  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------------ records
@@ -348,7 +350,15 @@ class RunDir:
 
         if not self.noise.is_file():
             return None
-        return torch.load(self.noise, weights_only=True)
+        fix = ("delete it to draw new fixed noise (later sample grids will not match the earlier ones), or "
+               "restore it from a copy of the run")
+        try:
+            fixed = torch.load(self.noise, map_location="cpu", weights_only=True)
+        except Exception as e:  # truncated, not a torch file, not weights-only
+            raise RunError(f"{self.noise} is not a readable noise file ({type(e).__name__}); {fix}") from None
+        if not isinstance(fixed, dict):
+            raise RunError(f"{self.noise} holds a {type(fixed).__name__}, not genlab's fixed noise; {fix}")
+        return fixed
 
     def sample_path(self, epoch: int, tag: str = "") -> Path:
         """samples/epoch_0010.png, or samples/<tag>_epoch_0010.png (e.g. a VAE's reconstructions)."""

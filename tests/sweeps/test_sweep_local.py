@@ -189,7 +189,7 @@ def test_ctrl_c_checkpoints_and_the_next_invocation_resumes(tiny_fmnist, tmp_pat
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends to the sweep
     output = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 2 and "sweep interrupted" in output, output
+    assert proc.returncode == 130 and "sweep interrupted" in output, output
     assert status(run)["state"] == "interrupted" and status(run)["step"] < 192
     assert list((run / "checkpoints").glob("step_*.pt"))
     lines = []

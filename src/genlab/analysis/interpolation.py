@@ -67,16 +67,20 @@ def seed_latents(run, seeds: Sequence[int]) -> torch.Tensor:
 def load_latents(path: str | Path, indices: Sequence[int] | None = None) -> torch.Tensor:
     """A saved latent tensor (K, D), or a dict holding one under ``"z"`` (a run's ``noise.pt``), -> rows."""
     p = Path(path)
+    want = "a (K, latent_dim) tensor saved with torch.save, or a dict with one under 'z' (e.g. RUN/noise.pt)"
     if not p.is_file():
-        raise GenlabError(f"latent file {str(p)!r} does not exist")
-    obj = torch.load(p, map_location="cpu", weights_only=True)
+        raise GenlabError(f"latent file {str(p)!r} does not exist; give {want}")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, truncated, or pickled objects other than tensors
+        raise GenlabError(f"latent file {str(p)!r} is not a tensor file ({type(e).__name__}); give {want}") from None
     if isinstance(obj, dict):
         if "z" not in obj:
-            raise GenlabError(f"{p} holds a dict without a 'z' entry (keys: {', '.join(map(str, obj))})")
+            raise GenlabError(f"{p} holds a dict without a 'z' entry (keys: {', '.join(map(str, obj))}); give {want}")
         obj = obj["z"]
-    if not isinstance(obj, torch.Tensor) or obj.ndim != 2:
-        raise GenlabError(f"{p} must hold a (K, latent_dim) tensor, got {type(obj).__name__} "
-                          f"{tuple(getattr(obj, 'shape', ()))}")
+    if not isinstance(obj, torch.Tensor) or obj.ndim != 2 or not obj.is_floating_point():
+        what = f"a {obj.dtype} tensor" if isinstance(obj, torch.Tensor) else f"a {type(obj).__name__}"
+        raise GenlabError(f"{p} holds {what} of shape {tuple(getattr(obj, 'shape', ()))}; give {want}")
     if indices:
         bad = [i for i in indices if not -len(obj) <= i < len(obj)]
         if bad:
@@ -88,7 +92,8 @@ def load_latents(path: str | Path, indices: Sequence[int] | None = None) -> torc
 def check_latents(run, z: torch.Tensor) -> torch.Tensor:
     d = run.cfg.model.latent_dim
     if z.ndim != 2 or z.shape[1] != d:
-        raise GenlabError(f"latents have shape {tuple(z.shape)} but this model takes latent_dim={d}")
+        raise GenlabError(f"latents have shape {tuple(z.shape)} but this model takes latent_dim={d}: give "
+                          f"(K, {d}) latents, e.g. this run's noise.pt")
     return z
 
 

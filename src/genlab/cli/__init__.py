@@ -5,17 +5,26 @@ line (no traceback) and exits with status 2.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from genlab.errors import GenlabError
+from genlab.errors import ConfigError, GenlabError, Interrupted
 
-console = Console()
-err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable)
+
+# markup off: paths, prompts and library messages are printed as they are (a `[/bold]` in a folder name is text);
+# styled output builds rich.text.Text objects instead
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 app = typer.Typer(
     name="genlab",
@@ -31,6 +40,71 @@ GROUPS = {"datasets": "List and prepare datasets.", "models": "List the register
           "features": "Feature extractors for the metrics."}
 #: modules that add top-level commands to `app`
 COMMANDS = ("train", "eval", "analysis", "sweep", "report", "export")
+
+
+def positive(value: int | float | None, option: str, what: str, minimum: int = 1) -> None:
+    """ConfigError naming ``option`` unless ``value`` (when given) is at least ``minimum``."""
+    if value is not None and value < minimum:
+        raise ConfigError(f"{option} {value} is not allowed: {what} (at least {minimum})")
+
+
+def output_path(path: Path | None, option: str = "-o") -> None:
+    """Refuse, before any work, an output path that cannot be written: under a file, a folder that is not
+    writable. Nothing is created (the write itself makes the missing folders)."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{option} {str(path)!r} is a folder; give a file path, e.g. {str(path / 'out.png')!r}")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {str(path)!r} cannot be written: {str(folder)!r} is a file, not a folder; "
+                          "choose another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {str(path)!r} cannot be written: folder {str(folder)!r} is not writable; "
+                          "choose another path or fix its permissions")
+
+
+def output_folder(path: Path | None, option: str = "-o") -> None:
+    """:func:`output_path` for an output folder: it may exist (as a folder)."""
+    if path is not None and Path(path).is_dir():
+        return output_path(Path(path) / "x", option)
+    return output_path(path, option)
+
+
+@contextmanager
+def on_ctrl_c(what: str) -> Iterator[None]:
+    """Ctrl-C inside the block: exit 130 with one line, ``interrupted (Ctrl-C); <what>`` (what was saved)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted (Ctrl-C); {what}") from None
+
+
+def ctrl_c_means(what: str) -> Callable[[F], F]:
+    """A command decorator (below ``@app.command``): :func:`on_ctrl_c` around the whole command."""
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def command(*args, **kwargs):
+            with on_ctrl_c(what):
+                return fn(*args, **kwargs)
+        return command  # type: ignore[return-value]
+    return decorate
+
+
+def _os_error(e: OSError) -> str:
+    """An OSError as one line naming the path the user gave: a failed atomic write names its folder, not the
+    temporary file next to the target (``.name.xxxx.tmp``)."""
+    name = getattr(e, "filename", None)
+    reason = e.strerror or type(e).__name__
+    if not name:
+        return f"{reason}; check the paths and their permissions"
+    p = Path(str(name))
+    if p.name.startswith(".") and ".tmp" in p.name:
+        return f"cannot write into {str(p.parent)!r}: {reason}; choose another output path or check its permissions"
+    return f"{reason}: {str(p)!r}; check the path and its permissions"
 
 
 def _optional(mod: str):
@@ -73,8 +147,8 @@ def main() -> None:
     click_exception = _click_exception()
     try:
         rc = app(standalone_mode=False)
-    except GenlabError as e:
-        fail(str(e))
+    except GenlabError as e:  # Interrupted (Ctrl-C, what was saved) exits 130
+        fail(str(e), getattr(e, "exit_code", 2))
     except click_exception as e:  # usage errors: unknown command or option, bad value
         ctx = getattr(e, "ctx", None)
         command = ctx.command_path if ctx is not None else "genlab"
@@ -83,10 +157,9 @@ def main() -> None:
             sys.exit(e.exit_code)
         fail(f"{message}; see `{command} --help`", e.exit_code or 2)
     except (KeyboardInterrupt, typer.Abort):
-        fail("interrupted", 130)
+        fail("interrupted (Ctrl-C)", 130)
     except OSError as e:  # a folder that cannot be created, a file that cannot be written or read
-        where = f" {e.filename!r}" if getattr(e, "filename", None) else ""
-        fail(f"{e.strerror or type(e).__name__}{where}; check the path and its permissions")
+        fail(_os_error(e))
     except Exception as e:
         if os.environ.get("GENLAB_TRACEBACK"):
             raise
@@ -95,6 +168,6 @@ def main() -> None:
              "and report the traceback", 1)
     # non-standalone Typer returns the exit code instead of exiting (e.g. 130 after a Ctrl-C it caught)
     if isinstance(rc, int) and rc:
-        if rc == 130:
-            fail("interrupted", 130)
+        if rc == 130:  # a Ctrl-C no command caught (Typer turns KeyboardInterrupt into exit code 130)
+            fail("interrupted (Ctrl-C)", 130)
         sys.exit(rc)

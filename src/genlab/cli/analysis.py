@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
-from genlab.cli import app, console
+from genlab.cli import app, console, ctrl_c_means, on_ctrl_c, output_folder, output_path, positive
 from genlab.errors import ConfigError
 
 plot_app = typer.Typer(no_args_is_help=True, help="Plots from run folders: curves, metrics over epochs, progress.")
@@ -45,6 +46,7 @@ def _wrote(paths) -> None:
 
 @app.command(help="Decode a path between latents (seeds, a saved tensor, or encoded test images for VAEs) into a "
                   "PNG strip/grid and an animated GIF.")
+@ctrl_c_means("nothing was written")
 def interpolate(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     seeds: str | None = typer.Option(None, "--seeds", help="comma-separated seeds, one latent each: a path "
@@ -68,10 +70,14 @@ def interpolate(
     from genlab.analysis.artifacts import Source, write_numbers
     from genlab.grids import save_gif, save_strip
 
-    run = _load(run_dir, checkpoint, device)
     chosen = [x for x in (seeds, latents, encode) if x]
     if len(chosen) > 1:
         raise ConfigError("give one of --seeds, --latents or --encode")
+    positive(steps, "--steps", "images per leg, both ends included", minimum=2)
+    positive(rows, "--rows", "random pairs, one per row")
+    positive(frame_ms, "--frame-ms", "a GIF frame duration in milliseconds")
+    output_path(out)
+    run = _load(run_dir, checkpoint, device)
     if seeds or latents or encode:
         if seeds:
             points = interp.seed_latents(run, int_list(seeds, "--seeds") or [])
@@ -83,8 +89,6 @@ def interpolate(
         n_rows, per_row = 1, len(images)
         what = f"a path through {len(points)} latents"
     else:
-        if rows < 1:
-            raise ConfigError(f"--rows {rows}: at least one row")
         images = interp.interpolation_rows(run, rows, steps, method, seed, label)
         n_rows, per_row = rows, steps
         what = f"{rows} random pairs"
@@ -118,6 +122,7 @@ def _encoded(run, idx: list[int]):
 
 @app.command(help="Latent maps: the 2-D latent plane (latent_dim 2, or --plane-dims), a traversal of chosen "
                   "dimensions, and for VAEs a class scatter of encoded test images (PCA above 2-D).")
+@ctrl_c_means("figures already written stay under the output folder; run the command again for the rest")
 def latent(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     dims: str | None = typer.Option(None, "--dims", help="dimensions to traverse, e.g. 0,1,2 (default: first 8)"),
@@ -139,6 +144,12 @@ def latent(
     from genlab.reporting.plots import plot_image_grid, plot_latent_scatter, save_figure
     from genlab.rundir import RunDir
 
+    positive(steps, "--steps", "values per traversed dimension", minimum=2)
+    positive(n, "-n", "plane values per axis", minimum=2)
+    positive(limit, "--limit", "test images to encode")
+    if not radius > 0:
+        raise ConfigError(f"--radius {radius} is not allowed: a positive number, the sweep is [-r, r]")
+    output_folder(out)
     run = _load(run_dir, checkpoint, device)
     folder = out if out is not None else RunDir.of(run_dir).analysis
     numbers: dict = {"latent_dim": run.cfg.model.latent_dim, "label": label, "encoder": "E" in run.nets}
@@ -194,8 +205,11 @@ def class_grid_cmd(
     from genlab.analysis.conditional import class_grid
     from genlab.reporting.plots import plot_image_grid, save_figure
 
-    run = _load(run_dir, checkpoint, device)
-    g = class_grid(run, per_class, seed, shared_noise=not independent)
+    positive(per_class, "-n", "images per class")
+    output_path(out)
+    with on_ctrl_c("nothing was written"):
+        run = _load(run_dir, checkpoint, device)
+        g = class_grid(run, per_class, seed, shared_noise=not independent)
     about = "one row per class" + ("" if independent else ", same latents in each column")
     fig = plot_image_grid(g.images, g.per_class, row_labels=g.class_names, title=about)
     png = _out(run_dir, out, "class_grid.png")
@@ -221,12 +235,16 @@ def coverage(
     from genlab.analysis.coverage import find_predictor, mode_coverage
     from genlab.reporting.plots import plot_class_coverage, save_figure
 
+    positive(n, "-n", "the number of generated images")
+    positive(real, "--real", "the number of real test images")
+    output_path(out)
     run = _load(run_dir, checkpoint, device)
-    predictor, why = find_predictor(run, train=train_classifier)
-    if predictor is None:
-        console.print(f"[yellow]coverage skipped:[/] {why}")
-        return
-    cov = mode_coverage(run, n=n, seed=seed, predictor=predictor, real_limit=real)
+    with on_ctrl_c("nothing was written (a classifier already trained stays in the cache)"):
+        predictor, why = find_predictor(run, train=train_classifier)
+        if predictor is None:
+            console.print(Text.assemble(("coverage skipped:", "yellow"), f" {why}"))
+            return
+        cov = mode_coverage(run, n=n, seed=seed, predictor=predictor, real_limit=real)
     cov.source = why
     png = _out(run_dir, out, "coverage.png")
     written = save_figure(plot_class_coverage(cov), png)
@@ -251,6 +269,9 @@ def plot_curves(
     from genlab.reporting.records import final_losses, read_records
     from genlab.rundir import RunDir
 
+    if not 0 <= smoothing < 1:
+        raise ConfigError(f"--smoothing {smoothing} is not allowed: an EMA weight in [0, 1) (0 = raw curves only)")
+    output_path(out)
     RunDir.of(run_dir).require()
     train = read_records(run_dir).train
     fig = plot_losses(train, title=run_dir.name, smoothing=smoothing)
@@ -273,6 +294,7 @@ def plot_metric(
     from genlab.reporting.plots import plot_metrics, save_figure
     from genlab.rundir import RunDir
 
+    output_path(out)
     for r in run_dirs:
         RunDir.of(r).require()
     names = [x.strip() for x in labels.split(",")] if labels else [r.name for r in run_dirs]
@@ -297,6 +319,9 @@ def plot_progress(
     from genlab.reporting.plots import save_figure
     from genlab.reporting.progress import progress_figure
 
+    positive(columns, "--columns", "panels per row")
+    positive(max_panels, "--max-panels", "the number of epochs shown")
+    output_path(out)
     shown = int_list(epochs, "--epochs")
     fig = progress_figure(run_dir, max_panels, shown, columns)
     png = _out(run_dir, out, "progress.png")

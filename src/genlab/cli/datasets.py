@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from genlab.data import DATASETS, dataset_info, load_dataset, prepare_dataset, prepared_file
+from genlab.errors import ConfigError
 
 app = typer.Typer(help="List, download and prepare datasets.", no_args_is_help=True)
 
@@ -28,13 +30,13 @@ def list_datasets() -> None:
     for name, source in DATASETS.items():
         info = dataset_info(name)
         if not info.files:
-            where = "[dim]needs --root / data.root[/dim]"
+            where = Text("needs --root / data.root", style="dim")
         else:
             folder = source.locate(None)
-            where = str(folder) if folder else "[dim]not found (downloads on prepare)[/dim]"
+            where = Text(str(folder)) if folder else Text("not found (downloads on prepare)", style="dim")
         classes = str(info.num_classes) if info.labeled else "-"
         table.add_row(name, info.description, classes, ", ".join(info.splits), where)
-    Console().print(table)
+    Console(markup=False).print(table)
 
 
 @app.command("prepare")
@@ -48,7 +50,11 @@ def prepare(
                                          help="refuse raw files whose md5 is not the published one")] = True,
 ) -> None:
     """Locate or download NAME's raw files, verify them, decode the train split once and cache it."""
-    console = Console()
+    if resolution is not None and resolution < 8:
+        raise ConfigError(f"--resolution {resolution} is not allowed: an image side of at least 8 pixels")
+    if channels is not None and channels not in (1, 3):
+        raise ConfigError(f"--channels {channels} is not allowed: 1 (grayscale) or 3 (RGB)")
+    console = Console(markup=False)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     source = DATASETS.get(name.value)

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from genlab.cli import app, console
+from genlab.cli import app, console, on_ctrl_c, output_path, positive
 from genlab.errors import ConfigError
 
 METRICS_HELP = "comma-separated: fid, kid, is, pr, coverage"
@@ -47,11 +47,17 @@ def eval_run(
     from genlab.evaluation import summary_line
     from genlab.training import distributed
 
-    if num_samples <= 0:
-        raise ConfigError(f"--num-samples {num_samples} is not allowed: a positive count")
-    with distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
+    positive(num_samples, "--num-samples", "the number of generated images")
+    positive(batch_size, "--batch-size", "images per batch")
+    output_path(out, "--out")
+    with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
+            distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
         run = load_run(run_dir, checkpoint, str(ctx.device(device)))
         path = out if out is not None else run.loaded.run.eval_json
+        output_path(path, "--out")
+        if ctx.is_main:
+            console.print(f"evaluating {metrics} of {run.checkpoint.name} (step {run.step}) on {num_samples} "
+                          f"generated images vs the {split} split")
         result = run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
                               batch_size=batch_size, inception_weights=inception_weights, out=path,
                               verify=False if no_verify else None)
@@ -79,8 +85,14 @@ def eval_folder(
     from genlab.api import evaluate
     from genlab.evaluation import summary_line
 
-    result = evaluate(folder, against, metrics=metrics, features=features, resolution=resolution,
-                      channels=channels, root=root, seed=seed, batch_size=batch_size,
-                      inception_weights=inception_weights, device=device, out=out, verify=not no_verify)
+    positive(batch_size, "--batch-size", "images per batch")
+    positive(resolution, "--resolution", "an image side in pixels", minimum=8)
+    if channels is not None and channels not in (1, 3):
+        raise ConfigError(f"--channels {channels} is not allowed: 1 (grayscale) or 3 (RGB)")
+    output_path(out, "--out")
+    with on_ctrl_c("nothing was written (the result is written only when every metric is done)"):
+        result = evaluate(folder, against, metrics=metrics, features=features, resolution=resolution,
+                          channels=channels, root=root, seed=seed, batch_size=batch_size,
+                          inception_weights=inception_weights, device=device, out=out, verify=not no_verify)
     print_result(result, f"genlab eval-folder {folder} vs {against}")
     console.print(f"{summary_line(result)}; wrote {out}")

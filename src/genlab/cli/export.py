@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from genlab.cli import app, console
+from genlab.cli import app, console, output_folder
 
 
 @app.command("export", help="Write a run's generator (EMA weights when the run has EMA) to DIR/generator.safetensors "
@@ -18,6 +18,7 @@ def export(
 ) -> None:
     from genlab.export import META_FILE, WEIGHTS_FILE, export_generator, load_generator
 
+    output_folder(out)
     folder = export_generator(run_dir, out, checkpoint=checkpoint, overwrite=overwrite)
     info = load_generator(folder).info  # reading it back proves the export is complete
     console.print(f"exported {info.model} generator ({'EMA' if info.ema else 'raw'} weights, step {info.step}) "

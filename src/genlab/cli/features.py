@@ -17,10 +17,14 @@ def train_classifier_cmd(
     """Train (or find in the cache) genlab's classifier extractor for a dataset; print its accuracy and hash."""
     import logging
 
-    from genlab.cli import console
+    from genlab.cli import console, positive
     from genlab.data import dataset_info
+    from genlab.errors import ConfigError
     from genlab.metrics import train_classifier
 
+    positive(resolution, "--resolution", "an image side in pixels", minimum=8)
+    if channels is not None and channels not in (1, 3):
+        raise ConfigError(f"--channels {channels} is not allowed: 1 (grayscale) or 3 (RGB)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     info = dataset_info(dataset)
     res = resolution or getattr(info, "resolution", None) or 32

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import typer
 
-from genlab.cli import app, console
+from genlab.cli import app, console, ctrl_c_means, output_path
 
 
 @app.command(help="Write one self-contained HTML report (images embedded, no network) for a run, several runs "
                   "(with a comparison) or a sweep folder.")
+@ctrl_c_means("the report was not written (it is written in one go at the end)")
 def report(
     paths: list[Path] = typer.Argument(..., help="run folders and/or sweep folders"),
     out: Path | None = typer.Option(None, "-o", "--out", help="HTML file (default: FOLDER/report.html for one "
@@ -22,6 +23,7 @@ def report(
     from genlab.reporting.html import build_report
 
     target = out or (paths[0] / "report.html" if len(paths) == 1 else Path("report.html"))
+    output_path(target)
     path = build_report(paths, target, checkpoint=checkpoint, device=device, seed=seed, title=title,
                         log=lambda m: console.print(m, style="dim"))
     console.print(f"report written: {path} ({path.stat().st_size / 1024:.0f} KiB)")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from genlab.cli import app, console
+from genlab.cli import app, console, output_folder, positive
 from genlab.errors import ConfigError
 
 
@@ -40,6 +40,12 @@ def sweep(
     from genlab.sweeps.results import load_table, to_markdown, write_results
     from genlab.sweeps.runner import check_outcome, make_executor, run_sweep
 
+    positive(workers, "--workers", "runs at a time")
+    positive(threads, "--threads", "torch threads per run")
+    if not cpus_per_run > 0 or not gpus_per_run >= 0:
+        raise ConfigError(f"--cpus-per-run {cpus_per_run} / --gpus-per-run {gpus_per_run} are not allowed: a "
+                          "positive number of CPUs and zero or more GPUs per run")
+    output_folder(out, "--out")
     outcome = None
     if not table_only:
         if sweep_file is None:

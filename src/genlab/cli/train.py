@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-from genlab.cli import app, console
+from genlab.cli import app, console, on_ctrl_c, output_path, positive
 from genlab.errors import ConfigError
+from genlab.rundir import RunDir
 
 
 def _choices() -> str:
@@ -22,9 +23,10 @@ def _choices() -> str:
 
 def describe_run(run_dir: Path) -> None:
     """Print where the run folder is and what is in it."""
+    from rich.text import Text
     from rich.tree import Tree
 
-    tree = Tree(f"[bold]{run_dir}[/]")
+    tree = Tree(Text(str(run_dir), style="bold"))
     for p in sorted(run_dir.iterdir()):
         if p.is_dir():
             files = sorted(p.iterdir())
@@ -50,6 +52,10 @@ def train(
     if resume is None and recipe is None and not args:
         raise ConfigError("give a recipe, e.g. `genlab train configs/demo_fashion_mnist_dcgan.yaml`, "
                           "or --resume RUN_DIR")
+    if resume is not None:  # a run folder whose files cannot be read is refused before anything is rewritten
+        rd = RunDir.of(resume).require()
+        rd.read_config()
+        rd.load_noise()
     t0 = time.perf_counter()
     main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
     run = train_run(recipe, args, resume if resume is not None else run_dir, overwrite=overwrite,
@@ -67,7 +73,7 @@ def _quiet(*_args, **_kwargs) -> None:
 def sample(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     n: int = typer.Option(64, "-n", help="number of images"),
-    out: Path = typer.Option(Path("samples.png"), "-o", "--out", help="output PNG"),
+    out: Path = typer.Option(Path("samples.png"), "-o", "--out", help="output image: .png, .jpg/.jpeg or .webp"),
     seed: int = typer.Option(0, "--seed", help="latent seed"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
     label: list[int] | None = typer.Option(None, "--label", help="class label(s) for conditional models"),
@@ -76,10 +82,14 @@ def sample(
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     from genlab.api import load_run
+    from genlab.grids import image_format
 
-    if n <= 0:
-        raise ConfigError(f"-n {n} is not allowed: a positive number of images")
-    run = load_run(run_dir, checkpoint, device)
-    images = run.sample(n, seed=seed, labels=list(label) if label else None, prompt=prompt, log=console.print)
-    run.save_grid(images, out, nrow=nrow)
+    positive(n, "-n", "the number of images")
+    positive(nrow, "--nrow", "images per row")
+    image_format(out)
+    output_path(out)
+    with on_ctrl_c("nothing was written"):
+        run = load_run(run_dir, checkpoint, device)
+        images = run.sample(n, seed=seed, labels=list(label) if label else None, prompt=prompt, log=console.print)
+        run.save_grid(images, out, nrow=nrow)
     console.print(f"wrote {n} samples from {run.checkpoint} (step {run.step}) to {out}")

@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genlab.errors import GenlabError
+from genlab.errors import GenlabError, Interrupted
 
 
-class SweepInterrupted(GenlabError):
-    """Ctrl-C during a sweep; the runs were checkpointed."""
+class SweepInterrupted(Interrupted):
+    """Ctrl-C during a sweep; the runs were checkpointed (the CLI exits 130)."""
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,13 @@ class LocalExecutor:
                     time.sleep(self.poll_s)
         except KeyboardInterrupt:
             self._stop(running)
-            raise SweepInterrupted(f"sweep interrupted: {len(running)} running run(s) were asked to checkpoint and "
-                                   "stop; run the same `genlab sweep` command again to continue") from None
+            ok = [r.name for r in results if r.ok]
+            finished = f"{len(ok)} of {len(jobs)} run(s) finished ({', '.join(ok)})" if ok else \
+                f"none of the {len(jobs)} run(s) finished"
+            stopped = ", ".join(job.name for job, *_ in running.values()) or "none"
+            raise SweepInterrupted(f"sweep interrupted (Ctrl-C): {finished}; checkpointed and stopped: {stopped}; "
+                                   "run the same `genlab sweep` command again to continue (finished runs are "
+                                   "skipped, stopped ones resume)") from None
         finally:
             if restore is not None:
                 signal.signal(signal.SIGINT, restore)

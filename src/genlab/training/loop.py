@@ -19,7 +19,7 @@ import torch
 from genlab.config import Config, to_yaml
 from genlab.data.base import ImageData, data_identity
 from genlab.data.loading import load_training_set
-from genlab.errors import ConfigError, RunError, TrainingDiverged
+from genlab.errors import ConfigError, Interrupted, TrainingDiverged
 from genlab.models import MODELS
 from genlab.recipe import build_networks
 from genlab.resume import check_against_checkpoint
@@ -214,7 +214,7 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
 
     ``standard``: add :func:`standard_callbacks` (records, status, progress, grids, checkpoints) around
     ``callbacks``; without it only ``callbacks`` run (benchmarks: nothing is written). The first Ctrl-C
-    checkpoints and stops at the next step boundary (RunError); a non-finite loss raises TrainingDiverged
+    checkpoints and stops at the next step boundary (Interrupted: exit 130); a non-finite loss raises TrainingDiverged
     naming the step, keeping the last good checkpoint.
     """
     cbs = standard_callbacks(trainer, callbacks) if standard else list(callbacks)
@@ -253,8 +253,9 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
                         trainer.sync_ranks()
                         path = trainer.save()
                         status = "interrupted"
-                        raise RunError(f"interrupted at step {state.step} (epoch {state.epoch + 1}); checkpoint "
-                                       f"{path}; continue with `genlab train --resume {trainer.run.path}`")
+                        raise Interrupted(f"interrupted at step {state.step} (epoch {state.epoch + 1}); saved "
+                                          f"checkpoint {path}; continue with `genlab train --resume "
+                                          f"{trainer.run.path}`")
                     if trainer.stop_requested or (max_steps and state.step >= max_steps):
                         break
                 if trainer.stop_requested:
