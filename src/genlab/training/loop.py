@@ -301,10 +301,20 @@ class _Created:
         self.path = path
         self.existed = path.exists()
         self.before = {p.name for p in path.iterdir()} if path.is_dir() else set()
+        self.new_parents = []  # folders above the run that creating it will make (runs/ of runs/NAME)
+        parent = path.absolute().parent
+        while not parent.exists():
+            self.new_parents.append(parent)
+            parent = parent.parent
 
     def remove(self) -> None:
         if not self.existed:
             shutil.rmtree(self.path, ignore_errors=True)
+            for parent in self.new_parents:  # innermost first; only while empty (another run may have started)
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
             return
         for p in self.path.iterdir() if self.path.is_dir() else ():
             if p.name not in self.before:
