@@ -228,7 +228,12 @@ def interrupt(proc: subprocess.Popen, after_s: float = 1.0) -> str:
     time.sleep(after_s)
     assert proc.poll() is None, "finished before Ctrl-C; the test needs a longer command"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave a runaway command behind a failed test
+            proc.kill()
+            proc.communicate()
     assert "Traceback" not in err, err
     assert proc.returncode == 130, (proc.returncode, err)
     errors = [line for line in err.splitlines() if line.startswith("error: ")]

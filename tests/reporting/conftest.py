@@ -1,6 +1,7 @@
 """The reporting tests' helpers (gan_run and vae_run are in tests/conftest.py)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,16 @@ def with_eval():
 def inspect_page():
     """inspect_page(binary, profile_dir, url, width) -> facts and problems of a page in headless Chromium."""
     return _load_helper("chromium_cdp").inspect_page
+
+
+# The analysis tests write artifacts (RUN/analysis/..., eval.json) into the shared runs, and the report reuses
+# artifacts: the reporting tests get copies of the trained runs without them, so test order does not matter.
+_AS_TRAINED = shutil.ignore_patterns("analysis", "eval.json")
+@pytest.fixture(scope="session")
+def gan_run(gan_run, tmp_path_factory) -> Path:
+    return Path(shutil.copytree(gan_run, tmp_path_factory.mktemp("report_gan") / "run", ignore=_AS_TRAINED))
+
+
+@pytest.fixture(scope="session")
+def vae_run(vae_run, tmp_path_factory) -> Path:
+    return Path(shutil.copytree(vae_run, tmp_path_factory.mktemp("report_vae") / "run", ignore=_AS_TRAINED))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -145,6 +146,9 @@ def main() -> None:
     GenlabError, a usage error, a file that cannot be written), 130 for Ctrl-C, 1 for a bug in genlab (its
     traceback is shown only with GENLAB_TRACEBACK=1)."""
     click_exception = _click_exception()
+    # `kill -INT` / Ctrl-C must stop any command, even when SIGINT arrived ignored (a job started with `&` from
+    # a script inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         rc = app(standalone_mode=False)
     except GenlabError as e:  # Interrupted (Ctrl-C, what was saved) exits 130
