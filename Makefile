@@ -59,7 +59,7 @@ lint: dev
 	$(VENV)/bin/lint-imports
 
 test: lint
-	$(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 bench: install
 	$(PY) benchmarks/train_throughput.py

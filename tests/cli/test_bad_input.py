@@ -21,9 +21,6 @@ import yaml
 from PIL import Image
 
 EXE = Path(sys.executable).with_name("genlab")
-# one worker builds the trained runs and runs the table (make test uses --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("bad_input")
-
 COMMON = ["data.name=fashion-mnist", "data.verify=false", "data.resolution=28", "data.channels=1", "data.limit=64",
           "model.latent_dim=8", "model.hidden_dim=8", "train.batch_size=32", "train.epochs=1", "log.every_steps=1",
           "log.num_samples=16", "log.progress=false", "log.tensorboard=false", "train.threads=1"]
