@@ -26,7 +26,14 @@ from genlab.metrics.features.base import FeatureExtractor, get_extractor
 from genlab.metrics.reference import DatasetRef, Reference, load_reference
 from genlab.metrics.refstats import compute_features, iter_batches, reference_stats
 from genlab.metrics.stats import Features, FeatureStats
-from genlab.metrics.suite import DEFAULT_METRICS, METRICS, EvalOptions, MetricInputs, check_metrics
+from genlab.metrics.suite import (
+    DEFAULT_METRICS,
+    METRICS,
+    OPTIONAL_INPUTS,
+    EvalOptions,
+    MetricInputs,
+    check_metrics,
+)
 
 SampleFn = Callable[[int], torch.Tensor]
 
@@ -86,14 +93,24 @@ def evaluate_features(
     reference: FeatureStats,
     metrics: Sequence[str] = DEFAULT_METRICS,
     options: EvalOptions | None = None,
+    **optional: Any,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """The metric values of ``generated`` features against reference statistics, and per-metric seconds."""
+    """The metric values of ``generated`` features against reference statistics, and per-metric seconds.
+
+    ``optional``: the ``MetricInputs`` fields named in ``OPTIONAL_INPUTS`` that the chosen metrics need."""
     names = check_metrics(metrics)
     options = options or EvalOptions()
     if generated.dim != reference.dim:
         raise GenlabError(f"generated features are {generated.dim}-d but the reference's are {reference.dim}-d")
+    unknown = set(optional) - set(OPTIONAL_INPUTS)
+    if unknown:
+        raise TypeError(f"evaluate_features got unknown inputs {sorted(unknown)}; known: {OPTIONAL_INPUTS}")
+    for name in names:
+        missing = [need for need in METRICS.get(name).needs if optional.get(need) is None]
+        if missing:
+            raise GenlabError(f"metric {name!r} needs {', '.join(missing)}, which this evaluation does not provide")
     stats = FeatureStats.from_features(generated)
-    inputs = MetricInputs(stats, generated.logits, reference, options)
+    inputs = MetricInputs(stats, generated.logits, reference, options, **optional)
     values: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     for name in names:

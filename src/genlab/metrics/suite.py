@@ -44,10 +44,21 @@ class EvalOptions:
 
 @dataclass(frozen=True)
 class MetricInputs:
+    """What a metric sees. The first four are always there; the optional ones only when a chosen metric
+    ``needs`` them (the caller fills them; ``evaluate_features`` refuses a metric whose needs are missing)."""
+
     generated: FeatureStats  # with all raw rows and the class histogram
     generated_logits: np.ndarray | None
     reference: FeatureStats  # raw rows capped at reference_stats.REFERENCE_ROWS
     options: EvalOptions
+    train: FeatureStats | None = None  # the training split's statistics (rows capped): memorization
+    reconstructed: FeatureStats | None = None  # features of the reference images' reconstructions: rFID
+    generated_labels: np.ndarray | None = None  # (N,) int: the class each generated image was asked for
+    reference_labels: np.ndarray | None = None  # (M,) int: the true class of each reference feature row
+
+
+#: the optional ``MetricInputs`` fields a metric may name in ``Metric.needs``
+OPTIONAL_INPUTS = ("train", "reconstructed", "generated_labels", "reference_labels")
 
 
 @dataclass(frozen=True)
@@ -55,14 +66,20 @@ class Metric:
     name: str
     summary: str  # one line for --help
     compute: Callable[[MetricInputs], Any]
+    needs: tuple[str, ...] = ()  # optional MetricInputs fields it reads (OPTIONAL_INPUTS)
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def _register(name: str, summary: str) -> Callable[[Callable[[MetricInputs], Any]], Callable[[MetricInputs], Any]]:
+def _register(name: str, summary: str, needs: tuple[str, ...] = ()
+              ) -> Callable[[Callable[[MetricInputs], Any]], Callable[[MetricInputs], Any]]:
+    unknown = set(needs) - set(OPTIONAL_INPUTS)
+    if unknown:
+        raise ValueError(f"metric {name!r} needs unknown inputs {sorted(unknown)}; known: {OPTIONAL_INPUTS}")
+
     def deco(fn: Callable[[MetricInputs], Any]) -> Callable[[MetricInputs], Any]:
-        METRICS.add(name, Metric(name, summary, fn))
+        METRICS.add(name, Metric(name, summary, fn, tuple(needs)))
         return fn
 
     return deco
@@ -111,6 +128,11 @@ def _coverage(x: MetricInputs) -> dict[str, Any]:
     if x.generated.class_hist is None:
         raise GenlabError("class coverage needs an extractor with a classifier head")
     return asdict(class_coverage(x.generated.class_hist, x.reference.class_hist, x.options.coverage_min_share))
+
+
+def needed_inputs(names: Any) -> set[str]:
+    """The optional inputs the chosen metrics need (the caller computes only those)."""
+    return {need for n in check_metrics(names) for need in METRICS.get(n).needs}
 
 
 def check_metrics(names: Any) -> tuple[str, ...]:
