@@ -124,6 +124,8 @@ class DinoVisionTransformer(nn.Module):
 
     def reset_parameters(self) -> None:
         """A random initialisation in the spirit of upstream's (tests use it; real use loads weights)."""
+        if self.pos_embed.is_meta:  # built to be loaded (assign=True): skip; normal_ on meta costs ~6 s at first
+            return
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         for m in self.modules():
