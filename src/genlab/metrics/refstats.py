@@ -48,8 +48,9 @@ def compute_features(extractor: FeatureExtractor, batches: Iterable[torch.Tensor
         logits.append(logit)
     if not feats:
         raise GenlabError("no images to compute features of")
-    # an extractor without a classifier head (num_classes 0, e.g. DINOv2) has no logits, not empty ones
-    return Features(torch.cat(feats).numpy(), torch.cat(logits).numpy() if extractor.num_classes else None)
+    all_logits = torch.cat(logits).numpy()
+    # an extractor without a classifier head (0 classes, e.g. DINOv2) has no logits, not empty ones
+    return Features(torch.cat(feats).numpy(), all_logits if all_logits.shape[-1] else None)
 
 
 def folder_fingerprint(folder: Path) -> str:
