@@ -11,6 +11,9 @@ published ``dinov2_vits14_pretrain.pth`` / ``dinov2_vitb14_pretrain.pth`` load w
 The position embeddings are interpolated from the 37x37 grid to the input's patch grid as the official model
 does it: bicubic, no antialiasing, with ``scale_factor = (grid + 0.1) / 37`` (its "interpolate_offset"),
 which samples slightly differently from ``size=grid``; the CLS position is kept as is.
+
+Checked once by hand against the official code (facebookresearch/dinov2 at b8931f7, no xformers): with the
+same random ViT-S/14 weights loaded into both, the CLS features are bit for bit equal at 112, 224 and 518 px.
 """
 from __future__ import annotations
 
