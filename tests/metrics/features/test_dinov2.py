@@ -26,7 +26,6 @@ from genlab.metrics.features.dinov2_net import ARCHS, DinoVisionTransformer
 EXE = Path(sys.executable).with_name("genlab")
 
 
-
 def published_layout(d: int) -> dict[str, tuple[int, ...]]:
     """Every key of the published dinov2_<arch>_pretrain.pth (what the official hub model loads strictly) with
     its shape, for embedding width d (384: ViT-S/14, 768: ViT-B/14): 7 top-level tensors, then 14 per block for
