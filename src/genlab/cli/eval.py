@@ -11,7 +11,20 @@ from genlab.cli import app, console, on_ctrl_c, output_path, positive
 from genlab.errors import ConfigError
 
 METRICS_HELP = "comma-separated: fid, kid, is, pr, coverage"
-FEATURES_HELP = "auto (inception if its weights are on disk, else classifier) | inception | classifier"
+FEATURES_HELP = ("auto (inception if its weights are on disk, else classifier) | inception | classifier | "
+                 "dinov2-vits14 | dinov2-vitb14 (FD_DINOv2 features; no IS or coverage)")
+DINOV2_WEIGHTS_HELP = "dinov2_vits14_pretrain.pth / dinov2_vitb14_pretrain.pth file (for --features dinov2-*)"
+
+
+def extractor_weights(features: str, inception_weights: str | None, dinov2_weights: str | None) -> str | None:
+    """The weights file for the chosen extractor's factory; a file for another extractor is refused."""
+    dinov2 = features.startswith("dinov2")
+    if dinov2_weights is not None and not dinov2:
+        raise ConfigError(f"--dinov2-weights is for --features dinov2-vits14 or dinov2-vitb14, not {features}")
+    if dinov2 and inception_weights is not None:
+        raise ConfigError(f"--inception-weights is for the inception features; give {features}'s file "
+                          "with --dinov2-weights")
+    return dinov2_weights if dinov2 else inception_weights
 
 
 def print_result(result: dict[str, Any], title: str) -> None:
@@ -39,6 +52,7 @@ def eval_run(
     split: str = typer.Option("test", "--split", help="reference split of the run's dataset"),
     batch_size: int = typer.Option(250, "--batch-size"),
     inception_weights: str | None = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
+    dinov2_weights: str | None = typer.Option(None, "--dinov2-weights", help=DINOV2_WEIGHTS_HELP),
     out: Path | None = typer.Option(None, "--out", help="JSON path (default: RUN/eval.json)"),
     device: str = typer.Option("cpu", "--device"),
     no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
@@ -50,6 +64,7 @@ def eval_run(
     positive(num_samples, "--num-samples", "the number of generated images")
     positive(batch_size, "--batch-size", "images per batch")
     output_path(out, "--out")
+    weights = extractor_weights(features, inception_weights, dinov2_weights)
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
         run = load_run(run_dir, checkpoint, str(ctx.device(device)))
@@ -59,7 +74,7 @@ def eval_run(
             console.print(f"evaluating {metrics} of {run.checkpoint.name} (step {run.step}) on {num_samples} "
                           f"generated images vs the {split} split")
         result = run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
-                              batch_size=batch_size, inception_weights=inception_weights, out=path,
+                              batch_size=batch_size, inception_weights=weights, out=path,
                               verify=False if no_verify else None)
     if ctx.is_main:
         print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']})")
@@ -79,6 +94,7 @@ def eval_folder(
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(250, "--batch-size"),
     inception_weights: str | None = typer.Option(None, "--inception-weights"),
+    dinov2_weights: str | None = typer.Option(None, "--dinov2-weights", help=DINOV2_WEIGHTS_HELP),
     device: str = typer.Option("cpu", "--device"),
     no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
 ) -> None:
@@ -90,9 +106,10 @@ def eval_folder(
     if channels is not None and channels not in (1, 3):
         raise ConfigError(f"--channels {channels} is not allowed: 1 (grayscale) or 3 (RGB)")
     output_path(out, "--out")
+    weights = extractor_weights(features, inception_weights, dinov2_weights)
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"):
         result = evaluate(folder, against, metrics=metrics, features=features, resolution=resolution,
                           channels=channels, root=root, seed=seed, batch_size=batch_size,
-                          inception_weights=inception_weights, device=device, out=out, verify=not no_verify)
+                          inception_weights=weights, device=device, out=out, verify=not no_verify)
     print_result(result, f"genlab eval-folder {folder} vs {against}")
     console.print(f"{summary_line(result)}; wrote {out}")

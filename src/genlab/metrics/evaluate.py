@@ -21,8 +21,10 @@ import torch
 import genlab
 from genlab.data.base import ImageData
 from genlab.errors import GenlabError
+from genlab.metrics.class_coverage import COVERAGE
 from genlab.metrics.collective import SINGLE_PROCESS, Collective, shard
 from genlab.metrics.features.base import FeatureExtractor, get_extractor
+from genlab.metrics.inception_score import IS
 from genlab.metrics.reference import DatasetRef, Reference, load_reference
 from genlab.metrics.refstats import compute_features, iter_batches, reference_stats
 from genlab.metrics.stats import Features, FeatureStats
@@ -51,6 +53,21 @@ def resolve_extractor(
         n, c, h, w = dataset.images.shape
         return get_extractor(extractor, dataset=dataset.name, resolution=h, channels=c, weights=weights, device=device)
     return get_extractor(extractor, dataset=dataset, weights=weights, device=device)
+
+
+#: metrics that read the extractor's logits, with the name their error uses
+NEEDS_CLASSIFIER_HEAD = {IS: "IS", COVERAGE: "class coverage"}
+
+
+def check_extractor_head(extractor: FeatureExtractor, metrics: Sequence[str]) -> None:
+    """One clear error, before any image is processed, for a logits metric asked of a head-less extractor."""
+    if extractor.num_classes > 0:
+        return
+    for name in metrics:
+        if name in NEEDS_CLASSIFIER_HEAD:
+            raise GenlabError(f"{NEEDS_CLASSIFIER_HEAD[name]} needs an extractor with a classifier head; "
+                              f"{extractor.name} has none: use --features classifier or inception, "
+                              f"or leave {name} out of --metrics")
 
 
 def _sampled_batches(sample_fn: SampleFn, num_samples: int, batch_size: int) -> Iterator[torch.Tensor]:
@@ -197,6 +214,7 @@ def evaluate(
         raise GenlabError(f"evaluation on {world} processes needs at least 2 samples each, got {num_samples}")
     dataset = reference if not isinstance(reference, (str, os.PathLike)) else None
     ext = collective.main_first(lambda: resolve_extractor(extractor, dataset, weights, device))
+    check_extractor_head(ext, names)
     t0 = time.perf_counter()
     local, (resolution, channels) = sample_features(sample_fn, shard(num_samples, rank, world)[1], ext,
                                                     batch_size, seed + rank)
@@ -239,6 +257,7 @@ def evaluate_folder(
     options = replace(options or EvalOptions(), seed=seed)
     dataset = against if isinstance(against, (DatasetRef, ImageData)) else None
     ext = resolve_extractor(extractor, dataset, weights, device)
+    check_extractor_head(ext, names)
     if isinstance(against, DatasetRef):
         ds_res, ds_ch = against.resolution, against.channels
     elif isinstance(against, ImageData):

@@ -48,7 +48,9 @@ def compute_features(extractor: FeatureExtractor, batches: Iterable[torch.Tensor
         logits.append(logit)
     if not feats:
         raise GenlabError("no images to compute features of")
-    return Features(torch.cat(feats).numpy(), torch.cat(logits).numpy())
+    all_logits = torch.cat(logits).numpy()
+    # an extractor without a classifier head (0 classes, e.g. DINOv2) has no logits, not empty ones
+    return Features(torch.cat(feats).numpy(), all_logits if all_logits.shape[-1] else None)
 
 
 def folder_fingerprint(folder: Path) -> str:
