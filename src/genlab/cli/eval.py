@@ -52,7 +52,7 @@ def eval_run(
         "not used), printed and written to RUN/analysis/truncation.png and .json"),
 ) -> None:
     from genlab.api import load_run
-    from genlab.evaluation import summary_line
+    from genlab.evaluation import check_conditional_metrics, summary_line
     from genlab.sampling import as_truncation
     from genlab.training import distributed
 
@@ -71,6 +71,7 @@ def eval_run(
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
         run = load_run(run_dir, checkpoint, str(ctx.device(device)))
+        check_conditional_metrics(run.loaded, metrics)  # before the "evaluating" line: the error is the only one
         path = out if out is not None else run.loaded.run.eval_json
         output_path(path, "--out")
         if ctx.is_main:
