@@ -5,19 +5,26 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from scipy import stats
+from torch import nn
 from typer.testing import CliRunner
 
 from genlab.analysis import artifacts
 from genlab.analysis.truncation import parse_psis
 from genlab.cli import app
+from genlab.data.base import ImageData
 from genlab.errors import ConfigError
 from genlab.evaluation import evaluate_loaded
+from genlab.metrics import evaluate
+from genlab.metrics.features.base import FeatureExtractor
+from genlab.recipe import load_config
 from genlab.reporting.page import Section
 from genlab.reporting.run_sections import RunContext, _truncation_section
 from genlab.sampling import Truncation, load_run
+from genlab.training.loop import Trainer, fit, prepare_run
 
 runner = CliRunner()
 
@@ -85,3 +92,47 @@ def test_truncation_sweep_cli_writes_the_curve_and_the_report_shows_it(gan_run, 
     empty = Section(id="t", title="t")
     _truncation_section(RunContext(path=gan_run), empty)
     assert not empty.images and "--truncation-sweep" in empty.notes[0]
+
+
+# ----------------------------------------------------------------------------------------------- on a trained model
+SIDE = 28
+
+
+def sliding_bars(n: int, seed: int) -> ImageData:
+    """A horizontal bar at a continuous height (rows 6..21) and width: a one-parameter family whose position a
+    trained generator maps from its latents, so truncation's effect on diversity is known."""
+    rng = np.random.default_rng(seed)
+    p, w = rng.uniform(6, SIDE - 7, size=n), rng.uniform(1.0, 3.0, size=n)
+    y = np.arange(SIDE)[None, :, None]
+    x = 255 * np.exp(-((y - p[:, None, None]) ** 2) / (2 * w[:, None, None] ** 2)) * np.ones((1, 1, SIDE))
+    return ImageData(images=torch.from_numpy(x[:, None].round().astype(np.uint8)), name="sliding-bars", split="test")
+
+
+class BarHeight(nn.Module):
+    """Features that read the toy's one factor: the bar's height (brightness-weighted mean row)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = ((x + 1) / 2).mean(dim=(1, 3))
+        weighted = (rows * torch.arange(rows.shape[1], dtype=rows.dtype)).sum(1, keepdim=True)
+        height = weighted / (rows.sum(1, keepdim=True) + 1e-6)
+        return height / 4, torch.cat([height, -height], 1)
+
+
+def test_shrinking_psi_trades_recall_away_on_a_trained_vae(tmp_path):
+    cfg = load_config(None, ["model.name=vae", f"data.resolution={SIDE}", "data.channels=1", "model.hidden_dim=32",
+                             "model.latent_dim=2", "model.depth=2", "train.g_opt.lr=2e-3", "train.batch_size=32",
+                             "train.max_steps=200", "train.epochs=100", "log.progress=false", "log.tensorboard=false",
+                             "log.num_samples=16", "log.sample_every=0", "log.checkpoint_every=200", "train.threads=1",
+                             "train.channels_last=false"])
+    fit(Trainer(cfg, prepare_run(cfg, tmp_path / "run"), sliding_bars(512, 0), log=lambda *_: None))
+    run = load_run(tmp_path / "run")
+    ext = FeatureExtractor(BarHeight(), name="bar-height", hash="bar-height-v1", feature_dim=1, num_classes=2,
+                           resolution=SIDE, channels=1)
+    reference = sliding_bars(300, 9)
+    curve = {psi: evaluate(run.sampler(seed=1, truncation=psi), 300, reference, ext, ["pr"], cache=False)["pr"]
+             for psi in (0.25, 0.5, 1.0, 3.0)}
+    recall = [curve[psi]["recall"] for psi in (0.25, 0.5, 1.0, 3.0)]
+    coverage = [curve[psi]["coverage"] for psi in (0.25, 0.5, 1.0, 3.0)]
+    assert recall == sorted(recall) and recall[-1] - recall[0] > 0.3, curve  # fewer heights as psi shrinks
+    assert coverage == sorted(coverage), curve
+    assert min(c["precision"] for c in curve.values()) >= 0.85, curve  # while the heights drawn stay real ones

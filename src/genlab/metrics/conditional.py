@@ -98,7 +98,7 @@ def _predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 500
 
 
 def classification_accuracy_score(generated_images: torch.Tensor, generated_labels: Any, test: ImageData, *,
-                                  epochs: int = 5, max_train: int = 10_000, seed: int = 0) -> dict[str, Any]:
+                                  epochs: int = 3, max_train: int = 5_000, seed: int = 0) -> dict[str, Any]:
     """{"accuracy", "per_class", "train_images", "epochs"}: CAS of uint8 ``generated_images`` (N, C, H, W).
 
     Budget: at most ``max_train`` generated images (a seeded subset), ``epochs`` epochs of the compact
