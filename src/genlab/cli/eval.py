@@ -10,7 +10,8 @@ from rich.table import Table
 from genlab.cli import app, console, on_ctrl_c, output_path, positive
 from genlab.errors import ConfigError
 
-METRICS_HELP = "comma-separated: fid, kid, is, pr, coverage"
+METRICS_HELP = "comma-separated: fid, kid, is, pr, coverage, copies, rfid, recon"
+RUN_METRICS_HELP = (METRICS_HELP + " (default: fid,kid,is,pr,coverage,copies; VAE-family runs add rfid,recon)")
 FEATURES_HELP = "auto (inception if its weights are on disk, else classifier) | inception | classifier"
 
 
@@ -32,7 +33,7 @@ def print_result(result: dict[str, Any], title: str) -> None:
 def eval_run(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
-    metrics: str = typer.Option("fid,kid,is,pr,coverage", "--metrics", help=METRICS_HELP),
+    metrics: str | None = typer.Option(None, "--metrics", help=RUN_METRICS_HELP),
     features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
     num_samples: int = typer.Option(10_000, "--num-samples", help="generated images"),
     seed: int = typer.Option(0, "--seed"),
@@ -44,7 +45,7 @@ def eval_run(
     no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
 ) -> None:
     from genlab.api import load_run
-    from genlab.evaluation import summary_line
+    from genlab.evaluation import run_default_metrics, summary_line
     from genlab.training import distributed
 
     positive(num_samples, "--num-samples", "the number of generated images")
@@ -55,6 +56,7 @@ def eval_run(
         run = load_run(run_dir, checkpoint, str(ctx.device(device)))
         path = out if out is not None else run.loaded.run.eval_json
         output_path(path, "--out")
+        metrics = metrics if metrics is not None else ",".join(run_default_metrics(run.loaded))
         if ctx.is_main:
             console.print(f"evaluating {metrics} of {run.checkpoint.name} (step {run.step}) on {num_samples} "
                           f"generated images vs the {split} split")

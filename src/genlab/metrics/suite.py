@@ -6,7 +6,14 @@ Result values (stable keys, JSON-able):
 - ``is``: {"mean", "std", "splits"} (higher is better; from the extractor's logits);
 - ``pr``: {"precision", "recall", "density", "coverage", "k"} (k-NN manifolds, higher is better);
 - ``coverage``: {"histogram", "entropy", "entropy_normalized", "kl_to_real", "classes_covered",
-  "classes_in_real", "num_classes"} (class coverage of generated samples by predicted class).
+  "classes_in_real", "num_classes"} (class coverage of generated samples by predicted class);
+- ``copies``: {"copy_rate", "real_rate", "num_generated", "num_real", "num_train", "threshold"} (memorization:
+  share of samples closer to a training image than its own nearest training neighbour, and the same share for
+  the real reference rows; needs ``train``; see ``genlab.metrics.memorization``);
+- ``rfid``: float, FID of the reference images' reconstructions (encoder mean -> decoder) against the reference
+  (VAE family; needs ``reconstructed``);
+- ``recon``: {"mse", "mae", "num_images", "units"} mean per-pixel reconstruction error of the reference images,
+  pixels in [-1, 1] (needs ``reconstruction_error``).
 ``flatten_results`` turns them into "kid/mean"-style scalars for JSONL and TensorBoard.
 """
 from __future__ import annotations
@@ -22,6 +29,7 @@ from genlab.metrics.class_coverage import COVERAGE, class_coverage
 from genlab.metrics.fid import FID, fid_from_stats
 from genlab.metrics.inception_score import IS, inception_score
 from genlab.metrics.kid import KID, kernel_inception_distance
+from genlab.metrics.memorization import COPIES, copies
 from genlab.metrics.prdc import PR, prdc
 from genlab.metrics.stats import FeatureStats
 from genlab.registry import Registry
@@ -55,10 +63,14 @@ class MetricInputs:
     reconstructed: FeatureStats | None = None  # features of the reference images' reconstructions: rFID
     generated_labels: np.ndarray | None = None  # (N,) int: the class each generated image was asked for
     reference_labels: np.ndarray | None = None  # (M,) int: the true class of each reference feature row
+    reconstruction_error: dict[str, Any] | None = None  # {"mse", "mae", "num_images", "units"}: recon
 
 
 #: the optional ``MetricInputs`` fields a metric may name in ``Metric.needs``
-OPTIONAL_INPUTS = ("train", "reconstructed", "generated_labels", "reference_labels")
+OPTIONAL_INPUTS = ("train", "reconstructed", "generated_labels", "reference_labels", "reconstruction_error")
+#: the inputs a model's reconstructions provide (the caller computes them only for models with an encoder)
+RECONSTRUCTION_INPUTS = ("reconstructed", "reconstruction_error")
+RFID, RECON = "rfid", "recon"
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,25 @@ def _coverage(x: MetricInputs) -> dict[str, Any]:
     if x.generated.class_hist is None:
         raise GenlabError("class coverage needs an extractor with a classifier head")
     return asdict(class_coverage(x.generated.class_hist, x.reference.class_hist, x.options.coverage_min_share))
+
+
+@_register(COPIES, "memorization: share of samples nearer a training image than its nearest training neighbour, "
+                   "vs the same share for real test images", needs=("train",))
+def _copies(x: MetricInputs) -> dict[str, Any]:
+    train = _rows(x.train, "train")  # type: ignore[arg-type]  # evaluate_features checked it is there
+    return asdict(copies(_rows(x.generated, "generated"), train, x.reference.features))
+
+
+@_register(RFID, "VAE family: FID of the reference images' reconstructions against the reference (lower is "
+                 "better)", needs=("reconstructed",))
+def _rfid(x: MetricInputs) -> float:
+    return fid_from_stats(x.reconstructed, x.reference)  # type: ignore[arg-type]
+
+
+@_register(RECON, "VAE family: mean per-pixel reconstruction error (mse, mae) of the reference images, pixels in "
+                  "[-1, 1] (lower is better)", needs=("reconstruction_error",))
+def _recon(x: MetricInputs) -> dict[str, Any]:
+    return dict(x.reconstruction_error)  # type: ignore[arg-type]
 
 
 def needed_inputs(names: Any) -> set[str]:
