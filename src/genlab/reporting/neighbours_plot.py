@@ -20,6 +20,5 @@ def plot_neighbours(nb: Neighbours, title: str = "") -> Figure:
     for r, row in enumerate(dists):
         for j, d in enumerate(row):
             ax.text(pad + (j + 1) * (w + pad) + w / 2, pad + r * (h + pad) + h - 0.5, f"{d:.3g}", fontsize=5,
-                    ha="center", va="bottom", color="black",
-                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
+                    ha="center", va="bottom", color="black", backgroundcolor="white")
     return fig

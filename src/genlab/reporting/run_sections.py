@@ -329,10 +329,11 @@ def _neighbours_section(ctx: RunContext, s: Section) -> None:
         if rows:
             s.tables.append(Table(["space", "median distance to the nearest training image", "units"], rows))
         return
-    nb = run_neighbours(ctx.run, num=8, k=5, spaces=("pixels",), seed=ctx.seed)  # cheap: no extractor
-    s.images.append(fig_image(plot_neighbours(nb), f"8 generated images and their 5 nearest of {len(nb.train)} "
-                                                   "training images by pixels (distance under each, pixels in "
-                                                   "[-1, 1])"))
+    num, k = 4, 4  # cheap: pixels only (no extractor), a small figure
+    nb = run_neighbours(ctx.run, num=num, k=k, spaces=("pixels",), seed=ctx.seed)
+    s.images.append(fig_image(plot_neighbours(nb), f"{num} generated images and their {k} nearest of "
+                                                   f"{len(nb.train)} training images by pixels (distance under "
+                                                   "each, pixels in [-1, 1])"))
     computed_now(s, (why or "no analysis/neighbours.png") + "; pixel space only, the command adds feature space",
                  f"genlab neighbours {ctx.path}")
 
