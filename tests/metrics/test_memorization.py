@@ -6,7 +6,8 @@ import pytest
 
 from genlab.data.base import ImageData
 from genlab.errors import GenlabError
-from genlab.metrics import evaluate, evaluate_folder
+from genlab.metrics import DatasetRef, evaluate, evaluate_folder
+from genlab.metrics.evaluate import train_split_of
 from genlab.metrics.memorization import COPY_RULE, copies, nearest
 
 from .conftest import blob_images
@@ -75,3 +76,6 @@ def test_copies_without_training_images_is_one_clear_error(extractor, tmp_path):
         evaluate(sampler_from(blob_images(50, seed=13)), 50, reference, extractor, metrics="copies")
     with pytest.raises(GenlabError, match="training images"):
         evaluate_folder(tmp_path, reference, extractor, metrics="fid,copies")
+    test = DatasetRef("fashion-mnist", "test", 28, 1, root="/data", limit=500)
+    assert train_split_of(test) == DatasetRef("fashion-mnist", "train", 28, 1, root="/data", limit=500)
+    assert train_split_of(reference) is None and train_split_of(tmp_path) is None

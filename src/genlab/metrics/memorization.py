@@ -9,6 +9,11 @@ i.e. g sits closer to x than any other training image does. The same rule applie
 reference split) gives the baseline a reader compares with: "12% copies vs 9% for real test images". A rate
 well above the real one means memorization; a rate below it is normal for a generator that blurs.
 
+The training rows are those the cached train statistics keep: all of them up to REFERENCE_ROWS (10k), else a
+seeded subset of that many; a sample copying a training image outside the subset is then measured against the
+subset only, so on large training sets the rate is a lower bound of exact copying (the radii and the real baseline
+are computed within the same subset, so the comparison stays fair).
+
 Distances are Euclidean in extractor feature space. The search is exact: candidates come from a float32
 matrix-product pass over centred features (fast), and the few nearest of each row are re-measured in float64,
 so near-duplicates (distance ~0, where the float32 expansion |a|^2 + |b|^2 - 2ab cancels) are ranked and
