@@ -12,9 +12,10 @@ from typing import Any
 import torch
 
 from genlab.errors import GenlabError, RunError
-from genlab.metrics import DatasetRef, evaluate, flatten_results
+from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate, flatten_results
 from genlab.metrics.features.inception_fid import find_inception_weights
-from genlab.metrics.suite import needed_inputs
+from genlab.metrics.memorization import COPIES
+from genlab.metrics.suite import RECON, RECONSTRUCTION_INPUTS, RFID, check_metrics, needed_inputs
 from genlab.recipe import from_dict
 from genlab.resume import check_resume
 from genlab.sampling import LoadedRun, Truncation, as_truncation
@@ -107,6 +108,45 @@ def check_eval_target(run: LoadedRun, out: str | Path | None) -> None:
                    f"{run.run.eval_json}; evaluate it with {how}, or pass --out FILE to write them elsewhere")
 
 
+def run_default_metrics(run: LoadedRun) -> tuple[str, ...]:
+    """`genlab eval`'s default metrics for a run: the pair metrics and ``copies``, plus ``rfid`` and ``recon``
+    for models with an encoder (the VAE family)."""
+    return (*DEFAULT_METRICS, COPIES, *((RFID, RECON) if "E" in run.nets else ()))
+
+
+def train_reference_of(cfg, verify: bool | None = None) -> DatasetRef:
+    """The images the run trained on: its dataset's train split, limited to ``data.limit`` like training was."""
+    ref = reference_of(cfg, "train", verify)
+    return DatasetRef(ref.name, ref.split, ref.resolution, ref.channels, root=ref.root, limit=cfg.data.limit,
+                      verify=ref.verify)
+
+
+def reconstructor(run: LoadedRun, names: Sequence[str] = (RFID, RECON)):
+    """``(images in [-1, 1], labels) -> reconstructions`` of a model with an encoder "E": the encoder's mean
+    decoded by the decoder it was trained with (``G``, not its EMA copy). A model without one: a GenlabError."""
+    if "E" not in run.nets:
+        raise GenlabError(f"metric {', '.join(names)} needs a model with an encoder (vae, conv-vae, vae-gan, "
+                          f"cvae-gan) but {run.cfg.model.name} has none; drop {', '.join(names)} from --metrics")
+    E, G = run.nets["E"], run.nets["G"]
+    takes_labels = run.conditioning.takes_labels
+
+    def reconstruct(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        modes = E.training, G.training
+        E.eval()
+        G.eval()
+        try:
+            with torch.no_grad():
+                yy = y.to(run.device) if takes_labels and y is not None else None
+                res = E(x.to(run.device), yy)
+                mu = res[0] if isinstance(res, (tuple, list)) else res
+                return G(mu, yy).float().cpu()
+        finally:
+            E.train(modes[0])
+            G.train(modes[1])
+
+    return reconstruct
+
+
 #: rank r > 0 of a sharded evaluation draws its latents from seed + RANK_SEED_STRIDE * r (rank 0 from seed itself)
 RANK_SEED_STRIDE = 1_000_003
 
@@ -130,7 +170,7 @@ def check_conditional_metrics(run: LoadedRun, metrics: Sequence[str] | str) -> N
                       "(e.g. cgan, acgan)")
 
 
-def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: Any = "auto",
+def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str | None, features: Any = "auto",
                     num_samples: int = 10_000, seed: int = 0, split: str = "test", batch_size: int = 250,
                     inception_weights: str | None = None, device: str = "cpu",
                     verify: bool | None = None, truncation: Truncation | float | None = None) -> dict[str, Any]:
@@ -141,22 +181,29 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: A
     each draws its shard of the samples with its own latents and extracts their features, the features are
     gathered and every rank returns the same result (protocol ``world_size`` = N). ``verify``: checksum check
     of the reference dataset's raw files (None: the run's ``data.verify``). ``truncation``: a psi or a
-    ``genlab.sampling.Truncation`` (recorded in the protocol). Conditional metrics (ifid, class_acc, cas)
-    are refused for runs that draw no class labels.
+    ``genlab.sampling.Truncation`` (recorded in the protocol). ``metrics`` None: :func:`run_default_metrics`.
+    ``copies`` searches the run's training images (``data.limit`` applied); ``rfid`` / ``recon`` reconstruct the
+    reference split (models with an encoder only). Conditional metrics (ifid, class_acc, cas) are refused for
+    runs that draw no class labels.
     """
-    check_conditional_metrics(run, metrics)
+    names = run_default_metrics(run) if metrics is None else check_metrics(metrics)
+    check_conditional_metrics(run, names)
+    needs = needed_inputs(names)
+    recon = reconstructor(run, [n for n in names if n in (RFID, RECON)]) \
+        if needs & set(RECONSTRUCTION_INPUTS) else None  # a GAN asked for rfid stops here, before sampling
     trunc = as_truncation(truncation)
     name = choose_features(features, inception_weights) if isinstance(features, str) else features
     ranks = distributed.collective()
     sampler = run.sampler(seed=seed + RANK_SEED_STRIDE * ranks.rank, batch_size=batch_size, truncation=trunc)
-    result = evaluate(sampler, num_samples, reference_of(run.cfg, split, verify), name, metrics, batch_size=batch_size,
-                      seed=seed, device=device, weights=inception_weights, collective=ranks)
+    result = evaluate(sampler, num_samples, reference_of(run.cfg, split, verify), name, names, batch_size=batch_size,
+                      seed=seed, device=device, weights=inception_weights, collective=ranks,
+                      train=train_reference_of(run.cfg, verify), reconstruct_fn=recon)
     result["protocol"].update({"checkpoint": str(run.checkpoint), "step": run.step, "epoch": run.epoch,
                                "model": run.cfg.model.name, "ema": run.ema is not None,
                                # "auto" is resolved above: "extractor" names the one used, this what was asked
                                "features_requested": features if isinstance(features, str) else name.name,
                                "truncation": None if trunc is None else trunc.describe()})
-    if "generated_labels" in needed_inputs(metrics):
+    if "generated_labels" in needs:
         result["protocol"]["class_names"] = run.class_names  # the per_class keys "0", "1", ... in order
     return result
 
@@ -172,6 +219,12 @@ def summary_line(result: dict[str, Any]) -> str:
         parts.append(f"KID {result['kid'].get('mean', float('nan')):.4f}")
     if "is" in result and isinstance(result["is"], dict):
         parts.append(f"IS {result['is'].get('mean', float('nan')):.2f}")
+    if "rfid" in result:
+        parts.append(f"rFID {result['rfid']:.2f}")
+    cop = result.get("copies")
+    if isinstance(cop, dict) and "copy_rate" in cop:
+        real = cop.get("real_rate")
+        parts.append(f"copies {cop['copy_rate']:.1%}" + (f" (real test images {real:.1%})" if real is not None else ""))
     cov = result.get("coverage")
     if isinstance(cov, dict) and "classes_covered" in cov:
         kl = cov.get("kl_to_real")

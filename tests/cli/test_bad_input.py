@@ -113,6 +113,8 @@ CASES = [
     ("eval-num-samples-0", ["eval", "{R}/dcgan", "--num-samples", "0"], ["--num-samples 0", "at least 1"]),
     ("eval-batch-size-0", ["eval", "{R}/dcgan", "--batch-size", "0"], ["--batch-size 0", "images per batch"]),
     ("eval-out-under-file", ["eval", "{R}/dcgan", "--out", "{F}/blocker/e.json"], ["blocker", "is a file"]),
+    ("eval-rfid-gan", ["eval", "{R}/dcgan", "--metrics", "fid,rfid"],
+     ["rfid needs a model with an encoder", "dcgan has none", "drop rfid from --metrics"]),
     ("eval-folder-batch-size", ["eval-folder", "{F}/empty_images", "--against", "fashion-mnist:test",
                                 "--batch-size", "-1"], ["--batch-size -1", "at least 1"]),
     # analysis
@@ -124,6 +126,7 @@ CASES = [
     ("latent-steps-0", ["latent", "{R}/dcgan", "--steps", "0"], ["--steps 0", "at least 2"]),
     ("class-grid-n-0", ["class-grid", "{R}/cgan", "-n", "0"], ["-n 0", "images per class"]),
     ("coverage-n-0", ["coverage", "{R}/dcgan", "-n", "0"], ["-n 0", "at least 1"]),
+    ("neighbours-space", ["neighbours", "{R}/dcgan", "--space", "colour"], ["--space 'colour'", "features, pixels"]),
     ("plot-progress-columns-0", ["plot", "progress", "{R}/dcgan", "--columns", "0"], ["--columns 0", "per row"]),
     # report, sweep, export, datasets, features, models
     ("report-not-a-run", ["report", "{C}/nothing"], ["is not a folder", "run folders"]),

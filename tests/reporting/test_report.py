@@ -76,8 +76,10 @@ def test_run_report_has_every_section(gan_report):
     assert page.sections == [f"run0-{s}" for s in RUN_SECTIONS]
     assert "not evaluated" in text  # the run has no eval.json
     images = decode_all(page)
-    # losses, progress, 64 samples, interpolation PNG + GIF, traversal; no scatter (GAN), no coverage figure
-    assert [f for f, _ in images].count("GIF") == 1 and len(images) == 6
+    # losses, progress, 64 samples, interpolation PNG + GIF, traversal, pixel neighbours; no scatter (GAN), no
+    # coverage figure
+    assert [f for f, _ in images].count("GIF") == 1 and len(images) == 7
+    assert "nearest of 128 training images by pixels" in text.split('id="run0-neighbours"')[1]
     section = text.split('id="run0-interpolation"')[1].split("</section>")[0]
     assert "image/gif" in section and "image/png" in section
     assert "model.name" not in text and "name: dcgan" in text  # config.yaml shown as written

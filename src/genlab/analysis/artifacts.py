@@ -5,6 +5,7 @@ and where they came from (checkpoint, step, seed), so the HTML report can show t
     analysis/latent_*.png, latent.json      genlab latent
     analysis/class_grid.png .json           genlab class-grid
     analysis/coverage.png .json             genlab coverage (the class histograms, entropy, KL)
+    analysis/neighbours.png .json           genlab neighbours (nearest training images, distances, indices)
     analysis/curves.png .json               genlab plot curves (the final losses)
     analysis/progress.png .json             genlab plot progress (the epochs shown)
     analysis/truncation.png .json           genlab eval --truncation-sweep (FID, precision, recall per psi)
@@ -23,6 +24,7 @@ INTERPOLATION = "interpolation.json"
 LATENT = "latent.json"
 CLASS_GRID = "class_grid.json"
 COVERAGE = "coverage.json"
+NEIGHBOURS = "neighbours.json"
 CURVES = "curves.json"
 PROGRESS = "progress.json"
 TRUNCATION = "truncation.json"

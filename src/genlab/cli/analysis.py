@@ -255,6 +255,54 @@ def coverage(
     _wrote(written)
 
 
+@app.command(help="Memorization check: for N generated images their k nearest training images in extractor "
+                  "feature space and in pixel space, as a figure (RUN/analysis/neighbours.png) and numbers "
+                  "(neighbours.json).")
+def neighbours(
+    run_dir: Path = typer.Argument(..., help="a run folder"),
+    num: int = typer.Option(8, "--num", help="generated images, one row each (per space)"),
+    k: int = typer.Option(5, "--k", help="nearest training images shown for each"),
+    space: str = typer.Option("both", "--space", help="features | pixels | both"),
+    features: str = typer.Option("auto", "--features", help="feature space: auto (inception if its weights are on "
+                                                            "disk, else classifier) | inception | classifier"),
+    inception_weights: str | None = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
+    seed: int = typer.Option(0, "--seed", help="latent seed of the generated images"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/neighbours.png)"),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    from genlab.analysis.artifacts import Source, write_numbers
+    from genlab.analysis.neighbours import SPACES, UNITS, run_neighbours
+    from genlab.evaluation import choose_features, reference_of
+    from genlab.metrics.evaluate import resolve_extractor
+    from genlab.reporting.neighbours_plot import plot_neighbours
+    from genlab.reporting.plots import save_figure
+
+    positive(num, "--num", "the number of generated images")
+    positive(k, "--k", "the number of neighbours shown")
+    if space not in (*SPACES, "both"):
+        raise ConfigError(f"--space {space!r} is not allowed: features, pixels or both")
+    spaces = SPACES if space == "both" else (space,)
+    output_path(out)
+    run = _load(run_dir, checkpoint, device)
+    with on_ctrl_c("nothing was written (a classifier already trained stays in the cache)"):
+        ext = None
+        if "features" in spaces:
+            name = choose_features(features, inception_weights)
+            ext = resolve_extractor(name, reference_of(run.cfg, "train"), inception_weights, device)
+        nb = run_neighbours(run, num=num, k=k, spaces=spaces, seed=seed, extractor=ext)
+    png = _out(run_dir, out, "neighbours.png")
+    fig = plot_neighbours(nb, title=f"nearest training images of {num} samples")
+    written = save_figure(fig, png)
+    numbers = {"about": f"{k} nearest of {len(nb.train)} training images ({', '.join(spaces)}) for {num} generated "
+                        "images", **nb.to_dict()}
+    written.append(write_numbers(run_dir, png, numbers, Source.of(run, seed)))
+    for s in nb.spaces:
+        console.print(f"{s.space}: median distance to the nearest training image "
+                      f"{s.to_dict()['nearest_median']:.4g} ({UNITS[s.space]})")
+    _wrote(written)
+
+
 # ------------------------------------------------------------------------------------------------- plots
 @plot_app.command("curves", help="Loss curves (raw and EMA); GANs: D(x) and D(G(z)) with the 0.5 line; VAEs: "
                                  "reconstruction, KL and total.")

@@ -24,10 +24,12 @@ def extractor_weights(features: str, inception_weights: str | None, dinov2_weigh
         raise ConfigError(f"--inception-weights is for the inception features; give {features}'s file "
                           "with --dinov2-weights")
     return dinov2_weights if dinov2 else inception_weights
-METRICS_HELP = ("comma-separated: fid, kid, is, pr, coverage; for class-conditional runs also ifid, class_acc, cas")
 TRUNCATION_HELP = "psi > 0: latents kept inside it (see --truncation-mode); recorded in the protocol"
 TRUNCATION_MODE_HELP = ("resample (redraw every |z_i| > psi) | interp (z -> psi z, towards the prior mean 0; "
                         "genlab's models have no mapping network)")
+METRICS_HELP = ("comma-separated: fid, kid, is, pr, coverage, copies, rfid, recon; for class-conditional runs "
+                "also ifid, class_acc, cas")
+RUN_METRICS_HELP = (METRICS_HELP + " (default: fid,kid,is,pr,coverage,copies; VAE-family runs add rfid,recon)")
 
 
 def print_result(result: dict[str, Any], title: str) -> None:
@@ -48,7 +50,7 @@ def print_result(result: dict[str, Any], title: str) -> None:
 def eval_run(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
-    metrics: str = typer.Option("fid,kid,is,pr,coverage", "--metrics", help=METRICS_HELP),
+    metrics: str | None = typer.Option(None, "--metrics", help=RUN_METRICS_HELP),
     features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
     num_samples: int = typer.Option(10_000, "--num-samples", help="generated images"),
     seed: int = typer.Option(0, "--seed"),
@@ -66,7 +68,7 @@ def eval_run(
         "not used), printed and written to RUN/analysis/truncation.png and .json"),
 ) -> None:
     from genlab.api import load_run
-    from genlab.evaluation import check_conditional_metrics, summary_line
+    from genlab.evaluation import check_conditional_metrics, run_default_metrics, summary_line
     from genlab.sampling import as_truncation
     from genlab.training import distributed
 
@@ -86,6 +88,7 @@ def eval_run(
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
         run = load_run(run_dir, checkpoint, str(ctx.device(device)))
+        metrics = metrics if metrics is not None else ",".join(run_default_metrics(run.loaded))
         check_conditional_metrics(run.loaded, metrics)  # before the "evaluating" line: the error is the only one
         path = out if out is not None else run.loaded.run.eval_json
         output_path(path, "--out")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import genlab
-from genlab.data.base import ImageData
+from genlab.data.base import ImageData, to_float
 from genlab.errors import GenlabError
 from genlab.metrics.class_coverage import COVERAGE
 from genlab.metrics.collective import SINGLE_PROCESS, Collective, shard
@@ -35,6 +35,7 @@ from genlab.metrics.suite import (
     DEFAULT_METRICS,
     METRICS,
     OPTIONAL_INPUTS,
+    RECONSTRUCTION_INPUTS,
     EvalOptions,
     MetricInputs,
     check_metrics,
@@ -42,6 +43,8 @@ from genlab.metrics.suite import (
 )
 
 SampleFn = Callable[[int], torch.Tensor]
+#: reconstruct_fn(images in [-1, 1] (N, C, H, W), labels (N,) or None) -> the model's reconstructions, same shape
+ReconstructFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
 def resolve_extractor(
@@ -175,6 +178,50 @@ def _check_match(ref: Reference, resolution: int, channels: int) -> None:
                           f"{want[0]}px/{want[1]}ch; compare images prepared the same way")
 
 
+def train_split_of(reference: Reference) -> Reference | None:
+    """The training images that go with ``reference`` when none are given: a dataset split's ``train`` split
+    (the same size, root and limit); None for an ``ImageData`` or a folder."""
+    return replace(reference, split="train") if isinstance(reference, DatasetRef) else None
+
+
+def _need_train(names: Sequence[str], train: Reference | None) -> None:
+    if train is None:
+        wanting = [n for n in names if "train" in METRICS.get(n).needs]
+        raise GenlabError(f"metric {', '.join(wanting)} compares samples with the training images, which this "
+                          "evaluation does not know: compare against a dataset split (its train split is used) "
+                          "or pass train=")
+
+
+def reconstruction_features(
+    reconstruct_fn: ReconstructFn, data: ImageData, extractor: FeatureExtractor, batch_size: int = 250
+) -> tuple[FeatureStats, dict[str, Any]]:
+    """Statistics of the features of ``data``'s reconstructions, and their mean per-pixel error
+    ``{"mse", "mae", "num_images", "units"}`` (pixels in [-1, 1], averaged over images, channels and pixels)."""
+    sq = ab = 0.0
+    count = 0
+
+    def batches() -> Iterator[torch.Tensor]:
+        nonlocal sq, ab, count
+        for i in range(0, len(data), batch_size):
+            x = to_float(data.images[i:i + batch_size])
+            y = data.labels[i:i + batch_size] if data.labels is not None else None
+            r = reconstruct_fn(x, y)
+            if not isinstance(r, torch.Tensor) or tuple(r.shape) != tuple(x.shape):
+                got = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
+                raise GenlabError(f"reconstruct_fn must return images shaped like its input {tuple(x.shape)}, "
+                                  f"got {got}")
+            diff = r.detach().cpu().double() - x.double()
+            sq += float((diff * diff).sum())
+            ab += float(diff.abs().sum())
+            count += diff.numel()
+            yield r
+
+    with torch.no_grad():
+        feats = compute_features(extractor, batches())
+    error = {"mse": sq / count, "mae": ab / count, "num_images": len(data), "units": "per pixel, pixels in [-1, 1]"}
+    return FeatureStats.from_features(Features(feats.features), keep=0), error
+
+
 def _gathered(local: Features, collective: Collective) -> Features:
     """Every rank's feature (and logit) rows in rank order."""
     def rows(a: np.ndarray) -> np.ndarray:
@@ -222,6 +269,8 @@ def evaluate(
     device: str | torch.device = "cpu",
     cache: bool = True,
     collective: Collective = SINGLE_PROCESS,
+    train: Reference | None = None,
+    reconstruct_fn: ReconstructFn | None = None,
 ) -> dict[str, Any]:
     """Metrics of ``num_samples`` images from ``sample_fn`` against ``reference``.
 
@@ -233,10 +282,18 @@ def evaluate(
     rank r draws its share of ``num_samples`` from its own ``sample_fn`` (give each rank different latents)
     under seed ``seed + r``, the features are gathered in rank order and every rank returns the same metrics.
     The extractor and the reference statistics are made (and cached) by rank 0 first; the others then read them.
+    train: the training images, for metrics that need them (``copies``); default: a ``DatasetRef``'s train split.
+    Its statistics are cached like the reference's (raw rows capped at REFERENCE_ROWS, a seeded subset).
+    reconstruct_fn: for ``rfid`` / ``recon`` (models with an encoder): ``(images, labels) -> reconstructions``,
+    applied to the whole reference split.
     Returns ``{"fid": float, "kid": {...}, "is": {...}, "pr": {...}, "coverage": {...}, "protocol": {...}}``
     for the chosen metrics.
     """
     names = check_metrics(metrics)
+    needs = needed_inputs(names)
+    train = train if train is not None else train_split_of(reference)
+    if "train" in needs:
+        _need_train(names, train)
     options = replace(options or EvalOptions(), seed=seed)
     rank, world = collective.rank, collective.world_size
     if world > 1 and num_samples < 2 * world:  # raised by every rank alike, before any collective
@@ -265,12 +322,43 @@ def evaluate(
         real = load_reference(reference, resolution, channels)
         optional["reference_images"] = real if real.labeled else None
     t2 = time.perf_counter()
+    more, extra = _optional_inputs(needs, ext, reference, train, reconstruct_fn, resolution, channels,
+                                   batch_size, cache, collective)
+    optional.update(more)
     values, metric_s = evaluate_features(generated, ref, names, options, **optional)
-    seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s}
+    seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s,
+               **extra.pop("seconds")}
     gen_desc = {"sampler": getattr(sample_fn, "__name__", type(sample_fn).__name__),
                 "resolution": resolution, "channels": channels}
     protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, world)
-    return {**values, "protocol": protocol}
+    return {**values, "protocol": {**protocol, **extra}}
+
+
+def _optional_inputs(
+    needs: set[str], ext: FeatureExtractor, reference: Reference, train: Reference | None,
+    reconstruct_fn: ReconstructFn | None, resolution: int, channels: int, batch_size: int, cache: bool,
+    collective: Collective = SINGLE_PROCESS,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The optional metric inputs ``needs`` asks for that can be made here, and what goes into the protocol
+    about them (``train``: its description and rows searched; ``reconstructed``: images; ``seconds``)."""
+    optional: dict[str, Any] = {}
+    extra: dict[str, Any] = {"seconds": {}}
+    if "train" in needs and train is not None:
+        t0 = time.perf_counter()
+        stats, desc = collective.main_first(lambda: reference_stats(
+            train, ext, resolution=resolution, channels=channels, batch_size=batch_size, cache=cache))
+        optional["train"] = stats
+        rows = 0 if stats.features is None else len(stats.features)
+        extra["train"] = {**desc, "num_train": stats.n, "rows_searched": rows}
+        extra["seconds"]["train_reference"] = round(time.perf_counter() - t0, 3)
+    if needs & set(RECONSTRUCTION_INPUTS) and reconstruct_fn is not None:
+        t0 = time.perf_counter()
+        data = load_reference(reference, resolution, channels)
+        optional["reconstructed"], optional["reconstruction_error"] = reconstruction_features(
+            reconstruct_fn, data, ext, batch_size)
+        extra["reconstructed"] = {"images": len(data), "how": "encoder mean -> decoder, the whole reference split"}
+        extra["seconds"]["reconstruction"] = round(time.perf_counter() - t0, 3)
+    return optional, extra
 
 
 def evaluate_folder(
@@ -287,14 +375,19 @@ def evaluate_folder(
     weights: str | None = None,
     device: str | torch.device = "cpu",
     cache: bool = True,
+    train: Reference | None = None,
 ) -> dict[str, Any]:
     """Metrics of the images in ``folder`` against a dataset split, an ``ImageData`` or another folder.
 
     Both sides are decoded at one resolution and channel count: ``resolution`` / ``channels`` when given,
     else the extractor's (classifier), else the reference dataset's. Folder-vs-folder with ``inception``
-    needs ``resolution`` (channels default to 3).
+    needs ``resolution`` (channels default to 3). ``train``: as for :func:`evaluate` (``copies``).
     """
     names = check_metrics(metrics)
+    needs = needed_inputs(names)
+    train = train if train is not None else train_split_of(against)
+    if "train" in needs:
+        _need_train(names, train)
     options = replace(options or EvalOptions(), seed=seed)
     dataset = against if isinstance(against, (DatasetRef, ImageData)) else None
     ext = resolve_extractor(extractor, dataset, weights, device)
@@ -316,7 +409,10 @@ def evaluate_folder(
     t1 = time.perf_counter()
     ref, ref_desc = reference_stats(against, ext, resolution=res, channels=ch, batch_size=batch_size, cache=cache)
     t2 = time.perf_counter()
-    values, metric_s = evaluate_features(generated, ref, names, options)
-    seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s}
+    optional, extra = _optional_inputs(needs, ext, against, train, None, res, ch, batch_size, cache)
+    values, metric_s = evaluate_features(generated, ref, names, options, **optional)
+    seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s,
+               **extra.pop("seconds")}
     gen_desc = {"folder": str(folder), "resolution": res, "channels": ch}
-    return {**values, "protocol": _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds)}
+    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds)
+    return {**values, "protocol": {**protocol, **extra}}

@@ -10,6 +10,13 @@ Result values (stable keys, JSON-able):
 - ``ifid``: {"mean", "per_class", "classes", "min_generated", "min_reference"} (intra-class FID, lower is better);
 - ``class_acc``: {"accuracy", "per_class", "chance"} (generated images classified as the asked class);
 - ``cas``: {"accuracy", "per_class", "train_images", "epochs"} (classifier trained on generated, tested on real).
+- ``copies``: {"copy_rate", "real_rate", "num_generated", "num_real", "num_train", "threshold"} (memorization:
+  share of samples closer to a training image than its own nearest training neighbour, and the same share for
+  the real reference rows; needs ``train``; see ``genlab.metrics.memorization``);
+- ``rfid``: float, FID of the reference images' reconstructions (encoder mean -> decoder) against the reference
+  (VAE family; needs ``reconstructed``);
+- ``recon``: {"mse", "mae", "num_images", "units"} mean per-pixel reconstruction error of the reference images,
+  pixels in [-1, 1] (needs ``reconstruction_error``).
 ``flatten_results`` turns them into "kid/mean"-style scalars for JSONL and TensorBoard.
 """
 from __future__ import annotations
@@ -33,6 +40,7 @@ from genlab.metrics.conditional import (
 from genlab.metrics.fid import FID, fid_from_stats
 from genlab.metrics.inception_score import IS, inception_score
 from genlab.metrics.kid import KID, kernel_inception_distance
+from genlab.metrics.memorization import COPIES, copies
 from genlab.metrics.prdc import PR, prdc
 from genlab.metrics.stats import FeatureStats
 from genlab.registry import Registry
@@ -71,11 +79,15 @@ class MetricInputs:
     reference_labels: np.ndarray | None = None  # (M,) int: the true class of each reference feature row
     generated_images: Any = None  # (N, C, H, W) uint8 tensor of the generated images (CAS trains on them)
     reference_images: Any = None  # the reference's labeled uint8 ImageData (CAS tests on it)
+    reconstruction_error: dict[str, Any] | None = None  # {"mse", "mae", "num_images", "units"}: recon
 
 
 #: the optional ``MetricInputs`` fields a metric may name in ``Metric.needs``
 OPTIONAL_INPUTS = ("train", "reconstructed", "generated_labels", "reference_labels", "generated_images",
-                   "reference_images")
+                   "reference_images", "reconstruction_error")
+#: the inputs a model's reconstructions provide (the caller computes them only for models with an encoder)
+RECONSTRUCTION_INPUTS = ("reconstructed", "reconstruction_error")
+RFID, RECON = "rfid", "recon"
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,23 @@ def _cas(x: MetricInputs) -> dict[str, Any]:
 
 #: the metrics that need the class each generated image was asked for (conditional runs only)
 CONDITIONAL_METRICS = (IFID, CLASS_ACC, CAS)
+@_register(COPIES, "memorization: share of samples nearer a training image than its nearest training neighbour, "
+                   "vs the same share for real test images", needs=("train",))
+def _copies(x: MetricInputs) -> dict[str, Any]:
+    train = _rows(x.train, "train")  # type: ignore[arg-type]  # evaluate_features checked it is there
+    return asdict(copies(_rows(x.generated, "generated"), train, x.reference.features))
+
+
+@_register(RFID, "VAE family: FID of the reference images' reconstructions against the reference (lower is "
+                 "better)", needs=("reconstructed",))
+def _rfid(x: MetricInputs) -> float:
+    return fid_from_stats(x.reconstructed, x.reference)  # type: ignore[arg-type]
+
+
+@_register(RECON, "VAE family: mean per-pixel reconstruction error (mse, mae) of the reference images, pixels in "
+                  "[-1, 1] (lower is better)", needs=("reconstruction_error",))
+def _recon(x: MetricInputs) -> dict[str, Any]:
+    return dict(x.reconstruction_error)  # type: ignore[arg-type]
 
 
 def needed_inputs(names: Any) -> set[str]:

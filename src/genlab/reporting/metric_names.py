@@ -13,7 +13,8 @@ LOWER_IS_BETTER_LEAVES = ("kl_to_real",)
 NON_METRIC_KEYS = {"step", "epoch", "kind", "split", "protocol", "checkpoint", "num_samples", "features", "seed"}
 #: numbers in evaluation results that describe the measurement rather than score the model
 NON_METRIC_LEAVES = ("std", "k", "num_classes", "classes_in_real", "num_samples", "seconds", "subsets", "subset_size",
-                     "chance", "classes", "min_generated", "min_reference", "train_images", "epochs")
+                     "chance", "classes", "min_generated", "min_reference", "train_images", "epochs",
+                     "num_generated", "num_real", "num_train", "num_images")
 
 
 def _leaf(metric: str) -> str:
@@ -59,5 +60,7 @@ def pretty(metric: str) -> str:
              "loss_G": "loss G", "pr/precision": "precision", "pr/recall": "recall", "pr/density": "density",
              "pr/coverage": "PR coverage", "coverage/classes_covered": "classes covered",
              "coverage/kl_to_real": "class KL to real", "coverage/entropy_normalized": "class entropy (norm.)",
-             "ifid/mean": "intra-class FID", "class_acc/accuracy": "class accuracy", "cas/accuracy": "CAS"}
+             "ifid/mean": "intra-class FID", "class_acc/accuracy": "class accuracy", "cas/accuracy": "CAS",
+             "rfid": "rFID", "recon/mse": "reconstruction MSE", "recon/mae": "reconstruction MAE",
+             "copies/copy_rate": "copies (share of samples)", "copies/real_rate": "copies among real test images"}
     return names.get(metric, metric)

@@ -1,5 +1,5 @@
 """The sections of one run in the report: summary, config, metrics, curves, progress, samples, and the analysis
-sections (interpolation, latent maps, coverage, truncation).
+sections (interpolation, latent maps, coverage, truncation, nearest training images).
 
 Analysis sections show what the analysis commands left in RUN/analysis/ when it came from the report's
 checkpoint, and compute only what is missing (the section then says so), so a report never trains the
@@ -18,11 +18,13 @@ from genlab.analysis import artifacts
 from genlab.analysis import coverage as coverage_analysis  # called through the module: tests replace its functions
 from genlab.analysis.conditional import class_grid
 from genlab.analysis.interpolation import interpolation_rows
+from genlab.analysis.neighbours import run_neighbours
 from genlab.analysis.progress import sample_epochs
 from genlab.analysis.traversal import encode_split, latent_plane, pca_2d, traversal
 from genlab.errors import GenlabError, RunError
 from genlab.grids import gif_bytes
 from genlab.reporting.metric_names import higher_is_better, pretty
+from genlab.reporting.neighbours_plot import plot_neighbours
 from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_image, file_image, fmt, grid_image
 from genlab.reporting.plots import plot_class_coverage, plot_image_grid, plot_latent_scatter, plot_losses, plot_metrics
 from genlab.reporting.progress import progress_figure
@@ -44,6 +46,7 @@ RUN_SECTIONS = {
     "latent": "Latent maps",
     "coverage": "Class coverage",
     "truncation": "Truncation: quality vs diversity",
+    "neighbours": "Nearest training images",
 }
 
 
@@ -318,6 +321,36 @@ def _truncation_section(ctx: RunContext, s: Section) -> None:
                                                   f"samples per psi; from {got.about}"))
     s.tables.append(Table(["psi", "FID", "precision", "recall"],
                           [[fmt(p.get(k)) for k in ("psi", "fid", "precision", "recall")] for p in n["points"]]))
+def _copies_note(ctx: RunContext, s: Section) -> None:
+    """The ``copies`` rate of eval.json, when the run was evaluated with it."""
+    data = ctx.rundir.read_eval()
+    cop = data.get("copies") if isinstance(data, dict) else None
+    if isinstance(cop, dict) and isinstance(cop.get("copy_rate"), (int, float)):
+        real = cop.get("real_rate")
+        s.notes.append(f"copies (eval.json): {cop['copy_rate']:.1%} of generated images are nearer a training image "
+                       "than that image's own nearest training neighbour"
+                       + (f", vs {real:.1%} of real test images" if isinstance(real, (int, float)) else ""))
+
+
+def _neighbours_section(ctx: RunContext, s: Section) -> None:
+    _copies_note(ctx, s)
+    got, why = ctx.saved(artifacts.NEIGHBOURS)
+    png = ctx.artifact_file("neighbours.png")
+    if got and png:
+        s.images.append(file_image(png, f"{got.numbers.get('about', 'nearest training images')}; from {got.about}"))
+        spaces = got.numbers.get("spaces")
+        rows = [[space, fmt(v.get("nearest_median")), str(v.get("units", ""))]
+                for space, v in (spaces.items() if isinstance(spaces, dict) else []) if isinstance(v, dict)]
+        if rows:
+            s.tables.append(Table(["space", "median distance to the nearest training image", "units"], rows))
+        return
+    num, k = 4, 4  # cheap: pixels only (no extractor), a small figure
+    nb = run_neighbours(ctx.run, num=num, k=k, spaces=("pixels",), seed=ctx.seed)
+    s.images.append(fig_image(plot_neighbours(nb), f"{num} generated images and their {k} nearest of "
+                                                   f"{len(nb.train)} training images by pixels (distance under "
+                                                   "each, pixels in [-1, 1])"))
+    computed_now(s, (why or "no analysis/neighbours.png") + "; pixel space only, the command adds feature space",
+                 f"genlab neighbours {ctx.path}")
 
 
 BUILDERS: dict[str, Callable[[RunContext, Section], None]] = {
@@ -332,6 +365,7 @@ BUILDERS: dict[str, Callable[[RunContext, Section], None]] = {
     "latent": _latent_section,
     "coverage": _coverage_section,
     "truncation": _truncation_section,
+    "neighbours": _neighbours_section,
 }
 
 
