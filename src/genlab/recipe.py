@@ -65,6 +65,10 @@ def check_recipe(cfg: Config) -> None:
                           f"(or {', '.join(spec.losses[1:])}), not {t.loss}")
     parse_policy(t.diffaugment)
     opts = objective_options(cfg)
+    if LOSSES.get(t.loss).paired and not opts.pairs_real_in_g:
+        raise ConfigError(f"train.loss={t.loss} pairs each fake with a real image in G's loss, which model {m.name} "
+                          f"(objective {spec.objective}) does not do; use a GAN whose G phase scores the reals "
+                          "(dcgan, resnet-gan, r3gan, wgan-gp, cgan, ...) or another loss")
     if t.diffaugment and not opts.augments:
         raise ConfigError(f"train.diffaugment={t.diffaugment!r} is not supported by model {m.name}; leave it at ''")
     cfg.objective = dataclasses.asdict(opts)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.objectives.penalties import clip_weights, gradient_penalty, interpolate
+from genlab.objectives.penalties import clip_weights, gradient_penalty, interpolate, zero_centered_penalty
 
 
 @pytest.mark.parametrize("norm_w", [0.25, 1.0, 3.0])
@@ -56,3 +56,22 @@ def test_clip_weights_bounds_every_parameter():
         nn.init.normal_(p, 0, 1)
     clip_weights(net, 0.01)
     assert all(p.abs().max() <= 0.01 for p in net.parameters())
+
+
+def test_zero_centered_penalty_of_a_linear_and_a_quadratic_d():
+    # D(x) = w.x: grad w, so E||grad||^2 = ||w||^2; D(x) = ||x||^2: grad 2x, so 4 * mean ||x||^2
+    torch.manual_seed(1)
+    w = torch.randn(12)
+    x = torch.randn(7, 3, 2, 2, requires_grad=True)
+    assert zero_centered_penalty(x.flatten(1) @ w, x).item() == pytest.approx(w.pow(2).sum().item(), rel=1e-5)
+    x2 = torch.randn(5, 4, requires_grad=True)
+    expected = (4 * x2.detach().pow(2).sum(1)).mean()
+    assert zero_centered_penalty(x2.pow(2).sum(1), x2).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_zero_centered_penalty_trains_d():
+    d = nn.Linear(6, 1)
+    x = torch.randn(4, 6, requires_grad=True)
+    zero_centered_penalty(d(x).squeeze(1), x).backward()
+    # d/dw ||w||^2 = 2w
+    assert torch.allclose(d.weight.grad, 2 * d.weight.detach())

@@ -24,6 +24,8 @@ class ObjectiveOptions:
 
     #: whether the objective can apply train.diffaugment (the VAE's likelihood is on the un-augmented image)
     augments: ClassVar[bool] = True
+    #: whether the objective's G phase scores the real batch for a paired loss (train.loss=relativistic)
+    pairs_real_in_g: ClassVar[bool] = False
 
     def check(self) -> None:
         """ConfigError (one line: key, value, what is allowed) for a value out of bounds."""
@@ -46,6 +48,7 @@ class AdversarialOptions(ObjectiveOptions):
 class GANOptions(AdversarialOptions):
     """GANs whose D scores real and fake batches (gan, cgan, text-gan)."""
 
+    pairs_real_in_g: ClassVar[bool] = True
     merged_batch: bool = False  # D sees one shuffled real+fake batch instead of two
 
 
@@ -86,6 +89,23 @@ class WGANGPOptions(_Critic, GANOptions):
 
 
 @dataclass
+class R3GANOptions(_Critic, GANOptions):
+    """R3GAN (Huang et al. 2024): relativistic pairing loss + zero-centred gradient penalties on reals (R1) and
+    fakes (R2), ``gamma / 2 * E||grad_x D(x)||^2`` each, applied lazily (StyleGAN2): on every ``reg_every``-th
+    step, multiplied by ``reg_every`` so their average weight stays ``gamma / 2``."""
+
+    gamma: float = 0.05  # R1 and R2 weight (the paper's CIFAR-10 value; larger for larger images)
+    reg_every: int = 4  # lazy regularisation: the penalties every k steps, scaled by k (1 = every step)
+
+    def check(self) -> None:
+        super().check()
+        _check(self.gamma >= 0, "gamma", self.gamma, "a non-negative penalty weight (R3GAN CIFAR-10: 0.05)")
+        _check(self.reg_every > 0, "reg_every", self.reg_every, "a positive number of steps (1 = every step)")
+        _check(not self.merged_batch, "merged_batch", self.merged_batch,
+               "false: the R1 and R2 penalties take the real and the fake batch apart")
+
+
+@dataclass
 class VAEOptions(ObjectiveOptions):
     """VAE: reconstruction + beta * KL."""
 
@@ -115,5 +135,6 @@ OPTIONS: Registry[type[ObjectiveOptions]] = Registry("objective")
 for _name, _cls in (("gan", GANOptions), ("cgan", GANOptions), ("text-gan", GANOptions),
                     ("acgan", AdversarialOptions),  # D's class head sees real and fake apart: no merged batch
                     ("wgan", WGANOptions), ("wgan-gp", WGANGPOptions), ("text-wgan-gp", WGANGPOptions),
+                    ("r3gan", R3GANOptions),
                     ("vae", VAEOptions), ("vae-gan", VAEGANOptions), ("cvae-gan", VAEGANOptions)):
     OPTIONS.add(_name, _cls)

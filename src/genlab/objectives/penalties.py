@@ -1,4 +1,5 @@
-"""Lipschitz constraints for critics: the WGAN-GP gradient penalty and WGAN weight clipping. Pure functions."""
+"""Lipschitz constraints for critics: the WGAN-GP gradient penalty, WGAN weight clipping and the zero-centred
+R1/R2 penalties (Mescheder et al. 2018; R3GAN). Pure functions."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -37,3 +38,13 @@ def clip_weights(net: nn.Module, value: float) -> None:
     """Arjovsky et al.'s WGAN constraint: clamp every parameter of the critic to [-value, value]."""
     for p in net.parameters():
         p.clamp_(-value, value)
+
+
+def zero_centered_penalty(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """``E[||grad_x D(x)||_2^2]`` over the batch: R1 when ``inputs`` are real images, R2 when they are fakes.
+
+    ``inputs`` must require grad and ``scores`` (one per image) come from them; the graph is kept
+    (``create_graph``) so the penalty trains D. The caller weighs it (R3GAN: gamma / 2).
+    """
+    (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    return grad.float().flatten(1).pow(2).sum(dim=1).mean()

@@ -40,6 +40,7 @@ class StepContext:
     loss: GANLoss | None = None
     augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
     cache: dict = field(default_factory=dict)  # per-step scratch shared between phases (cleared each step)
+    step: int = 0  # steps done before this one (the loop sets it; lazy regularisation reads it)
 
     def z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.model.latent_dim, device=self.device)

@@ -22,7 +22,7 @@ from genlab.training.checkpoint import rng_state, set_rng_state
 from genlab.training.ema import EMA
 
 #: checkpoint ``extra`` entries that describe the writer, not the model (rebuilt at every save)
-WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers")
+WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers", "train_seconds")
 
 
 def build_ema(cfg: Config, G: nn.Module) -> EMA | None:
@@ -104,6 +104,7 @@ class TrainState:
     epoch: int = 0  # completed epochs
     step_in_epoch: int = 0
     best: float | None = None  # lowest FID seen by evaluation during training (best.pt)
+    seconds: float = 0.0  # wall-clock seconds trained so far, over resumes (train.minutes)
     extra: dict = field(default_factory=dict)  # model facts: num_classes, class_names, a text vocabulary
     #: per optimizer, the implementation flags of this process (perf.optimizer_options); a loaded optimizer
     #: keeps them instead of the writer's
@@ -118,7 +119,8 @@ class TrainState:
                    rank_rng: list | None = None) -> dict[str, Any]:
         """The checkpoint dict. ``runtime``, ``world_size`` and ``rank_rng`` (every rank's RNG, gathered by the
         caller under DDP) describe the writer."""
-        extra = {**self.extra, "best": self.best, "runtime": runtime, "world_size": world_size}
+        extra = {**self.extra, "best": self.best, "runtime": runtime, "world_size": world_size,
+                 "train_seconds": self.seconds}
         if rank_rng is not None:
             extra["rank_rng"] = rank_rng
         if any(s is not None for s in self.scalers.values()):
@@ -158,5 +160,6 @@ class TrainState:
             self.ema.load_state_dict(ckpt["ema"], updates=ckpt["step"])
         self.step, self.epoch, self.step_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["step_in_epoch"]
         self.best = extra.get("best")
+        self.seconds = float(extra.get("train_seconds", 0.0))
         self.extra.update({k: v for k, v in extra.items() if k not in WRITER_KEYS})
         set_rng_state(extra["rank_rng"][rank] if world_size > 1 else ckpt["rng"])

@@ -65,7 +65,12 @@ class AdversarialObjective(Objective):
     def g_phase(self, batch: Batch, ctx: StepContext):
         c = self.condition(batch, ctx)
         fake_logits = self.score(ctx, ctx.augment(self.generate(ctx, batch.x.shape[0], c)), c)
-        g_loss = ctx.loss.g_loss(fake_logits)
+        if ctx.loss.paired:  # relativistic: each fake against a real (D is frozen here, reals need no graph)
+            with torch.no_grad():
+                real_logits = self.score(ctx, ctx.augment(batch.x), c)
+            g_loss = ctx.loss.g_loss(fake_logits, real_logits)
+        else:
+            g_loss = ctx.loss.g_loss(fake_logits)
         return g_loss, {"loss_G": g_loss.detach()}
 
     def clip_d(self, ctx: StepContext) -> None:
