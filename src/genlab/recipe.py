@@ -65,6 +65,9 @@ def check_recipe(cfg: Config) -> None:
                           f"(or {', '.join(spec.losses[1:])}), not {t.loss}")
     parse_policy(t.diffaugment)
     opts = objective_options(cfg)
+    if getattr(opts, "ada_target", 0.0) and not t.diffaugment:
+        raise ConfigError(f"objective.ada_target={opts.ada_target} adapts how often train.diffaugment is applied, "
+                          "and train.diffaugment is off; set a policy, e.g. train.diffaugment=translation,cutout")
     if LOSSES.get(t.loss).paired and not opts.pairs_real_in_g:
         raise ConfigError(f"train.loss={t.loss} pairs each fake with a real image in G's loss, which model {m.name} "
                           f"(objective {spec.objective}) does not do; use a GAN whose G phase scores the reals "

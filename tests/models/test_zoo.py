@@ -123,6 +123,9 @@ def test_models_list_names_every_model_with_conditioning_and_resolutions(monkeyp
     ("acgan", ["train.ema=0.9"]), ("text-dcgan", []), ("conv-vae", []), ("cvae-gan", []),
     # lazy R1/R2 every 2nd step and a cosine schedule with warm-up: both follow the resumed step count
     ("r3gan", ["objective.reg_every=2", "train.lr_schedule=cosine", "train.warmup_steps=1"]),
+    # LeCam's averages and ADA's p (moving fast here) are the objective's state: the checkpoint must keep them
+    ("dcgan", ["objective.lecam=0.3", "objective.ada_target=0.5", "objective.ada_interval=1",
+               "objective.ada_images=8", "train.diffaugment=color"]),
 ])
 def test_resume_is_exact(name, extra, tmp_path):
     """2 epochs in one go == 1 epoch + resume + 1 epoch (RNG, optimizers, vocabulary, EMA all restored)."""

@@ -13,7 +13,7 @@ def test_every_objective_has_options_and_every_model_an_objective():
 
 
 #: options added after 0.1.0 (never in train:, so no 0.1.0 config holds them)
-NEWER_OPTIONS = {"gamma", "reg_every"}
+NEWER_OPTIONS = {"gamma", "reg_every", "lecam", "lecam_decay", "ada_target", "ada_interval", "ada_images"}
 
 
 def test_option_defaults_are_the_010_defaults():

@@ -84,3 +84,5 @@ def test_relativistic_loss_config_checks():
     with pytest.raises(ConfigError, match="objective.reg_every=0"):
         r3gan(["objective.reg_every=0"])
     assert load_config(None, ["model.name=dcgan", "train.loss=relativistic"]).train.loss == "relativistic"
+    with pytest.raises(ConfigError, match="objective.ada_target=0.6 adapts how often train.diffaugment"):
+        load_config(None, ["objective.ada_target=0.6"])

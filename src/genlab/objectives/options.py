@@ -50,6 +50,23 @@ class GANOptions(AdversarialOptions):
 
     pairs_real_in_g: ClassVar[bool] = True
     merged_batch: bool = False  # D sees one shuffled real+fake batch instead of two
+    #: options for small datasets
+    lecam: float = 0.0  # LeCam regularisation weight lambda (Tseng et al. 2021: 0.1-0.3; 0 = off)
+    lecam_decay: float = 0.99  # decay of LeCam's moving averages of D's scores
+    #: adaptive augmentation (ADA heuristic): train.diffaugment applied per image with a probability p raised
+    #: while E[sign(D(real))] > ada_target (D over-fits) and lowered below it; 0 = off (p is always 1)
+    ada_target: float = 0.0  # ADA: 0.6
+    ada_interval: int = 4  # D updates between adjustments of p
+    ada_images: int = 100_000  # images over which p can move from 0 to 1 (ADA: 500k)
+
+    def check(self) -> None:
+        super().check()
+        _check(self.lecam >= 0, "lecam", self.lecam, "a non-negative weight (0 = off; Tseng et al.: 0.1-0.3)")
+        _check(0.0 <= self.lecam_decay < 1.0, "lecam_decay", self.lecam_decay, "a decay in [0, 1), e.g. 0.99")
+        _check(0.0 <= self.ada_target < 1.0, "ada_target", self.ada_target,
+               "a sign rate in [0, 1) (ADA: 0.6; 0 = off)")
+        _check(self.ada_interval > 0, "ada_interval", self.ada_interval, "a positive number of D updates")
+        _check(self.ada_images > 0, "ada_images", self.ada_images, "a positive number of images")
 
 
 class _Critic:

@@ -116,7 +116,7 @@ class Trainer:
         if ema is not None:
             ema.to(self.device)
         self.state = TrainState(cfg, nets, optimizers, perf.make_scalers(optimizers, self.runtime), ema,
-                                extra=extra, optimizer_options=options)
+                                extra=extra, optimizer_options=options, objective=self.objective)
         perf.compile_networks(nets, self.runtime)  # after EMA: its copy stays a plain module
         synced = ddp.wrap_ddp(nets, self.device) if self.dist.enabled else {}
         self.step_fn = TrainStep(self.objective.phases(), self.ctx, optimizers, self.state.scalers, ema=ema,

@@ -84,6 +84,14 @@ class Objective:
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
+    def state_dict(self) -> dict:
+        """What the objective itself learns during a run (moving averages, an adaptive probability), kept in
+        checkpoints so a resume is exact; empty for most objectives."""
+        return {}
+
+    def load_state_dict(self, d: dict) -> None:
+        """Take back ``state_dict``'s output."""
+
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 

@@ -22,7 +22,7 @@ from genlab.training.checkpoint import rng_state, set_rng_state
 from genlab.training.ema import EMA
 
 #: checkpoint ``extra`` entries that describe the writer, not the model (rebuilt at every save)
-WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers", "train_seconds")
+WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers", "train_seconds", "objective_state")
 
 
 def build_ema(cfg: Config, G: nn.Module) -> EMA | None:
@@ -109,6 +109,8 @@ class TrainState:
     #: per optimizer, the implementation flags of this process (perf.optimizer_options); a loaded optimizer
     #: keeps them instead of the writer's
     optimizer_options: dict[str, dict] = field(default_factory=dict)
+    #: the training objective, whose own state (LeCam's averages, ADA's p) is saved as extra["objective_state"]
+    objective: Any = None
 
     @property
     def generator(self) -> nn.Module:
@@ -123,6 +125,9 @@ class TrainState:
                  "train_seconds": self.seconds}
         if rank_rng is not None:
             extra["rank_rng"] = rank_rng
+        objective_state = self.objective.state_dict() if self.objective is not None else {}
+        if objective_state:
+            extra["objective_state"] = objective_state
         if any(s is not None for s in self.scalers.values()):
             extra["scalers"] = {k: s.state_dict() for k, s in self.scalers.items() if s is not None}
         return {
@@ -161,5 +166,7 @@ class TrainState:
         self.step, self.epoch, self.step_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["step_in_epoch"]
         self.best = extra.get("best")
         self.seconds = float(extra.get("train_seconds", 0.0))
+        if self.objective is not None and extra.get("objective_state"):
+            self.objective.load_state_dict(extra["objective_state"])
         self.extra.update({k: v for k, v in extra.items() if k not in WRITER_KEYS})
         set_rng_state(extra["rank_rng"][rank] if world_size > 1 else ckpt["rng"])

@@ -49,5 +49,6 @@ class R3GANObjective(AdversarialObjective):
         # every D update reports the same keys (the step's, also after its regularised update); 0 on steps without
         zero = real_logits.new_zeros((), dtype=torch.float32)
         stats["r1"], stats["r2"] = ctx.cache.get("r3gan_r1", zero), ctx.cache.get("r3gan_r2", zero)
+        d_loss = self.regularise_d(d_loss, real_logits, fake_logits, stats)
         stats["loss_D"] = d_loss.detach()
         return d_loss, stats
