@@ -61,8 +61,9 @@ def check_recipe(cfg: Config) -> None:
            f"model {m.name} supports {', '.join(map(str, spec.resolutions))}")
     _check(t.loss in LOSSES, "train.loss", t.loss, f"one of {', '.join(LOSSES.names())}")
     if spec.losses and t.loss not in spec.losses:
-        raise ConfigError(f"model {m.name} trains a critic (no sigmoid): set train.loss={spec.losses[0]} "
-                          f"(or {', '.join(spec.losses[1:])}), not {t.loss}")
+        others = f" (or {', '.join(spec.losses[1:])})" if len(spec.losses) > 1 else ""
+        raise ConfigError(f"model {m.name} trains a critic (no sigmoid): set train.loss={spec.losses[0]}{others}, "
+                          f"not {t.loss}")
     parse_policy(t.diffaugment)
     opts = objective_options(cfg)
     if getattr(opts, "ada_target", 0.0) and not t.diffaugment:
