@@ -124,9 +124,15 @@ def test_missing_recipe_is_clear():
         load_config("configs/nope.yaml")
 
 
+#: the GAN objectives' options for small datasets (LeCam, adaptive augmentation), added after 0.1.0: off
+GAN_SMALL_DATA_DEFAULTS = {"lecam": 0.0, "lecam_decay": 0.99, "ada_target": 0.0, "ada_interval": 4,
+                           "ada_images": 100_000}
+
+
 def test_objective_options_follow_the_models_objective():
     cfg = load_config(None, ["model.name=wgan-gp", "train.loss=wasserstein", "objective.n_critic=5"])
-    assert cfg.objective == {"real_label": 1.0, "n_critic": 5, "merged_batch": False, "grad_penalty": 10.0}
+    assert cfg.objective == {"real_label": 1.0, "n_critic": 5, "merged_batch": False, "grad_penalty": 10.0,
+                             **GAN_SMALL_DATA_DEFAULTS}
     assert load_config(None, ["model.name=vae"]).objective == {"beta": 1.0, "recon_loss": "bce"}
     with pytest.raises(ConfigError, match=r"objective.grad_penalty=1 is not an option of model dcgan"):
         load_config(None, ["objective.grad_penalty=1"])
@@ -149,7 +155,7 @@ def test_train_objective_keys_still_load_with_one_deprecation_warning(tmp_path):
     del saved["objective"]
     with pytest.warns(ConfigDeprecationWarning):
         old = from_dict(saved)
-    assert old.objective == {"real_label": 0.9, "n_critic": 1, "merged_batch": False}
+    assert old.objective == {"real_label": 0.9, "n_critic": 1, "merged_batch": False, **GAN_SMALL_DATA_DEFAULTS}
 
 
 def test_resume_refusal_names_the_moved_key(tmp_path):

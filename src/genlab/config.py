@@ -75,6 +75,13 @@ class TrainConfig:
     ema: float = 0.0  # G weight EMA decay (0 = off; e.g. 0.999); EMA weights sample and evaluate
     ema_warmup: bool = True  # decay min(ema, (1+t)/(10+t)) at update t, so early samples forget the random init
     diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color" ("" = off)
+    #: learning rate over the run's budget (epochs x steps per epoch, or max_steps when smaller): constant,
+    #: cosine (to 0 at the end) or linear (to 0 at the end), after warmup_steps of linear warm-up from ~0
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0  # steps of linear learning-rate warm-up (0 = none)
+    #: wall-clock budget in minutes (0 = none): training stops at the first step boundary past it, saves a
+    #: checkpoint, and a resume trains the remaining minutes (the time trained so far is kept in checkpoints)
+    minutes: float = 0.0
     # speed settings (genlab.training.perf): "auto" picks what is fastest and correct on the device; the
     # resolved values are written to runtime.json and to every checkpoint (extra["runtime"])
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast; fp16 adds GradScalers); auto: bf16 if the GPU has it
@@ -331,6 +338,10 @@ def validate(cfg: Config) -> None:
     _check(t.batch_size > 0, "train.batch_size", t.batch_size, "a positive integer")
     _check(t.max_steps is None or t.max_steps > 0, "train.max_steps", t.max_steps, "a positive integer or null")
     _check(0.0 <= t.ema < 1.0, "train.ema", t.ema, "a decay in [0, 1); 0 turns EMA off")
+    _check(t.lr_schedule in ("constant", "cosine", "linear"), "train.lr_schedule", t.lr_schedule,
+           "constant, cosine or linear")
+    _check(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "a number of steps >= 0 (0 = no warm-up)")
+    _check(t.minutes >= 0, "train.minutes", t.minutes, "minutes >= 0 (0 = no wall-clock budget)")
     t.precision, t.compile, t.channels_last = (str(t.precision).lower(), str(t.compile).lower(),
                                                str(t.channels_last).lower())
     _check(t.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision", t.precision, "auto, fp32, bf16 or fp16")

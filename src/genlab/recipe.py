@@ -61,10 +61,18 @@ def check_recipe(cfg: Config) -> None:
            f"model {m.name} supports {', '.join(map(str, spec.resolutions))}")
     _check(t.loss in LOSSES, "train.loss", t.loss, f"one of {', '.join(LOSSES.names())}")
     if spec.losses and t.loss not in spec.losses:
-        raise ConfigError(f"model {m.name} trains a critic (no sigmoid): set train.loss={spec.losses[0]} "
-                          f"(or {', '.join(spec.losses[1:])}), not {t.loss}")
+        others = f" (or {', '.join(spec.losses[1:])})" if len(spec.losses) > 1 else ""
+        raise ConfigError(f"model {m.name} trains a critic (no sigmoid): set train.loss={spec.losses[0]}{others}, "
+                          f"not {t.loss}")
     parse_policy(t.diffaugment)
     opts = objective_options(cfg)
+    if getattr(opts, "ada_target", 0.0) and not t.diffaugment:
+        raise ConfigError(f"objective.ada_target={opts.ada_target} adapts how often train.diffaugment is applied, "
+                          "and train.diffaugment is off; set a policy, e.g. train.diffaugment=translation,cutout")
+    if LOSSES.get(t.loss).paired and not opts.pairs_real_in_g:
+        raise ConfigError(f"train.loss={t.loss} pairs each fake with a real image in G's loss, which model {m.name} "
+                          f"(objective {spec.objective}) does not do; use a GAN whose G phase scores the reals "
+                          "(dcgan, resnet-gan, r3gan, wgan-gp, cgan, ...) or another loss")
     if t.diffaugment and not opts.augments:
         raise ConfigError(f"train.diffaugment={t.diffaugment!r} is not supported by model {m.name}; leave it at ''")
     cfg.objective = dataclasses.asdict(opts)

@@ -17,9 +17,9 @@ from genlab.recipe import from_dict, load_config
 from genlab.rundir import RunDir
 
 #: keys a resume may change (they do not alter what the model has learned so far)
-RESUMABLE_KEYS = ("train.epochs", "train.max_steps", "train.device", "train.precision", "train.compile",
-                  "train.channels_last", "train.threads", "log.", "eval.", "data.root", "data.download",
-                  "data.verify", "name", "description")
+RESUMABLE_KEYS = ("train.epochs", "train.max_steps", "train.minutes", "train.device", "train.precision",
+                  "train.compile", "train.channels_last", "train.threads", "log.", "eval.", "data.root",
+                  "data.download", "data.verify", "name", "description")
 
 
 def check_resume(saved: Config, requested: Config) -> list[str]:

@@ -28,7 +28,7 @@ class InitialWeights(Callback):
 def test_there_are_recipes_for_every_family():
     models = {load_config(r).model.name for r in RECIPES}
     assert {"dcgan", "mlp-gan", "wgan", "wgan-gp", "cgan", "acgan", "text-dcgan", "text-wgan-gp", "vae", "conv-vae",
-            "vae-gan", "cvae-gan"} <= models
+            "vae-gan", "cvae-gan", "resnet-gan", "r3gan"} <= models
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])

@@ -31,7 +31,7 @@ def zoo_config(name: str, res: int, channels: int, extra=()):
     return load_config(None, [
         f"model.name={name}", f"data.resolution={res}", f"data.channels={channels}", "model.hidden_dim=4",
         "model.latent_dim=6", "model.embed_dim=4", "train.batch_size=4", "train.max_steps=2",
-        f"train.loss={'wasserstein' if name in CRITICS else 'bce'}", "log.progress=false", "log.tensorboard=false",
+        f"train.loss={(MODELS.get(name).losses or ('bce',))[0]}", "log.progress=false", "log.tensorboard=false",
         "log.num_samples=4", "train.threads=1", *extra])
 
 
@@ -121,6 +121,11 @@ def test_models_list_names_every_model_with_conditioning_and_resolutions(monkeyp
 @pytest.mark.parametrize("name,extra", [
     ("wgan-gp", ["objective.n_critic=2", "train.diffaugment=color,translation,cutout"]),
     ("acgan", ["train.ema=0.9"]), ("text-dcgan", []), ("conv-vae", []), ("cvae-gan", []),
+    # lazy R1/R2 every 2nd step and a cosine schedule with warm-up: both follow the resumed step count
+    ("r3gan", ["objective.reg_every=2", "train.lr_schedule=cosine", "train.warmup_steps=1"]),
+    # LeCam's averages and ADA's p (moving fast here) are the objective's state: the checkpoint must keep them
+    ("dcgan", ["objective.lecam=0.3", "objective.ada_target=0.5", "objective.ada_interval=1",
+               "objective.ada_images=8", "train.diffaugment=color"]),
 ])
 def test_resume_is_exact(name, extra, tmp_path):
     """2 epochs in one go == 1 epoch + resume + 1 epoch (RNG, optimizers, vocabulary, EMA all restored)."""

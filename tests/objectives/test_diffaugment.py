@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from genlab.errors import ConfigError
-from genlab.objectives.diffaugment import DiffAugment, cutout, make_augment, translation
+from genlab.objectives.diffaugment import AdaptiveAugment, DiffAugment, cutout, make_augment, translation
 from genlab.recipe import build_networks, load_config
 from genlab.training.families import build_objective
 from genlab.training.phases import Batch
@@ -90,3 +90,36 @@ def test_augment_is_applied_to_real_and_fake_in_d_and_g_phases(model, extra):
     assert spy.calls == 2  # real and fake
     g.fn(batch, ctx)
     assert spy.calls == 3
+
+
+def test_adaptive_probability_follows_the_sign_of_d_on_reals():
+    ada = AdaptiveAugment("color", target=0.6, interval=2, speed_images=40)
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    assert ada(x) is x  # p starts at 0
+    over = torch.tensor([1.0, 2.0, 0.5, -1.0])  # E[sign] = 0.5 per batch... below 0.6
+    ada.observe(over)
+    assert ada.p == 0.0 and ada.sign_rate == pytest.approx(0.5)
+    ada.observe(over)
+    assert ada.p == 0.0  # lowered, clamped at 0
+    for _ in range(4):  # E[sign] = 1 > 0.6: +8 images / 40 per adjustment, two adjustments
+        ada.observe(torch.ones(4))
+    assert ada.p == pytest.approx(2 * 8 / 40)
+    ada.p = 1.0
+    torch.manual_seed(3)
+    got = ada(x)
+    torch.manual_seed(3)
+    torch.rand(4, 1, 1, 1)  # the coins
+    assert torch.equal(got, ada.aug(x))  # p = 1: every image augmented, with the same draws
+    ada.p = 0.5
+    torch.manual_seed(4)
+    mixed = ada(x)
+    kept = [torch.equal(mixed[i], x[i]) for i in range(4)]
+    torch.manual_seed(4)
+    coin = torch.rand(4, 1, 1, 1).flatten() < 0.5
+    assert kept == [not c for c in coin.tolist()]
+    ada.observe(torch.ones(4))
+    other = AdaptiveAugment("color", target=0.6, interval=2, speed_images=40)
+    other.load_state_dict(ada.state_dict())
+    other.observe(torch.ones(4))
+    ada.observe(torch.ones(4))
+    assert other.p == ada.p == pytest.approx(0.7)

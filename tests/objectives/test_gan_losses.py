@@ -49,3 +49,16 @@ def test_d_loss_falls_as_d_separates_real_from_fake(name):
     assert strong < weak
     # and G's loss falls as D is fooled
     assert loss.g_loss(torch.full((4,), 3.0)).item() < loss.g_loss(torch.full((4,), -3.0)).item()
+
+
+def test_relativistic_pairing_loss():
+    loss = LOSSES.get("relativistic")
+    # D: -log sigmoid(D(x) - D(G(z))) per pair, G: -log sigmoid(D(G(z)) - D(x)); pairs in batch order
+    pairs = list(zip(REAL.tolist(), FAKE.tolist()))
+    assert loss.d_loss(REAL, FAKE).item() == pytest.approx(
+        sum(-math.log(1 / (1 + math.exp(-(r - f)))) for r, f in pairs) / 3, rel=1e-6)
+    assert loss.g_loss(FAKE, REAL).item() == pytest.approx(
+        sum(-math.log(1 / (1 + math.exp(-(f - r)))) for r, f in pairs) / 3, rel=1e-6)
+    assert loss.paired and not loss.probabilities
+    with pytest.raises(ValueError, match="g_loss\\(fake, real\\)"):
+        loss.g_loss(FAKE)

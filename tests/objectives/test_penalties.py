@@ -5,7 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.objectives.penalties import clip_weights, gradient_penalty, interpolate
+from genlab.objectives.penalties import (
+    LeCamEMA,
+    clip_weights,
+    gradient_penalty,
+    interpolate,
+    lecam_penalty,
+    zero_centered_penalty,
+)
 
 
 @pytest.mark.parametrize("norm_w", [0.25, 1.0, 3.0])
@@ -56,3 +63,37 @@ def test_clip_weights_bounds_every_parameter():
         nn.init.normal_(p, 0, 1)
     clip_weights(net, 0.01)
     assert all(p.abs().max() <= 0.01 for p in net.parameters())
+
+
+def test_zero_centered_penalty_of_a_linear_and_a_quadratic_d():
+    # D(x) = w.x: grad w, so E||grad||^2 = ||w||^2; D(x) = ||x||^2: grad 2x, so 4 * mean ||x||^2
+    torch.manual_seed(1)
+    w = torch.randn(12)
+    x = torch.randn(7, 3, 2, 2, requires_grad=True)
+    assert zero_centered_penalty(x.flatten(1) @ w, x).item() == pytest.approx(w.pow(2).sum().item(), rel=1e-5)
+    x2 = torch.randn(5, 4, requires_grad=True)
+    expected = (4 * x2.detach().pow(2).sum(1)).mean()
+    assert zero_centered_penalty(x2.pow(2).sum(1), x2).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_zero_centered_penalty_trains_d():
+    d = nn.Linear(6, 1)
+    x = torch.randn(4, 6, requires_grad=True)
+    zero_centered_penalty(d(x).squeeze(1), x).backward()
+    # d/dw ||w||^2 = 2w
+    assert torch.allclose(d.weight.grad, 2 * d.weight.detach())
+
+
+def test_lecam_penalty_and_its_moving_averages():
+    real, fake = torch.tensor([1.0, -0.5, 2.0]), torch.tensor([0.5, -1.0, 0.0])
+    # relu(D(x) - a_f)^2 averaged + relu(a_r - D(G(z)))^2 averaged, a_r = 0.4, a_f = 0.2
+    expected = ((0.8 ** 2 + 0 + 1.8 ** 2) / 3) + ((0 + 1.4 ** 2 + 0.4 ** 2) / 3)
+    assert lecam_penalty(real, fake, torch.tensor(0.4), torch.tensor(0.2)).item() == pytest.approx(expected)
+    ema = LeCamEMA(decay=0.9)
+    ema.update(real, fake)
+    ema.update(real * 0, fake * 0 + 1)
+    assert ema.real.item() == pytest.approx(0.9 * 0.1 * (2.5 / 3))  # mean(real) = 2.5/3 once, then 0
+    assert ema.fake.item() == pytest.approx(0.9 * 0.1 * (-0.5 / 3) + 0.1)
+    again = LeCamEMA()
+    again.load_state_dict(ema.state_dict())
+    assert torch.equal(again.real, ema.real) and torch.equal(again.fake, ema.fake)

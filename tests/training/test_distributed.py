@@ -233,7 +233,8 @@ g = torch.Generator().manual_seed(0)
 data = ImageData(images=torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=g),
                  labels=torch.arange(64) % 10, class_names=[f"c{i}" for i in range(10)], name="synthetic")
 critic = ["train.loss=wasserstein", "train.n_critic=2"]
-extra = {"wgan": critic, "wgan-gp": critic, "text-wgan-gp": critic, "vae": ["model.depth=1"]}
+extra = {"wgan": critic, "wgan-gp": critic, "text-wgan-gp": critic, "vae": ["model.depth=1"],
+         "r3gan": ["train.loss=relativistic"]}
 root = distributed.all_gather_objects(tempfile.mkdtemp())[0]
 result = {"families": {}}
 for name in MODELS.names():

@@ -134,11 +134,13 @@ def test_bf16_autocast_trains_with_float32_weights(tmp_path):
         assert t.state.nets["G"](torch.randn(2, 8)).dtype == torch.bfloat16
 
 
-@pytest.mark.parametrize("model", MODELS.names())
+# resnet-gan: the gan objective (dcgan's) on r3gan's networks, both tested here; its bf16 convolutions cost ~6 s
+@pytest.mark.parametrize("model", [m for m in MODELS.names() if m != "resnet-gan"])
 def test_every_family_trains_under_bf16_autocast(model, tmp_path):
     """Mixed dtypes meet in every objective (bf16 fakes vs float32 reals: gradient penalty, VAE losses, ...)."""
     critic = ["train.loss=wasserstein", "train.n_critic=2"]
-    extra = {"wgan": critic, "wgan-gp": critic, "text-wgan-gp": critic, "vae": ["model.depth=1"]}
+    extra = {"wgan": critic, "wgan-gp": critic, "text-wgan-gp": critic, "vae": ["model.depth=1"],
+         "r3gan": ["train.loss=relativistic", "model.hidden_dim=4"]}
     t, a, b = bf16_and_fp32(tmp_path, [f"model.name={model}", *extra.get(model, [])])
     assert a[-1] and all(torch.isfinite(v) for v in a[-1].values()), a[-1]
     # the first step is the float32 step within bf16 rounding. Loose: a critic that starts almost flat (gp ~ 10

@@ -114,3 +114,56 @@ def make_augment(policy: str) -> Transform:
     """The ``StepContext.augment`` for a ``train.diffaugment`` policy (the identity function when off)."""
     aug = DiffAugment(policy)
     return aug if aug else identity
+
+
+class AdaptiveAugment:
+    """DiffAugment applied to each image with probability ``p``, adapted as in ADA (Karras et al. 2020): D's
+    over-fitting is read as ``r = E[sign(D(x))]`` over the reals D scored, and every ``interval`` observed
+    batches ``p`` moves by ``sign(r - target) * images / speed_images`` (so 0 -> 1 takes ``speed_images``
+    images), clamped to [0, 1]. ``p`` starts at 0. Each image draws its own keep/augment coin from the global
+    torch RNG when ``p`` > 0, so a resumed run (``state_dict``) draws the same ones.
+    """
+
+    def __init__(self, policy: str, target: float, interval: int = 4, speed_images: int = 100_000):
+        self.aug = DiffAugment(policy)
+        self.target, self.interval, self.speed_images = target, interval, speed_images
+        self.p = 0.0
+        self._signs: torch.Tensor | None = None  # sum of sign(D(x)) since the last adjustment (no sync per step)
+        self._images = 0
+        self._batches = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p <= 0.0:
+            return x
+        coin = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < self.p
+        return torch.where(coin, self.aug(x), x)
+
+    def observe(self, real_logits: torch.Tensor, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        """Count D's signs on a real batch; every ``interval`` batches adjust ``p`` (``reduce``: the mean over
+        DDP ranks, so every rank keeps the same ``p``)."""
+        s = real_logits.detach().float().sign().sum()
+        self._signs = s if self._signs is None else self._signs + s
+        self._images += real_logits.shape[0]
+        self._batches += 1
+        if self._batches % self.interval == 0:
+            stat = torch.stack([self._signs, torch.tensor(float(self._images), device=s.device)])
+            if reduce is not None:
+                stat = reduce(stat)
+            signs, images = stat.tolist()
+            r = signs / max(images, 1.0)
+            step = (1.0 if r > self.target else -1.0 if r < self.target else 0.0) * images / self.speed_images
+            self.p = min(1.0, max(0.0, self.p + step))
+            self._signs, self._images = None, 0
+
+    @property
+    def sign_rate(self) -> float | None:
+        """The current window's E[sign(D(x))] (None right after an adjustment); syncs."""
+        return None if self._signs is None else float(self._signs) / max(self._images, 1)
+
+    def state_dict(self) -> dict:
+        return {"p": self.p, "signs": 0.0 if self._signs is None else float(self._signs), "images": self._images,
+                "batches": self._batches}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.p, self._images, self._batches = float(d["p"]), int(d["images"]), int(d["batches"])
+        self._signs = torch.tensor(float(d["signs"])) if self._images else None

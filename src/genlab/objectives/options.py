@@ -24,6 +24,8 @@ class ObjectiveOptions:
 
     #: whether the objective can apply train.diffaugment (the VAE's likelihood is on the un-augmented image)
     augments: ClassVar[bool] = True
+    #: whether the objective's G phase scores the real batch for a paired loss (train.loss=relativistic)
+    pairs_real_in_g: ClassVar[bool] = False
 
     def check(self) -> None:
         """ConfigError (one line: key, value, what is allowed) for a value out of bounds."""
@@ -46,7 +48,25 @@ class AdversarialOptions(ObjectiveOptions):
 class GANOptions(AdversarialOptions):
     """GANs whose D scores real and fake batches (gan, cgan, text-gan)."""
 
+    pairs_real_in_g: ClassVar[bool] = True
     merged_batch: bool = False  # D sees one shuffled real+fake batch instead of two
+    #: options for small datasets
+    lecam: float = 0.0  # LeCam regularisation weight lambda (Tseng et al. 2021: 0.1-0.3; 0 = off)
+    lecam_decay: float = 0.99  # decay of LeCam's moving averages of D's scores
+    #: adaptive augmentation (ADA heuristic): train.diffaugment applied per image with a probability p raised
+    #: while E[sign(D(real))] > ada_target (D over-fits) and lowered below it; 0 = off (p is always 1)
+    ada_target: float = 0.0  # ADA: 0.6
+    ada_interval: int = 4  # D updates between adjustments of p
+    ada_images: int = 100_000  # images over which p can move from 0 to 1 (ADA: 500k)
+
+    def check(self) -> None:
+        super().check()
+        _check(self.lecam >= 0, "lecam", self.lecam, "a non-negative weight (0 = off; Tseng et al.: 0.1-0.3)")
+        _check(0.0 <= self.lecam_decay < 1.0, "lecam_decay", self.lecam_decay, "a decay in [0, 1), e.g. 0.99")
+        _check(0.0 <= self.ada_target < 1.0, "ada_target", self.ada_target,
+               "a sign rate in [0, 1) (ADA: 0.6; 0 = off)")
+        _check(self.ada_interval > 0, "ada_interval", self.ada_interval, "a positive number of D updates")
+        _check(self.ada_images > 0, "ada_images", self.ada_images, "a positive number of images")
 
 
 class _Critic:
@@ -86,6 +106,23 @@ class WGANGPOptions(_Critic, GANOptions):
 
 
 @dataclass
+class R3GANOptions(_Critic, GANOptions):
+    """R3GAN (Huang et al. 2024): relativistic pairing loss + zero-centred gradient penalties on reals (R1) and
+    fakes (R2), ``gamma / 2 * E||grad_x D(x)||^2`` each, applied lazily (StyleGAN2): on every ``reg_every``-th
+    step, multiplied by ``reg_every`` so their average weight stays ``gamma / 2``."""
+
+    gamma: float = 0.05  # R1 and R2 weight (the paper's CIFAR-10 value; larger for larger images)
+    reg_every: int = 4  # lazy regularisation: the penalties every k steps, scaled by k (1 = every step)
+
+    def check(self) -> None:
+        super().check()
+        _check(self.gamma >= 0, "gamma", self.gamma, "a non-negative penalty weight (R3GAN CIFAR-10: 0.05)")
+        _check(self.reg_every > 0, "reg_every", self.reg_every, "a positive number of steps (1 = every step)")
+        _check(not self.merged_batch, "merged_batch", self.merged_batch,
+               "false: the R1 and R2 penalties take the real and the fake batch apart")
+
+
+@dataclass
 class VAEOptions(ObjectiveOptions):
     """VAE: reconstruction + beta * KL."""
 
@@ -115,5 +152,6 @@ OPTIONS: Registry[type[ObjectiveOptions]] = Registry("objective")
 for _name, _cls in (("gan", GANOptions), ("cgan", GANOptions), ("text-gan", GANOptions),
                     ("acgan", AdversarialOptions),  # D's class head sees real and fake apart: no merged batch
                     ("wgan", WGANOptions), ("wgan-gp", WGANGPOptions), ("text-wgan-gp", WGANGPOptions),
+                    ("r3gan", R3GANOptions),
                     ("vae", VAEOptions), ("vae-gan", VAEGANOptions), ("cvae-gan", VAEGANOptions)):
     OPTIONS.add(_name, _cls)

@@ -1,9 +1,12 @@
-"""Lipschitz constraints for critics: the WGAN-GP gradient penalty and WGAN weight clipping. Pure functions."""
+"""Lipschitz constraints for critics: the WGAN-GP gradient penalty, WGAN weight clipping and the zero-centred
+R1/R2 penalties (Mescheder et al. 2018; R3GAN) as pure functions; LeCam regularisation with its moving averages.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -37,3 +40,42 @@ def clip_weights(net: nn.Module, value: float) -> None:
     """Arjovsky et al.'s WGAN constraint: clamp every parameter of the critic to [-value, value]."""
     for p in net.parameters():
         p.clamp_(-value, value)
+
+
+def zero_centered_penalty(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """``E[||grad_x D(x)||_2^2]`` over the batch: R1 when ``inputs`` are real images, R2 when they are fakes.
+
+    ``inputs`` must require grad and ``scores`` (one per image) come from them; the graph is kept
+    (``create_graph``) so the penalty trains D. The caller weighs it (R3GAN: gamma / 2).
+    """
+    (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    return grad.float().flatten(1).pow(2).sum(dim=1).mean()
+
+
+def lecam_penalty(real: torch.Tensor, fake: torch.Tensor, ema_real: torch.Tensor,
+                  ema_fake: torch.Tensor) -> torch.Tensor:
+    """LeCam regularisation (Tseng et al. 2021, their code): ``E[relu(D(x) - a_f)^2] + E[relu(a_r - D(G(z)))^2]``
+    with ``a_r``, ``a_f`` moving averages of D's mean score on reals and fakes (``LeCamEMA``); keeps D's scores
+    of reals and fakes from drifting apart on small datasets. The caller weighs it (lambda)."""
+    return F.relu(real - ema_fake).pow(2).mean() + F.relu(ema_real - fake).pow(2).mean()
+
+
+class LeCamEMA:
+    """The moving averages of D's mean score on reals and fakes (decay ``decay``, starting at 0) the LeCam
+    penalty anchors to; ``state_dict`` keeps them across a resume."""
+
+    def __init__(self, decay: float = 0.99):
+        self.decay = decay
+        self.real = torch.zeros(())
+        self.fake = torch.zeros(())
+
+    def update(self, real: torch.Tensor, fake: torch.Tensor) -> None:
+        d = self.decay
+        self.real = self.real.to(real.device) * d + real.detach().float().mean() * (1 - d)
+        self.fake = self.fake.to(fake.device) * d + fake.detach().float().mean() * (1 - d)
+
+    def state_dict(self) -> dict:
+        return {"real": float(self.real), "fake": float(self.fake)}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.real, self.fake = torch.tensor(float(d["real"])), torch.tensor(float(d["fake"]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from genlab.training.perf import resolve_device
 from genlab.training.phases import make_optimizer
 from genlab.training.progress import ProgressBar
 from genlab.training.reporting import Reporter
+from genlab.training.schedule import LRSchedule, budget_steps
 from genlab.training.state import TrainState, build_ema
 from genlab.training.step import TrainStep
 
@@ -114,7 +116,7 @@ class Trainer:
         if ema is not None:
             ema.to(self.device)
         self.state = TrainState(cfg, nets, optimizers, perf.make_scalers(optimizers, self.runtime), ema,
-                                extra=extra, optimizer_options=options)
+                                extra=extra, optimizer_options=options, objective=self.objective)
         perf.compile_networks(nets, self.runtime)  # after EMA: its copy stays a plain module
         synced = ddp.wrap_ddp(nets, self.device) if self.dist.enabled else {}
         self.step_fn = TrainStep(self.objective.phases(), self.ctx, optimizers, self.state.scalers, ema=ema,
@@ -126,6 +128,13 @@ class Trainer:
         self.batches = Batches(data.images.to(self.device),
                                data.labels.to(self.device) if data.labels is not None else None,
                                cfg.train.batch_size, self.runtime, rank=self.dist.rank, world_size=world)
+        t = cfg.train
+        self.schedule: LRSchedule | None = None  # train.lr_schedule / warmup_steps; None: the rates stay put
+        if t.lr_schedule != "constant" or t.warmup_steps:
+            base = {name: ocfg.lr for name, (_, ocfg) in self.objective.optimizers().items()}
+            self.schedule = LRSchedule(optimizers, base, t.lr_schedule,
+                                       budget_steps(t.epochs, self.batches.steps_per_epoch, t.max_steps),
+                                       t.warmup_steps)
         if resume_from is not None:
             ckpt = load_checkpoint(resume_from, self.device)
             check_against_checkpoint(ckpt["config"], cfg, source=str(resume_from), log=log, data=extra["data_identity"],
@@ -134,6 +143,7 @@ class Trainer:
         self.reporter = Reporter(reduce=distributed.mean_over_ranks if self.dist.enabled else None)
         self.callbacks: list[Callback] = []  # those of the current fit (events the trainer emits reach them)
         self.stop_requested = False
+        self.out_of_time = False  # the last fit stopped at train.minutes
         if self.is_main:
             run.write_runtime(self.runtime.as_dict())
 
@@ -215,12 +225,17 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
     ``standard``: add :func:`standard_callbacks` (records, status, progress, grids, checkpoints) around
     ``callbacks``; without it only ``callbacks`` run (benchmarks: nothing is written). The first Ctrl-C
     checkpoints and stops at the next step boundary (Interrupted: exit 130); a non-finite loss raises TrainingDiverged
-    naming the step, keeping the last good checkpoint.
+    naming the step, keeping the last good checkpoint. ``train.minutes``: past that much training time (counted
+    over resumes, ``TrainState.seconds``) the fit ends as at ``max_steps`` (final grid and checkpoint) and sets
+    ``trainer.out_of_time``; a resume with a larger ``train.minutes`` trains the difference.
     """
     cbs = standard_callbacks(trainer, callbacks) if standard else list(callbacks)
     trainer.callbacks = cbs
     cfg, state, batches, reporter, dist = trainer.cfg, trainer.state, trainer.batches, trainer.reporter, trainer.dist
     bs, max_steps, every = cfg.train.batch_size, cfg.train.max_steps, cfg.log.every_steps
+    budget_s = cfg.train.minutes * 60.0
+    ctx, schedule = trainer.ctx, trainer.schedule
+    trainer.out_of_time = False
     state.nets.train()
     trainer.step_fn.forget_trainable()
     trainer.stop_requested = False
@@ -230,24 +245,37 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
             cb.on_fit_start(trainer)
         step_fn = trainer.step_fn  # read after on_fit_start: a callback may wrap it
         step_end = [cb.on_step_end for cb in cbs if overrides(cb, "on_step_end")]
+        if budget_s and state.seconds >= budget_s:
+            trainer.log(f"train.minutes={cfg.train.minutes:g} already trained ({state.seconds / 60:.2f} minutes "
+                        "in the checkpoint); raise train.minutes to train longer")
+            trainer.out_of_time = True
+            status = "finished"
+            return
+        started, seconds0 = time.perf_counter(), state.seconds
         with _StopFlag() as stop:
             while state.epoch < cfg.train.epochs and not (max_steps and state.step >= max_steps):
                 perm = batches.permutation(cfg.train.seed, state.epoch)
                 reporter.reset_clock()
                 while state.step_in_epoch < batches.steps_per_epoch:
+                    if schedule is not None:
+                        schedule.apply(state.step)
+                    ctx.step = state.step
                     stats = step_fn(batches.at(perm, state.step_in_epoch))
                     state.step += 1
+                    state.seconds = seconds0 + (time.perf_counter() - started)
                     state.step_in_epoch += 1
                     reporter.add(state.step, stats, bs)
                     for on_step_end in step_end:
                         on_step_end(trainer)
                     stopping = stop.set
+                    timed_out = bool(budget_s) and state.seconds >= budget_s
                     if state.step % every == 0:
                         trainer.flush()
-                        if dist.enabled:  # ranks agree on Ctrl-C at window boundaries
+                        if dist.enabled:  # ranks agree on Ctrl-C and the time budget at window boundaries
                             stopping = distributed.any_rank(stop.set)
+                            timed_out = bool(budget_s) and distributed.any_rank(timed_out)
                     elif dist.enabled:
-                        stopping = False
+                        stopping = timed_out = False
                     if stopping:
                         trainer.flush()
                         trainer.sync_ranks()
@@ -256,6 +284,9 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
                         raise Interrupted(f"interrupted at step {state.step} (epoch {state.epoch + 1}); saved "
                                           f"checkpoint {path}; continue with `genlab train --resume "
                                           f"{trainer.run.path}`")
+                    if timed_out:
+                        trainer.out_of_time = True
+                        break
                     if trainer.stop_requested or (max_steps and state.step >= max_steps):
                         break
                 if trainer.stop_requested:
@@ -268,9 +299,15 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
                     state.epoch += 1
                     state.step_in_epoch = 0
                 trainer.sync_ranks()
-                final = state.epoch >= cfg.train.epochs or bool(max_steps and state.step >= max_steps)
+                final = (state.epoch >= cfg.train.epochs or bool(max_steps and state.step >= max_steps)
+                         or trainer.out_of_time)
                 for cb in cbs:
                     cb.on_epoch_end(trainer, state.epoch, final)
+                if trainer.out_of_time:
+                    trainer.log(f"train.minutes={cfg.train.minutes:g} reached at step {state.step} (epoch "
+                                f"{state.epoch + 1}); checkpoint saved; resume with a larger train.minutes to "
+                                "train longer")
+                    break
         status = "finished"
     except TrainingDiverged as e:
         status, error = "diverged", str(e)

@@ -40,6 +40,7 @@ class StepContext:
     loss: GANLoss | None = None
     augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
     cache: dict = field(default_factory=dict)  # per-step scratch shared between phases (cleared each step)
+    step: int = 0  # steps done before this one (the loop sets it; lazy regularisation reads it)
 
     def z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.model.latent_dim, device=self.device)
@@ -82,6 +83,14 @@ class Objective:
 
     def phases(self) -> list[Phase]:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """What the objective itself learns during a run (moving averages, an adaptive probability), kept in
+        checkpoints so a resume is exact; empty for most objectives."""
+        return {}
+
+    def load_state_dict(self, d: dict) -> None:
+        """Take back ``state_dict``'s output."""
 
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")

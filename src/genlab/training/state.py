@@ -22,7 +22,7 @@ from genlab.training.checkpoint import rng_state, set_rng_state
 from genlab.training.ema import EMA
 
 #: checkpoint ``extra`` entries that describe the writer, not the model (rebuilt at every save)
-WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers")
+WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers", "train_seconds", "objective_state")
 
 
 def build_ema(cfg: Config, G: nn.Module) -> EMA | None:
@@ -104,10 +104,13 @@ class TrainState:
     epoch: int = 0  # completed epochs
     step_in_epoch: int = 0
     best: float | None = None  # lowest FID seen by evaluation during training (best.pt)
+    seconds: float = 0.0  # wall-clock seconds trained so far, over resumes (train.minutes)
     extra: dict = field(default_factory=dict)  # model facts: num_classes, class_names, a text vocabulary
     #: per optimizer, the implementation flags of this process (perf.optimizer_options); a loaded optimizer
     #: keeps them instead of the writer's
     optimizer_options: dict[str, dict] = field(default_factory=dict)
+    #: the training objective, whose own state (LeCam's averages, ADA's p) is saved as extra["objective_state"]
+    objective: Any = None
 
     @property
     def generator(self) -> nn.Module:
@@ -118,9 +121,13 @@ class TrainState:
                    rank_rng: list | None = None) -> dict[str, Any]:
         """The checkpoint dict. ``runtime``, ``world_size`` and ``rank_rng`` (every rank's RNG, gathered by the
         caller under DDP) describe the writer."""
-        extra = {**self.extra, "best": self.best, "runtime": runtime, "world_size": world_size}
+        extra = {**self.extra, "best": self.best, "runtime": runtime, "world_size": world_size,
+                 "train_seconds": self.seconds}
         if rank_rng is not None:
             extra["rank_rng"] = rank_rng
+        objective_state = self.objective.state_dict() if self.objective is not None else {}
+        if objective_state:
+            extra["objective_state"] = objective_state
         if any(s is not None for s in self.scalers.values()):
             extra["scalers"] = {k: s.state_dict() for k, s in self.scalers.items() if s is not None}
         return {
@@ -158,5 +165,8 @@ class TrainState:
             self.ema.load_state_dict(ckpt["ema"], updates=ckpt["step"])
         self.step, self.epoch, self.step_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["step_in_epoch"]
         self.best = extra.get("best")
+        self.seconds = float(extra.get("train_seconds", 0.0))
+        if self.objective is not None and extra.get("objective_state"):
+            self.objective.load_state_dict(extra["objective_state"])
         self.extra.update({k: v for k, v in extra.items() if k not in WRITER_KEYS})
         set_rng_state(extra["rank_rng"][rank] if world_size > 1 else ckpt["rng"])

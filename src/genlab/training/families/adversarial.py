@@ -3,9 +3,11 @@
 ``AdversarialObjective`` (the plain "gan"): a D (critic) phase repeated ``objective.n_critic`` times, then a G
 phase, with any registered loss, DiffAugment (``ctx.augment``) on everything D sees, and two switches:
 ``penalty`` (WGAN-GP: ``objective.grad_penalty`` times the gradient penalty on random interpolates) and ``clip``
-(WGAN: clamp D's weights to ``objective.clip_value`` after each D step). What G and D are conditioned on comes
-from the model's Conditioning (``from_batch``: class labels, caption bags, None); fakes are drawn with the same
-conditions as the real batch, so G sees the data's condition mix.
+(WGAN: clamp D's weights to ``objective.clip_value`` after each D step). Options for small datasets (GANOptions):
+``objective.lecam`` (LeCam regularisation) and ``objective.ada_target`` (DiffAugment applied with an adaptive
+probability, the ADA heuristic); their running state is the objective's ``state_dict``, kept in checkpoints.
+What G and D are conditioned on comes from the model's Conditioning (``from_batch``: class labels, caption bags,
+None); fakes are drawn with the same conditions as the real batch, so G sees the data's condition mix.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from typing import Any
 import torch
 
 from genlab.errors import ConfigError
-from genlab.objectives.penalties import clip_weights, gradient_penalty
+from genlab.objectives.diffaugment import AdaptiveAugment
+from genlab.objectives.penalties import LeCamEMA, clip_weights, gradient_penalty, lecam_penalty
+from genlab.training import distributed
 from genlab.training.phases import OBJECTIVES, Batch, Objective, Phase, StepContext
 
 
@@ -25,6 +29,48 @@ class AdversarialObjective(Objective):
     opts: Any  # GANOptions; WGANOptions with clip, WGANGPOptions with penalty (objectives/options.py)
     penalty: bool = False
     clip: bool = False
+    lecam_ema: LeCamEMA | None = None  # objective.lecam > 0
+    ada: AdaptiveAugment | None = None  # objective.ada_target > 0: ctx.augment
+
+    # ------------------------------------------------------------------ small-data options and their state
+    def context(self, nets, device, num_classes) -> StepContext:
+        ctx = super().context(nets, device, num_classes)
+        o = self.opts
+        if getattr(o, "lecam", 0.0) > 0:
+            self.lecam_ema = LeCamEMA(o.lecam_decay)
+        if getattr(o, "ada_target", 0.0) > 0:
+            self.ada = AdaptiveAugment(self.cfg.train.diffaugment, o.ada_target, o.ada_interval, o.ada_images)
+            ctx.augment = self.ada
+        return ctx
+
+    def regularise_d(self, d_loss: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                     stats: dict) -> torch.Tensor:
+        """LeCam's term (against the averages so far, then updated) and ADA's observation of D on the reals."""
+        if self.lecam_ema is not None:
+            ema = self.lecam_ema
+            lc = lecam_penalty(real_logits.float(), fake_logits.float(), ema.real.to(real_logits.device),
+                               ema.fake.to(real_logits.device))
+            ema.update(real_logits, fake_logits)
+            d_loss = d_loss + self.opts.lecam * lc
+            stats["lecam"] = lc.detach()
+        if self.ada is not None:
+            self.ada.observe(real_logits, distributed.mean_over_ranks if distributed.group_enabled() else None)
+            stats["ada_p"] = real_logits.new_tensor(self.ada.p, dtype=torch.float32)
+        return d_loss
+
+    def state_dict(self) -> dict:
+        out = {}
+        if self.lecam_ema is not None:
+            out["lecam"] = self.lecam_ema.state_dict()
+        if self.ada is not None:
+            out["ada"] = self.ada.state_dict()
+        return out
+
+    def load_state_dict(self, d: dict) -> None:
+        if self.lecam_ema is not None and "lecam" in d:
+            self.lecam_ema.load_state_dict(d["lecam"])
+        if self.ada is not None and "ada" in d:
+            self.ada.load_state_dict(d["ada"])
 
     # ------------------------------------------------------------------ conditioning
     def condition(self, batch: Batch, ctx: StepContext) -> torch.Tensor | None:
@@ -59,13 +105,19 @@ class AdversarialObjective(Objective):
             gp = gradient_penalty(lambda x: self.score(ctx, x, c), real, fake, o.grad_penalty)
             d_loss = d_loss + gp
             stats["gp"] = gp.detach()
+        d_loss = self.regularise_d(d_loss, real_logits, fake_logits, stats)
         stats["loss_D"] = d_loss.detach()
         return d_loss, stats
 
     def g_phase(self, batch: Batch, ctx: StepContext):
         c = self.condition(batch, ctx)
         fake_logits = self.score(ctx, ctx.augment(self.generate(ctx, batch.x.shape[0], c)), c)
-        g_loss = ctx.loss.g_loss(fake_logits)
+        if ctx.loss.paired:  # relativistic: each fake against a real (D is frozen here, reals need no graph)
+            with torch.no_grad():
+                real_logits = self.score(ctx, ctx.augment(batch.x), c)
+            g_loss = ctx.loss.g_loss(fake_logits, real_logits)
+        else:
+            g_loss = ctx.loss.g_loss(fake_logits)
         return g_loss, {"loss_G": g_loss.detach()}
 
     def clip_d(self, ctx: StepContext) -> None:
