@@ -10,7 +10,7 @@ Prints three tables; nothing is asserted (targets are printed next to the figure
 1. images/s through each registered feature extractor (random weights where the real ones are absent --
    said so in the table; speed does not depend on the weights' values);
 2. Frechet distance on 2048-d statistics: the symmetric eigh route genlab uses vs scipy's sqrtm route
-   (target: >= 5x faster), and how far apart their values are;
+   (target: >= 10x faster), and how far apart their values are;
 3. sampling + evaluation of N samples from a random small generator with the classifier extractor against
    the dataset's test split (target: under 60 s for 10k). The first run trains the classifier (once, cached)
    and computes reference statistics (once, cached); both are reported separately from the evaluation.
@@ -120,10 +120,10 @@ def bench_frechet(args) -> None:
     t_sqrtm = time.perf_counter() - t0
     table(f"2. Frechet distance, {d}-d statistics from {args.fid_rows} rows (float64)",
           ["route", "seconds", "value", "note"],
-          [["eigh (symmetric, genlab)", f"{t_eigh:.2f}", f"{ours:.6f}", ""],
+          [["Cholesky + eigvalsh (genlab)", f"{t_eigh:.2f}", f"{ours:.6f}", ""],
            ["scipy.linalg.sqrtm(S1 S2)", f"{t_sqrtm:.2f}", f"{textbook:.6f}",
             f"relative difference {abs(ours - textbook) / abs(textbook):.1e}"],
-           ["speed ratio", f"{t_sqrtm / t_eigh:.1f}x", "", "target >= 5x"]])
+           ["speed ratio", f"{t_sqrtm / t_eigh:.1f}x", "", "target >= 10x"]])
 
 
 def small_generator(channels: int, resolution: int, z_dim: int = 64) -> nn.Module:
