@@ -38,7 +38,7 @@ def mixed(real: torch.Tensor, fraction: float, seed: int = 9) -> torch.Tensor:
 
 def test_result_keys_and_protocol(real_data, other_real_images, extractor):
     r = evaluate(sampler_from(other_real_images), 600, real_data, extractor, batch_size=128, seed=3, options=FAST)
-    assert set(r) == {"fid", "kid", "is", "pr", "coverage", "protocol"}
+    assert set(r) == {"fid", "kid", "is", "pr", "coverage", "fid_inf", "ci95", "protocol"}
     assert isinstance(r["fid"], float) and set(r["kid"]) >= {"mean", "std"} and set(r["is"]) >= {"mean", "std"}
     assert set(r["pr"]) >= {"precision", "recall", "density", "coverage"}
     assert r["coverage"]["num_classes"] == 10 and sum(r["coverage"]["histogram"]) == 600

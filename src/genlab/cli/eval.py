@@ -10,7 +10,7 @@ from rich.table import Table
 from genlab.cli import app, console, on_ctrl_c, output_path, positive
 from genlab.errors import ConfigError
 
-METRICS_HELP = "comma-separated: fid, kid, is, pr, coverage"
+METRICS_HELP = "comma-separated: fid, kid, is, pr, coverage, fid_inf, ci95"
 FEATURES_HELP = "auto (inception if its weights are on disk, else classifier) | inception | classifier"
 
 
@@ -32,7 +32,7 @@ def print_result(result: dict[str, Any], title: str) -> None:
 def eval_run(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
-    metrics: str = typer.Option("fid,kid,is,pr,coverage", "--metrics", help=METRICS_HELP),
+    metrics: str = typer.Option("fid,kid,is,pr,coverage,fid_inf,ci95", "--metrics", help=METRICS_HELP),
     features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
     num_samples: int = typer.Option(10_000, "--num-samples", help="generated images"),
     seed: int = typer.Option(0, "--seed"),
@@ -71,7 +71,7 @@ def eval_folder(
     folder: Path = typer.Argument(..., help="a folder of generated images"),
     against: str = typer.Option(..., "--against", help="DATASET[:SPLIT] (e.g. fashion-mnist:test) or a folder"),
     out: Path = typer.Option(Path("result.json"), "--out", help="JSON path"),
-    metrics: str = typer.Option("fid,kid,is,pr,coverage", "--metrics", help=METRICS_HELP),
+    metrics: str = typer.Option("fid,kid,is,pr,coverage,fid_inf,ci95", "--metrics", help=METRICS_HELP),
     features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
     resolution: int | None = typer.Option(None, "--resolution", help="decode both sides at this size"),
     channels: int | None = typer.Option(None, "--channels", help="1 or 3"),
