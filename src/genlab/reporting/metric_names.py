@@ -12,7 +12,8 @@ HIGHER_IS_BETTER = ("is", "inception_score", "precision", "recall", "density", "
 LOWER_IS_BETTER_LEAVES = ("kl_to_real",)
 NON_METRIC_KEYS = {"step", "epoch", "kind", "split", "protocol", "checkpoint", "num_samples", "features", "seed"}
 #: numbers in evaluation results that describe the measurement rather than score the model
-NON_METRIC_LEAVES = ("std", "k", "num_classes", "classes_in_real", "num_samples", "seconds", "subsets", "subset_size")
+NON_METRIC_LEAVES = ("std", "k", "num_classes", "classes_in_real", "num_samples", "seconds", "subsets", "subset_size",
+                     "resamples", "level", "kid_rows")
 
 
 def _leaf(metric: str) -> str:
@@ -32,9 +33,11 @@ def higher_is_better(metric: str) -> bool:
 
 
 def is_score(metric: str) -> bool:
-    """False for bookkeeping numbers of a result (kid/std, pr/k, coverage/num_classes, fid_std)."""
+    """False for bookkeeping numbers of a result (kid/std, pr/k, coverage/num_classes, fid_std) and for the ends
+    of confidence intervals (ci95/fid_low: tables show them next to the metric they bound)."""
     leaf = _leaf(metric)
-    return leaf not in NON_METRIC_LEAVES and not leaf.endswith("_std") and metric not in NON_METRIC_KEYS
+    return (leaf not in NON_METRIC_LEAVES and not leaf.endswith(("_std", "_low", "_high"))
+            and metric not in NON_METRIC_KEYS)
 
 
 def flatten(d: dict, prefix: str = "", sep: str = "/") -> dict:
@@ -57,5 +60,6 @@ def pretty(metric: str) -> str:
     names = {"fid": "FID", "kid": "KID", "kid/mean": "KID", "is": "IS", "is/mean": "IS", "loss_D": "loss D",
              "loss_G": "loss G", "pr/precision": "precision", "pr/recall": "recall", "pr/density": "density",
              "pr/coverage": "PR coverage", "coverage/classes_covered": "classes covered",
-             "coverage/kl_to_real": "class KL to real", "coverage/entropy_normalized": "class entropy (norm.)"}
+             "coverage/kl_to_real": "class KL to real", "coverage/entropy_normalized": "class entropy (norm.)",
+             "fid_inf": "FID∞"}
     return names.get(metric, metric)
