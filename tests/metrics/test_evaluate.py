@@ -11,6 +11,7 @@ import genlab
 from genlab.data.base import ImageData, to_float
 from genlab.errors import ConfigError, GenlabError
 from genlab.metrics import DatasetRef, EvalOptions, evaluate, evaluate_folder, flatten_results
+from genlab.metrics.uncertainty import fit_counts
 
 from .conftest import TINY_RES, noise_images
 
@@ -46,6 +47,10 @@ def test_result_keys_and_protocol(real_data, other_real_images, extractor):
     assert p["extractor"] == "randconv" and p["extractor_hash"] == extractor.hash
     assert p["num_generated"] == 600 and p["num_reference"] == 600 and p["seed"] == 3
     assert p["genlab_version"] == genlab.__version__ and p["reference"]["dataset"] == "blobs"
+    # fid_inf is a float; its fit points go into the protocol (the last point: all 600 samples, i.e. fid)
+    assert isinstance(r["fid_inf"], float) and p["details"]["fid_inf"]["counts"] == fit_counts(600)
+    assert p["details"]["fid_inf"]["fid"][-1] == pytest.approx(r["fid"], rel=1e-9)
+    assert r["ci95"]["fid_low"] <= r["fid"] <= r["ci95"]["fid_high"] and p["options"]["ci_resamples"] == 50
     json.dumps(r)  # JSON-able as is
     flat = flatten_results(r)
     assert flat["fid"] == r["fid"] and flat["kid/mean"] == r["kid"]["mean"] and "protocol" not in flat
