@@ -80,6 +80,8 @@ def test_bootstrap_spread_matches_the_spread_over_fresh_draws():
     assert 0.5 < r.kid_std / np.std(fresh_kid, ddof=1) < 2.0
     fid = frechet_distance(x.mean(0), np.cov(x, rowvar=False), mu_r, s_r)
     assert r.fid_low < fid < r.fid_high
+    # re-centred on the full-sample value (a resample repeats rows, which inflates FID by about c / N)
+    assert abs((r.fid_low + r.fid_high) / 2 - fid) < 0.5 * r.fid_std
     assert r.kid_low < mmd2_unbiased(x, ref) < r.kid_high
     again = bootstrap_intervals(x, ref, mu_r, s_r, resamples=200, level=0.9, seed=0, kid_rows=n)
     assert again == r  # seeded

@@ -9,12 +9,15 @@ counts are ``points`` values evenly spaced from ``min(min_count, N // 2)`` to N 
 covariances cost one pass over the data), and the reference statistics are fixed, as in the paper.
 
 Bootstrap intervals: ``resamples`` seeded resamples, with replacement, of the *generated* rows; FID and KID
-are recomputed on each and the interval is the (percentile) ``level`` quantile range. Only the generated side
-is resampled: the reference statistics are one fixed, cached property of the dataset split, shared by every
-model compared under one protocol; the question the interval answers is how far this number would move with
-another draw of N samples from this model. KID's interval is that of the unbiased MMD^2 on a seeded subsample
-of ``kid_rows`` rows per side (kernel matrices built once, each resample reweights them), an estimator with
-KID's expectation and a spread no smaller than that of KID's average over subsets: a conservative interval.
+are recomputed on each and the interval is their ``level`` quantile range, shifted by the bootstrap's estimate
+of its own bias (mean over resamples minus the full-sample value): a resample repeats rows, which inflates
+FID (and MMD^2) by about the c / N above, so the raw quantiles would sit above the number they bound. Only
+the generated side is resampled: the reference statistics are one fixed, cached property of the dataset split,
+shared by every model compared under one protocol; the question the interval answers is how far this number
+would move with another draw of N samples from this model. KID's interval is that of the unbiased MMD^2 on a
+seeded subsample of ``kid_rows`` rows per side (kernel matrices built once, each resample reweights them):
+an estimator with KID's expectation whose spread is that of an estimate from ``kid_rows`` rows per side (KID
+averages subsets of all N rows; its own spread may be somewhat smaller when N is much larger than that).
 """
 from __future__ import annotations
 
@@ -104,14 +107,16 @@ class CIResult:
     kid_rows: int  # rows per side behind the KID interval
 
 
-def _quantiles(values: np.ndarray, level: float) -> tuple[float, float]:
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+def _interval(values: np.ndarray, full: float, level: float) -> tuple[float, float]:
+    """The ``level`` quantile range of the bootstrap values, shifted by their bias (mean - full-sample value)."""
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2]) - (values.mean() - full)
     return float(lo), float(hi)
 
 
 def bootstrap_fid(features: np.ndarray, ref_mu: np.ndarray, ref_sigma: np.ndarray, resamples: int,
-                  rng: np.random.Generator) -> np.ndarray:
-    """FID of ``resamples`` resamples (with replacement) of the generated rows against fixed reference stats."""
+                  rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """FID of ``resamples`` resamples (with replacement) of the generated rows against fixed reference stats,
+    and the FID of the rows themselves."""
     x = as_float64(features)
     n = len(x)
     centre = x.mean(axis=0)
@@ -123,20 +128,26 @@ def bootstrap_fid(features: np.ndarray, ref_mu: np.ndarray, ref_sigma: np.ndarra
         mean = counts @ xt / n
         sigma = ((xt * counts[:, None]).T @ xt - n * torch.outer(mean, mean)) / (n - 1)
         out[b] = ref.fid(mean, (sigma + sigma.T) / 2)
-    return out
+    sigma = xt.T @ xt / (n - 1)
+    return out, ref.fid(torch.zeros(x.shape[1], dtype=torch.float64), (sigma + sigma.T) / 2)
 
 
-def bootstrap_mmd2(gen: np.ndarray, ref: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+def bootstrap_mmd2(gen: np.ndarray, ref: np.ndarray, resamples: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """Unbiased MMD^2 (KID's cubic kernel) of ``resamples`` resamples of the generated rows against ``ref``
-    (equal sizes m): sum over pairs p != q of resampled positions, i.e. c^T K c - c . diag(K) for counts c."""
+    (equal sizes m): sum over pairs p != q of resampled positions, i.e. c^T K c - c . diag(K) for counts c;
+    and the MMD^2 of the rows themselves (c = 1)."""
     m = len(gen)
     kxx = polynomial_kernel(gen, gen)
     kyy = polynomial_kernel(ref, ref)
     kxy_rows = polynomial_kernel(gen, ref).sum(axis=1)
     yy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-    counts = np.stack([np.bincount(rng.integers(0, m, m), minlength=m) for _ in range(resamples)]).astype(np.float64)
+    counts = np.stack([np.bincount(rng.integers(0, m, m), minlength=m) for _ in range(resamples + 1)])
+    counts = counts.astype(np.float64)
+    counts[-1] = 1.0  # the rows themselves
     xx = np.einsum("bi,bi->b", counts @ kxx, counts) - counts @ np.diag(kxx)
-    return xx / (m * (m - 1)) + yy - 2.0 * (counts @ kxy_rows) / (m * m)
+    values = xx / (m * (m - 1)) + yy - 2.0 * (counts @ kxy_rows) / (m * m)
+    return values[:-1], float(values[-1])
 
 
 def bootstrap_intervals(gen: np.ndarray, ref: np.ndarray, ref_mu: np.ndarray, ref_sigma: np.ndarray,
@@ -150,14 +161,14 @@ def bootstrap_intervals(gen: np.ndarray, ref: np.ndarray, ref_mu: np.ndarray, re
     check_finite(g, "generated features")
     check_finite(r, "reference features")
     rng = np.random.default_rng(seed)
-    fids = bootstrap_fid(g, ref_mu, ref_sigma, resamples, rng)
+    fids, fid = bootstrap_fid(g, ref_mu, ref_sigma, resamples, rng)
     m = min(len(g), len(r), kid_rows)
     if m < 2:
         raise GenlabError(f"the KID interval needs at least 2 rows per side, got {len(g)} and {len(r)}")
     gi = np.sort(rng.choice(len(g), m, replace=False))
     ri = np.sort(rng.choice(len(r), m, replace=False))
-    kids = bootstrap_mmd2(g[gi], r[ri], resamples, rng)
-    f_lo, f_hi = _quantiles(fids, level)
-    k_lo, k_hi = _quantiles(kids, level)
+    kids, kid = bootstrap_mmd2(g[gi], r[ri], resamples, rng)
+    f_lo, f_hi = _interval(fids, fid, level)
+    k_lo, k_hi = _interval(kids, kid, level)
     return CIResult(fid_low=f_lo, fid_high=f_hi, fid_std=float(fids.std(ddof=1)), kid_low=k_lo, kid_high=k_hi,
                     kid_std=float(kids.std(ddof=1)), resamples=resamples, level=level, kid_rows=m)
