@@ -80,23 +80,32 @@ def trace_sqrt_factored(sigma: np.ndarray, factor: Factor) -> float:
     """tr((S1 S2)^(1/2)) with S1 = ``sigma`` and S2 given by its ``cholesky_factor``.
 
     Both positive definite (the usual case): S1 S2 is similar to A = L^T S1 L (LAPACK ``sygst``, one
-    triangle), so the trace is sum sqrt(eig(A)). Either singular: with S1 = F1 F1^T, S2 = F2 F2^T cut at
+    triangle), so the trace is sum sqrt(eig(A)); S1 needs no factorisation, its definiteness shows in A's
+    smallest eigenvalue. Either singular: with S1 = F1 F1^T, S2 = F2 F2^T cut at
     their ranks, the trace is the sum of the singular values of C = F2^T F1, sqrt(eig) of the smaller of
     C^T C and C C^T; working with the factors keeps the covariances' round-off null-space eigenvalues (whose
     square roots are ~1e-8 relative) out of the sum. Eigenvalues only, round-off negatives clipped to 0."""
-    own = cholesky_factor(sigma)
-    if own.rank == factor.rank == sigma.shape[0]:
+    d = sigma.shape[0]
+    if factor.rank == d:
         a, info = scipy.linalg.lapack.dsygst(sigma, factor.lower, itype=2, lower=1)
         if info != 0:  # pragma: no cover
             raise ValueError(f"LAPACK dsygst: argument {-info} is invalid")
-    else:
-        c = factor.dense().T @ own.dense()
-        a = c.T @ c if c.shape[1] <= c.shape[0] else c @ c.T
-    if a.size == 0:
-        return 0.0
-    # one BLAS library only: mixing torch's threads with OpenBLAS's stalls both on a loaded machine
-    w = scipy.linalg.eigvalsh(a, lower=True, driver="evd", check_finite=False)
+        w = _eigvals(a)
+        if w.size and w.min() > d * np.finfo(np.float64).eps * w.max():  # S1 positive definite too
+            return float(np.sqrt(w).sum())
+    # a singular S1 (or S2): from both factors, cut at their ranks
+    own = cholesky_factor(sigma)
+    c = factor.dense().T @ own.dense()
+    w = _eigvals(c.T @ c if c.shape[1] <= c.shape[0] else c @ c.T)
     return float(np.sqrt(np.clip(w, 0, None)).sum())
+
+
+def _eigvals(a: np.ndarray) -> np.ndarray:
+    """Eigenvalues (ascending) of a symmetric matrix from its lower triangle, without eigenvectors. One BLAS
+    library only (scipy's): mixing torch's threads with OpenBLAS's stalls both on a loaded machine."""
+    if a.size == 0:
+        return np.zeros(0)
+    return scipy.linalg.eigvalsh(a, lower=True, driver="evd", overwrite_a=True, check_finite=False)
 
 
 def trace_sqrt_product(sigma1: Any, sigma2: Any) -> float:
