@@ -7,11 +7,11 @@ eigenvectors: with a Cholesky factor S2 = L L^T (LAPACK ``potrf``), S1 S2 is sim
 matrix A = L^T S1 L (formed by LAPACK ``sygst`` from one triangle), so tr((S1 S2)^(1/2)) = sum sqrt(eig(A)),
 eigenvalues only (``syevd`` without vectors; round-off negatives clipped to 0). A singular covariance (fewer
 samples than dimensions) gets the pivoted ``pstrf`` factor cut at its numerical rank -- never a diagonal
-jitter -- and the sum of the singular values of F2^T F1. Two factorisations, one symmetric sandwich and one
-eigenvalues-only solve: about 10x faster
-than ``scipy.linalg.sqrtm`` on 2048-d statistics, and it never produces the complex parts or ``inf`` that the
-general square root gives on nearly singular covariances. Reusing the factor of fixed reference statistics
-(FD-infinity, bootstrap intervals) leaves one sandwich and one eigenvalue solve per FID.
+jitter -- and the sum of the singular values of F2^T F1 (S1's definiteness shows in A's smallest
+eigenvalue, so S1 is factored only then). One factorisation, one symmetric sandwich and one eigenvalues-only
+solve: 10-14x faster than ``scipy.linalg.sqrtm`` on 2048-d statistics (benchmarks/eval_throughput.py), and it
+never produces the complex parts or ``inf`` that the general square root gives on nearly singular
+covariances. FD-infinity and the bootstrap intervals (metrics/uncertainty.py) factor the fixed reference once.
 """
 from __future__ import annotations
 
