@@ -29,7 +29,8 @@ from genlab.metrics.stats import Features, FeatureStats
 log = logging.getLogger("genlab.metrics")
 
 # Bump when statistics or the file layout change, so old cache files are recomputed.
-REFSTATS_VERSION = 1
+# 2: the true class of each kept raw row (``FeatureStats.labels``) for labeled references (ifid, class_acc).
+REFSTATS_VERSION = 2
 # Raw reference feature rows kept for KID and precision/recall (a seeded subset of larger splits).
 REFERENCE_ROWS = 10_000
 
@@ -48,7 +49,9 @@ def compute_features(extractor: FeatureExtractor, batches: Iterable[torch.Tensor
         logits.append(logit)
     if not feats:
         raise GenlabError("no images to compute features of")
-    return Features(torch.cat(feats).numpy(), torch.cat(logits).numpy())
+    all_logits = torch.cat(logits).numpy()
+    # an extractor without a classifier head (0 classes, e.g. DINOv2) has no logits, not empty ones
+    return Features(torch.cat(feats).numpy(), all_logits if all_logits.shape[-1] else None)
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -127,7 +130,8 @@ def reference_stats(
     if len(data) < 2:
         raise GenlabError(f"the reference {described} holds {len(data)} image(s); statistics need at least 2")
     feats = compute_features(extractor, iter_batches(data.images, batch_size))
-    stats = FeatureStats.from_features(feats, keep=REFERENCE_ROWS, seed=0)
+    labels = data.labels.numpy() if data.labeled else None
+    stats = FeatureStats.from_features(feats, keep=REFERENCE_ROWS, seed=0, labels=labels)
     if cache:
         try:
             atomic_torch_save({"key": expected, "description": described, "stats": stats.state()}, path)
