@@ -53,4 +53,5 @@ def test_vae_rfid_and_recon_match_a_direct_computation(vae_run, classifier_cache
 
 def test_gan_runs_default_to_no_reconstruction_metrics(gan_run):
     # asked for anyway, a GAN run gets one line through the real CLI: tests/cli/test_bad_input.py "eval-rfid-gan"
-    assert run_default_metrics(load_run(gan_run)) == ("fid", "kid", "is", "pr", "coverage", "copies")
+    assert run_default_metrics(load_run(gan_run)) == ("fid", "kid", "is", "pr", "coverage", "fid_inf", "ci95", "copies")
+    assert run_default_metrics(load_run(gan_run), "dinov2-vits14") == ("fid", "kid", "pr", "fid_inf", "ci95", "copies")

@@ -13,6 +13,7 @@ import torch
 
 from genlab.errors import GenlabError, RunError
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate, flatten_results
+from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD
 from genlab.metrics.features.inception_fid import find_inception_weights
 from genlab.metrics.memorization import COPIES
 from genlab.metrics.suite import RECON, RECONSTRUCTION_INPUTS, RFID, check_metrics, needed_inputs
@@ -108,10 +109,13 @@ def check_eval_target(run: LoadedRun, out: str | Path | None) -> None:
                    f"{run.run.eval_json}; evaluate it with {how}, or pass --out FILE to write them elsewhere")
 
 
-def run_default_metrics(run: LoadedRun) -> tuple[str, ...]:
+def run_default_metrics(run: LoadedRun, features: Any = None) -> tuple[str, ...]:
     """`genlab eval`'s default metrics for a run: the pair metrics and ``copies``, plus ``rfid`` and ``recon``
-    for models with an encoder (the VAE family)."""
-    return (*DEFAULT_METRICS, COPIES, *((RFID, RECON) if "E" in run.nets else ()))
+    for models with an encoder (the VAE family); without the classifier-head metrics (IS, class coverage) for
+    extractors that have no head (``dinov2-*``)."""
+    names = (*DEFAULT_METRICS, COPIES, *((RFID, RECON) if "E" in run.nets else ()))
+    headless = isinstance(features, str) and features.startswith("dinov2") or getattr(features, "num_classes", 1) == 0
+    return tuple(n for n in names if not (headless and n in NEEDS_CLASSIFIER_HEAD))
 
 
 def train_reference_of(cfg, verify: bool | None = None) -> DatasetRef:
@@ -186,7 +190,7 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str | None, feat
     reference split (models with an encoder only). Conditional metrics (ifid, class_acc, cas) are refused for
     runs that draw no class labels.
     """
-    names = run_default_metrics(run) if metrics is None else check_metrics(metrics)
+    names = run_default_metrics(run, features) if metrics is None else check_metrics(metrics)
     check_conditional_metrics(run, names)
     needs = needed_inputs(names)
     recon = reconstructor(run, [n for n in names if n in (RFID, RECON)]) \

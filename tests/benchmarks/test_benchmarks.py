@@ -89,10 +89,10 @@ def test_profile_step_reports_the_share_of_peak_and_where_the_time_goes():
 
 def test_eval_throughput_runs_every_section(tiny_fmnist, tiny_env):
     out = bench("eval_throughput.py", "--data-root", str(tiny_fmnist), "--no-verify", "--num-samples", "64",
-                "--classifier-images", "64", "--fid-rows", "64", "--skip-inception", env=tiny_env)
+                "--classifier-images", "64", "--fid-rows", "64", "--fid-dim", "256", "--skip-inception", env=tiny_env)
     assert re.search(r"^classifier\s+64\s+[\d,.]+\s+trained \(cached\)", out, flags=re.M), out
-    # the speed ratio is sqrtm's seconds / eigh's, the two routes agree, and the printed difference is theirs
-    eigh = re.search(r"^eigh \(symmetric, genlab\)\s+([\d.]+)\s+([\d.]+)\s*$", out, flags=re.M)
+    # the speed ratio is sqrtm's seconds / genlab's, the two routes agree, and the printed difference is theirs
+    eigh = re.search(r"^Cholesky \+ eigvalsh \(genlab\)\s+([\d.]+)\s+([\d.]+)\s*$", out, flags=re.M)
     sqrtm = re.search(r"^scipy\.linalg\.sqrtm\(S1 S2\)\s+([\d.]+)\s+([\d.]+)\s+relative difference (\S+)",
                       out, flags=re.M)
     ratio = re.search(r"^speed ratio\s+([\d.]+)x", out, flags=re.M)
@@ -102,6 +102,10 @@ def test_eval_throughput_runs_every_section(tiny_fmnist, tiny_env):
     assert v_eigh > 0 and abs(v_eigh - v_sqrtm) / v_sqrtm < 1e-6, out
     assert abs(rel - abs(v_eigh - v_sqrtm) / v_sqrtm) <= 0.06 * rel + 2e-6 / v_sqrtm, out
     assert "3. 64 samples" in out and re.search(r"fid [\d.]+, kid", out), out
+    # a row per metric of the default evaluation, the new ones included
+    for name in ("fid", "kid", "is", "pr", "coverage", "fid_inf", "ci95"):
+        assert re.search(rf"^  metric {name}\s+[\d.]+\s+default", out, flags=re.M), out
+    assert re.search(r"fid_inf [\d.]+, fid 95% \[[\d.]+, [\d.]+\]", out), out
 
 
 def test_quality_per_minute_prints_fid_for_both_arms(tiny_fmnist, tiny_env, tmp_path):

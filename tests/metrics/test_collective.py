@@ -117,7 +117,7 @@ def test_two_ranks_give_the_numbers_of_one_process(images, reference):
 
     (rank0, rank1), world = run_ranks(2, job)
     assert values(rank0) == values(rank1) == values(one)
-    assert set(values(one)) == {"fid", "kid", "is", "pr", "coverage"}
+    assert set(values(one)) == {"fid", "kid", "is", "pr", "coverage", "fid_inf", "ci95"}
     assert sum(rank0["coverage"]["histogram"]) == n
     for r in (rank0, rank1):
         assert r["protocol"]["world_size"] == 2 and r["protocol"]["num_generated"] == n

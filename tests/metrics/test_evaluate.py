@@ -11,6 +11,7 @@ import genlab
 from genlab.data.base import ImageData, to_float
 from genlab.errors import ConfigError, GenlabError
 from genlab.metrics import DatasetRef, EvalOptions, evaluate, evaluate_folder, flatten_results
+from genlab.metrics.uncertainty import fit_counts
 
 from .conftest import TINY_RES, noise_images
 
@@ -38,7 +39,7 @@ def mixed(real: torch.Tensor, fraction: float, seed: int = 9) -> torch.Tensor:
 
 def test_result_keys_and_protocol(real_data, other_real_images, extractor):
     r = evaluate(sampler_from(other_real_images), 600, real_data, extractor, batch_size=128, seed=3, options=FAST)
-    assert set(r) == {"fid", "kid", "is", "pr", "coverage", "protocol"}
+    assert set(r) == {"fid", "kid", "is", "pr", "coverage", "fid_inf", "ci95", "protocol"}
     assert isinstance(r["fid"], float) and set(r["kid"]) >= {"mean", "std"} and set(r["is"]) >= {"mean", "std"}
     assert set(r["pr"]) >= {"precision", "recall", "density", "coverage"}
     assert r["coverage"]["num_classes"] == 10 and sum(r["coverage"]["histogram"]) == 600
@@ -46,6 +47,10 @@ def test_result_keys_and_protocol(real_data, other_real_images, extractor):
     assert p["extractor"] == "randconv" and p["extractor_hash"] == extractor.hash
     assert p["num_generated"] == 600 and p["num_reference"] == 600 and p["seed"] == 3
     assert p["genlab_version"] == genlab.__version__ and p["reference"]["dataset"] == "blobs"
+    # fid_inf is a float; its fit points go into the protocol (the last point: all 600 samples, i.e. fid)
+    assert isinstance(r["fid_inf"], float) and p["details"]["fid_inf"]["counts"] == fit_counts(600)
+    assert p["details"]["fid_inf"]["fid"][-1] == pytest.approx(r["fid"], rel=1e-9)
+    assert r["ci95"]["fid_low"] <= r["fid"] <= r["ci95"]["fid_high"] and p["options"]["ci_resamples"] == 50
     json.dumps(r)  # JSON-able as is
     flat = flatten_results(r)
     assert flat["fid"] == r["fid"] and flat["kid/mean"] == r["kid"]["mean"] and "protocol" not in flat

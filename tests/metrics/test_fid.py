@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import warnings
+
+import mpmath
 import numpy as np
 import pytest
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from genlab.metrics.fid import fid_from_stats, frechet_distance, frechet_distance_sqrtm
+from genlab.metrics.fid import (
+    cholesky_factor,
+    fid_from_stats,
+    frechet_distance,
+    frechet_distance_sqrtm,
+    sqrt_psd,
+    trace_sqrt_product,
+)
 from genlab.metrics.stats import FeatureStats
 
 from .conftest import gaussian_stats
@@ -70,9 +80,63 @@ def test_different_feature_sizes_refused():
         fid_from_stats(a, b)
 
 
-def test_trace_sqrt_product_matches_explicit_symmetric_root():
-    from genlab.metrics.fid import sqrt_psd, trace_sqrt_product
+def _exact_fd_from_rows(x1: np.ndarray, x2: np.ndarray) -> float:
+    """An independent reference: both covariances formed from the rows in 40-digit arithmetic (no float64
+    round-off eigenvalues), tr((S1 S2)^(1/2)) from the general eigenvalues of S1 S2 (mpmath.eig)."""
+    mpmath.mp.dps = 40
 
+    def cov(x):
+        n, d = x.shape
+        xm = mpmath.matrix(x.tolist())
+        mu = [mpmath.fsum(xm[i, j] for i in range(n)) / n for j in range(d)]
+        xc = mpmath.matrix([[xm[i, j] - mu[j] for j in range(d)] for i in range(n)])
+        return mu, xc.T * xc / (n - 1)
+
+    (mu1, c1), (mu2, c2) = cov(x1), cov(x2)
+    ev = mpmath.eig(c1 * c2, left=False, right=False)
+    tr_sqrt = mpmath.fsum(mpmath.sqrt(max(mpmath.re(e), 0)) for e in ev)
+    value = mpmath.fsum((a - b) ** 2 for a, b in zip(mu1, mu2))
+    value += mpmath.fsum(c1[i, i] + c2[i, i] for i in range(c1.rows)) - 2 * tr_sqrt
+    return float(value)
+
+
+def test_full_rank_equals_sqrtm_route_to_1e_10():
+    for d, n1, n2, seed in ((64, 500, 400, 0), (96, 300, 900, 1)):
+        _, mu1, s1 = gaussian_stats(d, n1, seed=seed)
+        _, mu2, s2 = gaussian_stats(d, n2, seed=seed + 10, shift=0.3, scale=1.5)
+        assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(frechet_distance_sqrtm(mu1, s1, mu2, s2),
+                                                                   rel=1e-10)
+
+
+@pytest.mark.parametrize("n1,n2", [(6, 40), (40, 6), (6, 5)])
+def test_singular_covariances_match_an_exact_reference(n1, n2):
+    # Fewer samples than dimensions: rank n-1 covariances. Float64 covariances carry round-off eigenvalues of
+    # size ~eps |S| in their null space, whose square roots move sqrtm's value by ~1e-8 relative; the pivoted
+    # Cholesky factor is cut at the numerical rank, so genlab matches the exact (40-digit, from the rows) value.
+    x1, mu1, s1 = gaussian_stats(10, n1, seed=11)
+    x2, mu2, s2 = gaussian_stats(10, n2, seed=12, shift=0.3, scale=1.5)
+    ours = frechet_distance(mu1, s1, mu2, s2)
+    assert ours == pytest.approx(_exact_fd_from_rows(x1, x2), rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sqrtm: "Matrix is singular and may not have a square root"
+        assert ours == pytest.approx(frechet_distance_sqrtm(mu1, s1, mu2, s2), rel=1e-7)
+
+
+def test_pivoted_factor_reproduces_a_singular_covariance_at_its_rank():
+    x, _, s = gaussian_stats(24, 12, seed=13)
+    f = cholesky_factor(s)
+    assert f.rank == 11 and f.perm is not None  # rank n - 1 after centring
+    np.testing.assert_allclose(f.dense() @ f.dense().T, s, atol=1e-12)
+    _, _, full = gaussian_stats(24, 200, seed=14)
+    f = cholesky_factor(full)
+    assert f.rank == 24 and f.perm is None
+    np.testing.assert_allclose(f.dense() @ f.dense().T, full, atol=1e-12)
+    zero = cholesky_factor(np.zeros((5, 5)))  # no variance at all: tr sqrt is 0
+    assert zero.rank == 0 and not zero.dense().any()
+    assert trace_sqrt_product(np.zeros((5, 5)), full[:5, :5]) == 0.0
+
+
+def test_trace_sqrt_product_matches_explicit_symmetric_root():
     _, _, singular = gaussian_stats(24, 12, seed=9)  # rank-deficient (n < d): PSD, not PD
     _, _, full = gaussian_stats(24, 200, seed=10)
     for s1, s2 in ((singular, full), (full, singular)):  # eigh of a singular S1; no Cholesky of a singular S2

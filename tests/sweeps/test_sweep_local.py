@@ -112,8 +112,9 @@ def test_results_with_eval_numbers(finished_sweep):
         res = CliRunner().invoke(app, ["sweep", "--table-only", "--out", str(out)])
         assert res.exit_code == 0, res.output
         rows = (out / "results.csv").read_text().splitlines()
-        assert rows[0] == "latent_dim,seeds,finished,fid_best,fid_mean,fid_std,fid_n"
-        assert rows[1].startswith("4,2,2,70,75,7.07107,2") and rows[2].startswith("8,2,2,50,55,7.07107,2")
+        assert rows[0] == "latent_dim,seeds,finished,fid_best,fid_mean,fid_std,fid_n,fid_within_noise"
+        # 75 lies outside the best cell's noise band 55 ± 2 x 7.07: not marked
+        assert rows[1] == "4,2,2,70,75,7.07107,2,0" and rows[2] == "8,2,2,50,55,7.07107,2,0"
         assert "FID was not evaluated" not in (out / "results.md").read_text()
     finally:
         for rel in fids:
@@ -137,9 +138,9 @@ def test_runs_of_different_protocols_are_never_summarised_together(finished_swee
         res = CliRunner().invoke(app, ["sweep", "--table-only", "--out", str(out)])
         assert res.exit_code == 0, res.output
         rows = (out / "results.csv").read_text().splitlines()
-        assert rows[0] == "latent_dim,protocol,seeds,finished,fid_best,fid_mean,fid_std,fid_n"
+        assert rows[0] == "latent_dim,protocol,seeds,finished,fid_best,fid_mean,fid_std,fid_n,fid_within_noise"
         assert [r.split(",")[0] for r in rows[1:]] == ["4", "8", "8"]
-        assert rows[2].endswith(",1,1,50,50,,1") and rows[3].endswith(",1,1,20,20,,1")  # 20 is not 8's "best"
+        assert rows[2].endswith(",1,1,50,50,,1,0") and rows[3].endswith(",1,1,20,20,,1,0")  # 20 is not 8's "best"
         assert "P2 = classifier cccccccccccc, 1024 generated vs 64 reference" in rows[3]
         md = (out / "results.md").read_text()
         assert ("> these runs were evaluated under 2 different protocols: P1 = classifier cccccccccccc, 128 "

@@ -27,9 +27,10 @@ def extractor_weights(features: str, inception_weights: str | None, dinov2_weigh
 TRUNCATION_HELP = "psi > 0: latents kept inside it (see --truncation-mode); recorded in the protocol"
 TRUNCATION_MODE_HELP = ("resample (redraw every |z_i| > psi) | interp (z -> psi z, towards the prior mean 0; "
                         "genlab's models have no mapping network)")
-METRICS_HELP = ("comma-separated: fid, kid, is, pr, coverage, copies, rfid, recon; for class-conditional runs "
-                "also ifid, class_acc, cas")
-RUN_METRICS_HELP = (METRICS_HELP + " (default: fid,kid,is,pr,coverage,copies; VAE-family runs add rfid,recon)")
+METRICS_HELP = ("comma-separated: fid, kid, is, pr, coverage, fid_inf, ci95, copies, rfid, recon; for "
+                "class-conditional runs also ifid, class_acc, cas")
+RUN_METRICS_HELP = (METRICS_HELP + " (default: fid,kid,is,pr,coverage,fid_inf,ci95,copies; VAE-family runs add "
+                                    "rfid,recon; dinov2 features drop is,coverage)")
 
 
 def print_result(result: dict[str, Any], title: str) -> None:
@@ -88,7 +89,7 @@ def eval_run(
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
         run = load_run(run_dir, checkpoint, str(ctx.device(device)))
-        metrics = metrics if metrics is not None else ",".join(run_default_metrics(run.loaded))
+        metrics = metrics if metrics is not None else ",".join(run_default_metrics(run.loaded, features))
         check_conditional_metrics(run.loaded, metrics)  # before the "evaluating" line: the error is the only one
         path = out if out is not None else run.loaded.run.eval_json
         output_path(path, "--out")
@@ -152,7 +153,7 @@ def eval_folder(
     folder: Path = typer.Argument(..., help="a folder of generated images"),
     against: str = typer.Option(..., "--against", help="DATASET[:SPLIT] (e.g. fashion-mnist:test) or a folder"),
     out: Path = typer.Option(Path("result.json"), "--out", help="JSON path"),
-    metrics: str = typer.Option("fid,kid,is,pr,coverage", "--metrics", help=METRICS_HELP),
+    metrics: str = typer.Option("fid,kid,is,pr,coverage,fid_inf,ci95", "--metrics", help=METRICS_HELP),
     features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
     resolution: int | None = typer.Option(None, "--resolution", help="decode both sides at this size"),
     channels: int | None = typer.Option(None, "--channels", help="1 or 3"),

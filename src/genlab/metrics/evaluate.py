@@ -40,6 +40,7 @@ from genlab.metrics.suite import (
     MetricInputs,
     check_metrics,
     needed_inputs,
+    split_details,
 )
 
 SampleFn = Callable[[int], torch.Tensor]
@@ -117,10 +118,12 @@ def evaluate_features(
     reference: FeatureStats,
     metrics: Sequence[str] = DEFAULT_METRICS,
     options: EvalOptions | None = None,
+    details: dict[str, Any] | None = None,
     **optional: Any,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The metric values of ``generated`` features against reference statistics, and per-metric seconds.
 
+    ``details``: a dict that receives the metrics' protocol details (``suite.Detailed``), e.g. fid_inf's fit.
     ``optional``: the ``MetricInputs`` fields named in ``OPTIONAL_INPUTS`` that the chosen metrics need."""
     names = check_metrics(metrics)
     options = options or EvalOptions()
@@ -141,13 +144,18 @@ def evaluate_features(
         t0 = time.perf_counter()
         values[name] = METRICS.get(name).compute(inputs)
         seconds[name] = round(time.perf_counter() - t0, 3)
+    values, found = split_details(values)
+    if details is not None:
+        details.update(found)
     return values, seconds
 
 
 def _protocol(
     extractor: FeatureExtractor, n_gen: int, ref: FeatureStats, ref_desc: dict, generated: dict,
     metrics: Sequence[str], options: EvalOptions, seconds: dict, world_size: int = 1,
+    details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    extra = {"details": details} if details else {}  # metrics' own protocol details (fid_inf's fit points)
     return {
         "extractor": extractor.name,
         "extractor_hash": extractor.hash,
@@ -162,6 +170,7 @@ def _protocol(
         "genlab_version": genlab.__version__,
         "world_size": world_size,  # sharded sampling draws other images than one process would
         "seconds": seconds,
+        **extra,
     }
 
 
@@ -325,12 +334,13 @@ def evaluate(
     more, extra = _optional_inputs(needs, ext, reference, train, reconstruct_fn, resolution, channels,
                                    batch_size, cache, collective)
     optional.update(more)
-    values, metric_s = evaluate_features(generated, ref, names, options, **optional)
+    details: dict[str, Any] = {}
+    values, metric_s = evaluate_features(generated, ref, names, options, details, **optional)
     seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s,
                **extra.pop("seconds")}
     gen_desc = {"sampler": getattr(sample_fn, "__name__", type(sample_fn).__name__),
                 "resolution": resolution, "channels": channels}
-    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, world)
+    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, world, details)
     return {**values, "protocol": {**protocol, **extra}}
 
 
@@ -410,9 +420,10 @@ def evaluate_folder(
     ref, ref_desc = reference_stats(against, ext, resolution=res, channels=ch, batch_size=batch_size, cache=cache)
     t2 = time.perf_counter()
     optional, extra = _optional_inputs(needs, ext, against, train, None, res, ch, batch_size, cache)
-    values, metric_s = evaluate_features(generated, ref, names, options, **optional)
+    details: dict[str, Any] = {}
+    values, metric_s = evaluate_features(generated, ref, names, options, details, **optional)
     seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s,
                **extra.pop("seconds")}
     gen_desc = {"folder": str(folder), "resolution": res, "channels": ch}
-    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds)
+    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, details=details)
     return {**values, "protocol": {**protocol, **extra}}

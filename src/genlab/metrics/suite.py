@@ -7,6 +7,10 @@ Result values (stable keys, JSON-able):
 - ``pr``: {"precision", "recall", "density", "coverage", "k"} (k-NN manifolds, higher is better);
 - ``coverage``: {"histogram", "entropy", "entropy_normalized", "kl_to_real", "classes_covered",
   "classes_in_real", "num_classes"} (class coverage of generated samples by predicted class);
+- ``fid_inf``: float, FID extrapolated to infinitely many samples (lower is better; its fit points go into
+  the protocol's ``details``);
+- ``ci95``: {"fid_low", "fid_high", "fid_std", "kid_low", "kid_high", "kid_std", "resamples", "level",
+  "kid_rows"} (bootstrap intervals of FID and KID over resamples of the generated rows).
 - ``ifid``: {"mean", "per_class", "classes", "min_generated", "min_reference"} (intra-class FID, lower is better);
 - ``class_acc``: {"accuracy", "per_class", "chance"} (generated images classified as the asked class);
 - ``cas``: {"accuracy", "per_class", "train_images", "epochs"} (classifier trained on generated, tested on real).
@@ -43,9 +47,10 @@ from genlab.metrics.kid import KID, kernel_inception_distance
 from genlab.metrics.memorization import COPIES, copies
 from genlab.metrics.prdc import PR, prdc
 from genlab.metrics.stats import FeatureStats
+from genlab.metrics.uncertainty import CI95, FID_INF, bootstrap_intervals, fid_infinity
 from genlab.registry import Registry
 
-DEFAULT_METRICS = (FID, KID, IS, PR, COVERAGE)
+DEFAULT_METRICS = (FID, KID, IS, PR, COVERAGE, FID_INF, CI95)
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,15 @@ class EvalOptions:
     pr_k: int = 3  # precision/recall/density/coverage: k of the k-NN radii
     pr_max_samples: int = 10_000  # PR: both sets are subsampled (seeded) to min(this, N_gen, N_ref rows)
     coverage_min_share: float = 0.1  # class coverage: a class counts when >= this x its real share
+    seed: int = 0  # subset draws (KID, PR), fid_inf's subsets and the bootstrap's resamples
+    fid_inf_points: int = 15  # FD-infinity: sample counts in the fit of FID against 1/N (Chong & Forsyth: 15)
+    fid_inf_min: int = 5000  # FD-infinity: the smallest count (capped at N // 2); the largest is N
+    ci_resamples: int = 50  # ci95: bootstrap resamples of the generated rows (cost ~ resamples x N x D^2)
+    ci_level: float = 0.95  # ci95: the interval's coverage
+    ci_kid_rows: int = 2000  # ci95: rows per side behind the KID interval (kernel matrices of this size)
     # CAS budget: ~20 s of one CPU core at 28px (5 epochs of 10k images measured 64 s; cost ~ epochs x images)
     cas_epochs: int = 3  # CAS: epochs of the compact classifier trained on generated images
     cas_max_train: int = 5_000  # CAS: at most this many generated images train it (a seeded subset)
-    seed: int = 0  # subset draws (KID, PR)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,14 @@ OPTIONAL_INPUTS = ("train", "reconstructed", "generated_labels", "reference_labe
 #: the inputs a model's reconstructions provide (the caller computes them only for models with an encoder)
 RECONSTRUCTION_INPUTS = ("reconstructed", "reconstruction_error")
 RFID, RECON = "rfid", "recon"
+
+
+@dataclass(frozen=True)
+class Detailed:
+    """A metric value plus details for the protocol (``protocol["details"][name]``), e.g. a fit's points."""
+
+    value: Any
+    details: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -157,6 +175,29 @@ def _coverage(x: MetricInputs) -> dict[str, Any]:
     if x.generated.class_hist is None:
         raise GenlabError("class coverage needs an extractor with a classifier head")
     return asdict(class_coverage(x.generated.class_hist, x.reference.class_hist, x.options.coverage_min_share))
+
+
+@_register(FID_INF, "FD-infinity: FID extrapolated to infinitely many samples, Chong & Forsyth (lower is better)")
+def _fid_inf(x: MetricInputs) -> Detailed:
+    o = x.options
+    r = fid_infinity(_rows(x.generated, "generated"), x.reference.mu, x.reference.sigma,
+                     points=o.fid_inf_points, min_count=o.fid_inf_min, seed=o.seed)
+    return Detailed(r.value, {"counts": r.counts, "fid": r.fids, "slope": r.slope})
+
+
+@_register(CI95, "bootstrap confidence intervals of FID and KID over resamples of the generated samples")
+def _ci95(x: MetricInputs) -> dict[str, Any]:
+    o = x.options
+    r = bootstrap_intervals(_rows(x.generated, "generated"), _rows(x.reference, "reference"), x.reference.mu,
+                            x.reference.sigma, resamples=o.ci_resamples, level=o.ci_level, seed=o.seed,
+                            kid_rows=o.ci_kid_rows)
+    return asdict(r)
+
+
+def split_details(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values with each ``Detailed`` replaced by its value, {metric name: details})."""
+    details = {k: v.details for k, v in values.items() if isinstance(v, Detailed)}
+    return {k: (v.value if isinstance(v, Detailed) else v) for k, v in values.items()}, details
 
 
 @_register(IFID, "intra-class FID: FID per class against that class's real images, and the mean (lower is "

@@ -24,7 +24,17 @@ from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_im
 from genlab.reporting.plots import plot_metrics
 from genlab.reporting.records import Protocols, eval_metrics, final_losses, run_evaluation
 from genlab.reporting.run_sections import RUN_SECTIONS, run_block
-from genlab.reporting.sweep_table import collect, heatmap_figure, is_sweep_dir, mean_std, read_manifest, summarize
+from genlab.reporting.sweep_table import (
+    NOISE_RULE,
+    RUN_NOISE_RULE,
+    collect,
+    heatmap_figure,
+    is_sweep_dir,
+    mean_std,
+    read_manifest,
+    run_cell,
+    summarize,
+)
 
 #: RUN_SECTIONS (every run section in page order) is re-exported for callers of the report
 __all__ = ["RUN_SECTIONS", "build_report", "comparison_block", "run_block", "sweep_block"]
@@ -44,15 +54,18 @@ def comparison_block(paths: Sequence[Path], labels: Sequence[str]) -> Block:
     for lo in losses:
         loss_names += [k for k in lo if k not in loss_names]
     rows = []
+    all_values, all_ci = [v for v, _ in per], [ev.intervals for ev in evals]
+    groups = [protocols.index(ev.protocol) if ev.metrics else -1 for ev in evals]
     order = sorted(range(len(paths)), key=lambda i: protocols.index(evals[i].protocol) if evals[i].metrics else 0)
     for i in order if protocols.mixed else range(len(paths)):
         (values, _source), lo, ev = per[i], losses[i], evals[i]
         tag = [protocols.tag(protocols.index(ev.protocol)) if ev.metrics else ""] if protocols.mixed else []
-        rows.append([labels[i]] + tag + [fmt(values[k]) if k in values else "not evaluated" for k in names]
+        rows.append([labels[i]] + tag + [run_cell(k, i, all_values, all_ci, groups) for k in names]
                     + [fmt(lo[k]) if k in lo else "" for k in loss_names])
+    noise = " " + RUN_NOISE_RULE if any(ev.intervals for ev in evals) else ""
     table.tables.append(Table(["run"] + (["protocol"] if protocols.mixed else []) + [pretty(k) for k in names]
                               + [f"{pretty(k)} (last epoch)" for k in loss_names], rows,
-                              caption=_protocol_caption(protocols)))
+                              caption=(_protocol_caption(protocols) + noise).strip()))
     if protocols.mixed:
         table.notes.append(protocols.warning())
     if not names:
@@ -90,13 +103,14 @@ def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
     for m in t.metrics:
         header += [f"{pretty(m)} best {'↑' if higher_is_better(m) else '↓'}", f"{pretty(m)} mean ± std"]
     body = []
+    caption = (_protocol_caption(t.protocols) + (" " + NOISE_RULE if t.evaluated else "")).strip()
     for c in t.cells:
         r = ([str(c["values"].get(k, "")) for k in t.keys] + ([t.protocols.tag(c["protocol"])] if t.mixed else [])
              + [f"{c['seeds']} ({c['finished']})"])
         for m in t.metrics:
             r += [fmt(c[m]["best"]) if c[m]["n"] else "–", mean_std(c, m)]
         body.append(r)
-    res.tables.append(Table(header, body, caption=_protocol_caption(t.protocols)))
+    res.tables.append(Table(header, body, caption=caption))
     if 1 <= len(t.keys) <= 2 and t.primary:
         try:
             res.images.append(fig_image(heatmap_figure(t), f"{pretty(t.primary)} per cell"))

@@ -14,7 +14,7 @@ NON_METRIC_KEYS = {"step", "epoch", "kind", "split", "protocol", "checkpoint", "
 #: numbers in evaluation results that describe the measurement rather than score the model
 NON_METRIC_LEAVES = ("std", "k", "num_classes", "classes_in_real", "num_samples", "seconds", "subsets", "subset_size",
                      "chance", "classes", "min_generated", "min_reference", "train_images", "epochs",
-                     "num_generated", "num_real", "num_train", "num_images")
+                     "num_generated", "num_real", "num_train", "num_images", "resamples", "level", "kid_rows")
 
 
 def _leaf(metric: str) -> str:
@@ -34,9 +34,11 @@ def higher_is_better(metric: str) -> bool:
 
 
 def is_score(metric: str) -> bool:
-    """False for bookkeeping numbers of a result (kid/std, pr/k, coverage/num_classes, fid_std)."""
+    """False for bookkeeping numbers of a result (kid/std, pr/k, coverage/num_classes, fid_std) and for the ends
+    of confidence intervals (ci95/fid_low: tables show them next to the metric they bound)."""
     leaf = _leaf(metric)
-    return leaf not in NON_METRIC_LEAVES and not leaf.endswith("_std") and metric not in NON_METRIC_KEYS
+    return (leaf not in NON_METRIC_LEAVES and not leaf.endswith(("_std", "_low", "_high"))
+            and metric not in NON_METRIC_KEYS)
 
 
 def flatten(d: dict, prefix: str = "", sep: str = "/") -> dict:
@@ -60,6 +62,7 @@ def pretty(metric: str) -> str:
              "loss_G": "loss G", "pr/precision": "precision", "pr/recall": "recall", "pr/density": "density",
              "pr/coverage": "PR coverage", "coverage/classes_covered": "classes covered",
              "coverage/kl_to_real": "class KL to real", "coverage/entropy_normalized": "class entropy (norm.)",
+             "fid_inf": "FID∞",
              "ifid/mean": "intra-class FID", "class_acc/accuracy": "class accuracy", "cas/accuracy": "CAS",
              "rfid": "rFID", "recon/mse": "reconstruction MSE", "recon/mae": "reconstruction MAE",
              "copies/copy_rate": "copies (share of samples)", "copies/real_rate": "copies among real test images"}

@@ -92,6 +92,22 @@ class Evaluation:
     metrics: dict[str, float]
     source: str
     protocol: dict | None
+    #: bootstrap intervals of the evaluation (metric ``ci95``): {"fid": (low, high), "kid/mean": (low, high)}
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+#: where a run's numbers keep the ``ci95`` metric's intervals: metric -> (low key, high key), flattened
+INTERVAL_KEYS = {"fid": ("ci95/fid_low", "ci95/fid_high"), "kid/mean": ("ci95/kid_low", "ci95/kid_high")}
+
+
+def intervals_of(flat: dict) -> dict[str, tuple[float, float]]:
+    """The (low, high) bootstrap intervals a flattened result holds (``INTERVAL_KEYS``)."""
+    out = {}
+    for metric, (lo, hi) in INTERVAL_KEYS.items():
+        a, b = flat.get(lo), flat.get(hi)
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)) for v in (a, b)):
+            out[metric] = (float(a), float(b))
+    return out
 
 
 def run_evaluation(run_dir: str | Path | RunDir) -> Evaluation:
@@ -101,12 +117,13 @@ def run_evaluation(run_dir: str | Path | RunDir) -> Evaluation:
         vals = {k: float(v) for k, v in (flatten(data) if isinstance(data, dict) else {}).items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and is_score(k) and math.isfinite(float(v))}
         if vals:
-            return Evaluation(vals, "eval.json", protocol_id(data.get("protocol")))
+            return Evaluation(vals, "eval.json", protocol_id(data.get("protocol")), intervals_of(flatten(data)))
     evals = read_records(run_dir).eval
     if evals:
         last = evals[-1]
         pid = last.get("protocol") if isinstance(last.get("protocol"), dict) else None
-        return Evaluation({k: float(last[k]) for k in numeric_keys([last]) if is_score(k)}, "metrics.jsonl", pid)
+        return Evaluation({k: float(last[k]) for k in numeric_keys([last]) if is_score(k)}, "metrics.jsonl", pid,
+                          intervals_of(last))
     return Evaluation({}, "", None)
 
 

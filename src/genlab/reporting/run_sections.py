@@ -28,7 +28,7 @@ from genlab.reporting.neighbours_plot import plot_neighbours
 from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_image, file_image, fmt, grid_image
 from genlab.reporting.plots import plot_class_coverage, plot_image_grid, plot_latent_scatter, plot_losses, plot_metrics
 from genlab.reporting.progress import progress_figure
-from genlab.reporting.records import eval_metrics, read_records, run_metrics
+from genlab.reporting.records import eval_metrics, read_records, run_evaluation
 from genlab.reporting.truncation import plot_truncation
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
@@ -106,13 +106,19 @@ def _config_section(ctx: RunContext, s: Section) -> None:
 
 def _metrics_section(ctx: RunContext, s: Section) -> None:
     data = ctx.rundir.read_eval()
-    values, source = run_metrics(ctx.path)
+    ev = run_evaluation(ctx.path)
+    values, source = ev.metrics, ev.source
     if not values:
         s.notes.append("not evaluated: this run has no eval.json and no evaluation records. Evaluate it with "
                        "`genlab eval RUN`, or train with eval.every=N.")
         return
     rows = [[pretty(k), fmt(v), "higher" if higher_is_better(k) else "lower"] for k, v in values.items()]
-    s.tables.append(Table(["metric", "value", "better"], rows, caption=f"from {source}"))
+    header = ["metric", "value", "better"]
+    if ev.intervals:  # metric ci95: the bootstrap interval next to the number it bounds
+        header.insert(2, "interval (ci95)")
+        for k, row in zip(values, rows):
+            row.insert(2, f"[{fmt(ev.intervals[k][0])}, {fmt(ev.intervals[k][1])}]" if k in ev.intervals else "")
+    s.tables.append(Table(header, rows, caption=f"from {source}"))
     if isinstance(data, dict) and "protocol" in data:
         s.pre = json.dumps(data["protocol"], indent=1, sort_keys=True)
 

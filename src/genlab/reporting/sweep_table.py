@@ -30,8 +30,14 @@ from genlab.rundir import SWEEP_MANIFEST as MANIFEST
 from genlab.rundir import RunDir
 
 #: the order metrics appear in tables; others follow in first-seen order
-PREFERRED = ("fid", "kid", "kid/mean", "is", "is/mean", "precision", "pr/precision", "recall", "pr/recall",
+PREFERRED = ("fid", "fid_inf", "kid", "kid/mean", "is", "is/mean", "precision", "pr/precision", "recall", "pr/recall",
              "coverage/classes_covered")
+#: the rule behind the ≈ mark, said in every table's caption
+NOISE_RULE = ("≈: the cell's mean lies inside the best cell's noise band, mean ± 2 std over its seeds (with one "
+              "seed: its 95% bootstrap interval, metric ci95), so the difference is within the noise; "
+              "[low, high]: the bootstrap interval, averaged over seeds")
+RUN_NOISE_RULE = ("[low, high]: the run's 95% bootstrap interval (metric ci95); ≈: the value lies inside the "
+                  "best run's interval, a difference within the noise")
 NOT_EVALUATED = ("FID was not evaluated in any run: the table shows final training losses instead. "
                  "Evaluate during training with eval.every=N (e.g. in the sweep's overrides), or run "
                  "`genlab eval RUN` on each run folder.")
@@ -61,6 +67,7 @@ class RunRow:
     metrics: dict[str, float] = field(default_factory=dict)
     source: str = ""
     protocol: dict | None = None  # genlab.evaluation.protocol_id of its evaluation
+    intervals: dict = field(default_factory=dict)  # bootstrap intervals (records.INTERVAL_KEYS) of its evaluation
 
 
 def collect(out: str | Path) -> tuple[list[str], list[RunRow]]:
@@ -76,7 +83,7 @@ def collect(out: str | Path) -> tuple[list[str], list[RunRow]]:
         ev = run_evaluation(path)
         rows.append(RunRow(cell=r["cell"], values=r["values"], seed=r["seed"], path=path,
                            state=status.get("state", "missing" if not path.exists() else "not started"),
-                           metrics=ev.metrics, source=ev.source, protocol=ev.protocol))
+                           metrics=ev.metrics, source=ev.source, protocol=ev.protocol, intervals=ev.intervals))
     return list(manifest.get("keys", [])), rows
 
 
@@ -84,7 +91,8 @@ def collect(out: str | Path) -> tuple[list[str], list[RunRow]]:
 class Table:
     keys: list[str]  # grid keys (dotted)
     metrics: list[str]
-    #: {"cell", "values", "seeds", "finished", "protocol" (index in protocols), metric: {"best", "mean", "std", "n"}}
+    #: {"cell", "values", "seeds", "finished", "protocol" (index in protocols),
+    #:  metric: {"best", "mean", "std", "n", "ci" ((low, high) or None), "noise" (bool: the ≈ mark), "top" (bool)}}
     cells: list[dict]
     evaluated: bool
     note: str = ""
@@ -134,12 +142,17 @@ def summarize(keys: list[str], rows: list[RunRow]) -> Table:
         for m in metrics:
             if m in per_run[id(r)]:
                 c["_v"].setdefault(m, []).append(per_run[id(r)][m])
+                if m in r.intervals:
+                    c.setdefault("_ci", {}).setdefault(m, []).append(r.intervals[m])
     for c in cells.values():
-        vals = c.pop("_v")
+        vals, cis = c.pop("_v"), c.pop("_ci", {})
         for m in metrics:
             v = vals.get(m, [])
+            ci = tuple(float(x) for x in np.mean(cis[m], axis=0)) if cis.get(m) else None
             c[m] = {"best": best_of(m, v) if v else math.nan, "mean": float(np.mean(v)) if v else math.nan,
-                    "std": float(np.std(v, ddof=1)) if len(v) > 1 else math.nan, "n": len(v)}
+                    "std": float(np.std(v, ddof=1)) if len(v) > 1 else math.nan, "n": len(v), "ci": ci,
+                    "noise": False, "top": False}
+    mark_noise(list(cells.values()), metrics)
     note = protocols.warning() if evaluated else NOT_EVALUATED
     if not rows:
         note = "the sweep has no runs"
@@ -148,6 +161,49 @@ def summarize(keys: list[str], rows: list[RunRow]) -> Table:
     ordered = sorted(cells.values(), key=lambda c: c["protocol"]) if protocols.mixed else list(cells.values())
     return Table(keys=keys, metrics=metrics, cells=ordered, evaluated=evaluated, note=note, protocols=protocols,
                  main_protocol=counts.index(max(counts)) if counts else 0)
+
+
+def noise_band(s: dict) -> tuple[float, float] | None:
+    """A cell's noise band for one metric: mean ± 2 std over seeds, else (one seed) its bootstrap interval."""
+    if s["n"] > 1 and math.isfinite(s["std"]):
+        return s["mean"] - 2 * s["std"], s["mean"] + 2 * s["std"]
+    return s["ci"]
+
+
+def mark_noise(cells: list[dict], metrics: list[str]) -> None:
+    """Per protocol and metric: ``top`` on the cell with the best mean, ``noise`` (≈) on every other cell whose
+    mean lies inside the top cell's ``noise_band`` (``NOISE_RULE``)."""
+    for pi in {c["protocol"] for c in cells}:
+        group = [c for c in cells if c["protocol"] == pi]
+        for m in metrics:
+            have = [c for c in group if c[m]["n"]]
+            if len(have) < 2:
+                continue
+            means = [c[m]["mean"] for c in have]
+            top = have[means.index(best_of(m, means))]
+            top[m]["top"] = True
+            band = noise_band(top[m])
+            if band is None:
+                continue
+            for c in have:
+                if c is not top and band[0] <= c[m]["mean"] <= band[1]:
+                    c[m]["noise"] = True
+
+
+def run_cell(metric: str, i: int, values: list[dict], intervals: list[dict], groups: list[int]) -> str:
+    """A comparison-of-runs cell: run i's value, its bootstrap interval when recorded, and ≈ when the value
+    lies inside the interval of the best run of its protocol group (``groups[i]``) for that metric."""
+    if metric not in values[i]:
+        return "not evaluated"
+    v = values[i][metric]
+    out = fmt(v) + (f" [{fmt(intervals[i][metric][0])}, {fmt(intervals[i][metric][1])}]"
+                    if metric in intervals[i] else "")
+    peers = [j for j in range(len(values)) if groups[j] == groups[i] and metric in values[j]]
+    best = max(peers, key=lambda j: values[j][metric] if higher_is_better(metric) else -values[j][metric])
+    band = intervals[best].get(metric)
+    if best != i and band is not None and band[0] <= v <= band[1]:
+        out += " ≈"
+    return out
 
 
 def fmt(x: float, digits: int = 4) -> str:
@@ -163,7 +219,10 @@ def mean_std(c: dict, m: str) -> str:
     s = c[m]
     if not s["n"]:
         return "not evaluated"
-    return fmt(s["mean"]) + (f" ± {fmt(s['std'], 2)}" if math.isfinite(s["std"]) else "")
+    out = fmt(s["mean"]) + (f" ± {fmt(s['std'], 2)}" if math.isfinite(s["std"]) else "")
+    if s.get("ci"):
+        out += f" [{fmt(s['ci'][0])}, {fmt(s['ci'][1])}]"
+    return out + (" ≈" if s.get("noise") else "")
 
 
 @dataclass

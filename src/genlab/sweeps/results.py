@@ -14,6 +14,7 @@ from genlab.io import atomic_write_text
 from genlab.reporting.metric_names import higher_is_better, pretty
 from genlab.reporting.plots import save_figure
 from genlab.reporting.sweep_table import (
+    NOISE_RULE,
     Table,
     collect,
     fmt,
@@ -33,13 +34,18 @@ def to_csv(t: Table) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     proto = ["protocol"] if t.mixed else []
+    with_ci = [m for m in t.metrics if any(c[m].get("ci") for c in t.cells)]  # columns only where recorded
     w.writerow([short(k) for k in t.keys] + proto + ["seeds", "finished"]
-               + [f"{m}_{s}" for m in t.metrics for s in ("best", "mean", "std", "n")])
+               + [f"{m}_{s}" for m in t.metrics for s in ("best", "mean", "std", "n")]
+               + [f"{m}_{s}" for m in with_ci for s in ("ci_low", "ci_high")]
+               + ([f"{m}_within_noise" for m in t.metrics] if len(t.cells) > 1 and t.evaluated else []))
     for c in t.cells:
         tag = [t.protocols.legend()[c["protocol"]]] if t.mixed else []
+        ci = [fmt(x, 6) for m in with_ci for x in (c[m]["ci"] or (math.nan, math.nan))]
         w.writerow([c["values"].get(k, "") for k in t.keys] + tag + [c["seeds"], c["finished"]]
                    + [v for m in t.metrics for v in (fmt(c[m]["best"], 6), fmt(c[m]["mean"], 6),
-                                                      fmt(c[m]["std"], 6), c[m]["n"])])
+                                                      fmt(c[m]["std"], 6), c[m]["n"])]
+                   + ci + ([int(c[m]["noise"]) for m in t.metrics] if len(t.cells) > 1 and t.evaluated else []))
     return buf.getvalue()
 
 
@@ -47,6 +53,8 @@ def to_markdown(t: Table, title: str = "") -> str:
     lines = [f"## {title}", ""] if title else []
     if t.note:
         lines += [f"> {t.note}", ""]
+    if t.evaluated and t.cells:
+        lines += [f"{NOISE_RULE}.", ""]
     proto = ["protocol"] if t.mixed else []
     head = [short(k) for k in t.keys] + proto + ["seeds (finished)"]
     for m in t.metrics:
