@@ -14,6 +14,7 @@ import torch
 from genlab.errors import GenlabError, RunError
 from genlab.metrics import DatasetRef, evaluate, flatten_results
 from genlab.metrics.features.inception_fid import find_inception_weights
+from genlab.metrics.reference import native_ref
 from genlab.recipe import from_dict
 from genlab.resume import check_resume
 from genlab.sampling import LoadedRun
@@ -69,10 +70,10 @@ def describe_protocol(pid: dict | None) -> str:
     return ", ".join(parts)
 
 
-def reference_of(cfg, split: str, verify: bool | None = None):
-    """The run's dataset ``split`` as a DatasetRef; ``verify``: None = the run's ``data.verify``."""
-    return DatasetRef(cfg.data.name, split, cfg.data.resolution, cfg.data.channels, root=cfg.data.root,
-                      verify=cfg.data.verify if verify is None else verify)
+def reference_of(cfg, split: str, verify: bool | None = None) -> DatasetRef:
+    """The run's dataset ``split`` at the dataset's native size (not the run's: one yardstick per dataset, so
+    runs at 32 and 64 px are compared against the same statistics); ``verify``: None = the run's ``data.verify``."""
+    return native_ref(cfg.data.name, split, root=cfg.data.root, verify=cfg.data.verify if verify is None else verify)
 
 
 def foreign_checkpoint(run: LoadedRun) -> str | None:

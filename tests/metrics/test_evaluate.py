@@ -12,7 +12,7 @@ from genlab.data.base import ImageData, to_float
 from genlab.errors import ConfigError, GenlabError
 from genlab.metrics import DatasetRef, EvalOptions, evaluate, evaluate_folder, flatten_results
 
-from .conftest import TINY_RES, noise_images
+from .conftest import noise_images
 
 FAST = EvalOptions(kid_subsets=10, kid_subset_size=200)
 
@@ -98,8 +98,8 @@ def test_bad_inputs(real_data, extractor):
         evaluate(lambda n: torch.zeros(3, 1, 16, 16), 50, real_data, extractor, metrics="fid")
     with pytest.raises(GenlabError, match="float images"):
         evaluate(lambda n: torch.zeros(n, 1, 16, 16, dtype=torch.uint8), 50, real_data, extractor)
-    with pytest.raises(GenlabError, match="reference is 28px"):
-        evaluate(lambda n: torch.zeros(n, 1, 16, 16), 50, DatasetRef("fashion-mnist", "test", 28, 1), extractor)
+    with pytest.raises(GenlabError, match="1- or 3-channel"):
+        evaluate(lambda n: torch.zeros(n, 2, 16, 16), 50, real_data, extractor)
 
 
 def test_few_samples_warn_about_singular_covariance(real_data, extractor):
@@ -131,7 +131,7 @@ def test_classifier_by_name_on_a_dataset(tiny_fmnist, classifier_cache):
     from genlab.metrics.reference import load_split
 
     # classifier found in the cache
-    ref = DatasetRef("fashion-mnist", "test", TINY_RES, 1, root=str(tiny_fmnist), verify=False)
+    ref = DatasetRef("fashion-mnist", "test", 28, 1, root=str(tiny_fmnist), verify=False)
 
     test = load_split(ref)
     r = evaluate(sampler_from(test.images), 64, ref, "classifier", batch_size=32, options=EvalOptions(
