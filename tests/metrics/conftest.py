@@ -129,3 +129,17 @@ def classifier_cache(tiny_classifier, monkeypatch):
     shutil.copytree(cache, copy)
     monkeypatch.setenv("GENLAB_CACHE_DIR", str(copy))
     return copy / trained.path.relative_to(cache)
+
+
+@pytest.fixture(scope="session")
+def random_inception_weights(tmp_path_factory):
+    """(path, state dict): a seeded random FID Inception state dict in the published layout, saved like the real
+    file (building the 24M-parameter network costs ~2 s: once per session)."""
+    from genlab.metrics.features.inception_net import FIDInceptionV3
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        state = FIDInceptionV3().state_dict()
+    path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
+    torch.save(state, path)
+    return path, state

@@ -31,14 +31,10 @@ PUBLISHED_SHAPES = {
 }
 
 
-@pytest.fixture(scope="module")
-def random_weights(tmp_path_factory):
-    """A randomly initialised state dict in the published layout, saved like the real file."""
-    torch.manual_seed(0)
-    state = FIDInceptionV3().state_dict()
-    path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
-    torch.save(state, path)
-    return path, state
+@pytest.fixture
+def random_weights(random_inception_weights):
+    """A randomly initialised state dict in the published layout, saved like the real file (tests/metrics/conftest)."""
+    return random_inception_weights
 
 
 def test_state_dict_has_the_published_layout(random_weights):

@@ -9,10 +9,10 @@ looked for, in order:
 A file whose sha256 does not start with that prefix still loads (strictly) but warns: its FIDs are not
 comparable with published ones. The extractor's ``hash`` is ``weights_hash`` of the loaded network.
 
-Its input is 299px/3ch: images of any size are resized to it by the extractor (``base.to_input``:
-antialiased bilinear; grey repeated to RGB). Upsizing, the case of every dataset genlab ships, is the
-bilinear resize of the published FID code (equal to 2e-6); images larger than 299 are antialiased, as
-clean-fid recommends, where the original code aliased.
+Its input is 299px/3ch: images of any size are resized to it by the extractor (``base.to_input`` with
+``resize="bilinear"``, antialiased; grey repeated to RGB). Upsizing, the case of every dataset genlab ships,
+is the bilinear resize of the published FID code (equal to 2e-6); images larger than 299 are antialiased,
+as clean-fid recommends, where the original code aliased.
 """
 from __future__ import annotations
 
@@ -153,6 +153,7 @@ def inception_extractor(
         num_classes=NUM_CLASSES,
         resolution=INPUT_SIZE,
         channels=3,
+        resize="bilinear",  # the published FID code's (pytorch-fid), so FIDs stay comparable with papers
         batch_size=batch_size,
         device=device,
         info={
