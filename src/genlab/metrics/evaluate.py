@@ -26,7 +26,7 @@ from genlab.data.base import ImageData
 from genlab.errors import GenlabError
 from genlab.metrics.collective import SINGLE_PROCESS, Collective, shard
 from genlab.metrics.features.base import FeatureExtractor, get_extractor
-from genlab.metrics.reference import DatasetRef, Reference, folder_files, folder_sizes, iter_folder, load_reference
+from genlab.metrics.reference import DatasetRef, Reference, folder_files, iter_folder, load_reference
 from genlab.metrics.refstats import compute_features, iter_batches, reference_stats
 from genlab.metrics.stats import Features, FeatureStats
 from genlab.metrics.suite import (
@@ -237,9 +237,10 @@ def evaluate_folder(
     ext = resolve_extractor(extractor, dataset, weights, device)
     t0 = time.perf_counter()
     if resolution is None:
-        total = len(folder_files(folder))
-        generated = compute_features(ext, iter_folder(folder, batch_size), task="features", total=total)
-        gen_desc = {"folder": str(folder), "decoded": "as is", "sizes": folder_sizes(folder)}
+        sizes: list[str] = []
+        generated = compute_features(ext, iter_folder(folder, batch_size, sizes), task="features",
+                                     total=len(folder_files(folder)))
+        gen_desc = {"folder": str(folder), "decoded": "as is", "sizes": sizes}
     else:
         data = load_reference(folder, resolution, channels)
         generated = compute_features(ext, iter_batches(data.images, batch_size), task="features", total=len(data))

@@ -147,11 +147,13 @@ def _read_as_is(path: Path) -> np.ndarray:
         return fit_image(im, s, channels).transpose(2, 0, 1)
 
 
-def iter_folder(folder: str | os.PathLike, batch_size: int = 250) -> Iterator[torch.Tensor]:
+def iter_folder(folder: str | os.PathLike, batch_size: int = 250, sizes: list[str] | None = None
+                ) -> Iterator[torch.Tensor]:
     """uint8 (n, C, S, S) batches of a folder's images read as they are (see the module docstring).
 
     Images are grouped by (size, channels); a batch is yielded when its group fills ``batch_size`` and the
-    rest at the end. Unreadable files are skipped and named in one ``DataWarning``."""
+    rest at the end. Unreadable files are skipped and named in one ``DataWarning``. ``sizes``: a list that
+    receives the distinct sizes met, sorted, e.g. ``["16px/1ch", "64px/3ch"]``, once all are read."""
     groups: dict[tuple[int, ...], list[np.ndarray]] = {}
     skipped: list[str] = []
     read = 0
@@ -172,21 +174,11 @@ def iter_folder(folder: str | os.PathLike, batch_size: int = 250) -> Iterator[to
     if skipped:
         warnings.warn(f"{folder}: skipped {len(skipped)} unreadable image file(s): {'; '.join(skipped[:5])}",
                       DataWarning, stacklevel=2)
+    if sizes is not None:
+        sizes[:] = [f"{side}px/{c}ch" for c, side, _ in sorted(groups, key=lambda k: (k[1], k[0]))]
     for group in groups.values():
         if group:
             yield torch.from_numpy(np.stack(group))
-
-
-def folder_sizes(folder: str | os.PathLike) -> list[str]:
-    """The distinct sizes of a folder's images as read by ``iter_folder`` (headers only), e.g. ["64px/3ch"]."""
-    sizes = set()
-    for path in folder_files(folder):
-        try:
-            with Image.open(path) as im:
-                sizes.add((min(im.size), 1 if im.mode in GREY_MODES else 3))
-        except Exception:  # reported by iter_folder
-            continue
-    return [f"{r}px/{c}ch" for r, c in sorted(sizes)]
 
 
 def content_hash(data: ImageData) -> str:
