@@ -32,9 +32,15 @@ def metric_progress(console: Console, enabled: bool = True) -> Iterator[None]:
     tasks: dict[str, TaskID] = {}
 
     def show(task: str, done: int, total: int, note: str = "") -> None:
+        if not tasks:  # started on the first report: a command that fails early prints no empty bar area
+            bars.start()
         if task not in tasks:
             tasks[task] = bars.add_task(task, total=total or None, note=note)
         bars.update(tasks[task], completed=done, total=total or None, note=note)
 
-    with bars, progress_to(show):
-        yield
+    try:
+        with progress_to(show):
+            yield
+    finally:
+        if tasks:
+            bars.stop()

@@ -266,9 +266,10 @@ def train_classifier(
     use (the newest file wins). ``verify``: data.verify of the dataset's raw files.
     """
     native = native_size(dataset_name)
-    if (resolution or native[0], channels or native[1]) != native:
+    asked = (resolution or native[0], channels or native[1])
+    if asked != native:
         raise GenlabError(f"the classifier extractor of {dataset_name} is trained at the dataset's native size "
-                          f"{native[0]}px/{native[1]}ch, not {resolution}px/{channels}ch: images of any size are "
+                          f"{native[0]}px/{native[1]}ch, not {asked[0]}px/{asked[1]}ch: images of any size are "
                           "resized to it, so leave the size out")
     resolution, channels = native
     ref = DatasetRef(dataset_name, "train", resolution, channels, root=root, verify=verify)
