@@ -8,7 +8,7 @@ logs lines instead); the CLI fills it with a Rich progress bar for the duration 
         evaluate(...)
 
 ``task`` names one bar (e.g. ``"sampling + features"``); ``done`` / ``total`` count its units (images, steps);
-``note`` is a short status such as ``"epoch 2/3, train accuracy 88.1%"``. The callback is held in a
+``note`` is a short status such as ``"epoch 2/3 loss 0.312 train acc 88.1%"``. The callback is held in a
 ``ContextVar``: it is scoped to the ``with`` block (and to its thread), never process-wide state.
 """
 from __future__ import annotations

@@ -136,6 +136,6 @@ def test_training_reports_progress_with_the_accuracy_reached():
         clf.fit_classifier(data, epochs=2, batch_size=8)
     total = 2 * 64 // 8
     assert [c[1] for c in calls][-1] == total and all(c[2] == total for c in calls)
-    assert calls[0][0].startswith("training the tiny classifier (8px/1ch")
-    assert "epoch 2/2" in calls[-1][3] and "train accuracy" in calls[-1][3]
+    assert calls[0][0] == "classifier tiny 8px/1ch"
+    assert "epoch 2/2" in calls[-1][3] and "train acc" in calls[-1][3]
     assert [c[1] for c in calls] == sorted(c[1] for c in calls)

@@ -190,8 +190,8 @@ def _fit(train: ImageData, epochs: int | None, batch_size: int, lr: float, seed:
             seen += len(idx)
             done = epoch * steps_per_epoch + step + 1
             if done % REPORT_EVERY == 0 or step == steps_per_epoch - 1:
-                report(task, done, total, f"epoch {epoch + 1}/{epochs}, loss {loss.item():.3f}, "
-                                          f"train accuracy {int(correct) / seen:.1%}")
+                report(task, done, total, f"epoch {epoch + 1}/{epochs} loss {loss.item():.3f} "
+                                          f"train acc {int(correct) / seen:.1%}")
         log.info("classifier epoch %d/%d: loss %.3f, train accuracy %.4f", epoch + 1, epochs, loss.item(),
                  int(correct) / max(seen, 1))
     return model.eval()
@@ -199,7 +199,7 @@ def _fit(train: ImageData, epochs: int | None, batch_size: int, lr: float, seed:
 
 def progress_task(dataset: str, resolution: int, channels: int) -> str:
     """The progress task name of training the classifier of ``dataset``."""
-    return f"training the {dataset or 'dataset'} classifier ({resolution}px/{channels}ch, once; cached)"
+    return f"classifier {dataset or 'dataset'} {resolution}px/{channels}ch"
 
 
 def extractor_dir() -> Path:
@@ -293,7 +293,7 @@ def train_classifier(
     if acc is not None:
         log.info("classifier for %s: test accuracy %.4f after %.0f s", dataset_name, acc, seconds)
         steps = epochs * max(len(train) // batch_size, 1)
-        report(progress_task(train.name, resolution, channels), steps, steps, f"test accuracy {acc:.1%}")
+        report(progress_task(train.name, resolution, channels), steps, steps, f"test acc {acc:.1%}")
     path, h = save_classifier(model.cpu(), key, {
         "class_names": list(train.class_names), "test_accuracy": acc, "train_seconds": seconds,
         "epochs": epochs, "train_images": len(train), "seed": seed,
