@@ -69,6 +69,7 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GENLAB_CACHE_DIR", str(cache))
     monkeypatch.delenv("GENLAB_DATA_DIR", raising=False)
     monkeypatch.delenv("GENLAB_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.delenv("GENLAB_DINOV2_WEIGHTS", raising=False)
     return cache
 
 

@@ -15,9 +15,10 @@ from genlab.errors import GenlabError, RunError
 from genlab.metrics import DatasetRef, evaluate, flatten_results
 from genlab.metrics.features.inception_fid import find_inception_weights
 from genlab.metrics.reference import native_ref
+from genlab.metrics.suite import needed_inputs
 from genlab.recipe import from_dict
 from genlab.resume import check_resume
-from genlab.sampling import LoadedRun
+from genlab.sampling import LoadedRun, Truncation, as_truncation
 from genlab.training import distributed
 from genlab.training.callbacks import Callback
 
@@ -45,13 +46,16 @@ def protocol_id(protocol: dict | None) -> dict | None:
         return None
     ref = protocol.get("reference")
     ext = protocol.get("extractor", protocol.get("features"))
-    return {
+    pid = {
         "extractor": ext.get("name") if isinstance(ext, dict) else ext,
         "extractor_hash": str(protocol.get("extractor_hash") or ""),
         "num_generated": protocol.get("num_generated", protocol.get("num_samples")),
         "num_reference": protocol.get("num_reference"),
         "reference": {k: ref[k] for k in REFERENCE_KEYS if ref.get(k) is not None} if isinstance(ref, dict) else ref,
     }
+    if protocol.get("truncation"):  # only when set: untruncated records keep the ids they always had
+        pid["truncation"] = protocol["truncation"]
+    return pid
 
 
 def describe_protocol(pid: dict | None) -> str:
@@ -108,27 +112,53 @@ def check_eval_target(run: LoadedRun, out: str | Path | None) -> None:
 RANK_SEED_STRIDE = 1_000_003
 
 
+def draws_labels(run: LoadedRun) -> bool:
+    """Whether the run's sampler draws class labels: class-conditional runs, and text runs trained with
+    classes (their labels stand for the class captions)."""
+    return run.conditional and run.num_classes > 0
+
+
+def check_conditional_metrics(run: LoadedRun, metrics: Sequence[str] | str) -> None:
+    """One clear line when a metric needs the asked classes (ifid, class_acc, cas) and the run has none."""
+    if "generated_labels" not in needed_inputs(metrics) or draws_labels(run):
+        return
+    asked = [m for m in (metrics.split(",") if isinstance(metrics, str) else metrics)
+             if "generated_labels" in needed_inputs([m.strip()])]
+    why = (f"model {run.cfg.model.name} is unconditional" if not run.conditional else
+           f"model {run.cfg.model.name} was trained without classes (its captions are not class captions)")
+    raise GenlabError(f"{', '.join(m.strip() for m in asked)} measure whether generated images show the class they "
+                      f"were asked for, but {why}; drop them from --metrics or evaluate a class-conditional run "
+                      "(e.g. cgan, acgan)")
+
+
 def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str, features: Any = "auto",
                     num_samples: int = 10_000, seed: int = 0, split: str = "test", batch_size: int = 250,
                     inception_weights: str | None = None, device: str = "cpu",
-                    verify: bool | None = None) -> dict[str, Any]:
+                    verify: bool | None = None, truncation: Truncation | float | None = None) -> dict[str, Any]:
     """Metrics of a loaded run's generator against its dataset's ``split``.
 
     ``features``: an extractor name (``auto``: inception when its weights are on disk, else classifier) or a
     ``FeatureExtractor``. Under torchrun (an initialised process group of N > 1 ranks) every rank must call this:
     each draws its shard of the samples with its own latents and extracts their features, the features are
     gathered and every rank returns the same result (protocol ``world_size`` = N). ``verify``: checksum check
-    of the reference dataset's raw files (None: the run's ``data.verify``).
+    of the reference dataset's raw files (None: the run's ``data.verify``). ``truncation``: a psi or a
+    ``genlab.sampling.Truncation`` (recorded in the protocol). Conditional metrics (ifid, class_acc, cas)
+    are refused for runs that draw no class labels.
     """
+    check_conditional_metrics(run, metrics)
+    trunc = as_truncation(truncation)
     name = choose_features(features, inception_weights) if isinstance(features, str) else features
     ranks = distributed.collective()
-    sampler = run.sampler(seed=seed + RANK_SEED_STRIDE * ranks.rank, batch_size=batch_size)
+    sampler = run.sampler(seed=seed + RANK_SEED_STRIDE * ranks.rank, batch_size=batch_size, truncation=trunc)
     result = evaluate(sampler, num_samples, reference_of(run.cfg, split, verify), name, metrics, batch_size=batch_size,
                       seed=seed, device=device, weights=inception_weights, collective=ranks)
     result["protocol"].update({"checkpoint": str(run.checkpoint), "step": run.step, "epoch": run.epoch,
                                "model": run.cfg.model.name, "ema": run.ema is not None,
                                # "auto" is resolved above: "extractor" names the one used, this what was asked
-                               "features_requested": features if isinstance(features, str) else name.name})
+                               "features_requested": features if isinstance(features, str) else name.name,
+                               "truncation": None if trunc is None else trunc.describe()})
+    if "generated_labels" in needed_inputs(metrics):
+        result["protocol"]["class_names"] = run.class_names  # the per_class keys "0", "1", ... in order
     return result
 
 
@@ -148,6 +178,10 @@ def summary_line(result: dict[str, Any]) -> str:
         kl = cov.get("kl_to_real")
         parts.append(f"classes covered {cov['classes_covered']}/{cov.get('num_classes', '?')}"
                      + (f", KL to real {kl:.3f}" if kl is not None else ""))
+    for key, label, sub in (("ifid", "intra-class FID", "mean"), ("class_acc", "class accuracy", "accuracy"),
+                            ("cas", "CAS", "accuracy")):
+        if isinstance(result.get(key), dict) and sub in result[key]:
+            parts.append(f"{label} {result[key][sub]:.3f}")
     return ", ".join(parts) or "no metrics"
 
 

@@ -39,6 +39,8 @@ except ImportError:  # Windows: no flock; the lock file is written but does not 
 
 MARKER_FILE = ".genlab-run"
 LOCK_FILE = ".lock"
+#: a sweep folder's manifest (written by genlab.sweeps.grid.write_manifest, read by the sweep tables)
+SWEEP_MANIFEST = "sweep.json"
 
 
 def _read_owner(fd: int) -> dict:

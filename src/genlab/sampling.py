@@ -2,23 +2,116 @@
 
 The networks come back through ``training.state.networks_from_checkpoint``, the rebuild that training and
 resume use too; :class:`LoadedRun` also wraps a live run's networks (evaluation during training).
+
+Truncation (``Truncation``, ``genlab sample/eval --truncation PSI``) trades diversity for quality by keeping
+latents near the prior's centre. genlab's GANs and VAE decoders have no mapping network (no learned ``w``
+space with a mean latent), so both forms act on ``z ~ N(0, I)`` itself:
+
+- ``resample`` (the BigGAN truncation trick): every coordinate with ``|z_i| > psi`` is redrawn until it lies
+  inside; the redraws come from their own generator, so the in-range coordinates and the labels drawn after
+  ``z`` are those of the untruncated run (the seeded order z then y is kept);
+- ``interp`` (StyleGAN's ``w = w_mean + psi (w - w_mean)``) against the prior's mean, which is exactly 0 for
+  ``z`` (the mean of a large draw is 0 up to noise): it is a plain shrinkage ``z -> psi z``. Meaningful as a
+  quality/diversity knob for any of genlab's models, but not StyleGAN's trick in a learned space.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from genlab.config import Config
-from genlab.errors import GenlabError
+from genlab.errors import ConfigError, GenlabError
 from genlab.models import MODELS, ModelSpec
 from genlab.models.conditioning import Conditioning
 from genlab.rundir import RunDir
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.perf import resolve_device
 from genlab.training.state import networks_from_checkpoint
+
+#: the truncation forms (see the module docstring)
+TRUNCATION_MODES = ("resample", "interp")
+# the resampling draws come from torch.Generator().manual_seed(seed + this): not from the latent stream
+_TRUNCATION_SEED_OFFSET = 7_919
+# a resampling loop that needs more rounds than this has a psi too small to be useful
+_MAX_RESAMPLE_ROUNDS = 10_000
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """``psi`` > 0 and the form (``resample`` | ``interp``); recorded in every protocol as ``describe()``."""
+
+    psi: float
+    mode: str = "resample"
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.psi, (int, float)) and np.isfinite(self.psi) and self.psi > 0):
+            raise ConfigError(f"truncation psi={self.psi} is not allowed: a positive number such as 0.7 "
+                              "(smaller: closer to the mean image, less diverse)")
+        if self.mode not in TRUNCATION_MODES:
+            raise ConfigError(f"truncation mode {self.mode!r} is unknown; choose from: {', '.join(TRUNCATION_MODES)}")
+
+    def apply(self, z: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """``z`` (standard normal) truncated; ``g`` supplies the resampling draws."""
+        if self.mode == "interp":
+            return z * self.psi  # w_mean + psi (w - w_mean) with w_mean = E[z] = 0
+        z = z.clone()
+        for _ in range(_MAX_RESAMPLE_ROUNDS):
+            out = z.abs() > self.psi
+            count = int(out.sum())
+            if not count:
+                return z
+            z[out] = torch.randn(count, generator=g)
+        raise GenlabError(f"truncation psi={self.psi} is too small to draw latents inside it; use psi >= 0.05")
+
+    def describe(self) -> dict:
+        return {"psi": float(self.psi), "mode": self.mode}
+
+
+def as_truncation(truncation: Truncation | float | None, mode: str = "resample") -> Truncation | None:
+    """None, a ``Truncation``, or a psi (with ``mode``) as a checked ``Truncation``."""
+    if truncation is None or isinstance(truncation, Truncation):
+        return truncation
+    return Truncation(float(truncation), mode)
+
+
+def truncation_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed + _TRUNCATION_SEED_OFFSET)
+
+
+class Sampler:
+    """``sampler(n)`` -> n images from fresh seeded latents (then conditions), the callable metrics take.
+
+    ``drawn_labels()``: the class of every image drawn so far, in order ((N,) int64), or None when the run draws
+    no class labels (unconditional runs; text runs trained without classes draw captions)."""
+
+    def __init__(self, run: LoadedRun, seed: int, batch_size: int, truncation: Truncation | None):
+        self.run, self.batch_size, self.truncation = run, batch_size, truncation
+        self.g = torch.Generator().manual_seed(seed)
+        self.g_trunc = truncation_generator(seed)
+        self.__name__ = "LoadedRun.sampler"
+        self._labels: list[torch.Tensor] = []
+        self._unlabeled = False
+
+    def __call__(self, n: int) -> torch.Tensor:
+        run = self.run
+        z = torch.randn(n, run.cfg.model.latent_dim, generator=self.g)
+        y = run.conditioning.random(n, self.g, run.extra)  # drawn after z: the order seeded metrics rely on
+        if self.truncation is not None:
+            z = self.truncation.apply(z, self.g_trunc)
+        if y is not None and y.dtype == torch.int64 and y.ndim == 1:
+            self._labels.append(y)
+        else:
+            self._unlabeled = True
+        return run.generate(z, y, self.batch_size)
+
+    def drawn_labels(self) -> np.ndarray | None:
+        if self._unlabeled or not self._labels:
+            return None
+        return torch.cat(self._labels).numpy()
 
 
 @dataclass
@@ -54,9 +147,14 @@ class LoadedRun:
     def conditional(self) -> bool:
         return self.conditioning.conditional
 
-    def latents(self, n: int, seed: int = 0) -> torch.Tensor:
+    def latents(self, n: int, seed: int = 0, truncation: Truncation | float | None = None) -> torch.Tensor:
+        """``n`` seeded standard-normal latents, truncated when ``truncation`` (a psi or a ``Truncation``) is set."""
         g = torch.Generator().manual_seed(seed)
-        return torch.randn(n, self.cfg.model.latent_dim, generator=g).to(self.device)
+        z = torch.randn(n, self.cfg.model.latent_dim, generator=g)
+        trunc = as_truncation(truncation)
+        if trunc is not None:
+            z = trunc.apply(z, truncation_generator(seed))
+        return z.to(self.device)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
@@ -78,28 +176,22 @@ class LoadedRun:
         GenlabError for labels a model cannot take."""
         return self.conditioning.from_labels(labels, n, self.num_classes, self.cfg.model.name)
 
-    def sample(self, n: int, seed: int = 0, labels: list[int] | None = None, batch_size: int = 256) -> torch.Tensor:
+    def sample(self, n: int, seed: int = 0, labels: list[int] | None = None, batch_size: int = 256,
+               truncation: Truncation | float | None = None) -> torch.Tensor:
         """``n`` images from seeded latents (class-conditional models cycle through the classes)."""
-        return self.generate(self.latents(n, seed), self.default_labels(n, labels), batch_size)
+        return self.generate(self.latents(n, seed, truncation), self.default_labels(n, labels), batch_size)
 
-    def sampler(self, seed: int = 0, batch_size: int = 256):
-        """A function n -> images that draws fresh, seeded latents on every call (for metrics)."""
-        g = torch.Generator().manual_seed(seed)
-        counter = [0]
-
-        def fn(n: int) -> torch.Tensor:
-            z = torch.randn(n, self.cfg.model.latent_dim, generator=g)
-            y = self.conditioning.random(n, g, self.extra)  # drawn after z: the order seeded metrics rely on
-            counter[0] += n
-            return self.generate(z, y, batch_size)
-
-        return fn
+    def sampler(self, seed: int = 0, batch_size: int = 256, truncation: Truncation | float | None = None) -> Sampler:
+        """A function n -> images that draws fresh, seeded latents on every call (for metrics); it reports
+        the class labels it drew (``drawn_labels()``)."""
+        return Sampler(self, seed, batch_size, as_truncation(truncation))
 
 
-def sample_prompt(run: LoadedRun, prompt: str, n: int, seed: int = 0, log=print) -> torch.Tensor:
+def sample_prompt(run: LoadedRun, prompt: str, n: int, seed: int = 0, log=print,
+                  truncation: Truncation | float | None = None) -> torch.Tensor:
     """``n`` images of a text-conditional run for one caption; words outside its vocabulary are reported."""
     bags = run.conditioning.from_prompt(prompt, n, run.extra, run.cfg.model.name, log)
-    return run.generate(run.latents(n, seed), bags)
+    return run.generate(run.latents(n, seed, truncation), bags)
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu") -> LoadedRun:

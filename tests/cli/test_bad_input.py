@@ -156,8 +156,7 @@ def fill(args: list[str], world: dict, cwd: Path) -> list[str]:
             .replace("{D}", str(world["data"])).replace("{C}", str(cwd)) for a in args]
 
 
-@pytest.fixture(scope="module")
-def results(world) -> dict:
+def run_table(world) -> dict:
     """Every case of the tables run once, concurrently; the run folders' snapshots before and after."""
     jobs = {cid: args for cid, args, _ in CASES}
     jobs.update({f"good-{k}": args for k, (args, _) in GOOD.items()})
@@ -185,25 +184,44 @@ def assert_one_error_line(r: subprocess.CompletedProcess, words: list[str], code
     return lines[0]
 
 
-@pytest.mark.parametrize("cid, args, words", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(cid, args, words, results):
+def check_bad(cid: str, words: list[str], results: dict) -> None:
     r, cwd = results[cid]
     assert_one_error_line(r, words)
     assert list(cwd.iterdir()) == [], f"{cid} wrote {list(cwd.iterdir())}"
-    (runs_before, files_before), (runs_after, files_after) = results["_snapshots"]
-    changed = sorted(set(runs_before.items()) ^ set(runs_after.items()))
-    assert not changed, f"a bad-input case changed the run folders: {changed}"
-    assert files_before == files_after
 
 
-@pytest.mark.parametrize("suffix", sorted(GOOD))
-def test_grids_are_written_in_the_format_their_suffix_names(suffix, results):
+def check_good(suffix: str, results: dict) -> None:
     r, cwd = results[f"good-{suffix}"]
     assert r.returncode == 0, r.stderr
     (written,) = list(cwd.iterdir())
     with Image.open(written) as img:
         assert img.format == GOOD[suffix][1] and img.mode == "RGB"
     assert written.name in r.stdout.replace("\n", "")  # "[bold]" printed as text, not read as Rich markup
+
+
+@pytest.mark.timeout(1800)  # ~40 commands: ~3 min on an idle 2-core machine, far more on a loaded one
+def test_bad_input_is_one_line_exit_2_and_writes_nothing_and_grids_take_their_suffix_format(world):
+    """The whole table in one test (one pytest-xdist worker runs it: the cases are ~4 s of CPU each, the imports);
+    the failure message lists every failing case with its assertion."""
+    results = run_table(world)
+    failures = []
+    for cid, _, words in CASES:
+        try:
+            check_bad(cid, words, results)
+        except AssertionError as e:
+            failures.append(f"{cid}: {e}")
+    for suffix in sorted(GOOD):
+        try:
+            check_good(suffix, results)
+        except AssertionError as e:
+            failures.append(f"good-{suffix}: {e}")
+    (runs_before, files_before), (runs_after, files_after) = results["_snapshots"]
+    changed = sorted(set(runs_before.items()) ^ set(runs_after.items()))
+    if changed:
+        failures.append(f"a bad-input case changed the run folders: {changed}")
+    if files_before != files_after:
+        failures.append("a bad-input case changed the bad files")
+    assert not failures, f"{len(failures)} case(s) failed:\n" + "\n".join(failures)
 
 
 # ------------------------------------------------------------------------------------------------------ Ctrl-C

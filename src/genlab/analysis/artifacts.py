@@ -7,6 +7,7 @@ and where they came from (checkpoint, step, seed), so the HTML report can show t
     analysis/coverage.png .json             genlab coverage (the class histograms, entropy, KL)
     analysis/curves.png .json               genlab plot curves (the final losses)
     analysis/progress.png .json             genlab plot progress (the epochs shown)
+    analysis/truncation.png .json           genlab eval --truncation-sweep (FID, precision, recall per psi)
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ CLASS_GRID = "class_grid.json"
 COVERAGE = "coverage.json"
 CURVES = "curves.json"
 PROGRESS = "progress.json"
+TRUNCATION = "truncation.json"
 
 
 @dataclass(frozen=True)

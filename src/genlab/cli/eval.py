@@ -11,8 +11,24 @@ from genlab.cli import app, console, on_ctrl_c, output_path, positive
 from genlab.cli.progress import metric_progress
 from genlab.errors import ConfigError
 
-METRICS_HELP = "comma-separated: fid, kid, is, pr, coverage"
-FEATURES_HELP = "auto (inception if its weights are on disk, else classifier) | inception | classifier"
+FEATURES_HELP = ("auto (inception if its weights are on disk, else classifier) | inception | classifier | "
+                 "dinov2-vits14 | dinov2-vitb14 (FD_DINOv2 features; no IS or coverage)")
+DINOV2_WEIGHTS_HELP = "dinov2_vits14_pretrain.pth / dinov2_vitb14_pretrain.pth file (for --features dinov2-*)"
+
+
+def extractor_weights(features: str, inception_weights: str | None, dinov2_weights: str | None) -> str | None:
+    """The weights file for the chosen extractor's factory; a file for another extractor is refused."""
+    dinov2 = features.startswith("dinov2")
+    if dinov2_weights is not None and not dinov2:
+        raise ConfigError(f"--dinov2-weights is for --features dinov2-vits14 or dinov2-vitb14, not {features}")
+    if dinov2 and inception_weights is not None:
+        raise ConfigError(f"--inception-weights is for the inception features; give {features}'s file "
+                          "with --dinov2-weights")
+    return dinov2_weights if dinov2 else inception_weights
+METRICS_HELP = ("comma-separated: fid, kid, is, pr, coverage; for class-conditional runs also ifid, class_acc, cas")
+TRUNCATION_HELP = "psi > 0: latents kept inside it (see --truncation-mode); recorded in the protocol"
+TRUNCATION_MODE_HELP = ("resample (redraw every |z_i| > psi) | interp (z -> psi z, towards the prior mean 0; "
+                        "genlab's models have no mapping network)")
 
 
 def print_result(result: dict[str, Any], title: str) -> None:
@@ -40,20 +56,38 @@ def eval_run(
     split: str = typer.Option("test", "--split", help="reference split of the run's dataset"),
     batch_size: int = typer.Option(250, "--batch-size"),
     inception_weights: str | None = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
+    dinov2_weights: str | None = typer.Option(None, "--dinov2-weights", help=DINOV2_WEIGHTS_HELP),
     out: Path | None = typer.Option(None, "--out", help="JSON path (default: RUN/eval.json)"),
     device: str = typer.Option("cpu", "--device"),
     no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
+    truncation: float | None = typer.Option(None, "--truncation", help=TRUNCATION_HELP),
+    truncation_mode: str = typer.Option("resample", "--truncation-mode", help=TRUNCATION_MODE_HELP),
+    truncation_sweep: str | None = typer.Option(
+        None, "--truncation-sweep", help="e.g. 0.5,0.7,1.0,1.5: FID, precision and recall per psi (--metrics is "
+        "not used), printed and written to RUN/analysis/truncation.png and .json"),
 ) -> None:
     from genlab.api import load_run
-    from genlab.evaluation import summary_line
+    from genlab.evaluation import check_conditional_metrics, summary_line
+    from genlab.sampling import as_truncation
     from genlab.training import distributed
 
     positive(num_samples, "--num-samples", "the number of generated images")
     positive(batch_size, "--batch-size", "images per batch")
     output_path(out, "--out")
+    weights = extractor_weights(features, inception_weights, dinov2_weights)
+    as_truncation(truncation if truncation is not None else 1.0, truncation_mode)  # checked before loading
+    if truncation_sweep is not None:
+        if truncation is not None or out is not None:
+            raise ConfigError("--truncation-sweep evaluates each of its psis and writes RUN/analysis/truncation.json; "
+                              "drop --truncation and --out")
+        _sweep(run_dir, truncation_sweep, truncation_mode, checkpoint=checkpoint, features=features,
+               num_samples=num_samples, seed=seed, split=split, batch_size=batch_size,
+               inception_weights=weights, device=device, verify=False if no_verify else None)
+        return
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
         run = load_run(run_dir, checkpoint, str(ctx.device(device)))
+        check_conditional_metrics(run.loaded, metrics)  # before the "evaluating" line: the error is the only one
         path = out if out is not None else run.loaded.run.eval_json
         output_path(path, "--out")
         if ctx.is_main:
@@ -61,11 +95,55 @@ def eval_run(
                           f"generated images vs the {split} split")
         with metric_progress(console, ctx.is_main):
             result = run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
-                                  batch_size=batch_size, inception_weights=inception_weights, out=path,
-                                  verify=False if no_verify else None)
+                                  batch_size=batch_size, inception_weights=weights, out=path,
+                                  verify=False if no_verify else None, truncation=truncation,
+                                  truncation_mode=truncation_mode)
     if ctx.is_main:
-        print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']})")
+        trunc = f", truncation psi={truncation} ({truncation_mode})" if truncation is not None else ""
+        print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']}{trunc})")
         console.print(f"{summary_line(result)}; wrote {path}")
+
+
+def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, features: str, num_samples: int, seed: int,
+           split: str, batch_size: int, inception_weights: str | None, device: str, verify: bool | None) -> None:
+    """`genlab eval RUN --truncation-sweep ...`: the curve, a table and RUN/analysis/truncation.png/.json."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from genlab.analysis.artifacts import Source, write_numbers
+    from genlab.analysis.truncation import COLUMNS, parse_psis, truncation_sweep
+    from genlab.api import load_run
+    from genlab.reporting.plots import save_figure
+    from genlab.reporting.truncation import plot_truncation
+
+    values = parse_psis(psis)
+    with on_ctrl_c("nothing was written (the curve is written when every psi is done)"):
+        run = load_run(run_dir, checkpoint, device)
+        console.print(f"truncation sweep ({mode}) of {run.checkpoint.name} (step {run.step}): {len(values)} psis x "
+                      f"{num_samples} generated images vs the {split} split")
+        columns = (TextColumn("truncation sweep"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[last]}"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("sweep", total=len(values), last="")
+
+            def done(point: dict) -> None:
+                bar.update(task, advance=1, last=f"psi {point['psi']:g}: FID {point['fid']:.2f}")
+
+            numbers = truncation_sweep(run.loaded, values, mode=mode, features=features, num_samples=num_samples,
+                                       seed=seed, split=split, batch_size=batch_size,
+                                       inception_weights=inception_weights, device=device, verify=verify,
+                                       on_point=done)
+    table = Table(title=f"genlab eval {run_dir} --truncation-sweep ({mode})",
+                  caption=f"extractor {numbers['extractor']} ({numbers['extractor_hash'][:12]}), {num_samples} "
+                          f"generated per psi, seed {seed}, precision/recall k={numbers['pr_k']}")
+    for col in COLUMNS:
+        table.add_column(col, justify="right")
+    for p in numbers["points"]:
+        table.add_row(*(f"{p[c]:g}" if c == "psi" else f"{p[c]:.4f}" for c in COLUMNS))
+    console.print(table)
+    png = run.loaded.run.artifact("truncation.png")
+    written = save_figure(plot_truncation(numbers), png, svg=False)
+    written.append(write_numbers(run.path, png, numbers, Source.of(run.loaded, seed)))
+    console.print(f"wrote {', '.join(str(w) for w in written)}")
 
 
 @app.command("eval-folder", help="Metrics of a folder of images against a dataset split or another folder.")
@@ -82,6 +160,7 @@ def eval_folder(
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(250, "--batch-size"),
     inception_weights: str | None = typer.Option(None, "--inception-weights"),
+    dinov2_weights: str | None = typer.Option(None, "--dinov2-weights", help=DINOV2_WEIGHTS_HELP),
     device: str = typer.Option("cpu", "--device"),
     no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
 ) -> None:
@@ -96,10 +175,11 @@ def eval_folder(
         raise ConfigError("--channels sets the size images are decoded at: give --resolution too, or neither "
                           "(the extractor takes images of any size)")
     output_path(out, "--out")
+    weights = extractor_weights(features, inception_weights, dinov2_weights)
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             metric_progress(console):
         result = evaluate(folder, against, metrics=metrics, features=features, resolution=resolution,
                           channels=channels, root=root, seed=seed, batch_size=batch_size,
-                          inception_weights=inception_weights, device=device, out=out, verify=not no_verify)
+                          inception_weights=weights, device=device, out=out, verify=not no_verify)
     print_result(result, f"genlab eval-folder {folder} vs {against}")
     console.print(f"{summary_line(result)}; wrote {out}")

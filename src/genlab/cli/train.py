@@ -80,16 +80,26 @@ def sample(
     prompt: str | None = typer.Option(None, "--prompt", help="caption for text-conditional models"),
     nrow: int | None = typer.Option(None, "--nrow", help="images per row"),
     device: str = typer.Option("cpu", "--device"),
+    truncation: float | None = typer.Option(None, "--truncation",
+                                            help="psi > 0: latents kept inside it (smaller: more typical images)"),
+    truncation_mode: str = typer.Option("resample", "--truncation-mode",
+                                        help="resample (redraw every |z_i| > psi) | interp (z -> psi z)"),
 ) -> None:
     from genlab.api import load_run
     from genlab.grids import image_format
+    from genlab.sampling import as_truncation
 
     positive(n, "-n", "the number of images")
     positive(nrow, "--nrow", "images per row")
     image_format(out)
     output_path(out)
+    trunc = as_truncation(truncation, truncation_mode) if truncation is not None else None
+    if trunc is None:
+        as_truncation(1.0, truncation_mode)  # an unknown --truncation-mode is refused even without --truncation
     with on_ctrl_c("nothing was written"):
         run = load_run(run_dir, checkpoint, device)
-        images = run.sample(n, seed=seed, labels=list(label) if label else None, prompt=prompt, log=console.print)
+        images = run.sample(n, seed=seed, labels=list(label) if label else None, prompt=prompt, log=console.print,
+                            truncation=trunc)
         run.save_grid(images, out, nrow=nrow)
-    console.print(f"wrote {n} samples from {run.checkpoint} (step {run.step}) to {out}")
+    how = f" with truncation psi={trunc.psi:g} ({trunc.mode})" if trunc is not None else ""
+    console.print(f"wrote {n} samples from {run.checkpoint} (step {run.step}){how} to {out}")

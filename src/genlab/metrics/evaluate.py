@@ -9,6 +9,9 @@ what was done, e.g. "64px/3ch -> 28px/1ch"), and the reference is read at its da
 Sampling + features and reference features report progress through ``genlab.metrics.progress``.
 Metrics take a sampler and never import training: ``sample_fn(n)`` returns n float images in [-1, 1].
 ``evaluate`` also runs split over processes: pass a ``Collective`` (genlab.metrics.collective).
+Conditional metrics (``ifid``, ``class_acc``, ``cas``) read the class of each generated image from the
+sampler: ``sample_fn.drawn_labels()`` (what ``genlab.sampling.Sampler`` provides), the classes of every image
+it returned so far, in order.
 """
 from __future__ import annotations
 
@@ -24,8 +27,10 @@ import torch
 import genlab
 from genlab.data.base import ImageData
 from genlab.errors import GenlabError
+from genlab.metrics.class_coverage import COVERAGE
 from genlab.metrics.collective import SINGLE_PROCESS, Collective, shard
-from genlab.metrics.features.base import FeatureExtractor, get_extractor
+from genlab.metrics.features.base import FeatureExtractor, as_uint8, get_extractor
+from genlab.metrics.inception_score import IS
 from genlab.metrics.reference import DatasetRef, Reference, folder_files, iter_folder, load_reference
 from genlab.metrics.refstats import compute_features, iter_batches, reference_stats
 from genlab.metrics.stats import Features, FeatureStats
@@ -36,6 +41,7 @@ from genlab.metrics.suite import (
     EvalOptions,
     MetricInputs,
     check_metrics,
+    needed_inputs,
 )
 
 SampleFn = Callable[[int], torch.Tensor]
@@ -53,6 +59,21 @@ def resolve_extractor(
     if isinstance(dataset, ImageData):
         return get_extractor(extractor, dataset=dataset.name, weights=weights, device=device)
     return get_extractor(extractor, dataset=dataset, weights=weights, device=device)
+
+
+#: metrics that read the extractor's logits, with the name their error uses
+NEEDS_CLASSIFIER_HEAD = {IS: "IS", COVERAGE: "class coverage"}
+
+
+def check_extractor_head(extractor: FeatureExtractor, metrics: Sequence[str]) -> None:
+    """One clear error, before any image is processed, for a logits metric asked of a head-less extractor."""
+    if extractor.num_classes > 0:
+        return
+    for name in metrics:
+        if name in NEEDS_CLASSIFIER_HEAD:
+            raise GenlabError(f"{NEEDS_CLASSIFIER_HEAD[name]} needs an extractor with a classifier head; "
+                              f"{extractor.name} has none: use --features classifier or inception, "
+                              f"or leave {name} out of --metrics")
 
 
 def _sampled_batches(sample_fn: SampleFn, num_samples: int, batch_size: int) -> Iterator[torch.Tensor]:
@@ -151,6 +172,31 @@ def _gathered(local: Features, collective: Collective) -> Features:
     return Features(rows(local.features), None if local.logits is None else rows(local.logits))
 
 
+class _KeptImages:
+    """``sample_fn`` that also keeps every batch it returns as uint8 (for metrics that train on the images)."""
+
+    def __init__(self, sample_fn: SampleFn):
+        self.sample_fn, self.batches = sample_fn, []
+
+    def __call__(self, n: int) -> torch.Tensor:
+        images = self.sample_fn(n)
+        if isinstance(images, torch.Tensor) and images.ndim == 4:
+            self.batches.append(as_uint8(images.detach().cpu()))
+        return images
+
+
+def _drawn_labels(sample_fn: SampleFn, n: int, collective: Collective) -> np.ndarray | None:
+    """The classes of the last ``n`` images ``sample_fn`` returned on this rank, gathered over the ranks."""
+    report = getattr(sample_fn, "drawn_labels", None)
+    labels = report() if callable(report) else None
+    if labels is None:
+        return None
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if len(labels) < n:
+        raise GenlabError(f"sample_fn.drawn_labels() reports {len(labels)} labels for {n} images")
+    return collective.gather(torch.from_numpy(np.ascontiguousarray(labels[-n:]))).numpy()
+
+
 def evaluate(
     sample_fn: SampleFn,
     num_samples: int,
@@ -187,14 +233,29 @@ def evaluate(
         raise GenlabError(f"evaluation on {world} processes needs at least 2 samples each, got {num_samples}")
     dataset = reference if not isinstance(reference, (str, os.PathLike)) else None
     ext = collective.main_first(lambda: resolve_extractor(extractor, dataset, weights, device))
+    check_extractor_head(ext, names)
+    needs = needed_inputs(names)
+    kept = _KeptImages(sample_fn) if "generated_images" in needs else None
     t0 = time.perf_counter()
-    local, (resolution, channels) = sample_features(sample_fn, shard(num_samples, rank, world)[1], ext,
+    local, (resolution, channels) = sample_features(kept or sample_fn, shard(num_samples, rank, world)[1], ext,
                                                     batch_size, seed + rank)
     generated = _gathered(local, collective)
+    optional: dict[str, Any] = {}
+    if "generated_labels" in needs:
+        optional["generated_labels"] = _drawn_labels(sample_fn, len(local), collective)
+    if kept is not None:
+        optional["generated_images"] = collective.gather(torch.cat(kept.batches))
     t1 = time.perf_counter()
     ref, ref_desc = collective.main_first(lambda: reference_stats(reference, ext, batch_size=batch_size, cache=cache))
+    if "reference_labels" in needs:
+        optional["reference_labels"] = ref.labels
+    if "reference_images" in needs:  # CAS tests a classifier trained on generated images: real ones at their size
+        real_ref = replace(reference, resolution=resolution, channels=channels) \
+            if isinstance(reference, DatasetRef) else reference
+        real = load_reference(real_ref, resolution, channels)
+        optional["reference_images"] = real if real.labeled else None
     t2 = time.perf_counter()
-    values, metric_s = evaluate_features(generated, ref, names, options)
+    values, metric_s = evaluate_features(generated, ref, names, options, **optional)
     seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s}
     gen_desc = {"sampler": getattr(sample_fn, "__name__", type(sample_fn).__name__),
                 "resolution": resolution, "channels": channels, "resized": ext.resizes(resolution, channels)}
@@ -235,6 +296,7 @@ def evaluate_folder(
             channels = int(against.images.shape[1]) if isinstance(against, ImageData) else 3
     dataset = against if isinstance(against, (DatasetRef, ImageData)) else None
     ext = resolve_extractor(extractor, dataset, weights, device)
+    check_extractor_head(ext, names)
     t0 = time.perf_counter()
     if resolution is None:
         sizes: list[str] = []

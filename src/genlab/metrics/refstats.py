@@ -39,8 +39,9 @@ from genlab.metrics.stats import Features, FeatureStats
 log = logging.getLogger("genlab.metrics")
 
 # Bump when statistics or the file layout change, so old cache files are recomputed.
-# 2: extractors resize their input themselves (antialiased); folders read at their own size.
-REFSTATS_VERSION = 2
+# 2: the true class of each kept raw row (``FeatureStats.labels``) for labeled references (ifid, class_acc).
+# 3: extractors resize their input themselves (antialiased); folders read at their own size.
+REFSTATS_VERSION = 3
 # Raw reference feature rows kept for KID and precision/recall (a seeded subset of larger splits).
 REFERENCE_ROWS = 10_000
 
@@ -67,7 +68,9 @@ def compute_features(
             report(task, done, total)
     if not feats:
         raise GenlabError("no images to compute features of")
-    return Features(torch.cat(feats).numpy(), torch.cat(logits).numpy())
+    all_logits = torch.cat(logits).numpy()
+    # an extractor without a classifier head (0 classes, e.g. DINOv2) has no logits, not empty ones
+    return Features(torch.cat(feats).numpy(), all_logits if all_logits.shape[-1] else None)
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -146,6 +149,7 @@ def reference_stats(
     if stats is not None:
         log.info("reusing reference statistics %s", path)
         return stats, {**described, "cached": True}
+    labels = None
     if isinstance(reference, (str, os.PathLike)) and resolution is None:
         total = len(folder_files(reference))
         batches: Iterable[torch.Tensor] = iter_folder(reference, batch_size)
@@ -153,10 +157,11 @@ def reference_stats(
         data = load_reference(reference, resolution, channels)
         total = len(data)
         batches = iter_batches(data.images, batch_size)
+        labels = data.labels.numpy() if data.labeled else None
     if total < 2:
         raise GenlabError(f"the reference {described} holds {total} image(s); statistics need at least 2")
     feats = compute_features(extractor, batches, task="reference features", total=total)
-    stats = FeatureStats.from_features(feats, keep=REFERENCE_ROWS, seed=0)
+    stats = FeatureStats.from_features(feats, keep=REFERENCE_ROWS, seed=0, labels=labels)
     if cache:
         try:
             atomic_torch_save({"key": expected, "description": described, "stats": stats.state()}, path)

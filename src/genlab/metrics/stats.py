@@ -111,6 +111,7 @@ class FeatureStats:
     mu: (D,) float64 mean; sigma: (D, D) float64 unbiased covariance; n: number of images.
     features: raw (M, D) rows (M <= n, a seeded subset when capped) for KID and precision/recall, or None.
     class_hist: (K,) int64 counts of predicted classes (argmax of the extractor's logits), or None.
+    labels: (M,) int64 true class of each raw row (reference statistics of labeled data), or None.
     """
 
     mu: np.ndarray
@@ -118,6 +119,7 @@ class FeatureStats:
     n: int
     features: np.ndarray | None = None
     class_hist: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -125,9 +127,10 @@ class FeatureStats:
 
     @classmethod
     def from_features(
-        cls, feats: Features | np.ndarray, keep: int | None = None, seed: int = 0
+        cls, feats: Features | np.ndarray, keep: int | None = None, seed: int = 0, labels: Any = None
     ) -> FeatureStats:
-        """Statistics of ``feats``; keeps all raw rows (``keep=None``), none (0) or a seeded subset of ``keep``."""
+        """Statistics of ``feats``; keeps all raw rows (``keep=None``), none (0) or a seeded subset of ``keep``
+        (``labels``: the (N,) class of each row, kept for the same rows)."""
         if not isinstance(feats, Features):
             feats = Features(np.asarray(feats))
         x = feats.features
@@ -135,13 +138,18 @@ class FeatureStats:
         mu, sigma = mean_cov(x)
         warn_if_singular(n, d)
         rows: np.ndarray | None = x
+        lab = None if labels is None else np.asarray(labels, dtype=np.int64).reshape(-1)
+        if lab is not None and len(lab) != n:
+            raise ValueError(f"{len(lab)} labels for {n} feature rows")
         if keep is not None and keep < n:
-            rows = None if keep <= 0 else x[np.sort(np.random.default_rng(seed).choice(n, keep, replace=False))]
+            idx = np.sort(np.random.default_rng(seed).choice(n, keep, replace=False)) if keep > 0 else None
+            rows = None if idx is None else x[idx]
+            lab = None if idx is None or lab is None else lab[idx]
         hist = None
         if feats.logits is not None:
             k = feats.logits.shape[1]
             hist = np.bincount(feats.predicted_classes(), minlength=k).astype(np.int64)
-        return cls(mu=mu, sigma=sigma, n=n, features=rows, class_hist=hist)
+        return cls(mu=mu, sigma=sigma, n=n, features=rows, class_hist=hist, labels=lab)
 
     def state(self) -> dict[str, Any]:
         """A dict of tensors and numbers, loadable with ``torch.load(weights_only=True)``."""
@@ -151,15 +159,17 @@ class FeatureStats:
             "n": int(self.n),
             "features": None if self.features is None else torch.from_numpy(np.ascontiguousarray(self.features)),
             "class_hist": None if self.class_hist is None else torch.from_numpy(self.class_hist),
+            "labels": None if self.labels is None else torch.from_numpy(self.labels),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> FeatureStats:
-        feats, hist = state.get("features"), state.get("class_hist")
+        feats, hist, labels = state.get("features"), state.get("class_hist"), state.get("labels")
         return cls(
             mu=state["mu"].numpy(),
             sigma=state["sigma"].numpy(),
             n=int(state["n"]),
             features=None if feats is None else feats.numpy(),
             class_hist=None if hist is None else hist.numpy(),
+            labels=None if labels is None else labels.numpy(),
         )

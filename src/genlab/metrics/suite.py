@@ -6,7 +6,10 @@ Result values (stable keys, JSON-able):
 - ``is``: {"mean", "std", "splits"} (higher is better; from the extractor's logits);
 - ``pr``: {"precision", "recall", "density", "coverage", "k"} (k-NN manifolds, higher is better);
 - ``coverage``: {"histogram", "entropy", "entropy_normalized", "kl_to_real", "classes_covered",
-  "classes_in_real", "num_classes"} (class coverage of generated samples by predicted class).
+  "classes_in_real", "num_classes"} (class coverage of generated samples by predicted class);
+- ``ifid``: {"mean", "per_class", "classes", "min_generated", "min_reference"} (intra-class FID, lower is better);
+- ``class_acc``: {"accuracy", "per_class", "chance"} (generated images classified as the asked class);
+- ``cas``: {"accuracy", "per_class", "train_images", "epochs"} (classifier trained on generated, tested on real).
 ``flatten_results`` turns them into "kid/mean"-style scalars for JSONL and TensorBoard.
 """
 from __future__ import annotations
@@ -19,6 +22,14 @@ import numpy as np
 
 from genlab.errors import GenlabError
 from genlab.metrics.class_coverage import COVERAGE, class_coverage
+from genlab.metrics.conditional import (
+    CAS,
+    CLASS_ACC,
+    IFID,
+    class_accuracy,
+    classification_accuracy_score,
+    intra_class_fid,
+)
 from genlab.metrics.fid import FID, fid_from_stats
 from genlab.metrics.inception_score import IS, inception_score
 from genlab.metrics.kid import KID, kernel_inception_distance
@@ -39,6 +50,9 @@ class EvalOptions:
     pr_k: int = 3  # precision/recall/density/coverage: k of the k-NN radii
     pr_max_samples: int = 10_000  # PR: both sets are subsampled (seeded) to min(this, N_gen, N_ref rows)
     coverage_min_share: float = 0.1  # class coverage: a class counts when >= this x its real share
+    # CAS budget: ~20 s of one CPU core at 28px (5 epochs of 10k images measured 64 s; cost ~ epochs x images)
+    cas_epochs: int = 3  # CAS: epochs of the compact classifier trained on generated images
+    cas_max_train: int = 5_000  # CAS: at most this many generated images train it (a seeded subset)
     seed: int = 0  # subset draws (KID, PR)
 
 
@@ -55,10 +69,13 @@ class MetricInputs:
     reconstructed: FeatureStats | None = None  # features of the reference images' reconstructions: rFID
     generated_labels: np.ndarray | None = None  # (N,) int: the class each generated image was asked for
     reference_labels: np.ndarray | None = None  # (M,) int: the true class of each reference feature row
+    generated_images: Any = None  # (N, C, H, W) uint8 tensor of the generated images (CAS trains on them)
+    reference_images: Any = None  # the reference's labeled uint8 ImageData (CAS tests on it)
 
 
 #: the optional ``MetricInputs`` fields a metric may name in ``Metric.needs``
-OPTIONAL_INPUTS = ("train", "reconstructed", "generated_labels", "reference_labels")
+OPTIONAL_INPUTS = ("train", "reconstructed", "generated_labels", "reference_labels", "generated_images",
+                   "reference_images")
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,34 @@ def _coverage(x: MetricInputs) -> dict[str, Any]:
     if x.generated.class_hist is None:
         raise GenlabError("class coverage needs an extractor with a classifier head")
     return asdict(class_coverage(x.generated.class_hist, x.reference.class_hist, x.options.coverage_min_share))
+
+
+@_register(IFID, "intra-class FID: FID per class against that class's real images, and the mean (lower is "
+                 "better; conditional runs)", needs=("generated_labels", "reference_labels"))
+def _ifid(x: MetricInputs) -> dict[str, Any]:
+    return intra_class_fid(_rows(x.generated, "generated"), x.generated_labels, _rows(x.reference, "reference"),
+                           x.reference_labels)
+
+
+@_register(CLASS_ACC, "share of generated images the dataset's classifier puts in the asked class (higher is "
+                      "better; conditional runs)", needs=("generated_labels", "reference_labels"))
+def _class_acc(x: MetricInputs) -> dict[str, Any]:
+    if x.generated_logits is None:
+        raise GenlabError("class_acc needs an extractor with a classifier head (--features classifier)")
+    return class_accuracy(x.generated_logits, x.generated_labels, int(np.max(x.reference_labels)) + 1)
+
+
+@_register(CAS, "classification accuracy score: a classifier trained on generated images, tested on real "
+                "ones (higher is better; conditional runs)", needs=("generated_labels", "generated_images",
+                                                                    "reference_images"))
+def _cas(x: MetricInputs) -> dict[str, Any]:
+    o = x.options
+    return classification_accuracy_score(x.generated_images, x.generated_labels, x.reference_images,
+                                         epochs=o.cas_epochs, max_train=o.cas_max_train, seed=o.seed)
+
+
+#: the metrics that need the class each generated image was asked for (conditional runs only)
+CONDITIONAL_METRICS = (IFID, CLASS_ACC, CAS)
 
 
 def needed_inputs(names: Any) -> set[str]:

@@ -12,7 +12,8 @@ HIGHER_IS_BETTER = ("is", "inception_score", "precision", "recall", "density", "
 LOWER_IS_BETTER_LEAVES = ("kl_to_real",)
 NON_METRIC_KEYS = {"step", "epoch", "kind", "split", "protocol", "checkpoint", "num_samples", "features", "seed"}
 #: numbers in evaluation results that describe the measurement rather than score the model
-NON_METRIC_LEAVES = ("std", "k", "num_classes", "classes_in_real", "num_samples", "seconds", "subsets", "subset_size")
+NON_METRIC_LEAVES = ("std", "k", "num_classes", "classes_in_real", "num_samples", "seconds", "subsets", "subset_size",
+                     "chance", "classes", "min_generated", "min_reference", "train_images", "epochs")
 
 
 def _leaf(metric: str) -> str:
@@ -57,5 +58,6 @@ def pretty(metric: str) -> str:
     names = {"fid": "FID", "kid": "KID", "kid/mean": "KID", "is": "IS", "is/mean": "IS", "loss_D": "loss D",
              "loss_G": "loss G", "pr/precision": "precision", "pr/recall": "recall", "pr/density": "density",
              "pr/coverage": "PR coverage", "coverage/classes_covered": "classes covered",
-             "coverage/kl_to_real": "class KL to real", "coverage/entropy_normalized": "class entropy (norm.)"}
+             "coverage/kl_to_real": "class KL to real", "coverage/entropy_normalized": "class entropy (norm.)",
+             "ifid/mean": "intra-class FID", "class_acc/accuracy": "class accuracy", "cas/accuracy": "CAS"}
     return names.get(metric, metric)

@@ -10,16 +10,18 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from genlab.errors import GenlabError
 from genlab.grids import make_grid
 from genlab.io import atomic_write_bytes
 from genlab.reporting.metric_names import higher_is_better, pretty
 from genlab.reporting.records import Protocols, eval_metrics, metric_series_by_protocol, numeric_keys
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 VAE_KEYS = ("loss_total", "loss_recon", "loss_kl")
 
@@ -51,6 +53,11 @@ def ema(values: Sequence[float], smoothing: float = 0.9) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------- output
 def new_figure(width: float, height: float) -> Figure:
+    """A Figure on the Agg canvas. matplotlib is imported here, on the first figure, not with this module: every
+    CLI command imports the sweep and report modules (their help texts), and matplotlib costs ~1 s to import."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig

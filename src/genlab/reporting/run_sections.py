@@ -1,5 +1,5 @@
 """The sections of one run in the report: summary, config, metrics, curves, progress, samples, and the analysis
-sections (interpolation, latent maps, coverage).
+sections (interpolation, latent maps, coverage, truncation).
 
 Analysis sections show what the analysis commands left in RUN/analysis/ when it came from the report's
 checkpoint, and compute only what is missing (the section then says so), so a report never trains the
@@ -27,6 +27,7 @@ from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_im
 from genlab.reporting.plots import plot_class_coverage, plot_image_grid, plot_latent_scatter, plot_losses, plot_metrics
 from genlab.reporting.progress import progress_figure
 from genlab.reporting.records import eval_metrics, read_records, run_metrics
+from genlab.reporting.truncation import plot_truncation
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
 
@@ -42,6 +43,7 @@ RUN_SECTIONS = {
     "interpolation": "Latent interpolation",
     "latent": "Latent maps",
     "coverage": "Class coverage",
+    "truncation": "Truncation: quality vs diversity",
 }
 
 
@@ -303,6 +305,21 @@ def _coverage_section(ctx: RunContext, s: Section) -> None:
     computed_now(s, why or "analysis/coverage.json is not readable", f"genlab coverage {ctx.path}")
 
 
+def _truncation_section(ctx: RunContext, s: Section) -> None:
+    """The curve `genlab eval --truncation-sweep` saved; never computed here (one evaluation per psi)."""
+    got, why = ctx.saved(artifacts.TRUNCATION)
+    if got is None:
+        s.notes.append(f"not available: {why} (`genlab eval {ctx.path} --truncation-sweep 0.5,0.7,1.0,1.5` "
+                       "writes it; the next report includes it)")
+        return
+    n = got.numbers
+    s.images.append(fig_image(plot_truncation(n), f"FID, precision and recall against the truncation psi "
+                                                  f"({n.get('mode', 'resample')}), {n.get('num_samples', '?')} "
+                                                  f"samples per psi; from {got.about}"))
+    s.tables.append(Table(["psi", "FID", "precision", "recall"],
+                          [[fmt(p.get(k)) for k in ("psi", "fid", "precision", "recall")] for p in n["points"]]))
+
+
 BUILDERS: dict[str, Callable[[RunContext, Section], None]] = {
     "summary": _summary_section,
     "config": _config_section,
@@ -314,6 +331,7 @@ BUILDERS: dict[str, Callable[[RunContext, Section], None]] = {
     "interpolation": _interpolation_section,
     "latent": _latent_section,
     "coverage": _coverage_section,
+    "truncation": _truncation_section,
 }
 
 

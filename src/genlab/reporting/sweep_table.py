@@ -26,10 +26,9 @@ from genlab.errors import GenlabError
 from genlab.reporting.metric_names import best_of, higher_is_better, pretty
 from genlab.reporting.plots import plot_heatmap
 from genlab.reporting.records import Protocols, final_losses, run_evaluation
+from genlab.rundir import SWEEP_MANIFEST as MANIFEST
 from genlab.rundir import RunDir
 
-#: the sweep's manifest, written by ``genlab.sweeps.grid.write_manifest`` into the sweep folder
-MANIFEST = "sweep.json"
 #: the order metrics appear in tables; others follow in first-seen order
 PREFERRED = ("fid", "kid", "kid/mean", "is", "is/mean", "precision", "pr/precision", "recall", "pr/recall",
              "coverage/classes_covered")

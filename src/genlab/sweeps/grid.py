@@ -24,7 +24,7 @@ from genlab.config import Config, known_keys
 from genlab.errors import ConfigError, GenlabError
 from genlab.io import atomic_write_text
 from genlab.recipe import load_config
-from genlab.reporting.sweep_table import MANIFEST
+from genlab.rundir import SWEEP_MANIFEST as MANIFEST
 
 SWEEP_KEYS = {
     "base": "the recipe YAML every run starts from (required)",
