@@ -33,13 +33,13 @@ import torch
 from torch import nn
 
 from genlab.errors import GenlabError
-from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate, frechet_distance, frechet_distance_sqrtm
+from genlab.metrics import DEFAULT_METRICS, evaluate, frechet_distance, frechet_distance_sqrtm
 from genlab.metrics.features import FEATURE_EXTRACTORS, FeatureExtractor, get_extractor, train_classifier
 from genlab.metrics.features.base import weights_hash
 from genlab.metrics.features.classifier import CompactClassifier, find_cached_classifier
 from genlab.metrics.features.inception_fid import InceptionWeightsWarning, find_inception_weights
 from genlab.metrics.features.inception_net import FIDInceptionV3
-from genlab.metrics.reference import dataset_key
+from genlab.metrics.reference import dataset_key, native_ref, native_size
 
 #: metrics timed in table 3 beyond DEFAULT_METRICS. New metrics that join the defaults are timed without a
 #: change here; add the others (e.g. the memorization "copies" metric, the conditional scores) to this tuple as
@@ -60,7 +60,7 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
 
 
 def classifier_for_speed(args) -> tuple[FeatureExtractor, str]:
-    path = find_cached_classifier(dataset_key(args.dataset, args.data_root), args.resolution, args.channels)
+    path = find_cached_classifier(dataset_key(args.dataset, args.data_root), *native_size(args.dataset))
     if path is not None:
         return get_extractor("classifier", weights=path), "trained (cached)"
     torch.manual_seed(0)
@@ -154,22 +154,21 @@ def small_generator(channels: int, resolution: int, z_dim: int = 64) -> nn.Modul
 def bench_evaluation(args) -> None:
     rows = []
     t0 = time.perf_counter()
-    trained = train_classifier(args.dataset, args.resolution, args.channels, root=args.data_root,
-                               verify=not args.no_verify)
+    trained = train_classifier(args.dataset, root=args.data_root, verify=not args.no_verify)  # at its native size
     t_train = time.perf_counter() - t0
     fresh = t_train > 5
     rows.append(["classifier training" + ("" if fresh else f" (cached; took {trained.train_seconds:.0f} s)"),
                  f"{t_train:.1f}",
                  f"test accuracy {trained.test_accuracy:.4f}" if trained.test_accuracy is not None else "",
-                 "once per dataset/res/ch; target < 300 s"])
+                 "once per dataset; target < 300 s"])
     g = small_generator(args.channels, args.resolution)
 
     def sample(n: int) -> torch.Tensor:
         with torch.no_grad():
             return g(torch.randn(n, 64))
 
-    ref = DatasetRef(args.dataset, "test", args.resolution, args.channels, root=args.data_root,
-                     verify=not args.no_verify)
+    # one yardstick: the split at the dataset's native size, whatever size the generator draws
+    ref = native_ref(args.dataset, "test", root=args.data_root, verify=not args.no_verify)
     metrics = tuple(dict.fromkeys(DEFAULT_METRICS + EXTRA_METRICS))
     for attempt in ("first", "second"):
         t0 = time.perf_counter()

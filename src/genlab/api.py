@@ -17,7 +17,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -26,13 +26,14 @@ from PIL import Image
 
 from genlab.analysis.interpolation import interpolate, seed_latents
 from genlab.config import Config, to_dict
-from genlab.data import DATASETS, dataset_info
+from genlab.data import DATASETS
 from genlab.data.base import to_uint8
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import TrainingEval, check_eval_target, choose_features, evaluate_loaded
 from genlab.grids import save_grid
 from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
+from genlab.metrics.reference import native_ref
 from genlab.recipe import load_config
 from genlab.resume import resume_config
 from genlab.rundir import RunDir
@@ -223,7 +224,8 @@ def train(recipe: PathLike | Config | None, overrides: Sequence[str] = (), run_d
 
 def _reference(against: str | PathLike | DatasetRef, resolution: int | None, channels: int | None,
                root: str | None, verify: bool = True) -> DatasetRef | Path:
-    """``"fashion-mnist:test"`` -> a DatasetRef at the dataset's native size; a folder -> its path."""
+    """``"fashion-mnist:test"`` -> a DatasetRef at the dataset's native size (``native_ref``), or at
+    ``resolution`` / ``channels`` when given (an explicit decode size); a folder -> its path."""
     if isinstance(against, DatasetRef):
         return against
     if Path(against).is_dir():
@@ -232,12 +234,10 @@ def _reference(against: str | PathLike | DatasetRef, resolution: int | None, cha
     if name not in DATASETS:
         raise ConfigError(f"the reference {str(against)!r} is neither a folder nor a dataset; use DATASET[:SPLIT] "
                           f"with DATASET one of {', '.join(DATASETS.names())}, or a folder of images")
-    info = dataset_info(name)
-    res = resolution or getattr(info, "resolution", None)
-    ch = channels or getattr(info, "channels", None)
-    if res is None or ch is None:
-        raise ConfigError(f"the reference {name!r} has no native size: give the resolution and channels")
-    return DatasetRef(name, split or "test", int(res), int(ch), root=root, verify=verify)
+    ref = native_ref(name, split or "test", root=root, verify=verify)
+    if resolution is None and channels is None:
+        return ref
+    return replace(ref, resolution=int(resolution or ref.resolution), channels=int(channels or ref.channels))
 
 
 def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None = None, *,
@@ -251,9 +251,11 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
     folder of images (against ``"DATASET[:SPLIT]"``, a DatasetRef or another folder), as `genlab eval` and
     `genlab eval-folder` compute them. ``out``: also write the result there as JSON.
 
-    num_samples, checkpoint and split apply to runs; resolution, channels and root to folders (the size both
-    sides are decoded at, and where the reference dataset's files are). ``verify``: refuse dataset files whose
-    checksum is not the published one (None: a run's ``data.verify``, True for a folder's reference).
+    num_samples, checkpoint and split apply to runs; resolution, channels and root to folders (root: where the
+    reference dataset's files are; resolution / channels: an explicit size both sides are decoded at; without
+    them a folder is read at its own sizes, a dataset at its native size, and the extractor resizes both).
+    ``verify``: refuse dataset files whose checksum is not the published one (None: a run's ``data.verify``,
+    True for a folder's reference).
     ``truncation`` / ``truncation_mode``: runs only (see :meth:`Run.evaluate`).
     """
     if isinstance(source, Run) or RunDir.of(source).exists():

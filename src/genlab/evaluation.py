@@ -16,6 +16,7 @@ from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate, flatten_result
 from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD
 from genlab.metrics.features.inception_fid import find_inception_weights
 from genlab.metrics.memorization import COPIES
+from genlab.metrics.reference import native_ref
 from genlab.metrics.suite import RECON, RECONSTRUCTION_INPUTS, RFID, check_metrics, needed_inputs
 from genlab.recipe import from_dict
 from genlab.resume import check_resume
@@ -75,10 +76,10 @@ def describe_protocol(pid: dict | None) -> str:
     return ", ".join(parts)
 
 
-def reference_of(cfg, split: str, verify: bool | None = None):
-    """The run's dataset ``split`` as a DatasetRef; ``verify``: None = the run's ``data.verify``."""
-    return DatasetRef(cfg.data.name, split, cfg.data.resolution, cfg.data.channels, root=cfg.data.root,
-                      verify=cfg.data.verify if verify is None else verify)
+def reference_of(cfg, split: str, verify: bool | None = None) -> DatasetRef:
+    """The run's dataset ``split`` at the dataset's native size (not the run's: one yardstick per dataset, so
+    runs at 32 and 64 px are compared against the same statistics); ``verify``: None = the run's ``data.verify``."""
+    return native_ref(cfg.data.name, split, root=cfg.data.root, verify=cfg.data.verify if verify is None else verify)
 
 
 def foreign_checkpoint(run: LoadedRun) -> str | None:

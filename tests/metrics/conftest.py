@@ -105,20 +105,16 @@ def gaussian_stats(d: int, n: int, seed: int, shift: float = 0.0, scale: float =
     return x, x.mean(0), np.cov(x, rowvar=False)
 
 
-TINY_RES = 16  # the tiny IDX dataset (28x28 bars) is loaded at this resolution: cheaper to train on
-
-
 @pytest.fixture(scope="session")
-def tiny_classifier(tiny_fmnist, tmp_path_factory):
-    """(cache dir, TrainedClassifier): the classifier extractor trained once on the tiny IDX dataset (bars)."""
+def tiny_classifier(tiny_fmnist, classifier_cache_28):
+    """(cache dir, TrainedClassifier): the classifier extractor of the tiny IDX dataset (bars) at its native
+    28 px, the one tests/conftest.py trains once per session (found in its cache here, not trained again)."""
     from genlab.metrics.features import train_classifier
 
-    cache = tmp_path_factory.mktemp("classifier-cache")
-    with pytest.MonkeyPatch.context() as mp, torch_threads(1):
-        mp.setenv("GENLAB_CACHE_DIR", str(cache))
-        trained = train_classifier("fashion-mnist", TINY_RES, 1, root=str(tiny_fmnist), verify=False, epochs=10,
-                                   batch_size=32)
-    return cache, trained
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENLAB_CACHE_DIR", str(classifier_cache_28))
+        trained = train_classifier("fashion-mnist", root=str(tiny_fmnist), verify=False)
+    return classifier_cache_28, trained
 
 
 @pytest.fixture
@@ -133,3 +129,17 @@ def classifier_cache(tiny_classifier, monkeypatch):
     shutil.copytree(cache, copy)
     monkeypatch.setenv("GENLAB_CACHE_DIR", str(copy))
     return copy / trained.path.relative_to(cache)
+
+
+@pytest.fixture(scope="session")
+def random_inception_weights(tmp_path_factory):
+    """(path, state dict): a seeded random FID Inception state dict in the published layout, saved like the real
+    file (building the 24M-parameter network costs ~2 s: once per session)."""
+    from genlab.metrics.features.inception_net import FIDInceptionV3
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        state = FIDInceptionV3().state_dict()
+    path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
+    torch.save(state, path)
+    return path, state

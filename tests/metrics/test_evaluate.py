@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -13,7 +18,7 @@ from genlab.errors import ConfigError, GenlabError
 from genlab.metrics import DatasetRef, EvalOptions, evaluate, evaluate_folder, flatten_results
 from genlab.metrics.uncertainty import fit_counts
 
-from .conftest import TINY_RES, noise_images
+from .conftest import noise_images
 
 FAST = EvalOptions(kid_subsets=10, kid_subset_size=200)
 
@@ -103,8 +108,8 @@ def test_bad_inputs(real_data, extractor):
         evaluate(lambda n: torch.zeros(3, 1, 16, 16), 50, real_data, extractor, metrics="fid")
     with pytest.raises(GenlabError, match="float images"):
         evaluate(lambda n: torch.zeros(n, 1, 16, 16, dtype=torch.uint8), 50, real_data, extractor)
-    with pytest.raises(GenlabError, match="reference is 28px"):
-        evaluate(lambda n: torch.zeros(n, 1, 16, 16), 50, DatasetRef("fashion-mnist", "test", 28, 1), extractor)
+    with pytest.raises(GenlabError, match="1- or 3-channel"):
+        evaluate(lambda n: torch.zeros(n, 2, 16, 16), 50, real_data, extractor)
 
 
 def test_few_samples_warn_about_singular_covariance(real_data, extractor):
@@ -136,7 +141,7 @@ def test_classifier_by_name_on_a_dataset(tiny_fmnist, classifier_cache):
     from genlab.metrics.reference import load_split
 
     # classifier found in the cache
-    ref = DatasetRef("fashion-mnist", "test", TINY_RES, 1, root=str(tiny_fmnist), verify=False)
+    ref = DatasetRef("fashion-mnist", "test", 28, 1, root=str(tiny_fmnist), verify=False)
 
     test = load_split(ref)
     r = evaluate(sampler_from(test.images), 64, ref, "classifier", batch_size=32, options=EvalOptions(
@@ -146,3 +151,98 @@ def test_classifier_by_name_on_a_dataset(tiny_fmnist, classifier_cache):
     assert cov["classes_covered"] == cov["classes_in_real"] >= 8
     assert cov["kl_to_real"] < 0.05  # only the +0.5 smoothing of 64 real counts
     assert r["is"]["mean"] > 2  # confident, varied predictions on the easy bars (1 = uninformative)
+
+
+@pytest.mark.filterwarnings("ignore::genlab.metrics.stats.FeatureWarning")  # 128 samples of 128-d features
+def test_one_yardstick_the_same_generator_at_two_resolutions(tiny_fmnist, classifier_cache):
+    """A deterministic "generator" of real training images, drawn at the native 28px and at 64px RGB (exactly
+    the images a 64px RGB run of the dataset trains on: the data layer's LANCZOS), is judged by the same
+    28px/1ch classifier against the same reference statistics: the same FID to within noise (the spread
+    between two disjoint halves of its images at 28px; measured 1.32 at 28px, 1.55 at 64px, halves 1.32/3.39)."""
+    from genlab.metrics.reference import load_split, native_ref
+
+    ref = native_ref("fashion-mnist", "test", root=str(tiny_fmnist), verify=False)
+    assert (ref.resolution, ref.channels) == (28, 1)
+    train28 = load_split(native_ref("fashion-mnist", "train", root=str(tiny_fmnist), verify=False)).images
+    train64 = load_split(DatasetRef("fashion-mnist", "train", 64, 3, root=str(tiny_fmnist), verify=False)).images
+    assert train64.shape[1:] == (3, 64, 64)
+    at28, at64, other_half = (evaluate(sampler_from(images), 128, ref, "classifier", metrics="fid")
+                              for images in (train28[:128], train64[:128], train28[128:]))
+    noise = abs(at28["fid"] - other_half["fid"])
+    assert abs(at64["fid"] - at28["fid"]) < 0.5 * noise, (at28["fid"], at64["fid"], other_half["fid"])
+    for r in (at28, at64):
+        p = r["protocol"]
+        assert p["extractor_info"]["input"] == "28px/1ch" and p["extractor_hash"] == at28["protocol"]["extractor_hash"]
+        assert p["extractor_info"]["resize"] == "bicubic, antialiased"
+        assert p["reference"]["resolution"] == 28 and p["reference"]["channels"] == 1
+    assert at28["protocol"]["generated"]["resized"] is None
+    assert at64["protocol"]["generated"]["resized"] == "64px/3ch -> 28px/1ch"
+
+
+def write_pngs(folder, images: torch.Tensor, prefix: str = "") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(images):
+        a = im.permute(1, 2, 0).numpy()
+        Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(folder / f"{prefix}{i:04d}.png")
+
+
+@pytest.mark.filterwarnings("ignore::genlab.metrics.stats.FeatureWarning")
+def test_folder_vs_folder_of_mixed_sizes_needs_no_size(tmp_path, real_images, other_real_images, extractor):
+    """Folders are read as they are (16px grey next to 40px RGB) and the 16px/1ch extractor resizes each
+    image: the FID equals features of the same images as tensors, resized by the extractor, computed here."""
+    from genlab.metrics import FeatureStats, compute_features, fid_from_stats
+
+    small = other_real_images[:60]
+    big = torch.nn.functional.interpolate(other_real_images[60:120].float(), size=40, mode="bilinear")
+    big = big.round().clamp(0, 255).to(torch.uint8).repeat(1, 3, 1, 1)
+    write_pngs(tmp_path / "gen", small, "a")
+    write_pngs(tmp_path / "gen", big, "b")
+    write_pngs(tmp_path / "ref", real_images[:100])
+    r = evaluate_folder(tmp_path / "gen", tmp_path / "ref", extractor, metrics="fid,kid", options=FAST)
+    p = r["protocol"]
+    assert p["num_generated"] == 120 and p["generated"]["sizes"] == ["16px/1ch", "40px/3ch"]
+    assert p["generated"]["decoded"] == "as is" and p["reference"]["decoded"] == "as is"
+    direct = FeatureStats.from_features(compute_features(extractor, [small, big]))
+    ref = FeatureStats.from_features(compute_features(extractor, [real_images[:100]]))
+    assert r["fid"] == pytest.approx(fid_from_stats(direct, ref), rel=1e-9)
+    # an explicit decode size still works: both folders decoded at 16px/1ch first (LANCZOS), no resize left
+    sized = evaluate_folder(tmp_path / "gen", tmp_path / "ref", extractor, metrics="fid", resolution=16, channels=1)
+    assert sized["protocol"]["generated"]["resolution"] == 16 and sized["protocol"]["generated"]["resized"] is None
+    assert sized["fid"] > 0
+
+
+def test_progress_of_sampling_and_features(real_data, other_real_images, extractor):
+    from genlab.metrics.progress import progress_to
+
+    calls = []
+    with progress_to(lambda task, done, total, note="": calls.append((task, done, total))):
+        evaluate(sampler_from(other_real_images), 600, real_data, extractor, metrics="fid", batch_size=250)
+    sampled = [c for c in calls if c[0] == "sampling + features"]
+    assert [c[1] for c in sampled] == [250, 500, 600] and {c[2] for c in sampled} == {600}
+    assert [c[1:] for c in calls if c[0] == "reference features"][-1] == (600, 600)
+
+
+EXE = Path(sys.executable).with_name("genlab")
+
+
+@pytest.mark.filterwarnings("ignore::genlab.metrics.stats.FeatureWarning")
+def test_cli_eval_folder_vs_folder_with_inception_and_no_size_flags(tmp_path, real_images, other_real_images,
+                                                                    random_inception_weights):
+    """`genlab eval-folder A --against B --features inception`, what `python -m pytorch_fid A B` does: no size
+    flags, folders of mixed sizes; Inception with seeded random weights in the published layout (299px inputs
+    on a CPU are slow: 2 + 2 images, and KID: FID's 2048-d matrix square root costs more than the rest)."""
+    weights, _ = random_inception_weights
+    big = torch.nn.functional.interpolate(other_real_images[1:2].float(), size=36, mode="bilinear")
+    write_pngs(tmp_path / "A", other_real_images[:1], "a")
+    write_pngs(tmp_path / "A", big.round().clamp(0, 255).to(torch.uint8).repeat(1, 3, 1, 1), "b")
+    write_pngs(tmp_path / "B", real_images[:2])
+    out = tmp_path / "r.json"
+    r = subprocess.run([str(EXE), "eval-folder", str(tmp_path / "A"), "--against", str(tmp_path / "B"), "--features",
+                        "inception", "--inception-weights", str(weights), "--metrics", "kid", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr + r.stdout
+    result = json.loads(out.read_text())
+    p = result["protocol"]
+    assert np.isfinite(result["kid"]["mean"]) and p["num_generated"] == 2 and p["num_reference"] == 2
+    assert p["extractor_info"]["input"] == "299px/3ch" and p["generated"]["sizes"] == ["16px/1ch", "36px/3ch"]
+    assert "features" in r.stdout and "KID" in r.stdout

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from genlab.cli import app, console, on_ctrl_c, output_path, positive
+from genlab.cli.progress import metric_progress
 from genlab.errors import ConfigError
 
 FEATURES_HELP = ("auto (inception if its weights are on disk, else classifier) | inception | classifier | "
@@ -96,10 +97,11 @@ def eval_run(
         if ctx.is_main:
             console.print(f"evaluating {metrics} of {run.checkpoint.name} (step {run.step}) on {num_samples} "
                           f"generated images vs the {split} split")
-        result = run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
-                              batch_size=batch_size, inception_weights=weights, out=path,
-                              verify=False if no_verify else None, truncation=truncation,
-                              truncation_mode=truncation_mode)
+        with metric_progress(console, ctx.is_main):
+            result = run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
+                                  batch_size=batch_size, inception_weights=weights, out=path,
+                                  verify=False if no_verify else None, truncation=truncation,
+                                  truncation_mode=truncation_mode)
     if ctx.is_main:
         trunc = f", truncation psi={truncation} ({truncation_mode})" if truncation is not None else ""
         print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']}{trunc})")
@@ -155,8 +157,9 @@ def eval_folder(
     out: Path = typer.Option(Path("result.json"), "--out", help="JSON path"),
     metrics: str = typer.Option("fid,kid,is,pr,coverage,fid_inf,ci95", "--metrics", help=METRICS_HELP),
     features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
-    resolution: int | None = typer.Option(None, "--resolution", help="decode both sides at this size"),
-    channels: int | None = typer.Option(None, "--channels", help="1 or 3"),
+    resolution: int | None = typer.Option(None, "--resolution", help="decode both sides at this size first "
+                                          "(default: folders as they are, a dataset at its native size)"),
+    channels: int | None = typer.Option(None, "--channels", help="1 or 3 (with --resolution)"),
     root: str | None = typer.Option(None, "--root", help="folder with the reference dataset's files"),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(250, "--batch-size"),
@@ -172,9 +175,13 @@ def eval_folder(
     positive(resolution, "--resolution", "an image side in pixels", minimum=8)
     if channels is not None and channels not in (1, 3):
         raise ConfigError(f"--channels {channels} is not allowed: 1 (grayscale) or 3 (RGB)")
+    if channels is not None and resolution is None:
+        raise ConfigError("--channels sets the size images are decoded at: give --resolution too, or neither "
+                          "(the extractor takes images of any size)")
     output_path(out, "--out")
     weights = extractor_weights(features, inception_weights, dinov2_weights)
-    with on_ctrl_c("nothing was written (the result is written only when every metric is done)"):
+    with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
+            metric_progress(console):
         result = evaluate(folder, against, metrics=metrics, features=features, resolution=resolution,
                           channels=channels, root=root, seed=seed, batch_size=batch_size,
                           inception_weights=weights, device=device, out=out, verify=not no_verify)

@@ -9,27 +9,26 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("train-classifier")
 def train_classifier_cmd(
     dataset: str = typer.Argument(..., help="a labeled dataset, e.g. fashion-mnist"),
-    resolution: int | None = typer.Option(None, "--resolution", help="default: the dataset's native size"),
-    channels: int | None = typer.Option(None, "--channels", help="default: the dataset's native channels"),
+    resolution: int | None = typer.Option(None, "--resolution", help="the dataset's native size (the default "
+                                          "and the only one: generated images are resized to it)"),
+    channels: int | None = typer.Option(None, "--channels", help="the dataset's native channels (the default)"),
     root: str | None = typer.Option(None, "--root", help="folder with the dataset's files"),
     retrain: bool = typer.Option(False, "--retrain", help="train again even if a cached one exists"),
 ) -> None:
-    """Train (or find in the cache) genlab's classifier extractor for a dataset; print its accuracy and hash."""
-    import logging
-
+    """Train (or find in the cache) genlab's classifier extractor for a dataset, at the dataset's native size
+    (one per dataset); print its accuracy and hash."""
     from genlab.cli import console, positive
-    from genlab.data import dataset_info
+    from genlab.cli.progress import metric_progress
     from genlab.errors import ConfigError
     from genlab.metrics import train_classifier
+    from genlab.metrics.reference import native_size
 
     positive(resolution, "--resolution", "an image side in pixels", minimum=8)
     if channels is not None and channels not in (1, 3):
         raise ConfigError(f"--channels {channels} is not allowed: 1 (grayscale) or 3 (RGB)")
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    info = dataset_info(dataset)
-    res = resolution or getattr(info, "resolution", None) or 32
-    ch = channels or getattr(info, "channels", None) or 3
-    r = train_classifier(dataset, int(res), int(ch), root=root, retrain=retrain)
+    res, ch = native_size(dataset)
+    with metric_progress(console):
+        r = train_classifier(dataset, resolution, channels, root=root, retrain=retrain)
     acc = "n/a" if r.test_accuracy is None else f"{r.test_accuracy:.4f}"
     console.print(f"classifier for {dataset} at {res}px/{ch}ch: test accuracy {acc}, trained in "
                   f"{r.train_seconds:.0f}s, hash {r.hash[:16]}; cached at {r.path}")

@@ -3,7 +3,10 @@
 
 Both return ``{<metric name>: value, ..., "protocol": {...}}`` (value shapes in ``genlab.metrics.suite``).
 The protocol records what makes numbers comparable: extractor name, hash and details, sample counts, the
-reference, seed, metric options, genlab version; plus timings in seconds.
+reference, seed, metric options, genlab version; plus timings in seconds. Generated images of any size are
+accepted: the extractor resizes them to its input (``extractor_info.input``; ``generated.resized`` says
+what was done, e.g. "64px/3ch -> 28px/1ch"), and the reference is read at its dataset's native size.
+Sampling + features and reference features report progress through ``genlab.metrics.progress``.
 Metrics take a sampler and never import training: ``sample_fn(n)`` returns n float images in [-1, 1].
 ``evaluate`` also runs split over processes: pass a ``Collective`` (genlab.metrics.collective).
 Conditional metrics (``ifid``, ``class_acc``, ``cas``) read the class of each generated image from the
@@ -28,7 +31,7 @@ from genlab.metrics.class_coverage import COVERAGE
 from genlab.metrics.collective import SINGLE_PROCESS, Collective, shard
 from genlab.metrics.features.base import FeatureExtractor, as_uint8, get_extractor
 from genlab.metrics.inception_score import IS
-from genlab.metrics.reference import DatasetRef, Reference, load_reference
+from genlab.metrics.reference import DatasetRef, Reference, folder_files, iter_folder, load_reference
 from genlab.metrics.refstats import compute_features, iter_batches, reference_stats
 from genlab.metrics.stats import Features, FeatureStats
 from genlab.metrics.suite import (
@@ -58,8 +61,7 @@ def resolve_extractor(
     if isinstance(extractor, FeatureExtractor):
         return extractor
     if isinstance(dataset, ImageData):
-        n, c, h, w = dataset.images.shape
-        return get_extractor(extractor, dataset=dataset.name, resolution=h, channels=c, weights=weights, device=device)
+        return get_extractor(extractor, dataset=dataset.name, weights=weights, device=device)
     return get_extractor(extractor, dataset=dataset, weights=weights, device=device)
 
 
@@ -109,7 +111,7 @@ def sample_features(
     cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=cuda), torch.no_grad():
         torch.manual_seed(seed)
-        feats = compute_features(extractor, batches())
+        feats = compute_features(extractor, batches(), task="sampling + features", total=num_samples)
     return feats, shape[0]
 
 
@@ -172,19 +174,6 @@ def _protocol(
         "seconds": seconds,
         **extra,
     }
-
-
-def _check_match(ref: Reference, resolution: int, channels: int) -> None:
-    """FID between images at different sizes measures the resize, not the model: refuse it."""
-    if isinstance(ref, DatasetRef):
-        want = (ref.resolution, ref.channels)
-    elif isinstance(ref, ImageData):
-        want = (int(ref.images.shape[-1]), int(ref.images.shape[1]))
-    else:
-        return
-    if want != (resolution, channels):
-        raise GenlabError(f"generated images are {resolution}px/{channels}ch but the reference is "
-                          f"{want[0]}px/{want[1]}ch; compare images prepared the same way")
 
 
 def train_split_of(reference: Reference) -> Reference | None:
@@ -283,8 +272,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Metrics of ``num_samples`` images from ``sample_fn`` against ``reference``.
 
-    reference: a ``DatasetRef`` (name, split, resolution, channels), an ``ImageData``, or a folder of images
-    (decoded at the generated images' resolution and channels). Its statistics are cached.
+    reference: a ``DatasetRef`` (name, split, resolution, channels; ``native_ref`` gives the dataset's one
+    yardstick), an ``ImageData``, or a folder of images (read at its own sizes). Its statistics are cached.
+    The generated images may have any size and 1 or 3 channels: the extractor resizes them to its input.
     extractor: a ``FeatureExtractor`` or a ``FEATURE_EXTRACTORS`` name (``weights`` goes to its factory;
     the classifier trains on the reference dataset's train split when not cached).
     collective: the processes that evaluate together (default: this one alone). Every rank calls ``evaluate``;
@@ -322,13 +312,13 @@ def evaluate(
     if kept is not None:
         optional["generated_images"] = collective.gather(torch.cat(kept.batches))
     t1 = time.perf_counter()
-    _check_match(reference, resolution, channels)
-    ref, ref_desc = collective.main_first(lambda: reference_stats(
-        reference, ext, resolution=resolution, channels=channels, batch_size=batch_size, cache=cache))
+    ref, ref_desc = collective.main_first(lambda: reference_stats(reference, ext, batch_size=batch_size, cache=cache))
     if "reference_labels" in needs:
         optional["reference_labels"] = ref.labels
-    if "reference_images" in needs:
-        real = load_reference(reference, resolution, channels)
+    if "reference_images" in needs:  # CAS tests a classifier trained on generated images: real ones at their size
+        real_ref = replace(reference, resolution=resolution, channels=channels) \
+            if isinstance(reference, DatasetRef) else reference
+        real = load_reference(real_ref, resolution, channels)
         optional["reference_images"] = real if real.labeled else None
     t2 = time.perf_counter()
     more, extra = _optional_inputs(needs, ext, reference, train, reconstruct_fn, resolution, channels,
@@ -339,14 +329,15 @@ def evaluate(
     seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s,
                **extra.pop("seconds")}
     gen_desc = {"sampler": getattr(sample_fn, "__name__", type(sample_fn).__name__),
-                "resolution": resolution, "channels": channels}
+                "resolution": resolution, "channels": channels, "resized": ext.resizes(resolution, channels)}
     protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, world, details)
     return {**values, "protocol": {**protocol, **extra}}
 
 
 def _optional_inputs(
     needs: set[str], ext: FeatureExtractor, reference: Reference, train: Reference | None,
-    reconstruct_fn: ReconstructFn | None, resolution: int, channels: int, batch_size: int, cache: bool,
+    reconstruct_fn: ReconstructFn | None, resolution: int | None, channels: int | None, batch_size: int,
+    cache: bool,
     collective: Collective = SINGLE_PROCESS,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The optional metric inputs ``needs`` asks for that can be made here, and what goes into the protocol
@@ -363,7 +354,10 @@ def _optional_inputs(
         extra["seconds"]["train_reference"] = round(time.perf_counter() - t0, 3)
     if needs & set(RECONSTRUCTION_INPUTS) and reconstruct_fn is not None:
         t0 = time.perf_counter()
-        data = load_reference(reference, resolution, channels)
+        # the model reconstructs images at its own size (the reference may be at the dataset's native size)
+        own = replace(reference, resolution=resolution, channels=channels) \
+            if isinstance(reference, DatasetRef) else reference
+        data = load_reference(own, resolution, channels)
         optional["reconstructed"], optional["reconstruction_error"] = reconstruction_features(
             reconstruct_fn, data, ext, batch_size)
         extra["reconstructed"] = {"images": len(data), "how": "encoder mean -> decoder, the whole reference split"}
@@ -389,9 +383,11 @@ def evaluate_folder(
 ) -> dict[str, Any]:
     """Metrics of the images in ``folder`` against a dataset split, an ``ImageData`` or another folder.
 
-    Both sides are decoded at one resolution and channel count: ``resolution`` / ``channels`` when given,
-    else the extractor's (classifier), else the reference dataset's. Folder-vs-folder with ``inception``
-    needs ``resolution`` (channels default to 3). ``train``: as for :func:`evaluate` (``copies``).
+    Without ``resolution`` / ``channels`` each folder is read as it is (every image at its own size, mixed
+    sizes included: ``genlab.metrics.reference.iter_folder``) and the extractor resizes everything to its
+    input, as ``python -m pytorch_fid A B`` does. With them, folders are decoded at that size first (Pillow,
+    LANCZOS; a dataset reference is given at its own size by the caller).
+    ``train``: as for :func:`evaluate` (``copies``).
     """
     names = check_metrics(metrics)
     needs = needed_inputs(names)
@@ -399,31 +395,35 @@ def evaluate_folder(
     if "train" in needs:
         _need_train(names, train)
     options = replace(options or EvalOptions(), seed=seed)
+    if resolution is None and channels is not None:
+        raise GenlabError("channels= decodes the folders at a size: give resolution= too")
+    if resolution is not None and channels is None:  # the reference's channels, else RGB
+        if isinstance(against, DatasetRef):
+            channels = against.channels
+        else:
+            channels = int(against.images.shape[1]) if isinstance(against, ImageData) else 3
     dataset = against if isinstance(against, (DatasetRef, ImageData)) else None
     ext = resolve_extractor(extractor, dataset, weights, device)
     check_extractor_head(ext, names)
-    if isinstance(against, DatasetRef):
-        ds_res, ds_ch = against.resolution, against.channels
-    elif isinstance(against, ImageData):
-        ds_res, ds_ch = int(against.images.shape[-1]), int(against.images.shape[1])
-    else:
-        ds_res, ds_ch = None, None
-    res = resolution or ext.resolution or ds_res
-    ch = channels or ext.channels or ds_ch or 3
-    if res is None:
-        raise GenlabError("comparing two folders with an extractor of any input size: pass resolution=")
-    _check_match(against, res, ch)
     t0 = time.perf_counter()
-    data = load_reference(folder, res, ch)
-    generated = compute_features(ext, iter_batches(data.images, batch_size))
+    if resolution is None:
+        sizes: list[str] = []
+        generated = compute_features(ext, iter_folder(folder, batch_size, sizes), task="features",
+                                     total=len(folder_files(folder)))
+        gen_desc = {"folder": str(folder), "decoded": "as is", "sizes": sizes}
+    else:
+        data = load_reference(folder, resolution, channels)
+        generated = compute_features(ext, iter_batches(data.images, batch_size), task="features", total=len(data))
+        gen_desc = {"folder": str(folder), "resolution": resolution, "channels": channels,
+                    "resized": ext.resizes(resolution, channels)}
     t1 = time.perf_counter()
-    ref, ref_desc = reference_stats(against, ext, resolution=res, channels=ch, batch_size=batch_size, cache=cache)
+    ref, ref_desc = reference_stats(against, ext, resolution=resolution, channels=channels, batch_size=batch_size,
+                                    cache=cache)
     t2 = time.perf_counter()
-    optional, extra = _optional_inputs(needs, ext, against, train, None, res, ch, batch_size, cache)
+    optional, extra = _optional_inputs(needs, ext, against, train, None, resolution, channels, batch_size, cache)
     details: dict[str, Any] = {}
     values, metric_s = evaluate_features(generated, ref, names, options, details, **optional)
     seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s,
                **extra.pop("seconds")}
-    gen_desc = {"folder": str(folder), "resolution": res, "channels": ch}
     protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, details=details)
     return {**values, "protocol": {**protocol, **extra}}

@@ -4,7 +4,8 @@ Reference statistics are computed once per (reference identity, extractor name, 
 atomically at ``cache_dir()/refstats/<reference key>-<extractor>-<hash>.pt``. The reference key is
 - a ``DatasetRef``: dataset (+ root hash), split, resolution, channels, limit;
 - an ``ImageData``: its name, split, shape and a hash of its pixels and labels;
-- a folder: its path hash and a fingerprint of its files (relative path, size, mtime), resolution, channels.
+- a folder: its path hash and a fingerprint of its files (relative path, size, mtime), plus the decode size
+  when one is given (``resolution`` / ``channels``), else ``asis`` (read at its own sizes, ``iter_folder``).
 Each file also stores its full key; a file whose key differs (another extractor hash, another format
 version) is never used: the statistics are recomputed and the file replaced.
 """
@@ -23,14 +24,24 @@ from genlab.data.base import ImageData
 from genlab.errors import GenlabError
 from genlab.io import atomic_torch_save, cache_dir
 from genlab.metrics.features.base import FeatureExtractor
-from genlab.metrics.reference import DatasetRef, Reference, content_hash, load_reference, safe_name
+from genlab.metrics.progress import report
+from genlab.metrics.reference import (
+    DatasetRef,
+    Reference,
+    content_hash,
+    folder_files,
+    iter_folder,
+    load_reference,
+    safe_name,
+)
 from genlab.metrics.stats import Features, FeatureStats
 
 log = logging.getLogger("genlab.metrics")
 
 # Bump when statistics or the file layout change, so old cache files are recomputed.
 # 2: the true class of each kept raw row (``FeatureStats.labels``) for labeled references (ifid, class_acc).
-REFSTATS_VERSION = 2
+# 3: extractors resize their input themselves (antialiased); folders read at their own size.
+REFSTATS_VERSION = 3
 # Raw reference feature rows kept for KID and precision/recall (a seeded subset of larger splits).
 REFERENCE_ROWS = 10_000
 
@@ -40,13 +51,21 @@ def iter_batches(images: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor
         yield images[i : i + batch_size]
 
 
-def compute_features(extractor: FeatureExtractor, batches: Iterable[torch.Tensor]) -> Features:
-    """Run ``extractor`` over image batches (uint8, or float in [-1, 1]) and gather features and logits."""
+def compute_features(
+    extractor: FeatureExtractor, batches: Iterable[torch.Tensor], task: str | None = None, total: int = 0
+) -> Features:
+    """Run ``extractor`` over image batches (uint8, or float in [-1, 1]) and gather features and logits.
+
+    ``task``: report progress under this name (``total`` images expected; see ``genlab.metrics.progress``)."""
     feats, logits = [], []
+    done = 0
     for batch in batches:
         f, logit = extractor.features(batch)
         feats.append(f)
         logits.append(logit)
+        done += len(f)
+        if task:
+            report(task, done, total)
     if not feats:
         raise GenlabError("no images to compute features of")
     all_logits = torch.cat(logits).numpy()
@@ -79,10 +98,13 @@ def reference_identity(
         return key, {"dataset": reference.name, "split": reference.split, "resolution": h, "channels": c,
                      "images": n, "content_hash": digest}
     folder = Path(reference).expanduser().resolve()
-    if resolution is None or channels is None:
-        raise GenlabError(f"a folder reference ({folder}) needs a resolution and a channel count")
+    if (resolution is None) != (channels is None):
+        raise GenlabError(f"a folder reference ({folder}) is decoded at a resolution and a channel count: "
+                          "give both or neither")
     where = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
     digest = folder_fingerprint(folder)
+    if resolution is None:
+        return f"folder{where}-asis-{digest}", {"folder": str(folder), "decoded": "as is", "fingerprint": digest}
     key = f"folder{where}-{resolution}px-{channels}ch-{digest}"
     return key, {"folder": str(folder), "resolution": resolution, "channels": channels, "fingerprint": digest}
 
@@ -116,7 +138,8 @@ def reference_stats(
 ) -> tuple[FeatureStats, dict[str, Any]]:
     """Statistics of ``reference`` under ``extractor`` (cached), and a description of the reference.
 
-    ``resolution`` / ``channels`` say how to decode a folder reference; datasets carry their own.
+    ``resolution`` / ``channels`` say how to decode a folder reference (None: read as it is, at its own
+    sizes); datasets carry their own.
     """
     key, described = reference_identity(reference, resolution, channels)
     expected = {"version": REFSTATS_VERSION, "reference": key, "extractor": extractor.name,
@@ -126,11 +149,18 @@ def reference_stats(
     if stats is not None:
         log.info("reusing reference statistics %s", path)
         return stats, {**described, "cached": True}
-    data = load_reference(reference, resolution, channels)
-    if len(data) < 2:
-        raise GenlabError(f"the reference {described} holds {len(data)} image(s); statistics need at least 2")
-    feats = compute_features(extractor, iter_batches(data.images, batch_size))
-    labels = data.labels.numpy() if data.labeled else None
+    labels = None
+    if isinstance(reference, (str, os.PathLike)) and resolution is None:
+        total = len(folder_files(reference))
+        batches: Iterable[torch.Tensor] = iter_folder(reference, batch_size)
+    else:
+        data = load_reference(reference, resolution, channels)
+        total = len(data)
+        batches = iter_batches(data.images, batch_size)
+        labels = data.labels.numpy() if data.labeled else None
+    if total < 2:
+        raise GenlabError(f"the reference {described} holds {total} image(s); statistics need at least 2")
+    feats = compute_features(extractor, batches, task="reference features", total=total)
     stats = FeatureStats.from_features(feats, keep=REFERENCE_ROWS, seed=0, labels=labels)
     if cache:
         try:

@@ -4,9 +4,15 @@ Its 128-d penultimate layer (the batch-normalised embedding, before the ReLU, so
 feeds FID/KID/PR; its softmax feeds IS and the class histogram. Numbers are comparable only between
 results with the same extractor hash (which every result records).
 
-Trained once per (dataset, resolution, channels) on the train split and cached at
-``cache_dir()/extractors/classifier-<dataset>-<res>-<ch>-<weights hash>.pt`` (weights + config, loaded with
-``weights_only=True``). The weights hash is ``weights_hash`` of the network and is re-checked on load.
+One yardstick per dataset: trained once per dataset (and ``root``), at the dataset's native size
+(``genlab.metrics.reference.native_size``: Fashion-MNIST/MNIST 28px/1ch, CIFAR-10 32px/3ch, Flowers-102 and
+image folders 64px/3ch), on the train split, whatever size the models evaluated with it generate: their
+images are resized and recoloured to it by the extractor (``base.to_input``), so a 32px and a 64px model of
+one dataset are judged by the same network against the same reference statistics. Cached at
+``cache_dir()/extractors/classifier-<dataset>-<res>-<ch>-<weights hash>.pt`` (res/ch: the native size;
+weights + config, loaded with ``weights_only=True``). The weights hash is ``weights_hash`` of the network
+and is re-checked on load. Training reports progress (steps, running train accuracy, then the test
+accuracy) through ``genlab.metrics.progress``; the CLI shows it as a Rich bar.
 Default recipe: width 24, 3 epochs (more on small datasets: at least 1000 steps), Adam with a one-cycle
 schedule, batch 128, random shifts of up to 2 pixels, one torch thread. On Fashion-MNIST 28x28 it reaches
 91.5% test accuracy with ~90 s of CPU time (176 s wall on the shared 2-core dev machine at a load of 3-9).
@@ -31,7 +37,8 @@ from genlab.data.base import ImageData, to_float
 from genlab.errors import GenlabError
 from genlab.io import atomic_torch_save, cache_dir
 from genlab.metrics.features.base import FEATURE_EXTRACTORS, FeatureExtractor, weights_hash
-from genlab.metrics.reference import DatasetRef, dataset_key, load_split, safe_name
+from genlab.metrics.progress import report
+from genlab.metrics.reference import DatasetRef, dataset_key, load_split, native_size, safe_name
 
 log = logging.getLogger("genlab.metrics")
 
@@ -39,6 +46,8 @@ FEATURE_DIM = 128
 # With epochs=None, train at least this many epochs and at least MIN_STEPS optimiser steps (small datasets).
 MIN_EPOCHS = 3
 MIN_STEPS = 1000
+# Optimiser steps between two progress reports (each reads the running accuracy back from the device).
+REPORT_EVERY = 20
 
 
 class CompactClassifier(nn.Module):
@@ -158,21 +167,39 @@ def _fit(train: ImageData, epochs: int | None, batch_size: int, lr: float, seed:
     opt = torch.optim.Adam(model.parameters(), lr=lr / 10)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.2)
     model.train()
+    total = epochs * steps_per_epoch
+    task = progress_task(train.name, h, c)
+    report(task, 0, total, f"epoch 1/{epochs}")
     for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        seen = 0
         for step in range(steps_per_epoch):
             idx = order[step * batch_size : (step + 1) * batch_size]
             x = to_float(train.images[idx])
             if augment:
                 x = _shift(x, gen)
+            y = train.labels[idx].to(device)
             _, logits = model(x.to(device).contiguous(memory_format=torch.channels_last))
-            loss = F.cross_entropy(logits, train.labels[idx].to(device))
+            loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-        log.info("classifier epoch %d/%d: loss %.3f", epoch + 1, epochs, loss.item())
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(idx)
+            done = epoch * steps_per_epoch + step + 1
+            if done % REPORT_EVERY == 0 or step == steps_per_epoch - 1:
+                report(task, done, total, f"epoch {epoch + 1}/{epochs} loss {loss.item():.3f} "
+                                          f"train acc {int(correct) / seen:.1%}")
+        log.info("classifier epoch %d/%d: loss %.3f, train accuracy %.4f", epoch + 1, epochs, loss.item(),
+                 int(correct) / max(seen, 1))
     return model.eval()
+
+
+def progress_task(dataset: str, resolution: int, channels: int) -> str:
+    """The progress task name of training the classifier of ``dataset``."""
+    return f"classifier {dataset or 'dataset'} {resolution}px/{channels}ch"
 
 
 def extractor_dir() -> Path:
@@ -219,8 +246,8 @@ def load_classifier(path: str | Path) -> tuple[CompactClassifier, dict[str, Any]
 
 def train_classifier(
     dataset_name: str,
-    resolution: int,
-    channels: int,
+    resolution: int | None = None,
+    channels: int | None = None,
     *,
     root: str | None = None,
     epochs: int | None = None,
@@ -231,12 +258,20 @@ def train_classifier(
     threads: int | None = 1,
     verify: bool = True,
 ) -> TrainedClassifier:
-    """Train (or reuse the cached) classifier for ``dataset_name`` at ``resolution`` / ``channels``.
+    """Train (or reuse the cached) classifier for ``dataset_name``, at the dataset's native size.
 
-    Trains on the whole ``train`` split and reports accuracy on the ``test`` split when the dataset has one.
-    The cache holds one classifier per (dataset, root, resolution, channels); ``retrain`` replaces its use
-    (the newest file wins). ``verify``: data.verify of the dataset's raw files.
+    ``resolution`` / ``channels``: None, or the native size itself (other sizes are refused: there is one
+    classifier per dataset). Trains on the whole ``train`` split and reports accuracy on the ``test`` split
+    when the dataset has one. The cache holds one classifier per (dataset, root); ``retrain`` replaces its
+    use (the newest file wins). ``verify``: data.verify of the dataset's raw files.
     """
+    native = native_size(dataset_name)
+    asked = (resolution or native[0], channels or native[1])
+    if asked != native:
+        raise GenlabError(f"the classifier extractor of {dataset_name} is trained at the dataset's native size "
+                          f"{native[0]}px/{native[1]}ch, not {asked[0]}px/{asked[1]}ch: images of any size are "
+                          "resized to it, so leave the size out")
+    resolution, channels = native
     ref = DatasetRef(dataset_name, "train", resolution, channels, root=root, verify=verify)
     key = dataset_key(dataset_name, root)
     cached = None if retrain else find_cached_classifier(key, resolution, channels)
@@ -257,6 +292,8 @@ def train_classifier(
         log.warning("no test split to measure the classifier on (%s)", e)
     if acc is not None:
         log.info("classifier for %s: test accuracy %.4f after %.0f s", dataset_name, acc, seconds)
+        steps = epochs * max(len(train) // batch_size, 1)
+        report(progress_task(train.name, resolution, channels), steps, steps, f"test acc {acc:.1%}")
     path, h = save_classifier(model.cpu(), key, {
         "class_names": list(train.class_names), "test_accuracy": acc, "train_seconds": seconds,
         "epochs": epochs, "train_images": len(train), "seed": seed,
@@ -264,19 +301,13 @@ def train_classifier(
     return TrainedClassifier(path, h, acc, seconds)
 
 
-def _dataset_fields(
-    dataset: Any, resolution: int | None, channels: int | None
-) -> tuple[str, str | None, int, int]:
+def _dataset_fields(dataset: Any) -> tuple[str, str | None, bool]:
     if dataset is None:
         raise GenlabError("the classifier extractor needs a labeled dataset to train on (dataset=...)")
     name = dataset if isinstance(dataset, str) else getattr(dataset, "name", None)
     if not name:
         raise GenlabError(f"cannot tell which dataset {dataset!r} is; pass its name")
-    res = resolution if resolution is not None else getattr(dataset, "resolution", None)
-    ch = channels if channels is not None else getattr(dataset, "channels", None)
-    if res is None or ch is None:
-        raise GenlabError(f"the classifier extractor for {name} needs a resolution and a channel count")
-    return name, getattr(dataset, "root", None), int(res), int(ch)
+    return name, getattr(dataset, "root", None), bool(getattr(dataset, "verify", True))
 
 
 @FEATURE_EXTRACTORS.register("classifier")
@@ -291,24 +322,24 @@ def classifier_extractor(
 ) -> FeatureExtractor:
     """The classifier extractor from ``weights`` (a saved checkpoint), else the cache, else trained now.
 
-    ``dataset`` is a dataset name or any object with ``name`` (and ``resolution``, ``channels``, ``root``).
+    ``dataset`` is a dataset name or any object with ``name`` (and ``root``, ``verify``). The classifier is the
+    dataset's one, at its native size; ``resolution`` / ``channels`` (the generated images' size) are unused:
+    images of any size are resized to the classifier's input.
     """
     if weights is not None:
         path = Path(weights).expanduser()
     else:
-        name, root, res, ch = _dataset_fields(dataset, resolution, channels)
+        name, root, verify = _dataset_fields(dataset)
+        res, ch = native_size(name)
         path = find_cached_classifier(dataset_key(name, root), res, ch)
         if path is None:
             if not train:
-                raise GenlabError(f"no cached classifier extractor for {name} at {res}px/{ch}ch; train one first")
+                raise GenlabError(f"no cached classifier extractor for {name} ({res}px/{ch}ch); train one first: "
+                                  f"genlab features train-classifier {name}")
             log.info("training the classifier extractor for %s at %dpx/%dch (once; cached)", name, res, ch)
-            path = train_classifier(name, res, ch, root=root, verify=getattr(dataset, "verify", True)).path
+            path = train_classifier(name, root=root, verify=verify).path
     model, meta = load_classifier(path)
     cfg = meta["config"]
-    wrong_res = resolution is not None and resolution != cfg["resolution"]
-    if wrong_res or channels is not None and channels != cfg["channels"]:
-        raise GenlabError(f"classifier {path} takes {cfg['resolution']}px/{cfg['channels']}ch images, "
-                          f"not {resolution}px/{channels}ch")
     return FeatureExtractor(
         model,
         name="classifier",

@@ -8,6 +8,11 @@ looked for, in order:
 4. a download from the public URL into 3., verified against the sha256 prefix in the name (6726825d).
 A file whose sha256 does not start with that prefix still loads (strictly) but warns: its FIDs are not
 comparable with published ones. The extractor's ``hash`` is ``weights_hash`` of the loaded network.
+
+Its input is 299px/3ch: images of any size are resized to it by the extractor (``base.to_input`` with
+``resize="bilinear"``, antialiased; grey repeated to RGB). Upsizing, the case of every dataset genlab ships,
+is the bilinear resize of the published FID code (equal to 2e-6); images larger than 299 are antialiased,
+as clean-fid recommends, where the original code aliased.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import torch
 from genlab.errors import GenlabError
 from genlab.io import atomic_write, cache_dir
 from genlab.metrics.features.base import FEATURE_EXTRACTORS, FeatureExtractor, weights_hash
-from genlab.metrics.features.inception_net import FEATURE_DIM, NUM_CLASSES, FIDInceptionV3
+from genlab.metrics.features.inception_net import FEATURE_DIM, INPUT_SIZE, NUM_CLASSES, FIDInceptionV3
 
 log = logging.getLogger("genlab.metrics")
 
@@ -146,6 +151,9 @@ def inception_extractor(
         hash=weights_hash(net.state_dict()),
         feature_dim=FEATURE_DIM,
         num_classes=NUM_CLASSES,
+        resolution=INPUT_SIZE,
+        channels=3,
+        resize="bilinear",  # the published FID code's (pytorch-fid), so FIDs stay comparable with papers
         batch_size=batch_size,
         device=device,
         info={

@@ -152,7 +152,8 @@ class BlockE(nn.Module):
 class FIDInceptionV3(nn.Module):
     """x float (N, 3, H, W) in [-1, 1] -> (pool features (N, 2048), logits (N, 1008)).
 
-    Inputs are resized to 299x299 (bilinear, no antialiasing) inside ``forward``. The logits are
+    The ``inception`` extractor hands it 299x299 RGB (``base.to_input`` resizes, antialiased); other sizes
+    are still resized here (bilinear, no antialiasing) and grey repeated, for direct use. The logits are
     ``pool @ fc.weight.T`` without the bias, as the original Inception Score code computes them.
     """
 
