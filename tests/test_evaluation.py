@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.evaluation import TrainingEval
+from genlab.evaluation import TrainingEval, progress_lines
 from genlab.grids import png_bytes
 from genlab.metrics import DatasetRef, FeatureStats, compute_features, evaluate_folder, fid_from_stats, get_extractor
 from genlab.recipe import load_config
@@ -61,6 +61,20 @@ def test_training_eval_logs_records_and_keeps_best(evaluated_run):
 
     best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
     assert best["extra"]["best"] == min(r["fid"] for r in evals)
+
+
+def test_progress_lines_quiet_when_short_a_line_every_30_s_when_long():
+    clock = iter([0.0, 1.0, 31.0, 32.0, 40.0, 41.0, 45.0]).__next__
+    lines = []
+    show = progress_lines(lines.append, every_s=30.0, clock=clock)
+    show("classifier", 0, 100, "epoch 1/3")  # t=0
+    show("classifier", 10, 100, "epoch 1/3")  # t=1: quiet
+    show("classifier", 50, 100, "epoch 2/3")  # t=31: running for 30 s, a line
+    show("classifier", 60, 100)  # t=32: quiet
+    show("features", 0, 10)  # t=40: another task
+    show("features", 10, 10)  # t=41: done within 30 s: quiet
+    show("classifier", 100, 100, "test acc 91.0%")  # t=45: a long task's end is said
+    assert lines == ["eval: classifier 50/100 (epoch 2/3)", "eval: classifier done (test acc 91.0%)"]
 
 
 def genlab(*args: str, cache: Path) -> subprocess.CompletedProcess:

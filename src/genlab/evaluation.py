@@ -5,7 +5,8 @@ never import training.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate, flatten_result
 from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD
 from genlab.metrics.features.inception_fid import find_inception_weights
 from genlab.metrics.memorization import COPIES
+from genlab.metrics.progress import ProgressFn, progress_to
 from genlab.metrics.reference import native_ref
 from genlab.metrics.suite import RECON, RECONSTRUCTION_INPUTS, RFID, check_metrics, needed_inputs
 from genlab.recipe import from_dict
@@ -242,6 +244,34 @@ def summary_line(result: dict[str, Any]) -> str:
     return ", ".join(parts) or "no metrics"
 
 
+#: in-training evaluation: seconds between two progress lines of one long metric task
+PROGRESS_LOG_SECONDS = 30.0
+
+
+def progress_lines(log: Callable[[str], None], every_s: float = PROGRESS_LOG_SECONDS,
+                   clock: Callable[[], float] = time.monotonic) -> ProgressFn:
+    """Metric progress as log lines (the training loop has no room for a second bar). A task that ends within
+    ``every_s`` seconds of its first report stays quiet; a longer one (the classifier extractor's first training)
+    gets a line every ``every_s`` seconds (done/total and its note) and one when it is done, so it is never a
+    silent minute."""
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+
+    def show(task: str, done: int, total: int, note: str = "") -> None:
+        now = clock()
+        first.setdefault(task, now)
+        end = bool(total) and done >= total
+        if end and task not in last:
+            return  # short: nothing was said, nothing to close
+        if not end and now - last.get(task, first[task]) < every_s:
+            return
+        state = "done" if end else f"{done}/{total}" if total else str(done)
+        log(f"eval: {task} {state}" + (f" ({note})" if note else ""))
+        last[task] = now
+
+    return show
+
+
 class TrainingEval(Callback):
     """``eval.every``: metrics at those epochs (and the last), logged and recorded; ``best.pt`` kept by FID.
 
@@ -260,7 +290,9 @@ class TrainingEval(Callback):
                              checkpoint=Path(f"(training step {state.step})"), step=state.step, epoch=epoch,
                              extra=state.extra, ema=state.ema.net if state.ema is not None else None,
                              device=trainer.device)
-            with torch.random.fork_rng(devices=[]):  # evaluation must not move the training RNG
+            # evaluation must not move the training RNG; its long parts (the classifier's first training) log lines
+            with torch.random.fork_rng(devices=[]), progress_to(progress_lines(trainer.log) if trainer.is_main
+                                                                  else (lambda *a, **k: None)):
                 result = evaluate_loaded(live, metrics=ev.metrics, features=ev.features,
                                          num_samples=ev.num_samples, seed=trainer.cfg.train.seed, split=ev.split,
                                          device=str(trainer.device))
