@@ -19,7 +19,7 @@ from genlab.cli.eval import extractor_weights
 from genlab.data.base import ImageData, to_float
 from genlab.errors import ConfigError, GenlabError
 from genlab.metrics import evaluate_folder
-from genlab.metrics.features import dinov2, get_extractor, weights_hash
+from genlab.metrics.features import dinov2, get_extractor, weights, weights_hash
 from genlab.metrics.features.dinov2 import IMAGENET_MEAN, IMAGENET_STD, PUBLISHED, DINOv2Features, DINOv2WeightsWarning
 from genlab.metrics.features.dinov2_net import ARCHS, DinoVisionTransformer
 
@@ -184,7 +184,7 @@ def test_offline_without_weights_and_bad_downloads(monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(dinov2.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
     for arch in ("vits14", "vitb14"):
         with pytest.raises(GenlabError) as err:
             get_extractor(f"dinov2-{arch}")
@@ -192,7 +192,7 @@ def test_offline_without_weights_and_bad_downloads(monkeypatch):
         for part in (PUBLISHED[arch].file, PUBLISHED[arch].url, str(dinov2.weights_cache_path(arch)),
                      "--dinov2-weights", "$GENLAB_DINOV2_WEIGHTS", "download failed"):
             assert part in msg, part
-    monkeypatch.setattr(dinov2.urllib.request, "urlopen", lambda *a, **k: io.BytesIO(b"not the weights"))
+    monkeypatch.setattr(weights.urllib.request, "urlopen", lambda *a, **k: io.BytesIO(b"not the weights"))
     with pytest.raises(GenlabError, match="sha256"):
         get_extractor("dinov2-vits14")
     assert list(dinov2.weights_cache_path("vits14").parent.glob("*")) == []  # nothing half-written is left

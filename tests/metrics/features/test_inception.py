@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from genlab.errors import GenlabError
-from genlab.metrics.features import get_extractor, inception_fid
+from genlab.metrics.features import get_extractor, inception_fid, weights
 from genlab.metrics.features.inception_fid import WEIGHTS_FILE, InceptionWeightsWarning, inception_extractor
 from genlab.metrics.features.inception_net import FIDInceptionV3
 
@@ -101,7 +101,7 @@ def test_offline_without_weights_is_one_clear_error(monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(inception_fid.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
     with pytest.raises(GenlabError) as err:
         get_extractor("inception")
     msg = str(err.value)
@@ -112,7 +112,7 @@ def test_offline_without_weights_is_one_clear_error(monkeypatch):
 
 
 def test_download_with_wrong_hash_leaves_no_file(monkeypatch):
-    monkeypatch.setattr(inception_fid.urllib.request, "urlopen", lambda *a, **k: io.BytesIO(b"not the weights"))
+    monkeypatch.setattr(weights.urllib.request, "urlopen", lambda *a, **k: io.BytesIO(b"not the weights"))
     with pytest.raises(GenlabError, match="download failed"):
         inception_extractor()
     assert not inception_fid.weights_cache_path().exists()

@@ -20,11 +20,7 @@ numbers are not comparable with published FD_DINOv2 values. The extractor's ``ha
 """
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,18 +30,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.errors import GenlabError
-from genlab.io import atomic_write, cache_dir
 from genlab.metrics.features.base import FEATURE_EXTRACTORS, FeatureExtractor, weights_hash
 from genlab.metrics.features.dinov2_net import ARCHS, DinoVisionTransformer
-
-log = logging.getLogger("genlab.metrics")
+from genlab.metrics.features.weights import download_checked, file_sha256, find_weights
+from genlab.metrics.features.weights import weights_cache_path as cached_file
 
 INPUT_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHTS_ENV = "GENLAB_DINOV2_WEIGHTS"
 BASE_URL = "https://dl.fbaipublicfiles.com/dinov2"
-DOWNLOAD_TIMEOUT_S = 30
 PREPROCESSING = "grey->RGB, PIL-style bicubic antialiased resize to 224x224 (uint8 passes), /255, ImageNet mean/std"
 
 
@@ -80,64 +74,25 @@ class DINOv2WeightsWarning(UserWarning):
 
 
 def weights_cache_path(arch: str) -> Path:
-    return cache_dir() / "weights" / PUBLISHED[arch].file
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return cached_file(PUBLISHED[arch].file)
 
 
 def download_weights(arch: str, dest: Path) -> Path:
     """Download the published file to ``dest`` atomically; it only appears when size and sha256 match."""
     pub = PUBLISHED[arch]
 
-    def write(f) -> None:
-        h, size = hashlib.sha256(), 0
-        with urllib.request.urlopen(pub.url, timeout=DOWNLOAD_TIMEOUT_S) as r:
-            for chunk in iter(lambda: r.read(1 << 20), b""):
-                h.update(chunk)
-                size += len(chunk)
-                f.write(chunk)
-        if h.hexdigest() != pub.sha256 or (pub.size is not None and size != pub.size):
-            raise GenlabError(f"downloaded {pub.url} ({size} bytes) has sha256 {h.hexdigest()[:16]}..., "
-                              f"expected {pub.sha256[:16]}...")
+    def check(sha: str, size: int) -> str | None:
+        return None if sha == pub.sha256 and pub.size in (None, size) else f"{pub.sha256[:16]}..."
 
-    log.info("downloading DINOv2 %s weights from %s", arch, pub.url)
-    return atomic_write(dest, write)
+    return download_checked(pub.url, dest, check, f"DINOv2 {arch} weights")
 
 
 def find_dinov2_weights(arch: str, path: str | os.PathLike | None = None, download: bool = True) -> Path:
     """The weights file to use for ``arch`` (see the module docstring for the order), or one clear GenlabError."""
     pub = PUBLISHED[arch]
-    if path:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise GenlabError(f"--dinov2-weights {p}: no such file")
-        return p
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        p = Path(env).expanduser()
-        if not p.is_file():
-            raise GenlabError(f"${WEIGHTS_ENV}={env}: no such file")
-        return p
-    cached = weights_cache_path(arch)
-    if cached.is_file():
-        return cached
-    why = "downloads are off"
-    if download:
-        try:
-            return download_weights(arch, cached)
-        except (OSError, urllib.error.URLError, GenlabError) as e:
-            why = f"the download failed ({e})"
-    raise GenlabError(
-        f"DINOv2 weights {pub.file} not found and {why}. Download {pub.url} and put it at {cached}, "
-        f"or pass --dinov2-weights PATH, or set ${WEIGHTS_ENV}. "
-        "Offline, `--features classifier` works without it."
-    )
+    fetch = (lambda dest: download_weights(arch, dest)) if download else None
+    return find_weights(path, option="--dinov2-weights", env=WEIGHTS_ENV, file=pub.file, url=pub.url,
+                        what="DINOv2 weights", download=fetch)
 
 
 def _resize(levels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

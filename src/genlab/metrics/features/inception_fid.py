@@ -16,28 +16,22 @@ as clean-fid recommends, where the original code aliased.
 """
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
-import urllib.error
-import urllib.request
 import warnings
 from pathlib import Path
 
 import torch
 
 from genlab.errors import GenlabError
-from genlab.io import atomic_write, cache_dir
 from genlab.metrics.features.base import FEATURE_EXTRACTORS, FeatureExtractor, weights_hash
 from genlab.metrics.features.inception_net import FEATURE_DIM, INPUT_SIZE, NUM_CLASSES, FIDInceptionV3
-
-log = logging.getLogger("genlab.metrics")
+from genlab.metrics.features.weights import download_checked, file_sha256, find_weights
+from genlab.metrics.features.weights import weights_cache_path as cached_file
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_FILE
 WEIGHTS_SHA256_PREFIX = "6726825d"
 WEIGHTS_ENV = "GENLAB_INCEPTION_WEIGHTS"
-DOWNLOAD_TIMEOUT_S = 30
 
 
 class InceptionWeightsWarning(UserWarning):
@@ -45,62 +39,19 @@ class InceptionWeightsWarning(UserWarning):
 
 
 def weights_cache_path() -> Path:
-    return cache_dir() / "weights" / WEIGHTS_FILE
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return cached_file(WEIGHTS_FILE)
 
 
 def download_weights(dest: Path, url: str = WEIGHTS_URL) -> Path:
     """Download ``url`` to ``dest`` atomically; the file only appears when its sha256 prefix matches."""
-
-    def write(f) -> None:
-        h = hashlib.sha256()
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:
-            for chunk in iter(lambda: r.read(1 << 20), b""):
-                h.update(chunk)
-                f.write(chunk)
-        if not h.hexdigest().startswith(WEIGHTS_SHA256_PREFIX):
-            raise GenlabError(
-                f"downloaded {url} has sha256 {h.hexdigest()[:16]}..., expected {WEIGHTS_SHA256_PREFIX}..."
-            )
-
-    log.info("downloading FID Inception weights from %s", url)
-    return atomic_write(dest, write)
+    return download_checked(url, dest, lambda sha, size: None if sha.startswith(WEIGHTS_SHA256_PREFIX)
+                            else f"{WEIGHTS_SHA256_PREFIX}...", "FID Inception weights")
 
 
 def find_inception_weights(path: str | os.PathLike | None = None, download: bool = True) -> Path:
     """The weights file to use (see the module docstring for the search order), or one clear GenlabError."""
-    if path:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise GenlabError(f"--inception-weights {p}: no such file")
-        return p
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        p = Path(env).expanduser()
-        if not p.is_file():
-            raise GenlabError(f"${WEIGHTS_ENV}={env}: no such file")
-        return p
-    cached = weights_cache_path()
-    if cached.is_file():
-        return cached
-    why = "downloads are off"
-    if download:
-        try:
-            return download_weights(cached)
-        except (OSError, urllib.error.URLError, GenlabError) as e:
-            why = f"the download failed ({e})"
-    raise GenlabError(
-        f"FID Inception weights {WEIGHTS_FILE} not found and {why}. Download {WEIGHTS_URL} and put it at "
-        f"{cached}, or pass --inception-weights PATH, or set ${WEIGHTS_ENV}. "
-        "Offline, `--features classifier` works without it."
-    )
+    return find_weights(path, option="--inception-weights", env=WEIGHTS_ENV, file=WEIGHTS_FILE, url=WEIGHTS_URL,
+                        what="FID Inception weights", download=download_weights if download else None)
 
 
 def load_inception(path: str | os.PathLike) -> tuple[FIDInceptionV3, str]:

@@ -1,0 +1,80 @@
+"""Pretrained weights files of the feature extractors (Inception, DINOv2): where they are looked for and how a
+download is checked. The search order is the same for every extractor: the file given on the command line, the
+extractor's environment variable, the cache (``cache_dir()/weights/<file>``), then a download that only leaves a
+file behind when its checksum is the published one."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from genlab.errors import GenlabError
+from genlab.io import atomic_write, cache_dir
+
+log = logging.getLogger("genlab.metrics")
+
+DOWNLOAD_TIMEOUT_S = 30
+
+
+def weights_cache_path(file: str) -> Path:
+    return cache_dir() / "weights" / file
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download_checked(url: str, dest: Path, check: Callable[[str, int], str | None], what: str) -> Path:
+    """Download ``url`` to ``dest`` atomically. ``check(sha256 hex, size)`` returns None for the published file,
+    else what was expected (then nothing is left behind and the GenlabError says so)."""
+
+    def write(f) -> None:
+        h, size = hashlib.sha256(), 0
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:
+            for chunk in iter(lambda: r.read(1 << 20), b""):
+                h.update(chunk)
+                size += len(chunk)
+                f.write(chunk)
+        expected = check(h.hexdigest(), size)
+        if expected is not None:
+            raise GenlabError(f"downloaded {url} ({size} bytes) has sha256 {h.hexdigest()[:16]}..., "
+                              f"expected {expected}")
+
+    log.info("downloading %s from %s", what, url)
+    return atomic_write(dest, write)
+
+
+def find_weights(path: str | os.PathLike | None, *, option: str, env: str, file: str, url: str, what: str,
+                 download: Callable[[Path], Path] | None) -> Path:
+    """The weights file to use: ``path`` (from ``option``), ``$env``, the cache, then ``download(cache path)``
+    when given; else one GenlabError naming the file, the URL and the three ways to provide it."""
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise GenlabError(f"{option} {p}: no such file")
+        return p
+    value = os.environ.get(env)
+    if value:
+        p = Path(value).expanduser()
+        if not p.is_file():
+            raise GenlabError(f"${env}={value}: no such file")
+        return p
+    cached = weights_cache_path(file)
+    if cached.is_file():
+        return cached
+    why = "downloads are off"
+    if download is not None:
+        try:
+            return download(cached)
+        except (OSError, urllib.error.URLError, GenlabError) as e:
+            why = f"the download failed ({e})"
+    raise GenlabError(f"{what} {file} not found and {why}. Download {url} and put it at {cached}, or pass "
+                      f"{option} PATH, or set ${env}. Offline, `--features classifier` works without it.")
