@@ -170,10 +170,6 @@ def _warn_moved(moved: list[str]) -> None:
                       f"(train.<option> -> objective.<option>)", ConfigDeprecationWarning, stacklevel=3)
 
 
-def _container(node: Any) -> Any:
-    return OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
-
-
 def _one_line(e: Exception) -> str:
     msg = getattr(e, "msg", None) or str(e)
     return msg.strip().splitlines()[0]

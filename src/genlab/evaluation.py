@@ -17,7 +17,7 @@ from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate, flatten_result
 from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD
 from genlab.metrics.features.inception_fid import find_inception_weights
 from genlab.metrics.memorization import COPIES
-from genlab.metrics.progress import ProgressFn, progress_to
+from genlab.metrics.progress import ProgressFn, no_progress, progress_to
 from genlab.metrics.reference import native_ref
 from genlab.metrics.suite import RECON, RECONSTRUCTION_INPUTS, RFID, check_metrics, needed_inputs
 from genlab.recipe import from_dict
@@ -292,7 +292,7 @@ class TrainingEval(Callback):
                              device=trainer.device)
             # evaluation must not move the training RNG; its long parts (the classifier's first training) log lines
             with torch.random.fork_rng(devices=[]), progress_to(progress_lines(trainer.log) if trainer.is_main
-                                                                  else (lambda *a, **k: None)):
+                                                                  else no_progress):
                 result = evaluate_loaded(live, metrics=ev.metrics, features=ev.features,
                                          num_samples=ev.num_samples, seed=trainer.cfg.train.seed, split=ev.split,
                                          device=str(trainer.device))

@@ -127,12 +127,6 @@ def run_evaluation(run_dir: str | Path | RunDir) -> Evaluation:
     return Evaluation({}, "", None)
 
 
-def run_metrics(run_dir: str | Path | RunDir) -> tuple[dict[str, float], str]:
-    """A run's evaluation numbers and where they came from ("eval.json", "metrics.jsonl"), or ({}, "")."""
-    ev = run_evaluation(run_dir)
-    return ev.metrics, ev.source
-
-
 class Protocols:
     """The distinct protocols of a set of evaluations, numbered P1, P2, ... in first-seen order."""
 
