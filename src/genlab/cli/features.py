@@ -14,6 +14,8 @@ def train_classifier_cmd(
     channels: int | None = typer.Option(None, "--channels", help="the dataset's native channels (the default)"),
     root: str | None = typer.Option(None, "--root", help="folder with the dataset's files"),
     retrain: bool = typer.Option(False, "--retrain", help="train again even if a cached one exists"),
+    cached_only: bool = typer.Option(False, "--cached-only", help="train nothing: print the cached classifier "
+                                     "(exit 0), or say that there is none (exit 1)"),
 ) -> None:
     """Train (or find in the cache) genlab's classifier extractor for a dataset, at the dataset's native size
     (one per dataset); print its accuracy and hash."""
@@ -27,6 +29,17 @@ def train_classifier_cmd(
     if channels is not None and channels not in (1, 3):
         raise ConfigError(f"--channels {channels} is not allowed: 1 (grayscale) or 3 (RGB)")
     res, ch = native_size(dataset)
+    if cached_only:
+        from genlab.metrics.features.classifier import find_cached_classifier
+        from genlab.metrics.reference import dataset_key
+
+        path = find_cached_classifier(dataset_key(dataset, root), res, ch)
+        if path is None:
+            console.print(f"no cached classifier for {dataset} at {res}px/{ch}ch; `genlab features train-classifier "
+                          f"{dataset}` trains it (once)")
+            raise typer.Exit(1)
+        console.print(str(path))
+        return
     with metric_progress(console):
         r = train_classifier(dataset, resolution, channels, root=root, retrain=retrain)
     acc = "n/a" if r.test_accuracy is None else f"{r.test_accuracy:.4f}"

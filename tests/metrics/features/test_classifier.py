@@ -31,7 +31,7 @@ def test_trains_caches_and_reuses(trained, tiny_fmnist, monkeypatch):
     assert trained.path.is_file()
     assert trained.path.parent == clf.extractor_dir()
     assert trained.path.name.startswith("classifier-fashion-mnist-root") and trained.path.name.endswith(
-        f"-{NATIVE}-1-{trained.hash}.pt")
+        f"-{NATIVE}-1-w16-{trained.hash}.pt")  # grey: width 16
     model, meta = clf.load_classifier(trained.path)
     assert weights_hash(model.state_dict()) == trained.hash == meta["hash"]
 
@@ -139,3 +139,24 @@ def test_training_reports_progress_with_the_accuracy_reached():
     assert calls[0][0] == "classifier tiny 8px/1ch"
     assert "epoch 2/2" in calls[-1][3] and "train acc" in calls[-1][3]
     assert [c[1] for c in calls] == sorted(c[1] for c in calls)
+
+
+def test_cli_cached_only_trains_nothing(classifier_cache_28, tiny_fmnist, tmp_path):
+    """`genlab features train-classifier --cached-only` (scripts/demo.sh asks it before training alongside)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("genlab")
+    args = [str(exe), "features", "train-classifier", "fashion-mnist", "--root", str(tiny_fmnist), "--cached-only"]
+    empty = subprocess.run(args, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "GENLAB_CACHE_DIR": str(tmp_path / "empty")})
+    assert empty.returncode == 1 and "no cached classifier for fashion-mnist at 28px/1ch" in empty.stdout, empty
+    assert not (tmp_path / "empty" / "extractors").exists() or not any((tmp_path / "empty" / "extractors").iterdir())
+    shutil.copytree(classifier_cache_28, tmp_path / "cache")
+    found = subprocess.run(args, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "GENLAB_CACHE_DIR": str(tmp_path / "cache")})
+    path = Path("".join(found.stdout.split()))  # Rich may wrap the long path
+    assert found.returncode == 0 and path.is_file() and path.name.startswith("classifier-fashion-mnist"), found
