@@ -70,6 +70,22 @@ def test_auto_on_cpu_resolves_to_measured_defaults():
     assert any("channels_last" in n for n in rt.notes)
 
 
+@pytest.mark.parametrize("flags, units", [
+    ("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile", "AMX"),  # Sapphire Rapids
+    ("fpu avx2 avx512f avx512_bf16", "AVX-512 BF16"),  # Zen 4/5
+    ("fpu avx avx2 fma", None),  # an AVX2-only CPU: bf16 is emulated
+])
+def test_auto_precision_names_the_cpus_bf16_units(flags, units, monkeypatch):
+    info = f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n"
+    assert perf.cpu_bf16_units(info) == units
+    monkeypatch.setattr(perf, "cpu_bf16_units", lambda: units)
+    cfg = load_config(None, tiny())
+    rt = perf.resolve_runtime(cfg.train, torch.device("cpu"), build_networks(cfg, 0))
+    note = next(n for n in rt.notes if n.startswith("precision auto -> fp32"))
+    assert rt.precision == "fp32"  # float32 stays the CPU default either way; the note says what bf16 would do
+    assert (f"has bfloat16 units ({units})" in note) if units else ("no bfloat16 units" in note), note
+
+
 def test_explicit_compile_without_a_compiler_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("CXX", raising=False)
     monkeypatch.setattr(perf.shutil, "which", lambda name: None)
