@@ -1,26 +1,31 @@
-"""Quality per minute on Fashion-MNIST: FID after each minute of training, plain DCGAN vs genlab's best recipe.
+"""Quality per minute on Fashion-MNIST: FID after each minute of training, plain DCGAN vs genlab's recipes.
 
-Two arms train for the same wall-clock budget (``--minutes``, default 10) on the real Fashion-MNIST training set:
+Arms train for the same wall-clock budget (``--minutes``, default 10) on the real Fashion-MNIST training set:
 
 (a) baseline: the DCGAN paper's recipe (Radford et al.: batch 128, Adam 2e-4 / beta1 0.5, non-saturating BCE,
     BatchNorm in G and D, latent 100, N(0, 0.02) init) in a plain fp32 eager PyTorch loop (the textbook loop
     of benchmarks/train_throughput.py);
-(b) genlab: ``--recipe`` (default ``configs/fashion_mnist_fast.yaml``: spectral-norm D, hinge loss, EMA
-    generator with warm-up, Adam 4e-4 / betas (0, 0.99), width 48, batch 32) with optional ``--best-overrides``,
-    through genlab's training step with its default speed settings. ``--best-overrides`` may be repeated to
-    compare several genlab arms (e.g. "model.hidden_dim=64 train.batch_size=64").
+(b), (c), ...: each ``--arm 'RECIPE.yaml [key=value ...]'`` (default ``configs/fashion_mnist_fast.yaml``)
+    through genlab's training step with its default speed settings.
 
 The arms run interleaved in one process, in slices of ``--slice-seconds``, and each counts only its own
-training time, so both see the same machine load. The generator (genlab: its EMA) is copied at every full
-minute; afterwards each copy is evaluated with the classifier FID (``genlab.metrics.evaluate``, extractor
-``classifier``) on ``--eval-samples`` generated images against the test split. Nothing here asserts.
+training time, so all see the same machine load. The generator (genlab: its EMA) is copied at every snapshot
+minute (``--snapshots``; default every half minute up to 3, then every minute); afterwards each copy is
+evaluated with the classifier FID and the class-coverage KL (``genlab.metrics.evaluate``, extractor
+``classifier``: the predicted class histogram of the samples against the real one) on ``--eval-samples``
+generated images against the test split. ``--repeats N`` runs it all N times with seeds ``--seed``,
+``--seed+1``, ... and ends with mean +- std per minute of FID, of each arm's FID over the baseline's and of the KL,
+the minutes each arm needs to reach the baseline's final FID, and the targets of docs/benchmarks.md for the best
+arm. Nothing here asserts.
 
-Usage: python benchmarks/quality_per_minute.py [--minutes 10] [--eval-samples 10000] [--out results.json]
+Usage: python benchmarks/quality_per_minute.py [--minutes 10] [--repeats 3] [--arm 'configs/x.yaml k=v'] [--out r.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -43,6 +48,7 @@ DCGAN_PAPER = ["data.name=fashion-mnist", "data.resolution=28", "data.channels=1
                "train.d_opt.betas=[0.5,0.999]", "train.device=cpu"]
 QUIET = ["log.progress=false", "log.tensorboard=false"]
 ENDLESS_EPOCHS = 1_000_000
+LABELS = "abcdefghij"
 
 
 #: trains step after step, calling ``after_step()`` after each, until it returns False
@@ -51,12 +57,12 @@ StepRunner = Callable[[Callable[[], bool]], None]
 
 class Arm:
     """One recipe being trained: ``advance(seconds)`` trains for that long (its own clock), copying the
-    generator each time the clock passes a full minute."""
+    generator each time the clock passes a snapshot mark (minutes; the last is the budget)."""
 
     def __init__(self, name: str, cfg, run_steps: StepRunner, generator: Callable[[], torch.nn.Module],
-                 budget_s: float):
+                 budget_s: float, marks: list[float]):
         self.name, self.cfg, self._run_steps, self._generator = name, cfg, run_steps, generator
-        self.budget_s, self.clock, self.steps = budget_s, 0.0, 0
+        self.budget_s, self.marks, self.clock, self.steps = budget_s, marks, 0.0, 0
         self.snapshots: list[dict] = []
 
     @property
@@ -73,18 +79,18 @@ class Arm:
             nonlocal last
             self.clock += time.perf_counter() - last
             self.steps += 1
-            minute = len(self.snapshots) + 1
-            if self.clock >= 60 * minute or self.clock >= self.budget_s:
-                G = self._generator()
-                self.snapshots.append({"minute": round(self.clock / 60, 2), "steps": self.steps,
-                                       "images": self.steps * self.cfg.train.batch_size,
+            while len(self.snapshots) < len(self.marks) and (self.clock >= 60 * self.marks[len(self.snapshots)]
+                                                            or self.clock >= self.budget_s):
+                G = self._generator()  # one step may pass several marks: each gets this copy
+                self.snapshots.append({"mark": self.marks[len(self.snapshots)], "minute": round(self.clock / 60, 3),
+                                       "steps": self.steps, "images": self.steps * self.cfg.train.batch_size,
                                        "state": {k: v.detach().clone() for k, v in G.state_dict().items()}})
             last = time.perf_counter()  # the copy is not training time
             return self.clock < end
         self._run_steps(after_step)
 
 
-def baseline_arm(budget_s: float, seed: int, overrides: list[str]) -> Arm:
+def baseline_arm(budget_s: float, seed: int, overrides: list[str], marks: list[float]) -> Arm:
     cfg = load_config(None, DCGAN_PAPER + QUIET + overrides + [f"train.seed={seed}"])
     data = load_training_data(cfg)
     torch.manual_seed(seed)
@@ -104,7 +110,7 @@ def baseline_arm(budget_s: float, seed: int, overrides: list[str]) -> Arm:
             if not after_step():
                 return
 
-    return Arm("DCGAN paper recipe, plain PyTorch loop", cfg, run_steps, lambda: nets["G"], budget_s)
+    return Arm("DCGAN paper recipe, plain PyTorch loop", cfg, run_steps, lambda: nets["G"], budget_s, marks)
 
 
 class _Slice(Callback):
@@ -118,10 +124,11 @@ class _Slice(Callback):
             trainer.request_stop()
 
 
-def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], workdir: Path) -> Arm:
-    # epochs without end: the time budget stops the arm
+def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], marks: list[float],
+               workdir: Path) -> Arm:
+    # epochs and steps without end: the time budget stops the arm
     cfg = load_config(recipe, [*overrides, *QUIET, "train.device=cpu", f"train.seed={seed}",
-                               f"train.epochs={ENDLESS_EPOCHS}"])
+                               f"train.epochs={ENDLESS_EPOCHS}", "train.max_steps=null"])
     data = load_training_data(cfg)
     trainer = Trainer(cfg, prepare_run(cfg, workdir / "genlab-best", overwrite=True), data, log=lambda *_: None)
 
@@ -129,10 +136,11 @@ def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], wo
         fit(trainer, (_Slice(after_step),), standard=False)  # genlab's loop, writing nothing
 
     name = f"genlab {Path(recipe).stem}" + (f" ({' '.join(overrides)})" if overrides else "")
-    return Arm(name, cfg, run_steps, lambda: trainer.state.generator, budget_s)
+    return Arm(name, cfg, run_steps, lambda: trainer.state.generator, budget_s, marks)
 
 
-def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> float:
+def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> tuple[float, float]:
+    """Classifier FID and class-coverage KL (predicted class histogram vs the real one) of one snapshot."""
     from genlab.metrics import DatasetRef, evaluate
 
     G = build_networks(cfg, 0)["G"]
@@ -146,33 +154,53 @@ def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> float:
 
     ref = DatasetRef(cfg.data.name, "test", cfg.data.resolution, cfg.data.channels, root=cfg.data.root,
                      verify=cfg.data.verify)
-    return float(evaluate(sample_fn, eval_samples, ref, "classifier", metrics=("fid",), batch_size=500,
-                          seed=seed)["fid"])
+    res = evaluate(sample_fn, eval_samples, ref, "classifier", metrics=("fid", "coverage"), batch_size=500,
+                   seed=seed)
+    return float(res["fid"]), float(res["coverage"]["kl_to_real"])
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=10.0, help="training budget per arm (wall clock)")
-    ap.add_argument("--eval-samples", type=int, default=10000)
-    ap.add_argument("--slice-seconds", type=float, default=15.0, help="interleaving slice")
-    ap.add_argument("--recipe", default=str(CONFIGS / "fashion_mnist_fast.yaml"), help="genlab's arm")
-    ap.add_argument("--best-overrides", action="append", default=None,
-                    help="space-separated overrides of genlab's arm; repeat for more arms (default: none)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data-root", default=None, help="folder with the Fashion-MNIST files (default: genlab's "
-                    "usual search: $GENLAB_DATA_DIR, the Debian package, the download cache)")
-    ap.add_argument("--no-verify", action="store_true", help="use data files whose md5 is not the published one "
-                    "(data.verify=false)")
-    ap.add_argument("--out", default=None, help="write the results as JSON here")
-    args = ap.parse_args(argv)
+def snapshot_marks(minutes: float, spec: str | None) -> list[float]:
+    """The minutes at which each arm's generator is copied: ``spec`` ("0.5,1,2"), else every half minute up to
+    3 and every minute after (where the time to the baseline's final FID is decided), plus the budget's end."""
+    if spec:
+        marks = sorted({float(m) for m in spec.split(",") if m.strip()})
+    else:
+        marks = [m / 2 for m in range(1, 7)] + [float(m) for m in range(4, math.ceil(minutes) + 1)]
+    marks = [m for m in marks if m < minutes]
+    return [*marks, minutes]
+
+
+def mean_std(xs: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def pm(xs: list[float], digits: int = 2) -> str:
+    m, s = mean_std(xs)
+    return f"{m:.{digits}f} +- {s:.{digits}f}"
+
+
+def minutes_to_reach(curve: list[tuple[float, float]], target: float) -> float | None:
+    """The first time a (minute, FID) curve reaches ``target``, linear between snapshots (None: never)."""
+    prev = (0.0, math.inf)
+    for minute, fid in curve:
+        if fid <= target:
+            if not math.isfinite(prev[1]):
+                return minute
+            return prev[0] + (minute - prev[0]) * (prev[1] - target) / (prev[1] - fid)
+        prev = (minute, fid)
+    return None
+
+
+def run_repeat(args, seed: int, marks: list[float], root: list[str]) -> dict:
+    """All arms for one seed, interleaved; every snapshot evaluated afterwards."""
     import tempfile
 
     budget = args.minutes * 60
-    root = [f"data.root={args.data_root}"] if args.data_root else []
-    root += ["data.verify=false"] if args.no_verify else []
-    arms = [baseline_arm(budget, args.seed, root)]
-    for i, ovr in enumerate(args.best_overrides or [""]):
-        arms.append(genlab_arm(budget, args.seed, args.recipe, [*ovr.split(), *root],
+    arms = [baseline_arm(budget, seed, root, marks)]
+    for i, spec in enumerate(args.arm or [str(CONFIGS / "fashion_mnist_fast.yaml")]):
+        recipe, *ovr = spec.split()
+        arms.append(genlab_arm(budget, seed, recipe, [*ovr, *root], marks,
                                Path(tempfile.mkdtemp(prefix=f"genlab-qpm{i}-"))))
     t0 = time.perf_counter()
     turn = 0
@@ -185,27 +213,114 @@ def main(argv: list[str] | None = None) -> dict:
     train_s = time.perf_counter() - t0
     for arm in arms:
         for snap in arm.snapshots:
-            snap["fid"] = fid_of(arm.cfg, snap.pop("state"), args.eval_samples, args.seed)
-    print(f"torch {torch.__version__}, cpu, {torch.get_num_threads()} threads; {args.minutes:g} min of training per "
-          f"arm (interleaved, {train_s / 60:.1f} min in all); FID: classifier features, {args.eval_samples} "
-          "generated images vs the Fashion-MNIST test split")
-    labels = "abcdefgh"
+            snap["fid"], snap["kl"] = fid_of(arm.cfg, snap.pop("state"), args.eval_samples, seed)
+    labels = LABELS[:len(arms)]
+    print(f"\n## seed {seed}: {args.minutes:g} min of training per arm (interleaved, {train_s / 60:.1f} min in all)")
     for lab, arm in zip(labels, arms):
         print(f"({lab}) {arm.name}: {arm.steps * arm.cfg.train.batch_size / arm.clock:.0f} images/s")
-    head = f"{'minute':>7}" + "".join(f"{'(' + lab + ') steps':>11}{'(' + lab + ') FID':>10}"
-                                      for lab in labels[:len(arms)])
-    print(head + "".join(f"{lab + '/a':>7}" for lab in labels[1:len(arms)]))
-    rows = []
-    for i in range(max(len(a.snapshots) for a in arms)):
-        snaps = [a.snapshots[i] if i < len(a.snapshots) else None for a in arms]
-        minute = next(s for s in snaps if s)["minute"]
-        line = f"{minute:>7.2f}" + "".join(f"{s['steps']:>11}{s['fid']:>10.2f}" if s else f"{'':>21}" for s in snaps)
+    print(f"{'minute':>7}" + "".join(f"{'(' + lab + ') steps':>11}{'(' + lab + ') FID':>10}{'(' + lab + ') KL':>9}"
+                                     for lab in labels) + "".join(f"{lab + '/a':>7}" for lab in labels[1:]))
+    for i, mark in enumerate(marks):
+        snaps = [a.snapshots[i] for a in arms]
         base = snaps[0]
-        line += "".join(f"{s['fid'] / base['fid']:>7.2f}" if s and base else f"{'':>7}" for s in snaps[1:])
-        print(line)
-        rows.append({"minute": minute, "arms": snaps})
-    result = {"arms": [a.name for a in arms], "minutes": args.minutes, "eval_samples": args.eval_samples,
-              "rows": rows, "images_per_s": [a.steps * a.cfg.train.batch_size / a.clock for a in arms]}
+        print(f"{mark:>7.2f}" + "".join(f"{s['steps']:>11}{s['fid']:>10.2f}{s['kl']:>9.4f}" for s in snaps)
+              + "".join(f"{s['fid'] / base['fid']:>7.2f}" for s in snaps[1:]))
+    return {"seed": seed, "arms": [a.name for a in arms], "train_seconds": train_s,
+            "images_per_s": [a.steps * a.cfg.train.batch_size / a.clock for a in arms],
+            "snapshots": [a.snapshots for a in arms]}
+
+
+def summarize(repeats: list[dict], marks: list[float], minutes: float) -> dict:
+    """Mean +- std over the repeats: FID, ratio to the baseline and class-coverage KL per mark; minutes to the
+    baseline's final FID; the targets of docs/benchmarks.md for the best arm (lowest mean FID at the end)."""
+    n_arms = len(repeats[0]["arms"])
+    labels = LABELS[:n_arms]
+    fid = [[[r["snapshots"][a][i]["fid"] for r in repeats] for i in range(len(marks))] for a in range(n_arms)]
+    kl = [[[r["snapshots"][a][i]["kl"] for r in repeats] for i in range(len(marks))] for a in range(n_arms)]
+    ratio = [[[f / b for f, b in zip(fid[a][i], fid[0][i])] for i in range(len(marks))] for a in range(n_arms)]
+    print(f"\n## {len(repeats)} repeat(s), mean +- std (seeds {', '.join(str(r['seed']) for r in repeats)})")
+    for lab, a in zip(labels, range(n_arms)):
+        print(f"({lab}) {repeats[0]['arms'][a]}: {pm([r['images_per_s'][a] for r in repeats], 0)} images/s")
+    print(f"{'minute':>7}" + "".join(f"{'(' + lab + ') FID':>17}" for lab in labels)
+          + "".join(f"{lab + '/a':>15}" for lab in labels[1:]) + "".join(f"{'(' + lab + ') KL':>19}" for lab in labels))
+    uneven = False
+    for i, mark in enumerate(marks):
+        flags = [" !" if statistics.fmean(kl[a][i]) > statistics.fmean(kl[0][i]) else "  " for a in range(n_arms)]
+        uneven |= any(f == " !" for f in flags[1:])
+        print(f"{mark:>7.2f}" + "".join(f"{pm(fid[a][i]):>17}" for a in range(n_arms))
+              + "".join(f"{pm(ratio[a][i]) + flags[a]:>15}" for a in range(1, n_arms))
+              + "".join(f"{pm(kl[a][i], 4):>19}" for a in range(n_arms)))
+    if uneven:
+        print("!: this arm's class histogram is further from the real one (higher KL) than the baseline's at that "
+              "minute: it spreads its samples less evenly over the classes, so its FID there is not a win")
+    # minutes to the baseline's final FID, per repeat
+    to_target = []
+    for a in range(n_arms):
+        times = []
+        for r in repeats:
+            target = r["snapshots"][0][-1]["fid"]
+            curve = [(m, s["fid"]) for m, s in zip(marks, r["snapshots"][a])]
+            times.append(minutes_to_reach(curve, target))
+        to_target.append(times)
+    print(f"minutes to the baseline's {minutes:g}-minute FID (linear between snapshots):")
+    for lab, a in zip(labels, range(n_arms)):
+        times = to_target[a]
+        reached = [t for t in times if t is not None]
+        text = pm(reached) if len(reached) == len(times) else f"not reached in {len(times) - len(reached)} of " \
+               f"{len(times)} repeats" + (f" (others {pm(reached)})" if reached else "")
+        print(f"  ({lab}) {text}")
+    best = 1 + min(range(n_arms - 1), key=lambda a: statistics.fmean(fid[a + 1][-1])) if n_arms > 1 else 0
+    targets = {}
+    if best:
+        whole = [(m, statistics.fmean(ratio[best][i])) for i, m in enumerate(marks) if m >= 1]
+        worst = max(whole, key=lambda t: t[1]) if whole else (marks[-1], statistics.fmean(ratio[best][-1]))
+        end = statistics.fmean(ratio[best][-1])
+        reached = [t for t in to_target[best] if t is not None]
+        t_mean = statistics.fmean(reached) if len(reached) == len(repeats) else None
+        targets = {"best_arm": repeats[0]["arms"][best], "worst_ratio_from_minute_1": worst[1],
+                   "worst_minute": worst[0], "ratio_at_end": end, "minutes_to_baseline_final": t_mean,
+                   "every_minute_le_0.5": worst[1] <= 0.5, "end_le_0.35": end <= 0.35,
+                   "baseline_final_within_2.5_min": t_mean is not None and t_mean <= 2.5}
+        yes = {True: "met", False: "missed"}
+        print(f"targets, best arm ({labels[best]}), means: FID ratio <= 0.5 at every minute from 1: "
+              f"{yes[targets['every_minute_le_0.5']]} (worst {worst[1]:.2f} at {worst[0]:g} min); <= 0.35 at "
+              f"{minutes:g} min: {yes[targets['end_le_0.35']]} ({end:.2f}); the baseline's final FID within 2.5 "
+              f"min: {yes[targets['baseline_final_within_2.5_min']]} "
+              f"({'never' if t_mean is None else f'{t_mean:.2f} min'})")
+    return {"marks": marks, "fid": fid, "kl": kl, "ratio": ratio, "minutes_to_baseline_final": to_target,
+            "targets": targets}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="training budget per arm (wall clock)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of every arm, seeds --seed, --seed+1, ...")
+    ap.add_argument("--eval-samples", type=int, default=10000)
+    ap.add_argument("--slice-seconds", type=float, default=15.0, help="interleaving slice")
+    ap.add_argument("--arm", action="append", default=None,
+                    help="a genlab arm: 'RECIPE.yaml [key=value ...]'; repeat for more arms "
+                         "(default: configs/fashion_mnist_fast.yaml)")
+    ap.add_argument("--snapshots", default=None, help="comma-separated minutes at which to copy the generators "
+                    "(default: every 0.5 min up to 3, then every minute; the budget's end always)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-root", default=None, help="folder with the Fashion-MNIST files (default: genlab's "
+                    "usual search: $GENLAB_DATA_DIR, the Debian package, the download cache)")
+    ap.add_argument("--no-verify", action="store_true", help="use data files whose md5 is not the published one "
+                    "(data.verify=false)")
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    args = ap.parse_args(argv)
+    if args.repeats < 1:
+        ap.error("--repeats must be at least 1")
+    marks = snapshot_marks(args.minutes, args.snapshots)
+    root = [f"data.root={args.data_root}"] if args.data_root else []
+    root += ["data.verify=false"] if args.no_verify else []
+    print(f"torch {torch.__version__}, cpu, {torch.get_num_threads()} threads; {args.minutes:g} min of training per "
+          f"arm, {args.repeats} repeat(s); FID and class-coverage KL: classifier features, {args.eval_samples} "
+          "generated images vs the Fashion-MNIST test split")
+    repeats = [run_repeat(args, args.seed + r, marks, root) for r in range(args.repeats)]
+    summary = summarize(repeats, marks, args.minutes)
+    result = {"arms": repeats[0]["arms"], "minutes": args.minutes, "eval_samples": args.eval_samples,
+              "repeats": repeats, "summary": summary}
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     return result

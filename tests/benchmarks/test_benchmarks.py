@@ -7,6 +7,7 @@ import math
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -108,24 +109,51 @@ def test_eval_throughput_runs_every_section(tiny_fmnist, tiny_env):
     assert re.search(r"fid_inf [\d.]+, fid 95% \[[\d.]+, [\d.]+\]", out), out
 
 
-def test_quality_per_minute_prints_fid_for_both_arms(tiny_fmnist, tiny_env, tmp_path):
+def test_quality_per_minute_repeats_arms_and_summarises(tiny_fmnist, tiny_env, tmp_path):
     out = bench("quality_per_minute.py", "--data-root", str(tiny_fmnist), "--no-verify", "--minutes", "0.02",
-                "--slice-seconds",
-                "0.3", "--eval-samples", "64", "--out", str(tmp_path / "q.json"), env=tiny_env)
+                "--repeats", "2", "--snapshots", "0.01", "--slice-seconds", "0.3", "--eval-samples", "64",
+                "--out", str(tmp_path / "q.json"), env=tiny_env)
     assert "(a) DCGAN paper recipe" in out and "(b) genlab fashion_mnist_fast" in out, out
-    # one row: the minute the budget ended (0.02, later when a step overshoots it), steps and FID per arm, ratio
-    m = re.search(r"^\s+(0\.\d\d)\s+(\d+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out, flags=re.M)
-    assert m, out
-    minute, steps_a, fid_a, steps_b, fid_b, ratio = m.groups()
-    assert float(minute) >= 0.02 and int(steps_a) >= 1 and int(steps_b) >= 1
-    assert_quotient(ratio, fid_b, fid_a)  # b/a is the FID ratio of the printed arms
     res = json.loads((tmp_path / "q.json").read_text())
-    assert len(res["arms"]) == 2 and len(res["rows"]) == 1, res
-    a, b = res["rows"][0]["arms"]
-    assert (a["steps"], b["steps"]) == (int(steps_a), int(steps_b))  # the file holds the numbers printed
-    assert (f"{a['fid']:.2f}", f"{b['fid']:.2f}") == (fid_a, fid_b) and a["fid"] > 0 and b["fid"] > 0
-    for lab, ips in zip("ab", res["images_per_s"], strict=True):
+    assert len(res["arms"]) == 2 and [r["seed"] for r in res["repeats"]] == [0, 1], res["arms"]
+    for rep in res["repeats"]:  # each repeat prints a row per snapshot: steps, FID and KL per arm, then b/a
+        text = out.split(f"## seed {rep['seed']}:")[1].split("##")[0]
+        for i, mark in enumerate(("0.01", "0.02")):
+            a, b = (arm[i] for arm in rep["snapshots"])
+            m = re.search(rf"^\s+{mark}\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$",
+                          text, flags=re.M)
+            assert m, text
+            steps_a, fid_a, kl_a, steps_b, fid_b, kl_b, ratio = m.groups()
+            assert (a["steps"], b["steps"]) == (int(steps_a), int(steps_b)) and a["steps"] >= 1
+            assert (f"{a['fid']:.2f}", f"{b['fid']:.2f}", f"{b['kl']:.4f}") == (fid_a, fid_b, kl_b)
+            assert a["fid"] > 0 and a["kl"] >= 0 and float(kl_a) == round(a["kl"], 4)
+            assert_quotient(ratio, fid_b, fid_a)
+    summary = out.split("## 2 repeat(s)")[1]
+    fid_b = [rep["snapshots"][1][1]["fid"] for rep in res["repeats"]]  # arm b at the budget's end
+    ratios = [rep["snapshots"][1][1]["fid"] / rep["snapshots"][0][1]["fid"] for rep in res["repeats"]]
+    row = re.search(r"^\s+0\.02\s+(.*)$", summary, flags=re.M).group(1)
+    cells = re.findall(r"([\d.]+) \+- ([\d.]+)", row)
+    assert len(cells) == 5, row  # FID a, FID b, b/a, KL a, KL b
+    assert cells[1] == (f"{statistics.fmean(fid_b):.2f}", f"{statistics.stdev(fid_b):.2f}"), (cells, fid_b)
+    assert cells[2] == (f"{statistics.fmean(ratios):.2f}", f"{statistics.stdev(ratios):.2f}"), (cells, ratios)
+    assert "minutes to the baseline's 0.02-minute FID" in summary, summary
+    assert re.search(r"^  \(a\) 0\.0[12] \+- 0\.0\d$", summary, flags=re.M), summary  # it reaches its own FID
+    assert re.search(r"^targets, best arm \(b\), means: FID ratio <= 0\.5 .* (met|missed)", summary, flags=re.M)
+    for lab, ips in zip("ab", res["repeats"][0]["images_per_s"], strict=True):
         assert re.search(rf"^\({lab}\) .*: {ips:.0f} images/s$", out, flags=re.M), out
+
+
+def test_quality_per_minute_time_to_target_interpolates():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import quality_per_minute as qpm
+    finally:
+        sys.path.remove(str(BENCH))
+    curve = [(0.5, 40.0), (1.0, 20.0), (2.0, 10.0)]
+    assert qpm.minutes_to_reach(curve, 15.0) == pytest.approx(1.5)  # halfway from 20 to 10
+    assert qpm.minutes_to_reach(curve, 50.0) == 0.5 and qpm.minutes_to_reach(curve, 5.0) is None
+    assert qpm.snapshot_marks(10, None) == [0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert qpm.snapshot_marks(2.2, "1,0.5,3") == [0.5, 1, 2.2]
 
 
 def test_dropout_prints_both_layouts_and_the_speed_up():
