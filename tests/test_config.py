@@ -51,15 +51,16 @@ def test_overrides_apply_and_types_convert():
     raw = yaml.safe_load(open(recipe))
     plain = load_config(recipe, [])
     # the recipe's value wins over the dataclass default ...
-    assert plain.model.latent_dim == raw["model"]["latent_dim"] == 64 != ModelConfig().latent_dim
-    assert plain.data.limit == raw["data"]["limit"] and plain.train.epochs == raw["train"]["epochs"]
+    assert plain.model.latent_dim == raw["model"]["latent_dim"] == 128 != ModelConfig().latent_dim
+    assert plain.train.max_steps == raw["train"]["max_steps"] and plain.train.epochs == raw["train"]["epochs"]
+    assert plain.data.limit is None and "limit" not in raw["data"]  # ... and the dataclass default fills the rest
     # ... and an override wins over the recipe, changing only its own key, converted to the declared type
     cfg = load_config(recipe, ["model.latent_dim=7", "train.g_opt.lr=0.001", "train.d_opt.lr=1",
-                               "log.tensorboard=false", "data.limit=null", "train.g_opt.betas=[0.1,0.2]"])
+                               "log.tensorboard=false", "data.limit=500", "train.g_opt.betas=[0.1,0.2]"])
     assert cfg.model.latent_dim == 7 and type(cfg.model.latent_dim) is int
     assert cfg.train.g_opt.lr == 0.001 and cfg.train.d_opt.lr == 1.0 and type(cfg.train.d_opt.lr) is float
-    assert cfg.log.tensorboard is False and cfg.data.limit is None
-    assert list(cfg.train.g_opt.betas) == [0.1, 0.2] and list(cfg.train.d_opt.betas) == [0.5, 0.999]
+    assert cfg.log.tensorboard is False and cfg.data.limit == 500
+    assert list(cfg.train.g_opt.betas) == [0.1, 0.2] and list(cfg.train.d_opt.betas) == raw["train"]["d_opt"]["betas"]
     changed = {"model.latent_dim", "train.g_opt.lr", "train.d_opt.lr", "log.tensorboard", "data.limit",
                "train.g_opt.betas"}
     assert set(diff(plain, cfg)) == changed
