@@ -1,4 +1,5 @@
-"""genlab's Dropout: nn.Dropout's contract (rate, scaling, gradient, layout, reproducibility) with a faster CPU mask."""
+"""genlab's Dropout: nn.Dropout's contract (rate, scaling, gradient, layout, reproducibility) with a faster CPU mask;
+LatentProjection: nn.ConvTranspose2d's result and parameters on a 1x1 input, as a matmul."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.models.layers import BITS, Dropout, _MaskedScale
+from genlab.models.layers import BITS, Dropout, LatentProjection, _MaskedScale
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
@@ -71,3 +72,32 @@ def test_a_drop_in_for_nn_dropout():
     yb = Dropout(0.5).train()(xb)
     torch.manual_seed(0)
     assert yb.dtype == torch.bfloat16 and torch.equal(yb, F.dropout(xb, 0.5, True))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_latent_projection_is_the_transposed_convolution_of_a_1x1_input(bias, layout):
+    torch.manual_seed(0)
+    ref = nn.ConvTranspose2d(20, 12, 7, 1, 0, bias=bias)
+    proj = LatentProjection(20, 12, 7, 1, 0, bias=bias)
+    assert proj.state_dict().keys() == ref.state_dict().keys()  # checkpoints load either way
+    proj.load_state_dict(ref.state_dict())
+    ref, proj = ref.to(memory_format=layout), proj.to(memory_format=layout)
+    z = torch.randn(5, 20, 1, 1, requires_grad=True)
+    a, b = ref(z), proj(z)
+    assert a.shape == b.shape == (5, 12, 7, 7)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    w = torch.randn_like(a)
+    ga = torch.autograd.grad((a * w).sum(), [z, *ref.parameters()])
+    gb = torch.autograd.grad((b * w).sum(), [z, *proj.parameters()])
+    for x, y in zip(ga, gb, strict=True):
+        torch.testing.assert_close(y, x, rtol=1e-5, atol=1e-5)
+
+
+def test_latent_projection_leaves_other_inputs_to_the_convolution():
+    torch.manual_seed(0)
+    ref = nn.ConvTranspose2d(6, 4, 3, 1, 0)
+    proj = LatentProjection(6, 4, 3, 1, 0)
+    proj.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 6, 3, 3)  # not 1x1: the plain transposed convolution
+    assert torch.equal(proj(x), ref(x))

@@ -11,7 +11,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab.config import ModelConfig
 from genlab.models.init import dcgan_init
-from genlab.models.layers import Dropout
+from genlab.models.layers import Dropout, LatentProjection
 from genlab.models.registry import DataShape, ModelSpec, register_model
 
 RESOLUTIONS = (28, 32, 64, 128)
@@ -41,7 +41,7 @@ class DCGANGenerator(nn.Module):
         start, n = stages(resolution)
         ws = widths(base, n)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim + cond_dim, ws[0], start, 1, 0, bias=False),
+            LatentProjection(latent_dim + cond_dim, ws[0], start, 1, 0, bias=False),  # 1x1 -> start
             nn.BatchNorm2d(ws[0]), nn.ReLU(True),
         ]
         for w_in, w_out in zip(ws[:-1], ws[1:]):

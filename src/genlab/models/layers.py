@@ -7,6 +7,11 @@ the survivors are scaled by the exact inverse of the kept fraction, so the expec
 faster forward+backward (``benchmarks/dropout.py``). The mask comes from the global CPU generator, so checkpoints
 resume to the same masks.
 GPUs (fused dropout kernels), non-float32 inputs and ``inplace=True`` use ``F.dropout``.
+
+``LatentProjection``: ``nn.ConvTranspose2d`` (same arguments and state dict) for the first layer of a DCGAN
+generator, a k x k transposed convolution of a 1x1 input, computed as the matrix product it is:
+(B, in) @ (in, out * k * k). oneDNN's deconvolution of a 1x1 input runs at a fraction of a matmul's speed on
+the CPU (the 28px generator's first layer took as long as its main layer; docs/benchmarks.md, section 3).
 """
 from __future__ import annotations
 
@@ -59,3 +64,18 @@ class Dropout(nn.Dropout):
                 or x.dtype != torch.float32):
             return F.dropout(x, self.p, self.training, self.inplace)
         return _MaskedScale.apply(x, self.p)
+
+
+class LatentProjection(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d(in, out, k, 1, 0)`` that computes a 1x1 input as one matmul (same result up to float
+    rounding, same parameters); any other input, stride, padding, groups or dilation goes to the convolution."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        plain = (self.stride, self.padding, self.output_padding, self.dilation, self.groups) == \
+            ((1, 1), (0, 0), (0, 0), (1, 1), 1)
+        if not plain or output_size is not None or x.dim() != 4 or x.shape[-2:] != (1, 1):
+            return super().forward(x, output_size)
+        n = x.shape[0]
+        y = x.reshape(n, self.in_channels) @ self.weight.reshape(self.in_channels, -1)
+        y = y.view(n, self.out_channels, *self.kernel_size)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
