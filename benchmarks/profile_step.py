@@ -9,14 +9,22 @@ For each case (default: dcgan-32 and the Fashion-MNIST recipes' DCGAN) with genl
 4. the profiler's self time per operator, grouped (convolutions, matmuls, normalisation, optimizer, data,
    element-wise, ...), and the rest of the wall time (Python, autograd engine, dispatch) as "outside ops".
 
+5. the step with PyTorch's own layers in place of genlab's faster ones (``models.layers``: LatentProjection,
+   FullConv2d), timed interleaved with genlab's in the same run, and the ratio.
+
+``--layers`` adds a table per case: every convolution and linear layer of G and D alone (the input shape and
+layout it sees on its first call in a step, forward + backward, with the input's gradient where that call needs
+it: not for the discriminator's first layer on real images), its ms, GFLOP/s and share of all layers; for
+genlab's own layers also PyTorch's layer on the same input and the speed-up.
 ``--overhead`` adds the per-step framework cost: a tiny network where compute is negligible, genlab's
 ``train_step`` vs the same operations written as a bare loop (microseconds per step).
 
-Usage: python benchmarks/profile_step.py [--models dcgan-32,fashion_mnist_fast] [--steps 5] [--overhead]
+Usage: python benchmarks/profile_step.py [--models dcgan-32,fashion_mnist_fast] [--steps 5] [--layers] [--overhead]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections import defaultdict
@@ -24,11 +32,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_throughput as tt  # cases, synthetic data, trainer construction
 
+from genlab.models.layers import FullConv2d, LatentProjection
 from genlab.training import perf
+
+#: genlab's layer -> the PyTorch layer it replaces (same parameters; the benchmark runs both)
+OWN_LAYERS = {LatentProjection: nn.ConvTranspose2d, FullConv2d: nn.Conv2d}
 
 GROUPS = (  # first match wins; matched against the aten op name
     ("convolution backward", ("convolution_backward", "mkldnn_convolution_backward")),
@@ -100,7 +113,71 @@ def group_of(op: str) -> str:
     return "other ops"
 
 
-def profile_case(name: str, steps: int, peak: float) -> None:
+@contextlib.contextmanager
+def pytorch_layers():
+    """genlab's layers compute as the PyTorch layers they replace (their forward is swapped for the parent's)."""
+    saved = {cls: cls.forward for cls in OWN_LAYERS}
+    for cls, base in OWN_LAYERS.items():
+        cls.forward = base.forward
+    try:
+        yield
+    finally:
+        for cls, fwd in saved.items():
+            cls.forward = fwd
+
+
+def _fwd_bwd_ms(fn, x: torch.Tensor, repeats: int = 5, calls: int = 10) -> float:
+    for _ in range(3):
+        fn(x).sum().backward()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn(x).sum().backward()  # gradients of the input and the parameters, as in training
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return best * 1e3
+
+
+def layer_table(trainer, run) -> None:
+    """Each convolution / linear layer of G and D alone, on the input shape and layout it sees in training."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    seen: dict[str, tuple[nn.Module, torch.Size, tuple[int, ...], bool]] = {}
+    hooks = []
+    for net_name, net in trainer.state.nets.items():
+        for mod_name, mod in net.named_modules():
+            if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                def hook(m, args, _out, key=f"{net_name}.{mod_name}"):
+                    x = args[0]  # its strides matter: oneDNN picks kernels by them (also for one channel)
+                    seen.setdefault(key, (m, x.shape, x.stride(), x.requires_grad))
+                hooks.append(mod.register_forward_hook(hook))
+    run(1)
+    for h in hooks:
+        h.remove()
+    rows = []
+    for key, (mod, shape, stride, needs_grad) in seen.items():
+        x = torch.empty_strided(shape, stride).normal_().requires_grad_(needs_grad)
+        for p in mod.parameters():
+            p.requires_grad_(True)  # the trainer freezes the network not in its phase
+        counter = FlopCounterMode(display=False)
+        with counter:
+            mod(x).sum().backward()
+        ms = _fwd_bwd_ms(mod, x)
+        base = next((b for cls, b in OWN_LAYERS.items() if isinstance(mod, cls)), None)
+        base_ms = _fwd_bwd_ms(lambda t, m=mod, b=base: b.forward(m, t), x) if base else None
+        kind = type(mod).__name__.removeprefix("Parametrized")
+        cl = x.dim() == 4 and x.stride(1) == 1 and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1  # NHWC
+        rows.append((key, kind, tuple(shape), cl, ms, counter.get_total_flops(), base_ms))
+    total = sum(r[4] for r in rows)
+    print(f"  {'layer (forward + backward, alone)':<36}{'type':<22}{'input':<20}{'ms':>7}{'GFLOP/s':>9}{'share':>7}"
+          f"  PyTorch's layer")
+    for key, kind, shape, cl, ms, flop, base_ms in rows:
+        extra = f"  {base_ms:.2f} ms -> {base_ms / ms:.2f}x" if base_ms else ""
+        print(f"  {key:<36}{kind:<22}{'x'.join(map(str, shape)) + (' NHWC' if cl else ''):<20}{ms:>7.2f}"
+              f"{flop / ms / 1e6:>9.1f}{100 * ms / total:>6.0f}%{extra}")
+
+
+def profile_case(name: str, steps: int, peak: float, layers: bool = False) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     trainer = case_trainer(name)
@@ -133,6 +210,19 @@ def profile_case(name: str, steps: int, peak: float) -> None:
           f"{100 * max(wall * 1e3 - in_ops, 0) / (wall * 1e3):>7.0f}%")
     top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:8]
     print("  top operators: " + ", ".join(f"{e.key} {e.self_cpu_time_total / 1e3 / steps:.1f} ms" for e in top))
+    if any(isinstance(m, tuple(OWN_LAYERS)) for net in trainer.state.nets.values() for m in net.modules()):
+        own, plain = [], []
+        for _ in range(3):  # interleaved, so both see the same machine load
+            for times, ctx in ((own, contextlib.nullcontext), (plain, pytorch_layers)):
+                with ctx():
+                    t0 = time.perf_counter()
+                    run(steps)
+                    times.append((time.perf_counter() - t0) / steps)
+        print(f"  with PyTorch's layers in place of genlab's ({', '.join(c.__name__ for c in OWN_LAYERS)}): "
+              f"{min(plain) * 1e3:.1f} ms/step vs {min(own) * 1e3:.1f} ms/step ({min(plain) / min(own):.2f}x), "
+              f"best of 3 x {steps} each, interleaved")
+    if layers:
+        layer_table(trainer, run)
 
 
 def overhead(steps: int = 200) -> None:
@@ -201,6 +291,7 @@ def main() -> None:
     ap.add_argument("--models", default="dcgan-32,fashion_mnist_fast")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--peak-size", type=int, default=2048)
+    ap.add_argument("--layers", action="store_true", help="time every convolution / linear layer alone")
     ap.add_argument("--overhead", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(perf.cpu_cores())
@@ -211,7 +302,7 @@ def main() -> None:
           f"measured float32 peak {peak:.1f} GFLOP/s "
           f"(best of 15: matmul {args.peak_size}x{args.peak_size} {mm:.1f}, 3x3 convolution 256->256 {conv:.1f})")
     for name in args.models.split(","):
-        profile_case(name, args.steps, peak)
+        profile_case(name, args.steps, peak, args.layers)
     if args.overhead:
         overhead()
 

@@ -38,6 +38,14 @@ def assert_quotient(printed: str, a: str, b: str, scale: float = 1.0) -> None:
     assert lo - half_unit(printed) <= fr <= hi + half_unit(printed), f"{printed} is not {a}/{b}"
 
 
+def assert_share(share: str, part: str, total: str, total_err: float | None = None) -> None:
+    """``share`` (a rounded percentage) is 100 * part / total for some unrounded part and total that print as given."""
+    dp, dt = half_unit(part), half_unit(total) if total_err is None else total_err
+    lo = 100 * (float(part) - dp) / (float(total) + dt)
+    hi = 100 * (float(part) + dp) / max(float(total) - dt, 1e-12)
+    assert lo - 0.5 <= float(share) <= hi + 0.5, f"{share}% is not {part} / {total}"
+
+
 @pytest.fixture
 def tiny_env(classifier_cache_28, tmp_path) -> dict:
     """A cache holding the classifier extractor of the tiny IDX dataset (``--data-root tiny_fmnist``)."""
@@ -82,10 +90,34 @@ def test_profile_step_reports_the_share_of_peak_and_where_the_time_goes():
     wall = re.search(r"profiled step ([\d.]+) ms", out).group(1)
     groups = re.findall(r"^\s{2}\S.*\s([\d]+\.\d\d)\s+([\d]+)%$", out, flags=re.M)
     assert groups, out
-    for group_ms, share in groups:  # each share is that group's ms of the profiled step
-        assert abs(float(share) - 100 * float(group_ms) / float(wall)) <= 0.5 + 100 * 0.006 / float(wall), out
+    for group_ms, share in groups:  # each share is that group's ms of the profiled step (both printed rounded)
+        assert_share(share, group_ms, wall)
     assert 90 <= sum(int(share) for _, share in groups) <= 110, out  # the breakdown covers the profiled step
     assert re.search(r"genlab train_step [\d.]+ us/step, .* bare loop [\d.]+ us/step", out), out
+
+
+def test_profile_step_times_each_layer_and_genlabs_layers_against_pytorchs():
+    """The DCGAN's layers one by one; genlab's own layers (models.layers) also as PyTorch's, whole step and alone."""
+    out = bench("profile_step.py", "--models", "demo_fashion_mnist_dcgan", "--steps", "1", "--peak-size", "128",
+                "--layers")
+    m = re.search(r"with PyTorch's layers in place of genlab's \(LatentProjection, FullConv2d\)"
+                  r": ([\d.]+) ms/step vs ([\d.]+) ms/step \(([\d.]+)x\)", out)
+    assert m, out
+    assert_quotient(m.group(3), m.group(1), m.group(2))
+    rows = re.findall(r"^  ([GD]\.\S+)\s+(\w+)\s+(\d+x\d+x\d+x\d+)(?: NHWC)?\s+([\d.]+)\s+([\d.]+)\s+(\d+)%(.*)$",
+                      out, flags=re.M)
+    kinds = {name: kind for name, kind, *_ in rows}
+    assert kinds == {"G.net.0": "LatentProjection", "G.net.3": "ConvTranspose2d", "G.net.6": "ConvTranspose2d",
+                     "D.body.0": "Conv2d", "D.body.2": "Conv2d", "D.head": "FullConv2d"}, out
+    shapes = {name: shape for name, _, shape, *_ in rows}
+    assert shapes["G.net.0"] == "32x128x1x1" and shapes["D.body.0"] == "32x1x28x28", out  # batch 32, latent 128
+    total = repr(sum(float(r[3]) for r in rows))  # a sum of n rounded figures: n times their rounding error
+    for name, kind, _shape, ms, _rate, share, extra in rows:  # each share is that layer's ms of all layers'
+        assert_share(share, ms, total, total_err=0.005 * len(rows))
+        base = re.fullmatch(r"  ([\d.]+) ms -> ([\d.]+)x", extra)
+        assert bool(base) == (kind in ("LatentProjection", "FullConv2d")), (name, out)
+        if base:
+            assert_quotient(base.group(2), base.group(1), next(r[3] for r in rows if r[0] == name))
 
 
 def test_eval_throughput_runs_every_section(tiny_fmnist, tiny_env):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.models.layers import BITS, Dropout, LatentProjection, _MaskedScale
+from genlab.models.layers import BITS, Dropout, FullConv2d, LatentProjection, _MaskedScale
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
@@ -87,6 +87,7 @@ def test_latent_projection_is_the_transposed_convolution_of_a_1x1_input(bias, la
     a, b = ref(z), proj(z)
     assert a.shape == b.shape == (5, 12, 7, 7)
     torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    assert b.is_contiguous(memory_format=layout)  # channels_last weights give channels_last output, no copy
     w = torch.randn_like(a)
     ga = torch.autograd.grad((a * w).sum(), [z, *ref.parameters()])
     gb = torch.autograd.grad((b * w).sum(), [z, *proj.parameters()])
@@ -101,3 +102,43 @@ def test_latent_projection_leaves_other_inputs_to_the_convolution():
     proj.load_state_dict(ref.state_dict())
     x = torch.randn(2, 6, 3, 3)  # not 1x1: the plain transposed convolution
     assert torch.equal(proj(x), ref(x))
+
+
+@pytest.mark.parametrize("sn", [False, True])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_full_conv_is_the_convolution_whose_kernel_covers_the_input(sn, layout):
+    """Same output, gradients and second-order gradients (WGAN-GP's penalty) as nn.Conv2d, plain or spectral."""
+    wrap = nn.utils.parametrizations.spectral_norm if sn else (lambda m: m)
+    torch.manual_seed(0)
+    ref = wrap(nn.Conv2d(12, 3, 7, 1, 0))
+    torch.manual_seed(0)
+    head = wrap(FullConv2d(12, 3, 7, 1, 0))
+    assert head.state_dict().keys() == ref.state_dict().keys()
+    head.load_state_dict(ref.state_dict())
+    ref, head = ref.to(memory_format=layout), head.to(memory_format=layout)
+    x = torch.randn(5, 12, 7, 7).contiguous(memory_format=layout).requires_grad_()
+    with torch.no_grad():  # spectral norm's power iteration runs once per training forward: same state both
+        ref.eval(), head.eval()
+    a, b = ref(x), head(x)
+    assert a.shape == b.shape == (5, 3, 1, 1)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    ga = torch.autograd.grad(a.sum(), [x, *ref.parameters()], create_graph=True)
+    gb = torch.autograd.grad(b.sum(), [x, *head.parameters()], create_graph=True)
+    for u, v in zip(ga, gb, strict=True):
+        torch.testing.assert_close(v, u, rtol=1e-5, atol=1e-5)
+    pa = torch.autograd.grad(ga[0].square().sum(), list(ref.parameters()), allow_unused=True)
+    pb = torch.autograd.grad(gb[0].square().sum(), list(head.parameters()), allow_unused=True)
+    names = [name for name, _ in head.named_parameters()]
+    assert [u is None for u in pa] == [v is None for v in pb] == [n == "bias" for n in names]  # no 2nd order
+    for u, v in zip(pa, pb, strict=True):
+        if u is not None:
+            torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-5)
+
+
+def test_full_conv_leaves_other_inputs_to_the_convolution():
+    torch.manual_seed(0)
+    ref, head = nn.Conv2d(4, 2, 3, 1, 0), FullConv2d(4, 2, 3, 1, 0)
+    head.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 4, 5, 5)  # larger than the kernel: a 3x3 output, the plain convolution
+    assert torch.equal(head(x), ref(x))
+

@@ -11,7 +11,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab.config import ModelConfig
 from genlab.models.init import dcgan_init
-from genlab.models.layers import Dropout, LatentProjection
+from genlab.models.layers import Dropout, FullConv2d, LatentProjection
 from genlab.models.registry import DataShape, ModelSpec, register_model
 
 RESOLUTIONS = (28, 32, 64, 128)
@@ -82,7 +82,7 @@ class DCGANDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.feature_shape = (ws[-1], start, start)
         self.feature_dim = ws[-1] * start * start
-        self.head = wrap(nn.Conv2d(ws[-1], out_dim, start, 1, 0))
+        self.head = wrap(FullConv2d(ws[-1], out_dim, start, 1, 0))
 
     def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.body(x).flatten(1)

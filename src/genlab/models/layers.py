@@ -12,6 +12,9 @@ GPUs (fused dropout kernels), non-float32 inputs and ``inplace=True`` use ``F.dr
 generator, a k x k transposed convolution of a 1x1 input, computed as the matrix product it is:
 (B, in) @ (in, out * k * k). oneDNN's deconvolution of a 1x1 input runs at a fraction of a matmul's speed on
 the CPU (the 28px generator's first layer took as long as its main layer; docs/benchmarks.md, section 3).
+
+``FullConv2d``: ``nn.Conv2d`` for a convolution whose kernel covers its whole input (the DCGAN discriminator's
+head), computed as the linear layer it is.
 """
 from __future__ import annotations
 
@@ -66,16 +69,44 @@ class Dropout(nn.Dropout):
         return _MaskedScale.apply(x, self.p)
 
 
+def _plain(m: nn.modules.conv._ConvNd) -> bool:
+    """Stride 1 (or irrelevant), no padding, no dilation, one group: the cases the matmul forms below compute."""
+    return (m.padding, m.dilation, m.groups, getattr(m, "output_padding", (0, 0))) == ((0, 0), (1, 1), 1, (0, 0))
+
+
 class LatentProjection(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d(in, out, k, 1, 0)`` that computes a 1x1 input as one matmul (same result up to float
-    rounding, same parameters); any other input, stride, padding, groups or dilation goes to the convolution."""
+    rounding, same parameters); any other input, stride, padding, groups or dilation goes to the convolution.
+
+    A channels_last weight (in, out, k, k) is (in, k, k, out) in memory, so it is read as the (in, k*k*out)
+    matrix without a copy and the product comes out channels_last; a contiguous weight gives NCHW."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        plain = (self.stride, self.padding, self.output_padding, self.dilation, self.groups) == \
-            ((1, 1), (0, 0), (0, 0), (1, 1), 1)
-        if not plain or output_size is not None or x.dim() != 4 or x.shape[-2:] != (1, 1):
+        if (not _plain(self) or self.stride != (1, 1) or output_size is not None or x.dim() != 4
+                or x.shape[-2:] != (1, 1)):
             return super().forward(x, output_size)
-        n = x.shape[0]
-        y = x.reshape(n, self.in_channels) @ self.weight.reshape(self.in_channels, -1)
-        y = y.view(n, self.out_channels, *self.kernel_size)
+        n, (kh, kw), w = x.shape[0], self.kernel_size, self.weight
+        x = x.reshape(n, self.in_channels)
+        if is_channels_last(w):
+            y = (x @ w.permute(0, 2, 3, 1).reshape(self.in_channels, -1)).view(n, kh, kw, -1).permute(0, 3, 1, 2)
+        else:
+            y = (x @ w.reshape(self.in_channels, -1)).view(n, self.out_channels, kh, kw)
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+
+class FullConv2d(nn.Conv2d):
+    """``nn.Conv2d(in, out, k, 1, 0)`` for a k x k input (the DCGAN discriminator's head: the kernel covers the
+    whole feature map), computed as one matmul (B, in*k*k) @ (in*k*k, out) with the same parameters; any other
+    input size or setting goes to the convolution. The backward of the 1x1-output convolution took 3x its
+    forward on the CPU (docs/benchmarks.md, section 3); a matmul's backward is two matmuls."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _plain(self) or x.dim() != 4 or x.shape[-2:] != self.kernel_size:
+            return super().forward(x)
+        n, w = x.shape[0], self.weight
+        if is_channels_last(x):  # (B, k, k, in) in memory: flatten in that order, the weight to match
+            x, w = x.permute(0, 2, 3, 1).reshape(n, -1), w.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
+        else:
+            x, w = x.reshape(n, -1), w.reshape(self.out_channels, -1)
+        return F.linear(x, w, self.bias).view(n, self.out_channels, 1, 1)
+
