@@ -136,6 +136,9 @@ CASES = [
     ("datasets-prepare-resolution", ["datasets", "prepare", "fashion-mnist", "--resolution", "0"],
      ["--resolution 0", "at least 8"]),
     ("features-channels", ["features", "train-classifier", "fashion-mnist", "--channels", "2"], ["--channels 2"]),
+    ("features-variant-cached", ["features", "train-classifier", "fashion-mnist", "--width", "8", "--cached-only"],
+     ["never cached", "--cached-only"]),
+    ("features-width", ["features", "train-classifier", "fashion-mnist", "--width", "0"], ["--width 0"]),
     ("models-unknown", ["models", "show"], ["No such command 'show'", "genlab models --help"]),
 ]
 if os.geteuid() != 0:  # root writes into a 0o500 folder anyway

@@ -16,9 +16,15 @@ def train_classifier_cmd(
     retrain: bool = typer.Option(False, "--retrain", help="train again even if a cached one exists"),
     cached_only: bool = typer.Option(False, "--cached-only", help="train nothing: print the cached classifier "
                                      "(exit 0), or say that there is none (exit 1)"),
+    width: int | None = typer.Option(None, "--width", help="another base width, to measure it: trained and "
+                                     "reported, not cached (the metrics keep the default recipe)"),
+    epochs: int | None = typer.Option(None, "--epochs", help="other epochs, to measure them: trained and "
+                                      "reported, not cached"),
+    no_verify: bool = typer.Option(False, "--no-verify", help="use dataset files whose md5 is not the published"),
 ) -> None:
     """Train (or find in the cache) genlab's classifier extractor for a dataset, at the dataset's native size
-    (one per dataset); print its accuracy and hash."""
+    (one per dataset); print its accuracy and hash. With --width or --epochs: train that variant and print its
+    accuracy and time, without caching it."""
     from genlab.cli import console, positive
     from genlab.cli.progress import metric_progress
     from genlab.errors import ConfigError
@@ -26,6 +32,12 @@ def train_classifier_cmd(
     from genlab.metrics.reference import native_size
 
     positive(resolution, "--resolution", "an image side in pixels", minimum=8)
+    positive(width, "--width", "the classifier's base width in channels")
+    positive(epochs, "--epochs", "a number of epochs")
+    experiment = width is not None or epochs is not None
+    if experiment and (cached_only or retrain):
+        raise ConfigError("--width/--epochs train a variant to measure it (never cached); drop "
+                          f"{'--cached-only' if cached_only else '--retrain'}")
     if channels is not None and channels not in (1, 3):
         raise ConfigError(f"--channels {channels} is not allowed: 1 (grayscale) or 3 (RGB)")
     res, ch = native_size(dataset)
@@ -41,8 +53,16 @@ def train_classifier_cmd(
         console.print(str(path))
         return
     with metric_progress(console):
-        r = train_classifier(dataset, resolution, channels, root=root, retrain=retrain)
+        r = train_classifier(dataset, resolution, channels, root=root, retrain=retrain, width=width, epochs=epochs,
+                             cache=not experiment, verify=not no_verify)
     acc = "n/a" if r.test_accuracy is None else f"{r.test_accuracy:.4f}"
+    if experiment:
+        from genlab.metrics.features.classifier import default_width
+
+        console.print(f"classifier variant for {dataset} at {res}px/{ch}ch, width {width or default_width(ch)}, "
+                      f"{epochs or 'the default'} epochs: test accuracy {acc}, trained in {r.train_seconds:.0f}s on "
+                      "one thread; not cached")
+        return
     console.print(f"classifier for {dataset} at {res}px/{ch}ch: test accuracy {acc}, trained in "
                   f"{r.train_seconds:.0f}s, hash {r.hash[:16]}; cached at {r.path}")
 

@@ -160,3 +160,23 @@ def test_cli_cached_only_trains_nothing(classifier_cache_28, tiny_fmnist, tmp_pa
                            env={**os.environ, "GENLAB_CACHE_DIR": str(tmp_path / "cache")})
     path = Path("".join(found.stdout.split()))  # Rich may wrap the long path
     assert found.returncode == 0 and path.is_file() and path.name.startswith("classifier-fashion-mnist"), found
+
+
+def test_cli_width_and_epochs_measure_a_variant_without_caching_it(tiny_fmnist, tmp_path):
+    """`--width/--epochs`: how the default recipe was chosen, reproducible; the metrics' yardstick is untouched."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("genlab")
+    cache = tmp_path / "cache"
+    r = subprocess.run([str(exe), "features", "train-classifier", "fashion-mnist", "--root", str(tiny_fmnist),
+                        "--no-verify", "--width", "4", "--epochs", "1"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "GENLAB_CACHE_DIR": str(cache)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"width 4, 1 epochs: test accuracy (\d\.\d{4}), trained in \d+s on one thread; not cached",
+                  " ".join(r.stdout.split()))
+    assert m and 0 <= float(m.group(1)) <= 1, r.stdout
+    assert not list(cache.rglob("classifier-*.pt")), list(cache.rglob("*"))  # nothing cached
