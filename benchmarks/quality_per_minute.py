@@ -6,7 +6,8 @@ Arms train for the same wall-clock budget (``--minutes``, default 10) on the rea
     BatchNorm in G and D, latent 100, N(0, 0.02) init) in a plain fp32 eager PyTorch loop (the textbook loop
     of benchmarks/train_throughput.py);
 (b), (c), ...: each ``--arm 'RECIPE.yaml [key=value ...]'`` (default ``configs/fashion_mnist_fast.yaml``)
-    through genlab's training step with its default speed settings.
+    through genlab's training loop with its default speed settings and ``train.minutes`` set to the budget, so
+    a recipe's ``train.lr_schedule`` decays over the arm's minutes as it would for a user with that budget.
 
 The arms run interleaved in one process, in slices of ``--slice-seconds``, and each counts only its own
 training time, so all see the same machine load. The generator (genlab: its EMA) is copied at every snapshot
@@ -60,9 +61,10 @@ class Arm:
     generator each time the clock passes a snapshot mark (minutes; the last is the budget)."""
 
     def __init__(self, name: str, cfg, run_steps: StepRunner, generator: Callable[[], torch.nn.Module],
-                 budget_s: float, marks: list[float]):
+                 budget_s: float, marks: list[float], out_of_time: Callable[[], bool] = lambda: False):
         self.name, self.cfg, self._run_steps, self._generator = name, cfg, run_steps, generator
         self.budget_s, self.marks, self.clock, self.steps = budget_s, marks, 0.0, 0
+        self._out_of_time = out_of_time  # the loop's own clock (train.minutes) ran out a little before ours
         self.snapshots: list[dict] = []
 
     @property
@@ -79,15 +81,21 @@ class Arm:
             nonlocal last
             self.clock += time.perf_counter() - last
             self.steps += 1
-            while len(self.snapshots) < len(self.marks) and (self.clock >= 60 * self.marks[len(self.snapshots)]
-                                                            or self.clock >= self.budget_s):
-                G = self._generator()  # one step may pass several marks: each gets this copy
-                self.snapshots.append({"mark": self.marks[len(self.snapshots)], "minute": round(self.clock / 60, 3),
-                                       "steps": self.steps, "images": self.steps * self.cfg.train.batch_size,
-                                       "state": {k: v.detach().clone() for k, v in G.state_dict().items()}})
+            self._snapshot()
             last = time.perf_counter()  # the copy is not training time
             return self.clock < end
         self._run_steps(after_step)
+        if self._out_of_time():  # its last step was the budget's: the remaining marks get that generator
+            self.clock = max(self.clock, self.budget_s)
+            self._snapshot()
+
+    def _snapshot(self) -> None:
+        while len(self.snapshots) < len(self.marks) and (self.clock >= 60 * self.marks[len(self.snapshots)]
+                                                        or self.clock >= self.budget_s):
+            G = self._generator()  # one step may pass several marks: each gets this copy
+            self.snapshots.append({"mark": self.marks[len(self.snapshots)], "minute": round(self.clock / 60, 3),
+                                   "steps": self.steps, "images": self.steps * self.cfg.train.batch_size,
+                                   "state": {k: v.detach().clone() for k, v in G.state_dict().items()}})
 
 
 def baseline_arm(budget_s: float, seed: int, overrides: list[str], marks: list[float]) -> Arm:
@@ -126,9 +134,10 @@ class _Slice(Callback):
 
 def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], marks: list[float],
                workdir: Path) -> Arm:
-    # epochs and steps without end: the time budget stops the arm
+    # epochs and steps without end: the time budget stops the arm (and a learning-rate schedule spans it)
     cfg = load_config(recipe, [*overrides, *QUIET, "train.device=cpu", f"train.seed={seed}",
-                               f"train.epochs={ENDLESS_EPOCHS}", "train.max_steps=null"])
+                               f"train.epochs={ENDLESS_EPOCHS}", "train.max_steps=null",
+                               f"train.minutes={budget_s / 60!r}"])
     data = load_training_data(cfg)
     trainer = Trainer(cfg, prepare_run(cfg, workdir / "genlab-best", overwrite=True), data, log=lambda *_: None)
 
@@ -136,7 +145,8 @@ def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], ma
         fit(trainer, (_Slice(after_step),), standard=False)  # genlab's loop, writing nothing
 
     name = f"genlab {Path(recipe).stem}" + (f" ({' '.join(overrides)})" if overrides else "")
-    return Arm(name, cfg, run_steps, lambda: trainer.state.generator, budget_s, marks)
+    return Arm(name, cfg, run_steps, lambda: trainer.state.generator, budget_s, marks,
+               out_of_time=lambda: trainer.out_of_time)
 
 
 def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> tuple[float, float]:

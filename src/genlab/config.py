@@ -75,8 +75,9 @@ class TrainConfig:
     ema: float = 0.0  # G weight EMA decay (0 = off; e.g. 0.999); EMA weights sample and evaluate
     ema_warmup: bool = True  # decay min(ema, (1+t)/(10+t)) at update t, so early samples forget the random init
     diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color" ("" = off)
-    #: learning rate over the run's budget (epochs x steps per epoch, or max_steps when smaller): constant,
-    #: cosine (to 0 at the end) or linear (to 0 at the end), after warmup_steps of linear warm-up from ~0
+    #: learning rate over the run's budget (epochs x steps per epoch, or max_steps when smaller; with minutes,
+    #: whichever of steps and minutes runs out first): constant, cosine (to 0 at the end) or linear (to 0 at the
+    #: end), after warmup_steps of linear warm-up from ~0
     lr_schedule: str = "constant"
     warmup_steps: int = 0  # steps of linear learning-rate warm-up (0 = none)
     #: wall-clock budget in minutes (0 = none): training stops at the first step boundary past it, saves a

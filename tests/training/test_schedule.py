@@ -30,6 +30,16 @@ def test_factors_with_warmup_then_decay_to_zero_after_the_budget():
     assert budget_steps(3, 5, None) == 15 and budget_steps(3, 5, 7) == 7 and budget_steps(3, 5, 99) == 15
 
 
+def test_a_wall_clock_budget_decays_the_rate_when_it_runs_out_first():
+    # the larger progress wins: time (0.75) ahead of steps (0.25), then steps (0.75) ahead of time (0.25)
+    assert lr_factor("linear", 4, 10, 2, time_progress=0.75) == pytest.approx(0.25)
+    assert lr_factor("linear", 8, 10, 2, time_progress=0.25) == pytest.approx(0.25)
+    assert lr_factor("cosine", 4, 10, 2, time_progress=0.5) == pytest.approx(0.5)
+    assert lr_factor("cosine", 2, 10, 2, time_progress=3.0) == pytest.approx(0.0)  # past the budget: 0, not negative
+    assert lr_factor("linear", 0, 10, 2, time_progress=0.9) == 0.5  # warm-up counts steps only
+    assert lr_factor("constant", 4, 10, 2, time_progress=0.9) == 1.0
+
+
 def test_bad_schedule_values_are_config_errors():
     with pytest.raises(ConfigError, match="train.lr_schedule='step' is not allowed: constant, cosine or linear"):
         load_config(None, ["train.lr_schedule=step"])
@@ -44,9 +54,11 @@ class Rates(Callback):
 
     def __init__(self) -> None:
         self.seen: list[dict[str, float]] = []
+        self.seconds: list[float] = []
 
     def on_step_end(self, trainer) -> None:
         self.seen.append({k: o.param_groups[0]["lr"] for k, o in trainer.state.optimizers.items()})
+        self.seconds.append(trainer.state.seconds)  # trained after this step
 
 
 def test_trainer_sets_each_step_s_rate(tmp_path):
@@ -63,6 +75,25 @@ def test_trainer_sets_each_step_s_rate(tmp_path):
     factors = [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]
     assert [r["G"] for r in rates.seen] == pytest.approx([1e-3 * f for f in factors])
     assert [r["D"] for r in rates.seen] == pytest.approx([5e-4 * f for f in factors])
+
+
+def test_trainer_decays_the_rate_over_train_minutes(tmp_path):
+    # a step budget far away (200 epochs): only the 2 seconds of train.minutes bring the rate down
+    cfg = load_config(None, [
+        "model.name=dcgan", "data.resolution=28", "model.hidden_dim=4", "model.latent_dim=4", "train.batch_size=4",
+        "train.epochs=200", f"train.minutes={2 / 60}", "train.lr_schedule=linear", "train.g_opt.lr=1e-3",
+        "train.threads=1", "log.progress=false", "log.tensorboard=false", "log.num_samples=4"])
+    data = ImageData(images=torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), labels=None, class_names=[],
+                     name="toy")
+    trainer = Trainer(cfg, prepare_run(cfg, tmp_path / "run"), data, log=lambda *_: None)
+    rates = Rates()
+    loop.fit(trainer, [rates], standard=False)
+    g = [r["G"] for r in rates.seen]
+    assert trainer.out_of_time and 10 < len(g) < 400  # well inside the step budget
+    # each step's rate: linear in the seconds trained before it, down to near 0 for the last
+    before = [0.0, *rates.seconds[:-1]]
+    assert g == pytest.approx([1e-3 * (1 - s / 2) for s in before])
+    assert g[0] == 1e-3 and rates.seconds[-2] < 2 <= rates.seconds[-1]  # the last began inside the budget
 
 
 def test_minutes_budget_stops_saves_and_resumes_the_rest(tmp_path):

@@ -134,7 +134,7 @@ class Trainer:
             base = {name: ocfg.lr for name, (_, ocfg) in self.objective.optimizers().items()}
             self.schedule = LRSchedule(optimizers, base, t.lr_schedule,
                                        budget_steps(t.epochs, self.batches.steps_per_epoch, t.max_steps),
-                                       t.warmup_steps)
+                                       t.warmup_steps, budget_s=t.minutes * 60.0)
         if resume_from is not None:
             ckpt = load_checkpoint(resume_from, self.device)
             check_against_checkpoint(ckpt["config"], cfg, source=str(resume_from), log=log, data=extra["data_identity"],
@@ -258,7 +258,7 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
                 reporter.reset_clock()
                 while state.step_in_epoch < batches.steps_per_epoch:
                     if schedule is not None:
-                        schedule.apply(state.step)
+                        schedule.apply(state.step, state.seconds)
                     ctx.step = state.step
                     stats = step_fn(batches.at(perm, state.step_in_epoch))
                     state.step += 1
