@@ -37,7 +37,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_throughput as tt  # cases, synthetic data, trainer construction
 
-from genlab.models.layers import FullConv2d, LatentProjection
+from genlab.models.layers import FullConv2d, LatentProjection, is_channels_last
 from genlab.training import perf
 
 #: genlab's layer -> the PyTorch layer it replaces (same parameters; the benchmark runs both)
@@ -166,7 +166,7 @@ def layer_table(trainer, run) -> None:
         base = next((b for cls, b in OWN_LAYERS.items() if isinstance(mod, cls)), None)
         base_ms = _fwd_bwd_ms(lambda t, m=mod, b=base: b.forward(m, t), x) if base else None
         kind = type(mod).__name__.removeprefix("Parametrized")
-        cl = x.dim() == 4 and x.stride(1) == 1 and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1  # NHWC
+        cl = is_channels_last(x)
         rows.append((key, kind, tuple(shape), cl, ms, counter.get_total_flops(), base_ms))
     total = sum(r[4] for r in rows)
     print(f"  {'layer (forward + backward, alone)':<36}{'type':<22}{'input':<20}{'ms':>7}{'GFLOP/s':>9}{'share':>7}"
