@@ -61,16 +61,27 @@ class Rates(Callback):
         self.seconds.append(trainer.state.seconds)  # trained after this step
 
 
-def test_trainer_sets_each_step_s_rate(tmp_path):
-    cfg = load_config(None, [
-        "model.name=dcgan", "data.resolution=28", "model.hidden_dim=4", "model.latent_dim=4", "train.batch_size=4",
-        "train.epochs=3", "train.lr_schedule=linear", "train.warmup_steps=2", "train.g_opt.lr=1e-3",
-        "train.d_opt.lr=5e-4", "train.threads=1", "log.progress=false", "log.tensorboard=false"])
-    data = ImageData(images=torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), labels=None, class_names=[],
+TOY = ["model.name=dcgan", "data.resolution=28", "model.hidden_dim=4", "model.latent_dim=4", "train.batch_size=4",
+       "train.threads=1", "log.progress=false", "log.tensorboard=false"]
+
+
+def toy_data() -> ImageData:
+    return ImageData(images=torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), labels=None, class_names=[],
                      name="toy")
-    trainer = Trainer(cfg, prepare_run(cfg, tmp_path / "run"), data, log=lambda *_: None)
+
+
+def fit_recording_rates(tmp_path, overrides: list[str]) -> tuple[Trainer, Rates]:
+    """A bare fit of the toy DCGAN with ``overrides``, recording every step's rates and seconds."""
+    cfg = load_config(None, [*TOY, *overrides])
+    trainer = Trainer(cfg, prepare_run(cfg, tmp_path / "run"), toy_data(), log=lambda *_: None)
     rates = Rates()
     loop.fit(trainer, [rates], standard=False)
+    return trainer, rates
+
+
+def test_trainer_sets_each_step_s_rate(tmp_path):
+    _, rates = fit_recording_rates(tmp_path, ["train.epochs=3", "train.lr_schedule=linear", "train.warmup_steps=2",
+                                              "train.g_opt.lr=1e-3", "train.d_opt.lr=5e-4"])
     # 8 images / batch 4 = 2 steps per epoch, 6 steps: warm-up 1/2, 1, then 1 - (s - 2) / 4
     factors = [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]
     assert [r["G"] for r in rates.seen] == pytest.approx([1e-3 * f for f in factors])
@@ -79,15 +90,8 @@ def test_trainer_sets_each_step_s_rate(tmp_path):
 
 def test_trainer_decays_the_rate_over_train_minutes(tmp_path):
     # a step budget far away (200 epochs): only the 2 seconds of train.minutes bring the rate down
-    cfg = load_config(None, [
-        "model.name=dcgan", "data.resolution=28", "model.hidden_dim=4", "model.latent_dim=4", "train.batch_size=4",
-        "train.epochs=200", f"train.minutes={2 / 60}", "train.lr_schedule=linear", "train.g_opt.lr=1e-3",
-        "train.threads=1", "log.progress=false", "log.tensorboard=false", "log.num_samples=4"])
-    data = ImageData(images=torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), labels=None, class_names=[],
-                     name="toy")
-    trainer = Trainer(cfg, prepare_run(cfg, tmp_path / "run"), data, log=lambda *_: None)
-    rates = Rates()
-    loop.fit(trainer, [rates], standard=False)
+    trainer, rates = fit_recording_rates(tmp_path, ["train.epochs=200", f"train.minutes={2 / 60}", "log.num_samples=4",
+                                                    "train.lr_schedule=linear", "train.g_opt.lr=1e-3"])
     g = [r["G"] for r in rates.seen]
     assert trainer.out_of_time and 10 < len(g) < 400  # well inside the step budget
     # each step's rate: linear in the seconds trained before it, down to near 0 for the last
@@ -98,13 +102,9 @@ def test_trainer_decays_the_rate_over_train_minutes(tmp_path):
 
 def test_minutes_budget_stops_saves_and_resumes_the_rest(tmp_path):
     def cfg(minutes: float):
-        return load_config(None, [
-            "model.name=dcgan", "data.resolution=28", "model.hidden_dim=4", "model.latent_dim=4",
-            "train.batch_size=4", "train.epochs=2", f"train.minutes={minutes}", "train.threads=1",
-            "log.progress=false", "log.tensorboard=false", "log.num_samples=4"])
+        return load_config(None, [*TOY, "train.epochs=2", f"train.minutes={minutes}", "log.num_samples=4"])
 
-    data = ImageData(images=torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), labels=None, class_names=[],
-                     name="toy")
+    data = toy_data()
     messages: list[str] = []
     path = tmp_path / "run"
     first = Trainer(cfg(1e-9), prepare_run(cfg(1e-9), path), data, log=messages.append)
