@@ -89,11 +89,12 @@ def test_trainer_sets_each_step_s_rate(tmp_path):
 
 
 def test_trainer_decays_the_rate_over_train_minutes(tmp_path):
-    # a step budget far away (200 epochs): only the 2 seconds of train.minutes bring the rate down
-    trainer, rates = fit_recording_rates(tmp_path, ["train.epochs=200", f"train.minutes={2 / 60}", "log.num_samples=4",
-                                                    "train.lr_schedule=linear", "train.g_opt.lr=1e-3"])
+    # a step budget out of reach (200,000 steps, 10 us each): only the 2 seconds of train.minutes bring the rate down
+    trainer, rates = fit_recording_rates(tmp_path, ["train.epochs=100000", f"train.minutes={2 / 60}",
+                                                    "log.num_samples=4", "train.lr_schedule=linear",
+                                                    "train.g_opt.lr=1e-3"])
     g = [r["G"] for r in rates.seen]
-    assert trainer.out_of_time and 10 < len(g) < 400  # well inside the step budget
+    assert trainer.out_of_time and len(g) > 10  # the clock, not the step budget, ended the run
     # each step's rate: linear in the seconds trained before it, down to near 0 for the last
     before = [0.0, *rates.seconds[:-1]]
     assert g == pytest.approx([1e-3 * (1 - s / 2) for s in before])
