@@ -57,14 +57,15 @@ StepRunner = Callable[[Callable[[], bool]], None]
 
 
 class Arm:
-    """One recipe being trained: ``advance(seconds)`` trains for that long (its own clock), copying the
-    generator each time the clock passes a snapshot mark (minutes; the last is the budget)."""
+    """One recipe being trained: ``advance(seconds)`` trains for that long, copying the generator each time its
+    clock passes a snapshot mark (minutes; the last is the budget). ``elapsed()`` is that clock: the seconds the
+    arm has trained so far (default: its own, summed between steps without the copies)."""
 
     def __init__(self, name: str, cfg, run_steps: StepRunner, generator: Callable[[], torch.nn.Module],
-                 budget_s: float, marks: list[float], out_of_time: Callable[[], bool] = lambda: False):
+                 budget_s: float, marks: list[float], elapsed: Callable[[], float] | None = None):
         self.name, self.cfg, self._run_steps, self._generator = name, cfg, run_steps, generator
         self.budget_s, self.marks, self.clock, self.steps = budget_s, marks, 0.0, 0
-        self._out_of_time = out_of_time  # the loop's own clock (train.minutes) ran out a little before ours
+        self._elapsed = elapsed
         self.snapshots: list[dict] = []
 
     @property
@@ -79,15 +80,15 @@ class Arm:
 
         def after_step() -> bool:
             nonlocal last
-            self.clock += time.perf_counter() - last
+            if self._elapsed is None:
+                self.clock += time.perf_counter() - last
+            else:
+                self.clock = self._elapsed()
             self.steps += 1
             self._snapshot()
             last = time.perf_counter()  # the copy is not training time
             return self.clock < end
         self._run_steps(after_step)
-        if self._out_of_time():  # its last step was the budget's: the remaining marks get that generator
-            self.clock = max(self.clock, self.budget_s)
-            self._snapshot()
 
     def _snapshot(self) -> None:
         while len(self.snapshots) < len(self.marks) and (self.clock >= 60 * self.marks[len(self.snapshots)]
@@ -145,8 +146,10 @@ def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], ma
         fit(trainer, (_Slice(after_step),), standard=False)  # genlab's loop, writing nothing
 
     name = f"genlab {Path(recipe).stem}" + (f" ({' '.join(overrides)})" if overrides else "")
-    return Arm(name, cfg, run_steps, lambda: trainer.state.generator, budget_s, marks,
-               out_of_time=lambda: trainer.out_of_time)
+    # the trainer's clock (TrainState.seconds, which also counts the copies) and its budget, so the arm ends on
+    # the step at which train.minutes ends the fit
+    return Arm(name, cfg, run_steps, lambda: trainer.state.generator, cfg.train.minutes * 60.0, marks,
+               elapsed=lambda: trainer.state.seconds)
 
 
 def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> tuple[float, float]:
