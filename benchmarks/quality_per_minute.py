@@ -5,7 +5,7 @@ Arms train for the same wall-clock budget (``--minutes``, default 10) on the rea
 (a) baseline: the DCGAN paper's recipe (Radford et al.: batch 128, Adam 2e-4 / beta1 0.5, non-saturating BCE,
     BatchNorm in G and D, latent 100, N(0, 0.02) init) in a plain fp32 eager PyTorch loop (the textbook loop
     of benchmarks/train_throughput.py);
-(b), (c), ...: each ``--arm 'RECIPE.yaml [key=value ...]'`` (default ``configs/fashion_mnist_fast.yaml``)
+(b), (c), ...: each ``--arm 'RECIPE.yaml [key=value ...]'`` (default ``configs/fashion_mnist_10min.yaml``)
     through genlab's training loop with its default speed settings and ``train.minutes`` set to the budget, so
     a recipe's ``train.lr_schedule`` decays over the arm's minutes as it would for a user with that budget.
 
@@ -211,7 +211,7 @@ def run_repeat(args, seed: int, marks: list[float], root: list[str]) -> dict:
 
     budget = args.minutes * 60
     arms = [baseline_arm(budget, seed, root, marks)]
-    for i, spec in enumerate(args.arm or [str(CONFIGS / "fashion_mnist_fast.yaml")]):
+    for i, spec in enumerate(args.arm or [str(CONFIGS / "fashion_mnist_10min.yaml")]):
         recipe, *ovr = spec.split()
         arms.append(genlab_arm(budget, seed, recipe, [*ovr, *root], marks,
                                Path(tempfile.mkdtemp(prefix=f"genlab-qpm{i}-"))))
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--slice-seconds", type=float, default=15.0, help="interleaving slice")
     ap.add_argument("--arm", action="append", default=None,
                     help="a genlab arm: 'RECIPE.yaml [key=value ...]'; repeat for more arms "
-                         "(default: configs/fashion_mnist_fast.yaml)")
+                         "(default: configs/fashion_mnist_10min.yaml)")
     ap.add_argument("--snapshots", default=None, help="comma-separated minutes at which to copy the generators "
                     "(default: every 0.5 min up to 3, then every minute; the budget's end always)")
     ap.add_argument("--seed", type=int, default=0)

@@ -145,7 +145,7 @@ def test_quality_per_minute_repeats_arms_and_summarises(tiny_fmnist, tiny_env, t
     out = bench("quality_per_minute.py", "--data-root", str(tiny_fmnist), "--no-verify", "--minutes", "0.02",
                 "--repeats", "2", "--snapshots", "0.01", "--slice-seconds", "0.3", "--eval-samples", "64",
                 "--out", str(tmp_path / "q.json"), env=tiny_env)
-    assert "(a) DCGAN paper recipe" in out and "(b) genlab fashion_mnist_fast" in out, out
+    assert "(a) DCGAN paper recipe" in out and "(b) genlab fashion_mnist_10min" in out, out
     res = json.loads((tmp_path / "q.json").read_text())
     assert len(res["arms"]) == 2 and [r["seed"] for r in res["repeats"]] == [0, 1], res["arms"]
     for rep in res["repeats"]:  # each repeat prints a row per snapshot: steps, FID and KL per arm, then b/a
