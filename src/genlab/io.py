@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from genlab import signals
+
 #: suffix of atomic_write's temporary files (``.NAME.<pid>.<random>.tmp`` next to the target)
 TMP_SUFFIX = ".tmp"
 
@@ -53,7 +55,8 @@ def fsync_dir(folder: str | os.PathLike) -> None:
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
     """Call ``write(fileobj)`` on a temporary file next to ``path``, fsync it, rename it over ``path`` and fsync
     the folder. On any failure the temporary file is removed and ``path`` keeps its old contents; an OSError
-    is raised again with ``path`` as its filename (a full disk names the file it could not write)."""
+    is raised again with ``path`` as its filename (a full disk names the file it could not write). After a
+    Ctrl-C (:mod:`genlab.signals`) nothing is renamed into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path)
@@ -64,6 +67,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        signals.check()  # a Ctrl-C whose KeyboardInterrupt was swallowed on the way commits nothing
         os.replace(tmp, path)
     except BaseException as e:
         try:

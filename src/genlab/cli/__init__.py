@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from genlab import signals
 from genlab.errors import ConfigError, GenlabError, Interrupted
 
 F = TypeVar("F", bound=Callable)
@@ -77,11 +77,21 @@ def output_folder(path: Path | None, option: str = "-o") -> None:
 
 @contextmanager
 def on_ctrl_c(what: str) -> Iterator[None]:
-    """Ctrl-C inside the block: exit 130 with one line, ``interrupted (Ctrl-C); <what>`` (what was saved)."""
+    """Ctrl-C inside the block: exit 130 with one line, ``interrupted (Ctrl-C); <what>`` (what was saved).
+
+    Also when the KeyboardInterrupt was swallowed on the way (the block then ends normally) or turned into
+    another error by a library: :mod:`genlab.signals` remembers that SIGINT came."""
     try:
         yield
+        signals.check()
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted (Ctrl-C); {what}") from None
+    except Interrupted:  # the command said itself what it saved (a training run's checkpoint)
+        raise
+    except Exception:
+        if signals.received():  # an error the Ctrl-C caused, not the user's input
+            raise Interrupted(f"interrupted (Ctrl-C); {what}") from None
+        raise
 
 
 def ctrl_c_means(what: str) -> Callable[[F], F]:
@@ -146,32 +156,42 @@ def main() -> None:
     GenlabError, a usage error, a file that cannot be written), 130 for Ctrl-C, 1 for a bug in genlab (its
     traceback is shown only with GENLAB_TRACEBACK=1)."""
     click_exception = _click_exception()
-    # `kill -INT` / Ctrl-C must stop any command, even when SIGINT arrived ignored (a job started with `&` from
-    # a script inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # `kill -INT` / Ctrl-C must stop any command, even when SIGINT arrived ignored or its KeyboardInterrupt
+    # is swallowed on the way (genlab.signals)
+    signals.install()
     try:
         rc = app(standalone_mode=False)
-    except GenlabError as e:  # Interrupted (Ctrl-C, what was saved) exits 130
+    except SystemExit:
+        raise
+    except BaseException as e:
+        if signals.received() and not isinstance(e, Interrupted):  # an error the Ctrl-C caused (a library
+            fail("interrupted (Ctrl-C)", 130)                      # turned its KeyboardInterrupt into its own)
+        _fail(e, click_exception)
+    # non-standalone Typer returns the exit code instead of exiting (e.g. 130 after a Ctrl-C it caught); a
+    # Ctrl-C whose KeyboardInterrupt was swallowed on the way still exits 130
+    if signals.received() or rc == 130:
+        fail("interrupted (Ctrl-C)", 130)
+    if isinstance(rc, int) and rc:
+        sys.exit(rc)
+
+
+def _fail(e: BaseException, click_exception: type) -> None:
+    """One line on stderr and the exit status for what ended a command (called inside its ``except``)."""
+    if isinstance(e, GenlabError):  # Interrupted (Ctrl-C, what was saved) exits 130
         fail(str(e), getattr(e, "exit_code", 2))
-    except click_exception as e:  # usage errors: unknown command or option, bad value
+    if isinstance(e, click_exception):  # usage errors: unknown command or option, bad value
         ctx = getattr(e, "ctx", None)
         command = ctx.command_path if ctx is not None else "genlab"
         message = " ".join(e.format_message().split()).rstrip(".")  # Click lists choices on lines of their own
         if not message:  # `genlab` alone: the help was the answer
             sys.exit(e.exit_code)
         fail(f"{message}; see `{command} --help`", e.exit_code or 2)
-    except (KeyboardInterrupt, typer.Abort):
+    if isinstance(e, (KeyboardInterrupt, typer.Abort)):
         fail("interrupted (Ctrl-C)", 130)
-    except OSError as e:  # a folder that cannot be created, a file that cannot be written or read
+    if isinstance(e, OSError):  # a folder that cannot be created, a file that cannot be written or read
         fail(_os_error(e))
-    except Exception as e:
-        if os.environ.get("GENLAB_TRACEBACK"):
-            raise
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        fail(f"internal error {type(e).__name__}: {first}; this is a bug in genlab: rerun with GENLAB_TRACEBACK=1 "
-             "and report the traceback", 1)
-    # non-standalone Typer returns the exit code instead of exiting (e.g. 130 after a Ctrl-C it caught)
-    if isinstance(rc, int) and rc:
-        if rc == 130:  # a Ctrl-C no command caught (Typer turns KeyboardInterrupt into exit code 130)
-            fail("interrupted (Ctrl-C)", 130)
-        sys.exit(rc)
+    if not isinstance(e, Exception) or os.environ.get("GENLAB_TRACEBACK"):
+        raise e
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    fail(f"internal error {type(e).__name__}: {first}; this is a bug in genlab: rerun with GENLAB_TRACEBACK=1 "
+         "and report the traceback", 1)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from genlab import signals
 from genlab.analysis import artifacts
 from genlab.analysis import coverage as coverage_analysis  # called through the module: tests replace its functions
 from genlab.analysis.conditional import class_grid
@@ -379,9 +380,12 @@ def _safe(build: Callable[[RunContext, Section], None], ctx: RunContext, s: Sect
           log: Callable[[str], None]) -> None:
     try:
         build(ctx, s)
-    except GenlabError as e:
-        s.notes.append(f"not available: {e}")
-    except Exception as e:  # one broken section must not lose the rest of the report
+    except Exception as e:
+        signals.check()  # a Ctrl-C that a library turned into its own error stops the report
+        if isinstance(e, GenlabError):
+            s.notes.append(f"not available: {e}")
+            return
+        # one broken section must not lose the rest of the report
         s.notes.append(f"could not be drawn: {type(e).__name__}: {e}")
         log(f"warning: {ctx.path} section {s.id!r}: {type(e).__name__}: {e}")
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genlab import signals
 from genlab.errors import GenlabError, Interrupted
 
 
@@ -109,9 +110,10 @@ class LocalExecutor:
         running: dict[int, tuple[Job, subprocess.Popen, float, object]] = {}
         results: list[JobResult] = []
         # Ctrl-C / kill -INT must stop the sweep even when SIGINT arrived ignored (a job started with `&` from a
-        # script inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler)
+        # script inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler) or its KeyboardInterrupt
+        # is swallowed on the way (genlab.signals: the next result written raises it again)
         try:
-            restore = signal.signal(signal.SIGINT, signal.default_int_handler)
+            restore = signal.signal(signal.SIGINT, signals.handler)
         except ValueError:  # not the main thread: the signal is not ours to handle
             restore = None
         try:
@@ -132,9 +134,11 @@ class LocalExecutor:
                         res = JobResult(job.name, proc.returncode, time.perf_counter() - t0, job.log)
                         results.append(res)
                         on_done(res)
+                signals.check()
                 if running:
                     time.sleep(self.poll_s)
         except KeyboardInterrupt:
+            signals.clear()  # handled here: what follows may write again
             self._stop(running)
             ok = [r.name for r in results if r.ok]
             finished = f"{len(ok)} of {len(jobs)} run(s) finished ({', '.join(ok)})" if ok else \
