@@ -61,7 +61,10 @@ def train(
     run = train_run(recipe, args, resume if resume is not None else run_dir, overwrite=overwrite,
                     resume=resume is not None, log=console.print if main else _quiet)
     if main:
-        console.print(f"finished {run.step} steps, {run.epoch} epochs in {time.perf_counter() - t0:.1f}s")
+        # wall time of the whole command: train.minutes counts training steps only, not start-up, grids, the
+        # final checkpoint or loading the run back
+        console.print(f"finished {run.step} steps, {run.epoch} epochs; the command took "
+                      f"{time.perf_counter() - t0:.1f}s in all")
         describe_run(run.path)
 
 
