@@ -52,7 +52,7 @@ def test_the_documented_example_runs(data_env, tmp_path, monkeypatch):
     code = code.replace('"eval.every=0"]', '"eval.every=0", "data.verify=false"]')
     exec(compile(code, str(DOC), "exec"), namespace)
     run = namespace["run"]
-    assert run.step == 8 and run.loaded.ema is not None  # the tiny dataset: one epoch of 256 images / batch 32
+    assert run.step == 4 and run.loaded.ema is not None  # the tiny dataset: one epoch of 256 images / batch 64
     assert (work / "runs/api-demo/analysis/curves.png").is_file()
     assert (work / "exports/api-demo/generator.safetensors").is_file()
     assert namespace["result"]["fid"] > 0 and namespace["folder_result"]["fid"] > 0

@@ -110,7 +110,7 @@ def test_profile_step_times_each_layer_and_genlabs_layers_against_pytorchs():
     assert kinds == {"G.net.0": "LatentProjection", "G.net.3": "ConvTranspose2d", "G.net.6": "ConvTranspose2d",
                      "D.body.0": "Conv2d", "D.body.2": "Conv2d", "D.head": "FullConv2d"}, out
     shapes = {name: shape for name, _, shape, *_ in rows}
-    assert shapes["G.net.0"] == "32x128x1x1" and shapes["D.body.0"] == "32x1x28x28", out  # batch 32, latent 128
+    assert shapes["G.net.0"] == "64x128x1x1" and shapes["D.body.0"] == "64x1x28x28", out  # batch 64, latent 128
     total = repr(sum(float(r[3]) for r in rows))  # a sum of n rounded figures: n times their rounding error
     for name, kind, _shape, ms, _rate, share, extra in rows:  # each share is that layer's ms of all layers'
         assert_share(share, ms, total, total_err=0.005 * len(rows))
