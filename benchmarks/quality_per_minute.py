@@ -77,7 +77,7 @@ class Arm:
         if self.clock >= end:
             return
 
-        def after_step() -> bool:
+        def after_step() -> bool:  # the arm's own clock, read after each step
             self.clock = self._elapsed()
             self.steps += 1
             self._snapshot()

@@ -53,14 +53,21 @@ def test_a_ctrl_c_swallowed_in_del_is_remembered_and_blocks_the_next_atomic_writ
 
 
 def test_without_the_cli_handler_nothing_is_remembered(tmp_path):
+    """genlab used as a library: importing it installs nothing, so a real SIGINT under Python's own handler,
+    caught by the caller, leaves genlab's writes alone."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
     signals.clear()
     try:
-        raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        pass  # Python's own handler, a library swallowing it: genlab does not know and writes as asked
-    assert not signals.received()
-    atomic_write_text(tmp_path / "x", "ok")
-    assert (tmp_path / "x").read_text() == "ok"
+        import genlab.cli  # noqa: F401  (importing the CLI must not install its handler either)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(10**6))  # the handler runs here
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert not signals.received()
+        atomic_write_text(tmp_path / "x", "ok")
+        assert (tmp_path / "x").read_text() == "ok"
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 # The real CLI (genlab.cli.main in its own process, real SIGINT): the report command, with its work replaced by
