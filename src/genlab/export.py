@@ -5,15 +5,15 @@ without the run folder (no optimizer state, no pickles, no training code)::
     DIR/generator.json          model name and options, data shape, classes, text vocabulary, checkpoint step,
                                 genlab version, and the run's resolved config (what the model builder reads)
 
-``export_generator`` writes both files into a fresh folder next to DIR and renames it into place, so DIR is
-either the old export or the complete new one, never half of each.
+``export_generator`` writes both files (and the marker ``.genlab-export``, which lists them) into a fresh
+folder next to DIR and renames it into place, so DIR is either the old export or the complete new one, never
+half of each. ``--overwrite`` replaces only a folder genlab can prove is an export of its own
+(``rundir.EXPORT_LAYOUT``), never the current folder, its parents, $HOME, ``/`` or a mount point.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,15 +26,16 @@ from torch import nn
 
 from genlab import __version__
 from genlab.config import to_dict
+from genlab.deletion import check_replaceable, refuse_protected, remove_created, remove_folder
 from genlab.errors import RunError
 from genlab.io import atomic_write_bytes, atomic_write_text, make_temp_dir
 from genlab.models import MODELS
 from genlab.recipe import build_networks, from_dict
-from genlab.rundir import RunDir
+from genlab.rundir import EXPORT_LAYOUT, EXPORT_MARKER, EXPORT_META, EXPORT_WEIGHTS, RunDir
 from genlab.sampling import LoadedRun, load_run, sample_prompt
 
-WEIGHTS_FILE = "generator.safetensors"
-META_FILE = "generator.json"
+WEIGHTS_FILE = EXPORT_WEIGHTS
+META_FILE = EXPORT_META
 #: the ``format`` entry of generator.json; FORMAT_VERSION grows when the layout changes incompatibly
 FORMAT = "genlab-generator"
 FORMAT_VERSION = 1
@@ -107,26 +108,33 @@ def _state_tensors(net: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
 
 
-def _check_target(out: Path, overwrite: bool) -> None:
+def check_target(out: Path, overwrite: bool) -> None:
+    """RunError of one line unless an export may be written to ``out``: a new or empty folder, or with
+    ``overwrite`` a folder genlab can prove is an export of its own (never a protected folder)."""
     if out.exists() and not out.is_dir():
         raise RunError(f"{str(out)!r} is a file; export into a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RunError(f"{str(out)!r} is not empty; pick another folder or pass --overwrite to replace it")
+    refuse_protected(out, "export into")  # even an empty one: publishing renames over it
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise RunError(f"{str(out)!r} is not empty; pick another folder or pass --overwrite to replace it")
+        check_replaceable(out, EXPORT_LAYOUT)
 
 
 def _publish(staged: Path, out: Path) -> None:
     """Rename the finished folder ``staged`` to ``out``: a rename over an empty folder is atomic; a non-empty
-    one (--overwrite) is moved aside first and removed once the new folder is in place."""
+    one (--overwrite) is proven to be an export again, moved aside, and removed once the new one is in place."""
     if out.is_dir() and any(out.iterdir()):
-        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        check_replaceable(out, EXPORT_LAYOUT)
+        old = make_temp_dir(out.parent, prefix=f".{out.name}.old-")
         os.replace(out, old / out.name)
         try:
             os.replace(staged, out)
         except BaseException:
             os.replace(old / out.name, out)  # the old export stays in place
+            old.rmdir()
             raise
-        finally:
-            shutil.rmtree(old, ignore_errors=True)
+        remove_folder(old / out.name, EXPORT_LAYOUT)
+        old.rmdir()
     else:
         os.replace(staged, out)
 
@@ -135,7 +143,7 @@ def export_generator(run_dir: str | Path | RunDir, out_dir: str | Path, checkpoi
                      overwrite: bool = False) -> Path:
     """Write the generator of ``run_dir``'s checkpoint (last | best | a path) to ``out_dir`` -> ``out_dir``."""
     out = Path(out_dir)
-    _check_target(out, overwrite)  # before loading anything: a refusal costs nothing
+    check_target(out, overwrite)  # before loading anything: a refusal costs nothing
     run = load_run(RunDir.of(run_dir).path, checkpoint, "cpu")
     info = GeneratorInfo.of_run(run)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -144,10 +152,12 @@ def export_generator(run_dir: str | Path | RunDir, out_dir: str | Path, checkpoi
         metadata = {"format": FORMAT, "model": info.model, "step": str(info.step), "genlab_version": __version__}
         atomic_write_bytes(staged / WEIGHTS_FILE, save_safetensors(_state_tensors(run.generator), metadata))
         atomic_write_text(staged / META_FILE, info.to_json())
+        atomic_write_text(staged / EXPORT_MARKER, json.dumps({"genlab_version": __version__,
+                                                              "files": [WEIGHTS_FILE, META_FILE]}) + "\n")
         _publish(staged, out)
     finally:
         if staged.exists():
-            shutil.rmtree(staged, ignore_errors=True)
+            remove_created(staged, None)  # the temporary folder this call made
     return out
 
 

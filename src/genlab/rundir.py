@@ -14,9 +14,12 @@
                 tb/              TensorBoard event files                     tb
                 .genlab-run      marks a folder genlab created (its version)  create / is_run_folder
                 .lock            held (flock) by the process training it      lock / lock_owner
+                report.html      `genlab report RUN` (its default path)
 
-``--overwrite`` only ever replaces a genlab run folder (the marker, or config.yaml + checkpoints/ as 0.1.0
-wrote them), never the current folder, a parent of it, $HOME or ``/``.
+``--overwrite`` only ever replaces a folder genlab can prove is a run folder of its own (``RUN_LAYOUT``: the
+marker and nothing but the entries above; a genlab 0.1.0 run, which has no marker, by its full set of files),
+never the current folder, a parent of it, $HOME, ``/`` or a mount point (``genlab.deletion``). An output path
+given to any command never names one of a run's own files (``check_output_file``).
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from genlab import __version__
+from genlab.deletion import Layout
+from genlab.deletion import check_output_file as _check_output_file
 from genlab.errors import ConfigError, RunError
 from genlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text
 
@@ -41,6 +46,102 @@ MARKER_FILE = ".genlab-run"
 LOCK_FILE = ".lock"
 #: a sweep folder's manifest (written by genlab.sweeps.grid.write_manifest, read by the sweep tables)
 SWEEP_MANIFEST = "sweep.json"
+#: an export folder's files (genlab.export) and its marker
+EXPORT_MARKER = ".genlab-export"
+EXPORT_WEIGHTS, EXPORT_META = "generator.safetensors", "generator.json"
+
+#: every entry genlab writes at the top of a run folder (RunDir's files below, and `genlab report`'s default)
+RUN_NAMES = ("config.yaml", "metrics.jsonl", "status.json", "runtime.json", "eval.json", "noise.pt", "tb", "samples",
+             "checkpoints", "analysis", "report.html")
+#: the entries of a run that are the run itself: an output path of any command must never replace them
+#: (eval.json, report.html and analysis/ are outputs of commands and may be written again)
+RUN_OWNED = ("config.yaml", "metrics.jsonl", "status.json", "runtime.json", "noise.pt", "tb", "samples",
+             "checkpoints", MARKER_FILE, LOCK_FILE)
+
+
+def _genlab_config(path: Path) -> bool:
+    """Whether ``path`` is a YAML mapping with genlab's config sections (data, model, train, log)."""
+    from omegaconf import OmegaConf
+
+    try:
+        cfg = OmegaConf.to_container(OmegaConf.load(path))
+    except Exception:
+        return False
+    return isinstance(cfg, dict) and all(isinstance(cfg.get(k), dict) for k in ("data", "model", "train", "log"))
+
+
+def _legacy_run(folder: Path) -> str | None:
+    """A run of genlab 0.1.0 (no marker): recognised by its whole set of files, not by two common names
+    (config.yaml and checkpoints/ are also the layout of Lightning and Hydra projects)."""
+    files = {"config.yaml", "metrics.jsonl", "status.json"}
+    folders = {"checkpoints", "samples"}
+    missing = sorted(n for n in files if not (folder / n).is_file()) + sorted(
+        n + "/" for n in folders if not (folder / n).is_dir() or (folder / n).is_symlink())
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not _genlab_config(folder / "config.yaml"):
+        return "its config.yaml is not a genlab config"
+    strays = [p.name for p in (folder / "checkpoints").iterdir()
+              if not (p.name.startswith("step_") or p.name == "best.pt" or p.name.startswith("."))]
+    if strays:
+        return f"checkpoints/ holds {strays[0]!r}, which genlab does not write"
+    return None
+
+
+#: how genlab proves a folder is one of its runs before --overwrite empties it (genlab.deletion)
+RUN_LAYOUT = Layout(kind="run", marker=MARKER_FILE, names=RUN_NAMES, legacy=_legacy_run, keep=(LOCK_FILE,))
+
+
+def _legacy_export(folder: Path) -> str | None:
+    """An export written before export folders had a marker: exactly generator.safetensors + generator.json."""
+    names = {p.name for p in folder.iterdir()}
+    if names != {EXPORT_WEIGHTS, EXPORT_META}:
+        return f"not exactly {EXPORT_WEIGHTS} and {EXPORT_META}"
+    try:
+        meta = json.loads((folder / EXPORT_META).read_text())
+    except (OSError, ValueError):
+        return f"{EXPORT_META} is not readable"
+    return None if isinstance(meta, dict) and meta.get("format") == "genlab-generator" else \
+        f"{EXPORT_META} is not a genlab generator description"
+
+
+#: an export folder (genlab export): what --overwrite may replace (its marker lists the files it wrote)
+EXPORT_LAYOUT = Layout(kind="export", marker=EXPORT_MARKER, names=(EXPORT_WEIGHTS, EXPORT_META), legacy=_legacy_export)
+
+
+def _genlab_folder_of(path: Path) -> tuple[str, Path] | None:
+    """The nearest folder above ``path`` that genlab owns: ("run" | "sweep" | "export", folder), or None."""
+    for folder in Path(path).absolute().parents:
+        legacy_run = (folder / "config.yaml").is_file() and (folder / "checkpoints").is_dir()
+        if (folder / MARKER_FILE).is_file() or legacy_run:
+            return "run", folder
+        if (folder / SWEEP_MANIFEST).is_file():
+            return "sweep", folder
+        if (folder / EXPORT_MARKER).is_file() or (folder / EXPORT_META).is_file():
+            return "export", folder
+    return None
+
+
+def genlab_file_at(path: str | os.PathLike) -> str | None:
+    """What genlab file ``path`` would replace (a run's records, config, checkpoints, noise, grids, TensorBoard
+    files, marker or lock; a sweep's manifest or logs; an export's files), or None."""
+    found = _genlab_folder_of(Path(path))
+    if found is None:
+        return None
+    kind, folder = found
+    rel = Path(path).absolute().relative_to(folder)
+    top = rel.parts[0]
+    owned = {"run": RUN_OWNED, "sweep": (SWEEP_MANIFEST, "logs"),
+             "export": (EXPORT_MARKER, EXPORT_WEIGHTS, EXPORT_META)}[kind]
+    if top in owned:
+        return f"{rel} of the genlab {kind} folder {str(folder)!r}"
+    return None
+
+
+def check_output_file(path: str | os.PathLike, suffixes: tuple[str, ...], option: str = "-o") -> None:
+    """RunError of one line unless a command may write its ``suffixes`` file to ``path``: the suffix fits, it
+    is not a folder, and it is none of a run's (sweep's, export's) own files (``genlab.deletion``)."""
+    _check_output_file(path, suffixes, option, owner=lambda p: genlab_file_at(p))
 
 
 def _read_owner(fd: int) -> dict:
