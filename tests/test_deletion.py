@@ -12,7 +12,7 @@ import pytest
 from genlab.deletion import protected_reason
 from genlab.errors import RunError
 from genlab.export import META_FILE, WEIGHTS_FILE, export_generator, load_generator
-from genlab.rundir import EXPORT_MARKER
+from genlab.rundir import EXPORT_MARKER, RunDir
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runs_v010"
 
@@ -122,3 +122,41 @@ def test_export_overwrite_replaces_only_an_earlier_export(tmp_path):
     with pytest.raises(RunError, match="not a genlab export folder"):
         export_generator(run, old, overwrite=True)
     assert not list(tmp_path.glob(".old_export*")) and not list(tmp_path.glob(".export*"))  # no debris
+
+
+# ------------------------------------------------------------------------------------------ train --overwrite
+def test_train_overwrite_refuses_another_tools_project_and_a_run_holding_user_files(tmp_path):
+    project = lightning_project(tmp_path / "project")
+    before = contents(project)
+    with pytest.raises(RunError) as e:
+        RunDir.of(project).create(overwrite=True)
+    assert "refusing to --overwrite" in str(e.value) and "not a genlab run folder" in str(e.value)
+    assert contents(project) == before
+    # genlab 0.1.0 runs (no marker) are recognised by their whole set of files ...
+    old = tmp_path / "v010"
+    shutil.copytree(FIXTURES / "dcgan-ema", old)
+    (old / "notes.txt").write_text("what I tried\n")  # ... and nothing else
+    before = contents(old)
+    with pytest.raises(RunError, match="notes.txt"):
+        RunDir.of(old).create(overwrite=True)
+    assert contents(old) == before
+    (old / "notes.txt").unlink()
+    (old / "config.yaml").write_text("model:\n  lr: 0.1\n")  # not a genlab config
+    with pytest.raises(RunError, match="not a genlab config"):
+        RunDir.of(old).create(overwrite=True)
+    shutil.copy(FIXTURES / "dcgan-ema" / "config.yaml", old / "config.yaml")
+    with RunDir.of(old).create(overwrite=True):
+        assert sorted(p.name for p in old.iterdir()) == [".genlab-run", ".lock", "checkpoints", "samples"]
+
+
+def test_train_overwrite_removes_links_not_what_they_point_to(tmp_path):
+    docs = documents(tmp_path / "docs")
+    before = contents(docs)
+    run = RunDir.of(tmp_path / "run")
+    run.create().release()
+    shutil.rmtree(run.checkpoints)
+    run.checkpoints.symlink_to(docs)  # a run whose checkpoints/ is a link to the user's folder
+    (run.samples / "mine").symlink_to(docs / "thesis.tex")
+    with run.create(overwrite=True):
+        assert run.checkpoints.is_dir() and not run.checkpoints.is_symlink()
+    assert contents(docs) == before

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genlab import __version__
-from genlab.deletion import Layout
+from genlab.deletion import Layout, check_replaceable, empty_folder
 from genlab.deletion import check_output_file as _check_output_file
 from genlab.errors import ConfigError, RunError
 from genlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text
@@ -233,8 +232,9 @@ class RunDir:
     lock_file = property(lambda self: self.path / LOCK_FILE)
 
     def is_run_folder(self) -> bool:
-        """A folder genlab made: its marker, or config.yaml + checkpoints/ (runs of genlab 0.1.0 have no marker)."""
-        return self.marker.is_file() or (self.config.is_file() and self.checkpoints.is_dir())
+        """A folder genlab provably made (``RUN_LAYOUT``): its marker and only a run's entries, or a genlab 0.1.0
+        run's full set of files."""
+        return self.path.is_dir() and RUN_LAYOUT.why_not_owned(self.path) is None
 
     def _own_entries(self) -> list[Path]:
         """What the folder holds besides the lock file."""
@@ -243,9 +243,10 @@ class RunDir:
     def create(self, overwrite: bool = False) -> RunLock:
         """Make the run folder (samples/, checkpoints/, the marker) and return its lock, held.
 
-        A non-empty folder is refused, or with ``overwrite`` replaced when it is a genlab run folder that no
-        process is training and not the current folder, a parent of it, $HOME or ``/``; everything else is
-        refused with a RunError before anything is written or removed.
+        A non-empty folder is refused, or with ``overwrite`` emptied when genlab can prove it is a run folder of
+        its own (``RUN_LAYOUT``) that no process is training and not the current folder, a parent of it, $HOME,
+        ``/`` or a mount point (``genlab.deletion``); everything else is refused with a RunError before anything
+        is written or removed.
         """
         if self.path.exists() and not self.path.is_dir():
             raise RunError(f"--run-dir {str(self.path)!r} is a file, not a folder; pick another --run-dir")
@@ -259,16 +260,12 @@ class RunDir:
                     f"run folder {str(self.path)!r} already exists; resume it with `genlab train --resume "
                     f"{self.path}`, pick another --run-dir, or pass --overwrite to replace it"
                 )
-            self._check_replaceable()
+            check_replaceable(self.path, RUN_LAYOUT)
         self.path.mkdir(parents=True, exist_ok=True)
         lock = self.lock()  # a process that started in between holds it: refused here, nothing removed
         try:
             if replace:
-                for p in self._own_entries():
-                    if p.is_dir() and not p.is_symlink():
-                        shutil.rmtree(p)
-                    else:
-                        p.unlink()
+                empty_folder(self.path, RUN_LAYOUT)  # proven again under the lock
             for p in (self.samples, self.checkpoints):
                 p.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.marker, json.dumps({"genlab_version": __version__}) + "\n")
@@ -276,29 +273,6 @@ class RunDir:
             lock.release()
             raise
         return lock
-
-    def _check_replaceable(self) -> None:
-        """RunError unless ``--overwrite`` may delete this folder."""
-        target = self.path.resolve()
-        cwd, home = Path.cwd().resolve(), Path.home().resolve()
-        what = None
-        if target == Path(target.anchor):
-            what = "the root folder"
-        elif target == cwd:
-            what = "the current folder"
-        elif cwd.is_relative_to(target):
-            what = f"a parent of the current folder {str(cwd)!r}"
-        elif target == home:
-            what = "your home folder ($HOME)"
-        elif home.is_relative_to(target):
-            what = "a parent of your home folder ($HOME)"
-        if what is not None:
-            raise RunError(f"refusing to --overwrite {str(self.path)!r}: it is {what}; give a run folder of its "
-                           "own, e.g. --run-dir runs/NAME")
-        if not self.is_run_folder():
-            raise RunError(f"refusing to --overwrite {str(self.path)!r}: it is not a genlab run folder (no "
-                           f"{MARKER_FILE}, no config.yaml + checkpoints/); pick another --run-dir, or empty that "
-                           "folder yourself if you mean it")
 
     # ------------------------------------------------------------------------------------ the lock
     def _in_use(self, owner: dict) -> RunError:
