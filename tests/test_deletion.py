@@ -12,7 +12,7 @@ import pytest
 from genlab.deletion import protected_reason
 from genlab.errors import RunError
 from genlab.export import META_FILE, WEIGHTS_FILE, export_generator, load_generator
-from genlab.rundir import EXPORT_MARKER, RunDir
+from genlab.rundir import EXPORT_MARKER, RunDir, check_output_file, genlab_file_at
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runs_v010"
 
@@ -159,4 +159,52 @@ def test_train_overwrite_removes_links_not_what_they_point_to(tmp_path):
     (run.samples / "mine").symlink_to(docs / "thesis.tex")
     with run.create(overwrite=True):
         assert run.checkpoints.is_dir() and not run.checkpoints.is_symlink()
+    assert contents(docs) == before
+
+
+# ------------------------------------------------------------------------------------------ output paths
+def test_an_output_path_never_names_a_runs_own_files(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "cgan", run)
+    for rel in ("metrics.jsonl", "config.yaml", "status.json", "noise.pt", "checkpoints/step_000000016.pt",
+                "samples/epoch_0001.png", "tb/x.json", ".genlab-run"):
+        assert genlab_file_at(run / rel) is not None, rel
+        with pytest.raises(RunError, match="would replace"):
+            check_output_file(run / rel, (Path(rel).suffix or ".json",), "--out")
+    for rel in ("eval.json", "analysis/curves.png", "report.html", "other.json"):
+        assert genlab_file_at(run / rel) is None
+    with pytest.raises(RunError, match="writes a .json file"):
+        check_output_file(tmp_path / "thesis.tex", (".json",), "--out")
+    (tmp_path / "out.json").mkdir()
+    with pytest.raises(RunError, match="is a folder"):
+        check_output_file(tmp_path / "out.json", (".json",), "--out")
+
+
+def test_eval_out_cannot_replace_the_runs_records_or_checkpoints(tmp_path):
+    import genlab
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(FIXTURES / "dcgan-ema", run_dir)
+    before = contents(run_dir)
+    run = genlab.load_run(run_dir)
+    for target in (run_dir / "metrics.jsonl", run_dir / "checkpoints" / "step_000000016.pt",
+                   run_dir / "status.json", tmp_path / "result.txt"):
+        with pytest.raises(RunError):
+            run.evaluate("fid", 16, features="classifier", out=target)
+    with pytest.raises(RunError, match="would replace"):
+        run.save_grid(run.sample(4), run_dir / "samples" / "epoch_0001.png")
+    assert contents(run_dir) == before
+
+
+def test_a_sweep_never_writes_into_a_users_folder(tmp_path):
+    from genlab.sweeps.grid import parse_sweep
+    from genlab.sweeps.runner import run_sweep
+
+    docs = documents(tmp_path / "docs")
+    (docs / "results.csv").write_text("my,own,results\n")
+    before = contents(docs)
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "demo_fashion_mnist_dcgan.yaml"
+    sweep = parse_sweep({"base": str(recipe), "grid": {"model.latent_dim": [8]}})
+    with pytest.raises(RunError, match="not a sweep folder"):
+        run_sweep(sweep, docs, log=lambda *_: None)
     assert contents(docs) == before
