@@ -54,6 +54,18 @@ def test_nested_overrides_lists_and_colliding_names(recipe):
     assert cfgs["train.g_opt.lr=0.0001,train.d_opt.lr=0.0004/seed=2024"].train.seed == 2024
 
 
+def test_run_folder_names_are_injective(recipe):
+    """Values that read the same in a folder name ("a b", "a/b", "a-b") get distinct folders; names that spell
+    themselves stay as they are, and long names are cut with a hash."""
+    s = parse_sweep({"base": str(recipe), "grid": {"name": ["a b", "a/b", "a-b", "..", [16, 32]]}})
+    names = [c.name for c in s.cells()]
+    assert len(set(names)) == 5 and names[2] == "name=a-b"
+    assert all("/" not in n and n not in (".", "..") for n in names) and names[0].startswith("name=a-b~")
+    assert [c.name for c in s.cells()] == names  # a pure function of the values: a re-run finds its folders
+    long = parse_sweep({"base": str(recipe), "grid": {"name": ["x" * 300, "x" * 299 + "y"]}})
+    assert [len(c.name) for c in long.cells()] == [160, 160] and len({c.name for c in long.cells()}) == 2
+
+
 @pytest.mark.parametrize("change, message", [
     ({"grd": {}}, "unknown key 'grd'"),
     ({"base": None}, "'base' is required"),

@@ -7,12 +7,15 @@ A sweep file (YAML)::
     grid: {model.latent_dim: [16, 100], model.hidden_dim: [16, 100]}
     seeds: 5                                     # 0..4, or an explicit list [2022, 2023]
 
-Runs land in ``OUT/<cell>/seed=<s>``, with ``<cell>`` like ``latent_dim=16,hidden_dim=100``. Every run's
+Runs land in ``OUT/<cell>/seed=<s>``, with ``<cell>`` like ``latent_dim=16,hidden_dim=100``; a value that does
+not spell itself in a folder name (``"a b"``, ``"a/b"``, ``[16,32]``) gets a short hash of itself
+(``name=a-b~3c9f2e``), so two cells never share a folder. Every run's
 config is built with ``genlab.recipe.load_config`` before anything starts, so a typo fails the whole sweep
 up front with the key named.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -83,7 +86,13 @@ class Sweep:
         for combo in itertools.product(*(self.grid[k] for k in keys)):
             values = tuple(zip(keys, combo))
             name = ",".join(f"{short[k]}={_slug(v)}" for k, v in values)
+            if len(name) > MAX_CELL_NAME:
+                name = f"{name[:MAX_CELL_NAME - 7]}~{_hash(name)}"
             out.append(Cell(values=values, name=name))
+        names = [c.name for c in out]
+        if len(set(names)) != len(names):  # a hash collision: never two cells in one folder
+            twice = next(n for n in names if names.count(n) > 1)
+            raise ConfigError(f"two grid cells would share the run folder {twice!r}; change one of their values")
         return out
 
     def fixed_overrides(self) -> list[str]:
@@ -116,9 +125,21 @@ def format_value(v: Any) -> str:
     return str(v)
 
 
+#: a cell name longer than this is cut and given a hash of the whole name (folder names end at 255 bytes)
+MAX_CELL_NAME = 160
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
 def _slug(v: Any) -> str:
+    """A value as a folder-name part: itself when it spells itself safely, else its readable part and a short
+    hash of the value (``a b`` and ``a/b`` would both read ``a-b``), so the names stay a pure function of
+    the value and distinct values never share a folder."""
     s = format_value(v)
-    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", s).strip("-") or "x"
+    slug = re.sub(r"[^A-Za-z0-9_.+-]+", "-", s).strip("-")
+    return slug if slug == s and slug not in (".", "..") else f"{slug[:40] or 'x'}~{_hash(s)}"
 
 
 def _short_names(keys: list[str]) -> dict[str, str]:
