@@ -22,6 +22,13 @@ class TrainingDiverged(GenlabError):
 
 
 class Interrupted(GenlabError):
-    """Ctrl-C; the message says what was saved and how to continue. The CLI exits 130."""
+    """Ctrl-C, SIGTERM or SIGHUP; the message says what was saved and how to continue. The CLI exits with
+    128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)."""
 
-    exit_code = 130
+    def __init__(self, message: str, signum: int = 2):
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

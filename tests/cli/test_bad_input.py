@@ -6,6 +6,7 @@ conv-vae on the ``tiny_fmnist`` IDX files), and the table runs concurrently (eac
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -277,10 +278,11 @@ def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 120) -> 
     raise AssertionError(f"no {needle!r} within {timeout}s")
 
 
-def interrupt(proc: subprocess.Popen, after_s: float = 1.0) -> str:
+def interrupt(proc: subprocess.Popen, after_s: float = 1.0, sig: int = signal.SIGINT) -> str:
+    """Send ``sig`` after ``after_s``; the command must end with one error line and 128 + the signal."""
     time.sleep(after_s)
-    assert proc.poll() is None, "finished before Ctrl-C; the test needs a longer command"
-    proc.send_signal(signal.SIGINT)
+    assert proc.poll() is None, "finished before the signal; the test needs a longer command"
+    proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=120)
     finally:
@@ -288,7 +290,7 @@ def interrupt(proc: subprocess.Popen, after_s: float = 1.0) -> str:
             proc.kill()
             proc.communicate()
     assert "Traceback" not in err, err
-    assert proc.returncode == 130, (proc.returncode, err)
+    assert proc.returncode == 128 + sig, (proc.returncode, err)
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and err.rstrip().splitlines()[-1] == errors[0], err  # above it: data-loading warnings
     return errors[0]
@@ -303,8 +305,37 @@ def test_ctrl_c_in_train_saves_a_checkpoint_and_says_how_to_resume(world, tmp_pa
         time.sleep(0.05)
     line = interrupt(proc, 0.2)
     ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
-    assert "interrupted at step" in line and f"saved checkpoint {ckpts[-1]}" in line
+    assert "interrupted (Ctrl-C) at step" in line and f"saved checkpoint {ckpts[-1]}" in line
     assert f"genlab train --resume {run}" in line
+
+
+@pytest.mark.parametrize("sig, name", [(signal.SIGTERM, "SIGTERM"), (signal.SIGHUP, "SIGHUP")])
+def test_kill_and_a_closed_terminal_stop_training_like_ctrl_c(world, tmp_path, sig, name):
+    """`kill` (schedulers, `timeout`, container stops) and SIGHUP checkpoint, mark the run interrupted, exit with
+    128 + the signal, and the run resumes from there."""
+    run = tmp_path / "run"
+    proc = start(["train", *COMMON, f"data.root={world['data']}", "train.epochs=1000", "train.batch_size=4",
+                  "--run-dir", str(run)], world["env"], tmp_path)
+    wait_for_line(proc, "runtime:")
+    while not (run / "metrics.jsonl").is_file():  # the first step is done
+        time.sleep(0.05)
+    line = interrupt(proc, 0.2, sig)
+    ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
+    assert f"interrupted ({name}) at step" in line and f"saved checkpoint {ckpts[-1]}" in line
+    assert json.loads((run / "status.json").read_text())["state"] == "interrupted"
+    r = genlab(["train", "--resume", str(run), "train.epochs=1"], world["env"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
+
+
+@pytest.mark.parametrize("after_s", [0.5, 1.5])
+def test_ctrl_c_in_the_first_seconds_is_one_line(world, tmp_path, after_s):
+    """The handler goes in before anything heavy is imported (genlab.__main__): no traceback from an import."""
+    proc = start(["eval", str(world["runs"] / "dcgan"), "--num-samples", "200000", "--metrics", "fid",
+                  "--features", "classifier", "--out", str(tmp_path / "e.json")], world["env"], tmp_path)
+    line = interrupt(proc, after_s)
+    assert line.startswith("error: interrupted (Ctrl-C)")
+    assert not (tmp_path / "e.json").exists()
 
 
 def test_ctrl_c_in_eval_writes_nothing(world, tmp_path):
@@ -330,7 +361,7 @@ def test_ctrl_c_in_report_writes_no_report(world, tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
-def test_ctrl_c_in_sweep_names_the_finished_runs_and_how_to_continue(world, tmp_path):
+def _sweep_world(world, tmp_path) -> tuple[Path, Path]:
     recipe = {"name": "tiny", "data": {"name": "fashion-mnist", "root": str(world["data"]), "resolution": 28,
                                        "limit": 64, "verify": False},
               "model": {"name": "dcgan", "latent_dim": 8, "hidden_dim": 8},
@@ -338,14 +369,43 @@ def test_ctrl_c_in_sweep_names_the_finished_runs_and_how_to_continue(world, tmp_
               "log": {"every_steps": 1, "tensorboard": False}}
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(recipe))
     (tmp_path / "s.yaml").write_text("base: tiny.yaml\ngrid: {train.epochs: [1, 1000]}\n")
-    out = tmp_path / "out"
-    proc = start(["sweep", str(tmp_path / "s.yaml"), "--out", str(out), "--threads", "1"], world["env"], tmp_path)
+    return tmp_path / "s.yaml", tmp_path / "out"
+
+
+def _start_sweep(world, tmp_path) -> tuple[subprocess.Popen, Path]:
+    sweep, out = _sweep_world(world, tmp_path)
+    proc = start(["sweep", str(sweep), "--out", str(out), "--threads", "1"], world["env"], tmp_path)
     wait_for_line(proc, "[1/2] epochs=1/seed=0 ok")
     second = out / "epochs=1000" / "seed=0"
     deadline = time.time() + 120
     while not (second / "metrics.jsonl").is_file() and time.time() < deadline:
         time.sleep(0.05)
-    line = interrupt(proc, 0.2)
-    assert "sweep interrupted (Ctrl-C): 1 of 2 run(s) finished (epochs=1/seed=0)" in line
+    return proc, second
+
+
+@pytest.mark.parametrize("sig, name", [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_a_stopped_sweep_names_the_finished_runs_and_how_to_continue(world, tmp_path, sig, name):
+    proc, second = _start_sweep(world, tmp_path)
+    line = interrupt(proc, 0.2, sig)
+    assert f"sweep interrupted ({name}): 1 of 2 run(s) finished (epochs=1/seed=0)" in line
     assert "checkpointed and stopped: epochs=1000/seed=0" in line and "same `genlab sweep` command again" in line
+    assert list((second / "checkpoints").glob("step_*.pt"))
+    assert json.loads((second / "status.json").read_text())["state"] == "interrupted"
+    r = genlab(["sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out"), "--dry-run"], world["env"],
+               tmp_path)
+    assert r.returncode == 0 and "1 finished, 1 resume" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_killed_sweep_leaves_no_run_training_alone(world, tmp_path):
+    """kill -9 of the sweep: the kernel sends its runs SIGINT (PR_SET_PDEATHSIG), so they checkpoint and stop."""
+    from genlab.rundir import RunDir
+
+    proc, second = _start_sweep(world, tmp_path)
+    proc.kill()
+    proc.communicate()
+    deadline = time.time() + 120
+    while RunDir.of(second).lock_owner() is not None and time.time() < deadline:
+        time.sleep(0.1)
+    assert RunDir.of(second).lock_owner() is None, "the run went on training after its sweep was killed"
+    assert json.loads((second / "status.json").read_text())["state"] == "interrupted"
     assert list((second / "checkpoints").glob("step_*.pt"))

@@ -154,7 +154,7 @@ def test_killed_mid_epoch_resumes_identically(sig, tiny_fmnist, tmp_path):
     out = proc.communicate(timeout=120)[0]
     assert step < 48, "the run finished before it could be stopped; the test needs longer epochs"
     if sig == signal.SIGINT:
-        assert proc.returncode == 130 and "interrupted at step" in out, out
+        assert proc.returncode == 130 and "interrupted (Ctrl-C) at step" in out, out
         assert json.loads((run / "status.json").read_text())["state"] == "interrupted"
         assert RunDir.of(run).checkpoint_files()[-1].name != "step_000000032.pt"  # a mid-epoch checkpoint
     else:

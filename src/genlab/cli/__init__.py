@@ -89,21 +89,28 @@ def output_folder(path: Path | None, option: str = "-o", names: tuple[str, ...] 
 
 @contextmanager
 def on_ctrl_c(what: str) -> Iterator[None]:
-    """Ctrl-C inside the block: exit 130 with one line, ``interrupted (Ctrl-C); <what>`` (what was saved).
+    """Ctrl-C (or SIGTERM, SIGHUP) inside the block: exit 128 + the signal with one line, ``interrupted
+    (Ctrl-C); <what>`` (what was saved).
 
     Also when the KeyboardInterrupt was swallowed on the way (the block then ends normally) or turned into
-    another error by a library: :mod:`genlab.signals` remembers that SIGINT came."""
+    another error by a library: :mod:`genlab.signals` remembers which signal came."""
     try:
         yield
         signals.check()
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted (Ctrl-C); {what}") from None
+        raise _interrupted(what) from None
     except Interrupted:  # the command said itself what it saved (a training run's checkpoint)
         raise
     except Exception:
-        if signals.received():  # an error the Ctrl-C caused, not the user's input
-            raise Interrupted(f"interrupted (Ctrl-C); {what}") from None
+        if signals.received():  # an error the signal caused, not the user's input
+            raise _interrupted(what) from None
         raise
+
+
+def _interrupted(what: str = "") -> Interrupted:
+    """The stop that came (Ctrl-C unless the CLI's handler saw SIGTERM or SIGHUP), with what was saved."""
+    signum = signals.which()
+    return Interrupted(f"interrupted ({signals.describe(signum)})" + (f"; {what}" if what else ""), signum)
 
 
 def ctrl_c_means(what: str) -> Callable[[F], F]:
@@ -168,21 +175,23 @@ def main() -> None:
     GenlabError, a usage error, a file that cannot be written), 130 for Ctrl-C, 1 for a bug in genlab (its
     traceback is shown only with GENLAB_TRACEBACK=1)."""
     click_exception = _click_exception()
-    # `kill -INT` / Ctrl-C must stop any command, even when SIGINT arrived ignored or its KeyboardInterrupt
-    # is swallowed on the way (genlab.signals)
+    # Ctrl-C / kill / a closed terminal must stop any command, even when SIGINT arrived ignored or its
+    # KeyboardInterrupt is swallowed on the way (genlab.signals; genlab.__main__ installed it before any import)
     signals.install()
     try:
         rc = app(standalone_mode=False)
     except SystemExit:
         raise
     except BaseException as e:
-        if signals.received() and not isinstance(e, Interrupted):  # an error the Ctrl-C caused (a library
-            fail("interrupted (Ctrl-C)", 130)                      # turned its KeyboardInterrupt into its own)
+        if signals.received() and not isinstance(e, Interrupted):  # an error the signal caused (a library
+            stopped = _interrupted()                               # turned its KeyboardInterrupt into its own)
+            fail(str(stopped), stopped.exit_code)
         _fail(e, click_exception)
     # non-standalone Typer returns the exit code instead of exiting (e.g. 130 after a Ctrl-C it caught); a
-    # Ctrl-C whose KeyboardInterrupt was swallowed on the way still exits 130
+    # signal whose KeyboardInterrupt was swallowed on the way still stops the command
     if signals.received() or rc == 130:
-        fail("interrupted (Ctrl-C)", 130)
+        stopped = _interrupted()
+        fail(str(stopped), stopped.exit_code)
     if isinstance(rc, int) and rc:
         sys.exit(rc)
 
@@ -199,7 +208,8 @@ def _fail(e: BaseException, click_exception: type) -> None:
             sys.exit(e.exit_code)
         fail(f"{message}; see `{command} --help`", e.exit_code or 2)
     if isinstance(e, (KeyboardInterrupt, typer.Abort)):
-        fail("interrupted (Ctrl-C)", 130)
+        stopped = _interrupted()
+        fail(str(stopped), stopped.exit_code)
     if isinstance(e, OSError):  # a folder that cannot be created, a file that cannot be written or read
         fail(_os_error(e))
     if not isinstance(e, Exception) or os.environ.get("GENLAB_TRACEBACK"):

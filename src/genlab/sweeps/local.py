@@ -2,8 +2,10 @@
 
 Each process gets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` = cores // workers (so N runs do not fight over the
 cores) and, with ``gpus``, one GPU per slot through ``CUDA_VISIBLE_DEVICES``. Output goes to one log file per
-run. Ctrl-C sends each running process a single SIGINT: it writes a checkpoint and stops, and running the
-sweep again continues from there.
+run. A stop signal to the sweep (Ctrl-C, SIGTERM from ``kill`` or a scheduler, SIGHUP) sends each running
+process a single SIGINT and waits for it: it writes a checkpoint and stops, and running the sweep again continues
+from there. Each run is in a session of its own (a terminal's Ctrl-C reaches only the sweep) and, on Linux, is
+sent SIGINT by the kernel if the sweep dies without passing it on (``kill -9``), so no run trains on unattended.
 """
 from __future__ import annotations
 
@@ -61,6 +63,17 @@ def command(job: Job) -> list[str]:
     return [sys.executable, "-m", "genlab", *job.args]
 
 
+def _stop_with_parent() -> None:
+    """In a run's process, before it starts (Linux): the kernel sends it SIGINT when the sweep process dies,
+    however it dies, so the run checkpoints and stops instead of training on alone."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _open_log(job: Job):
     job.log.parent.mkdir(parents=True, exist_ok=True)
     f = job.log.open("a")
@@ -77,7 +90,8 @@ def run_job(job: Job) -> JobResult:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **job.env}
     cwd = job.cwd if job.cwd and Path(job.cwd).is_dir() else None
     with _open_log(job) as f:
-        proc = subprocess.run(command(job), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        proc = subprocess.run(command(job), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                              preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
     return JobResult(job.name, proc.returncode, time.perf_counter() - t0, job.log, socket.gethostname())
 
 
@@ -109,13 +123,11 @@ class LocalExecutor:
         pending = list(jobs)
         running: dict[int, tuple[Job, subprocess.Popen, float, object]] = {}
         results: list[JobResult] = []
-        # Ctrl-C / kill -INT must stop the sweep even when SIGINT arrived ignored (a job started with `&` from a
-        # script inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler) or its KeyboardInterrupt
-        # is swallowed on the way (genlab.signals: the next result written raises it again)
-        try:
-            restore = signal.signal(signal.SIGINT, signals.handler)
-        except ValueError:  # not the main thread: the signal is not ours to handle
-            restore = None
+        # Ctrl-C / kill / SIGHUP must stop the sweep even when SIGINT arrived ignored (a job started with `&` from
+        # a script inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler) or its KeyboardInterrupt
+        # is swallowed on the way (genlab.signals: the next result written raises it again); not the main
+        # thread: the signals are not ours to handle
+        restore = signals.install_handler(signals.handler)
         try:
             while pending or running:
                 for slot in range(self.workers):
@@ -125,7 +137,8 @@ class LocalExecutor:
                         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self._env(slot), **job.env}
                         # own session: a terminal Ctrl-C reaches only us; we forward exactly one SIGINT
                         proc = subprocess.Popen(command(job), stdout=f, stderr=subprocess.STDOUT, env=env,
-                                                cwd=job.cwd, start_new_session=True)
+                                                cwd=job.cwd, start_new_session=True,
+                                                preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
                         running[slot] = (job, proc, time.perf_counter(), f)
                 for slot, (job, proc, t0, f) in list(running.items()):
                     if proc.poll() is not None:
@@ -138,18 +151,18 @@ class LocalExecutor:
                 if running:
                     time.sleep(self.poll_s)
         except KeyboardInterrupt:
+            signum = signals.which()
             signals.clear()  # handled here: what follows may write again
             self._stop(running)
             ok = [r.name for r in results if r.ok]
             finished = f"{len(ok)} of {len(jobs)} run(s) finished ({', '.join(ok)})" if ok else \
                 f"none of the {len(jobs)} run(s) finished"
             stopped = ", ".join(job.name for job, *_ in running.values()) or "none"
-            raise SweepInterrupted(f"sweep interrupted (Ctrl-C): {finished}; checkpointed and stopped: {stopped}; "
-                                   "run the same `genlab sweep` command again to continue (finished runs are "
-                                   "skipped, stopped ones resume)") from None
+            raise SweepInterrupted(f"sweep interrupted ({signals.describe(signum)}): {finished}; checkpointed and "
+                                   f"stopped: {stopped}; run the same `genlab sweep` command again to continue "
+                                   "(finished runs are skipped, stopped ones resume)", signum) from None
         finally:
-            if restore is not None:
-                signal.signal(signal.SIGINT, restore)
+            signals.restore(restore)
         return results
 
     @staticmethod

@@ -132,6 +132,7 @@ def run_sweep(sweep: Sweep, out: str | Path, executor=None, dry_run: bool = Fals
     if not todo:
         log("nothing to run: every run is finished")
         return outcome
+    wait_for_runs(todo, log)
     executor = executor or LocalExecutor(workers=1)
     log(executor.describe())
     jobs = [Job(name=a.run.name, args=a.args, log=out / "logs" / (a.run.name.replace("/", "__") + ".log"),
@@ -147,6 +148,22 @@ def run_sweep(sweep: Sweep, out: str | Path, executor=None, dry_run: bool = Fals
     outcome.results = executor.run(jobs, on_done)
     outcome.seconds = time.perf_counter() - t0
     return outcome
+
+
+def wait_for_runs(actions: list[Action], log: Callable[[str], None], timeout_s: float = 300.0,
+                  poll_s: float = 0.5) -> None:
+    """Wait while a run folder of ``actions`` is still held by a process of an earlier sweep (a sweep that was
+    stopped passes the stop to its runs, which checkpoint and release their lock within seconds); after
+    ``timeout_s`` the sweep goes on, and such a run fails with the run lock's "in use" line."""
+    held = [a for a in actions if RunDir.of(a.run.path).lock_owner() is not None]
+    if not held:
+        return
+    pids = ", ".join(str((RunDir.of(a.run.path).lock_owner() or {}).get("pid", "?")) for a in held[:5])
+    log(f"waiting for {len(held)} run(s) still held by an earlier process (pid {pids}) to checkpoint and stop")
+    deadline = time.monotonic() + timeout_s
+    while held and time.monotonic() < deadline:
+        time.sleep(poll_s)
+        held = [a for a in held if RunDir.of(a.run.path).lock_owner() is not None]
 
 
 def check_outcome(outcome: SweepOutcome) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from genlab import signals
 from genlab.config import Config, to_yaml
 from genlab.data.base import ImageData, data_identity
 from genlab.data.loading import load_training_set
@@ -47,27 +48,25 @@ def load_training_data(cfg: Config) -> ImageData:
 
 
 class _StopFlag:
-    """First Ctrl-C asks the loop to checkpoint and stop at the next step boundary; a second one aborts."""
+    """The first stop signal (Ctrl-C, SIGTERM from `kill` or a scheduler, SIGHUP from a closed terminal) asks the
+    loop to checkpoint and stop at the next step boundary; a second one aborts."""
 
     def __init__(self):
         self.set = False
-        self._old = None
+        self.signum = signal.SIGINT
+        self._old: dict = {}
 
     def __enter__(self):
-        try:
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread
-            self._old = None
+        self._old = signals.install_handler(self._handle)
         return self
 
     def _handle(self, signum, frame):
         if self.set:
             raise KeyboardInterrupt
-        self.set = True
+        self.set, self.signum = True, signum
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        signals.restore(self._old)
 
 
 class Trainer:
@@ -281,9 +280,9 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
                         trainer.sync_ranks()
                         path = trainer.save()
                         status = "interrupted"
-                        raise Interrupted(f"interrupted at step {state.step} (epoch {state.epoch + 1}); saved "
-                                          f"checkpoint {path}; continue with `genlab train --resume "
-                                          f"{trainer.run.path}`")
+                        raise Interrupted(f"interrupted ({signals.describe(stop.signum)}) at step {state.step} "
+                                          f"(epoch {state.epoch + 1}); saved checkpoint {path}; continue with "
+                                          f"`genlab train --resume {trainer.run.path}`", stop.signum)
                     if timed_out:
                         trainer.out_of_time = True
                         break
