@@ -123,6 +123,37 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return atomic_write(path, write)
 
 
+def content_digest(obj: Any) -> str:
+    """A sha256 of what ``obj`` holds (nested dicts, lists and tuples of tensors, numbers, strings), the same
+    before a ``torch.save`` and after a ``torch.load`` of it on any device: checkpoints and caches carry it, so a
+    flipped bit in a file (which ``torch.load`` does not notice: it skips the zip's CRC) is caught on load."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+
+    def walk(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().to("cpu").contiguous().reshape(-1)
+            h.update(f"T{x.dtype}{tuple(x.shape)}:".encode())
+            h.update(t.view(torch.uint8).numpy() if t.numel() else b"")
+        elif isinstance(x, dict):
+            h.update(f"D{len(x)}:".encode())
+            for k, v in sorted(x.items(), key=lambda kv: repr(kv[0])):
+                h.update(repr(k).encode() + b"=")
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            h.update(f"{'L' if isinstance(x, list) else 'U'}{len(x)}:".encode())
+            for v in x:
+                walk(v)
+        else:
+            h.update(f"V{type(x).__name__}:{x!r};".encode())
+
+    walk(obj)
+    return h.hexdigest()
+
+
 def cache_dir() -> Path:
     """genlab's cache: ``$GENLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/genlab``, else ``~/.cache/genlab``."""
     env = os.environ.get("GENLAB_CACHE_DIR")

@@ -34,7 +34,7 @@ from genlab import __version__
 from genlab.deletion import Layout, check_replaceable, empty_folder
 from genlab.deletion import check_output_file as _check_output_file
 from genlab.errors import ConfigError, RunError
-from genlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text
+from genlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text, content_digest
 
 try:
     import fcntl
@@ -420,7 +420,7 @@ class RunDir:
 
     # ------------------------------------------------------------------------------------ noise and samples
     def save_noise(self, fixed: dict) -> Path:
-        return atomic_torch_save(fixed, self.noise)
+        return atomic_torch_save({**fixed, "digest": content_digest(fixed)}, self.noise)
 
     def load_noise(self) -> dict | None:
         import torch
@@ -435,6 +435,9 @@ class RunDir:
             raise RunError(f"{self.noise} is not a readable noise file ({type(e).__name__}); {fix}") from None
         if not isinstance(fixed, dict):
             raise RunError(f"{self.noise} holds a {type(fixed).__name__}, not genlab's fixed noise; {fix}")
+        digest = fixed.pop("digest", None)  # noise of genlab 0.1.0 has none
+        if digest is not None and digest != content_digest(fixed):
+            raise RunError(f"{self.noise} does not match the checksum it was written with (a damaged file); {fix}")
         return fixed
 
     def sample_path(self, epoch: int, tag: str = "") -> Path:

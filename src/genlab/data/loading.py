@@ -70,9 +70,10 @@ def _cache_file(source: DatasetSource, folder: Path, split: str, opts: LoadOptio
 
 
 def _cached(source: DatasetSource, folder: Path, split: str, opts: LoadOptions) -> Decoded | None:
-    decoded = read_prepared(_cache_file(source, folder, split, opts, partial=False))
+    decoded = read_prepared(_cache_file(source, folder, split, opts, partial=False), opts.resolution, opts.channels)
     if decoded is None and source.partial_decode and opts.limit is not None:
-        decoded = read_prepared(_cache_file(source, folder, split, opts, partial=True))
+        decoded = read_prepared(_cache_file(source, folder, split, opts, partial=True), opts.resolution,
+                                opts.channels)
     return decoded
 
 

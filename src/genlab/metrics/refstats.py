@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import torch
 
 from genlab.data.base import ImageData
 from genlab.errors import GenlabError
-from genlab.io import atomic_torch_save, cache_dir
+from genlab.io import atomic_torch_save, cache_dir, content_digest
 from genlab.metrics.features.base import FeatureExtractor
 from genlab.metrics.progress import report
 from genlab.metrics.reference import (
@@ -34,7 +35,7 @@ from genlab.metrics.reference import (
     load_reference,
     safe_name,
 )
-from genlab.metrics.stats import Features, FeatureStats
+from genlab.metrics.stats import Features, FeatureStats, FeatureWarning
 
 log = logging.getLogger("genlab.metrics")
 
@@ -113,18 +114,54 @@ def refstats_path(key: str, extractor: FeatureExtractor) -> Path:
     return cache_dir() / "refstats" / f"{key}-{safe_name(extractor.name)}-{extractor.hash}.pt"
 
 
-def _read(path: Path, expected: dict[str, Any]) -> FeatureStats | None:
+def check_stats(stats: FeatureStats, dim: int) -> str | None:
+    """None when ``stats`` fit an extractor of ``dim`` features (shapes, dtypes, finite values, at least 2
+    images, a symmetric covariance), else what is wrong with them."""
+    import numpy as np
+
+    if stats.mu.shape != (dim,) or stats.sigma.shape != (dim, dim):
+        return f"mean {tuple(stats.mu.shape)} and covariance {tuple(stats.sigma.shape)} for {dim} features"
+    if stats.mu.dtype != np.float64 or stats.sigma.dtype != np.float64:
+        return f"dtype {stats.mu.dtype}/{stats.sigma.dtype}, not float64"
+    if stats.n < 2:
+        return f"made from {stats.n} image(s)"
+    arrays = {"mean": stats.mu, "covariance": stats.sigma, "feature rows": stats.features}
+    for what, a in arrays.items():
+        if a is not None and not np.isfinite(a).all():
+            return f"non-finite values in the {what}"
+    if not np.allclose(stats.sigma, stats.sigma.T, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(stats.sigma).max()))):
+        return "a covariance that is not symmetric"
+    if stats.features is not None and stats.features.shape[1:] != (dim,):
+        return f"feature rows of shape {tuple(stats.features.shape)}"
+    if stats.labels is not None and (stats.features is None or len(stats.labels) != len(stats.features)):
+        return "labels that do not match the feature rows"
+    return None
+
+
+def _read(path: Path, expected: dict[str, Any], dim: int) -> FeatureStats | None:
+    """The cached statistics at ``path`` when they were made for ``expected`` and fit (``check_stats``, the
+    checksum they were written with); otherwise None (recomputed), with a warning when the file is damaged."""
     if not path.is_file():
         return None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload.get("key") != expected:
-            log.info("reference statistics %s were made for %s; recomputing", path, payload.get("key"))
+        if not isinstance(payload, dict) or payload.get("key") != expected:
+            log.info("reference statistics %s were made for %s; recomputing", path,
+                     payload.get("key") if isinstance(payload, dict) else "something else")
             return None
-        return FeatureStats.from_state(payload["stats"])
+        digest = payload.get("digest")
+        if digest is not None and digest != content_digest(payload["stats"]):
+            why: str | None = "its contents do not match the checksum they were written with"
+        else:
+            stats = FeatureStats.from_state(payload["stats"])
+            why = check_stats(stats, dim)
     except Exception as e:
-        log.warning("ignoring unreadable reference statistics %s (%s); recomputing", path, e)
+        why = f"unreadable: {type(e).__name__}"
+    if why is not None:
+        warnings.warn(f"cached reference statistics {path} do not fit ({why}); computing them again",
+                      FeatureWarning, stacklevel=3)
         return None
+    return stats
 
 
 def reference_stats(
@@ -145,7 +182,7 @@ def reference_stats(
     expected = {"version": REFSTATS_VERSION, "reference": key, "extractor": extractor.name,
                 "extractor_hash": extractor.hash, "rows": REFERENCE_ROWS}
     path = refstats_path(key, extractor)
-    stats = _read(path, expected) if cache else None
+    stats = _read(path, expected, extractor.feature_dim) if cache else None
     if stats is not None:
         log.info("reusing reference statistics %s", path)
         return stats, {**described, "cached": True}
@@ -164,7 +201,9 @@ def reference_stats(
     stats = FeatureStats.from_features(feats, keep=REFERENCE_ROWS, seed=0, labels=labels)
     if cache:
         try:
-            atomic_torch_save({"key": expected, "description": described, "stats": stats.state()}, path)
+            state = stats.state()
+            atomic_torch_save({"key": expected, "description": described, "stats": state,
+                               "digest": content_digest(state)}, path)
         except OSError as e:  # a read-only cache only costs time
             log.warning("could not cache reference statistics at %s: %s", path, e)
     return stats, {**described, "cached": False}

@@ -3,8 +3,10 @@
 Written to a temporary file then renamed; loaded with ``torch.load(weights_only=True)``. A file that cannot be
 loaded is told apart by what is wrong with it, each with its own fix:
 
-- :class:`CorruptCheckpoint`: truncated, zeroed, not a zip/pickle at all; names the older checkpoint to use
-  (``--resume`` falls back to it by itself: :func:`resume_checkpoint`);
+- :class:`CorruptCheckpoint`: truncated, zeroed, not a zip/pickle at all, contents that no longer match the
+  checksum they were written with (a flipped bit: ``torch.load`` does not check the zip's CRC), or networks
+  holding NaN or infinite weights; names the older checkpoint to use (``--resume`` falls back to it by itself,
+  with a warning: :func:`resume_checkpoint`);
 - :class:`NotACheckpoint`: loads, but is not a genlab checkpoint (``noise.pt``, a bare state dict, a pickled
   model).
 
@@ -22,13 +24,15 @@ import torch
 
 from genlab.deletion import remove_owned_files
 from genlab.errors import RunError
-from genlab.io import atomic_torch_save
+from genlab.io import atomic_torch_save, content_digest
 from genlab.rundir import RunDir
 
 #: what every genlab checkpoint holds (state.TrainState.state_dict; the same in genlab 0.1.0)
 REQUIRED_KEYS = ("nets", "optimizers", "step", "epoch", "config")
 #: suffix given to a corrupt checkpoint that a resume set aside (never deleted)
 CORRUPT_SUFFIX = ".corrupt"
+#: the checkpoint entry holding ``io.content_digest`` of everything else in it (checkpoints before it have none)
+DIGEST_KEY = "digest"
 
 
 class CorruptCheckpoint(RunError):
@@ -60,7 +64,7 @@ def save_checkpoint(path: Path, state_dict: dict) -> Path:
     """Write a checkpoint dict (``TrainState.state_dict()``) atomically; a failed write (full disk, file-size
     limit, permissions) is a RunError naming the file, the cause and the checkpoint that is still good."""
     try:
-        return atomic_torch_save(state_dict, path)
+        return atomic_torch_save({**state_dict, DIGEST_KEY: content_digest(state_dict)}, path)
     except OSError as e:
         path = Path(path)
         older = [p for p in _step_files(path.parent) if p != path]
@@ -114,11 +118,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
                 f"{path} is not a genlab checkpoint: it holds pickled Python objects (e.g. a whole model saved "
                 "with torch.save(model)), which genlab does not load; pass a checkpoint written by `genlab "
                 "train` (RUN/checkpoints/step_*.pt or best.pt, or --checkpoint last|best)") from None
-        cause = f"{_first_line(e)}" if os.path.getsize(path) else "the file is empty"
-        older = older_checkpoint(path)
-        fix = (f"use the older {older} instead (pass it to --checkpoint; `genlab train --resume` falls back to it "
-               "by itself)" if older else "there is no older checkpoint to fall back to: train the run again")
-        raise CorruptCheckpoint(f"checkpoint {path} is corrupt ({cause}); {fix}", path, cause) from None
+        raise _corrupt(path, f"{_first_line(e)}" if os.path.getsize(path) else "the file is empty") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         what = (f"a dict of {', '.join(map(str, list(ckpt)[:5]))}{', ...' if len(ckpt) > 5 else ''}"
                 if isinstance(ckpt, dict) else f"a {type(ckpt).__name__}")
@@ -126,7 +126,32 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise NotACheckpoint(f"{path} is not a genlab checkpoint: it holds {what}{hint}, not {', '.join(REQUIRED_KEYS)}"
                              "; pass a checkpoint written by `genlab train` (RUN/checkpoints/step_*.pt or best.pt, "
                              "or --checkpoint last|best)")
+    digest = ckpt.pop(DIGEST_KEY, None)
+    if digest is not None and digest != content_digest(ckpt):
+        raise _corrupt(path, "its contents do not match the checksum they were written with")
+    bad = _non_finite(ckpt)
+    if bad is not None:
+        raise _corrupt(path, f"non-finite weights in {bad}")
     return ckpt
+
+
+def _corrupt(path: Path, cause: str) -> CorruptCheckpoint:
+    older = older_checkpoint(path)
+    fix = (f"use the older {older} instead (pass it to --checkpoint; `genlab train --resume` falls back to it "
+           "by itself)" if older else "there is no older checkpoint to fall back to: train the run again")
+    return CorruptCheckpoint(f"checkpoint {path} is corrupt ({cause}); {fix}", path, cause)
+
+
+def _non_finite(ckpt: dict) -> str | None:
+    """The first network weight (``nets.G.net.0.weight``) that holds NaN or an infinity, or None."""
+    groups = {f"nets.{k}": v for k, v in (ckpt.get("nets") or {}).items()}
+    if isinstance(ckpt.get("ema"), dict):
+        groups["ema"] = ckpt["ema"]  # the EMA generator's own state dict
+    for group, state in groups.items():
+        for name, t in (state.items() if isinstance(state, dict) else ()):
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                return f"{group}.{name}"
+    return None
 
 
 def resume_checkpoint(run: RunDir | str | Path, log: Callable[[str], None] = print, *,

@@ -25,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,7 @@ from genlab.io import atomic_torch_save, cache_dir
 from genlab.metrics.features.base import FEATURE_EXTRACTORS, FeatureExtractor, weights_hash
 from genlab.metrics.progress import report
 from genlab.metrics.reference import DatasetRef, dataset_key, load_split, native_size, safe_name
+from genlab.metrics.stats import FeatureWarning
 
 log = logging.getLogger("genlab.metrics")
 
@@ -224,9 +227,25 @@ def _stem(dataset: str, resolution: int, channels: int, width: int | None = None
 
 
 def find_cached_classifier(dataset: str, resolution: int, channels: int) -> Path | None:
-    """The newest cached classifier for (dataset, resolution, channels), or None."""
-    found = extractor_dir().glob(_stem(dataset, resolution, channels) + "-*.pt")
-    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+    """The newest cached classifier for (dataset, resolution, channels) that loads and fits, or None. A cached
+    file that does not (damaged, weights that differ from their hash, non-finite weights, another size) is set
+    aside as ``<name>.pt.corrupt`` with a warning, so the classifier is trained again."""
+    found = sorted(extractor_dir().glob(_stem(dataset, resolution, channels) + "-*.pt"),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in found:
+        try:
+            _, meta = load_classifier(path)
+            cfg = meta["config"]
+            if (cfg["resolution"], cfg["channels"]) != (resolution, channels):
+                raise GenlabError(f"it is a {cfg['resolution']}px/{cfg['channels']}ch classifier")
+        except (GenlabError, KeyError, TypeError) as e:
+            aside = path.with_name(path.name + ".corrupt")
+            os.replace(path, aside)
+            warnings.warn(f"the cached classifier extractor {path} does not fit ({e}); set aside as {aside.name}, "
+                          "training it again", FeatureWarning, stacklevel=2)
+            continue
+        return path
+    return None
 
 
 def save_classifier(model: CompactClassifier, dataset: str, meta: dict[str, Any]) -> tuple[Path, str]:
@@ -253,6 +272,9 @@ def load_classifier(path: str | Path) -> tuple[CompactClassifier, dict[str, Any]
     if h != payload.get("hash"):
         raise GenlabError(f"classifier extractor {path}: weights hash {h} does not match the stored "
                           f"{payload.get('hash')}; delete the file to retrain")
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise GenlabError(f"classifier extractor {path}: non-finite weights in {bad[0]}; delete the file to retrain")
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     return model.eval(), meta
 
