@@ -3,18 +3,22 @@ damaged noise file, a tampered export, caches that do not fit; and sizes, files 
 exhaust the machine are refused with one line (tests/test_deletion.py covers what may be deleted)."""
 from __future__ import annotations
 
+import json
 import shutil
 import struct
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import genlab
 from genlab.data import DataWarning, load_dataset
-from genlab.errors import RunError
+from genlab.errors import ConfigError, DataError, RunError
 from genlab.recipe import load_config
 from genlab.rundir import RunDir
 from genlab.training.checkpoint import CorruptCheckpoint, load_checkpoint, resume_checkpoint, save_checkpoint
@@ -77,6 +81,26 @@ def test_a_damaged_noise_file_is_one_line(run):
         RunDir.of(run).load_noise()
 
 
+def test_a_tampered_export_is_refused_before_anything_is_allocated(run, tmp_path):
+    out = genlab.export_generator(run, tmp_path / "export")
+    meta = json.loads((out / "generator.json").read_text())
+    meta["config"]["model"]["hidden_dim"] = 10_000_000  # would allocate terabytes before the shapes were checked
+    (out / "generator.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match="do not fit"):
+        genlab.load_generator(out)
+    out2 = genlab.export_generator(run, tmp_path / "export2")
+    flip_a_bit_in_the_weights_of_safetensors(out2 / "generator.safetensors")
+    with pytest.raises(RunError, match="does not match the checksum"):
+        genlab.load_generator(out2)
+
+
+def flip_a_bit_in_the_weights_of_safetensors(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    header = struct.unpack("<Q", data[:8])[0]
+    data[8 + header + (len(data) - 8 - header) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
 # ------------------------------------------------------------------------------------------ caches
 def test_a_prepared_split_that_does_not_fit_is_decoded_again(tiny_fmnist):
     from genlab.data import prepared_file
@@ -111,3 +135,64 @@ def test_cached_reference_statistics_holding_nan_are_computed_again(tiny_fmnist)
     with pytest.warns(FeatureWarning, match="non-finite values in the mean"):
         stats, desc = rs.reference_stats(data, ext)
     assert desc["cached"] is False and np.array_equal(stats.mu, good.mu)
+
+
+# ------------------------------------------------------------------------------------------ sizes and files
+def test_sizes_that_cannot_fit_are_refused_with_the_estimate(tiny_fmnist, tmp_path):
+    from genlab.training.loop import train
+
+    for override, words in (("model.hidden_dim=10000000", "model.hidden_dim=10000000"),
+                            ("log.num_samples=100000000", "log.num_samples=100000000")):
+        cfg = load_config(None, tiny_overrides(tiny_fmnist, override))
+        with pytest.raises(ConfigError) as e:
+            train(cfg, tmp_path / "r", log=lambda *_: None)
+        assert words in str(e.value) and "needs about" in str(e.value) and "available" in str(e.value)
+        assert not (tmp_path / "r").exists()
+    for override in ("train.g_opt.lr=inf", "train.d_opt.weight_decay=inf", "train.g_opt.lr=nan"):
+        with pytest.raises(ConfigError, match="a finite number"):
+            load_config(None, tiny_overrides(tiny_fmnist, override))
+
+
+def big_png(path: Path, side: int = 12_000) -> Path:
+    """A real, valid grey PNG of side x side pixels that is small on disk (streamed: no big buffer here)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    comp, row, parts = zlib.compressobj(9), b"\x00" * (side + 1), []
+    for _ in range(side):
+        parts.append(comp.compress(row))
+    parts.append(comp.flush())
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_huge_images_and_dangling_links_are_skipped_not_fatal(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("L", (16, 16), 40 * i).save(folder / f"ok_{i}.png")
+    big = big_png(folder / "huge.png")
+    assert big.stat().st_size < 1_000_000
+    (folder / "gone.png").symlink_to(tmp_path / "deleted.png")
+    cfg = load_config(None, ["data.name=image-folder", f"data.root={folder}", "data.resolution=28",
+                             "data.channels=1"]).data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_dataset(cfg)
+    said = " ".join(str(w.message) for w in caught if issubclass(w.category, DataWarning))
+    assert len(data) == 3 and "huge.png" in said and "12000x12000" in said and "gone.png" in said
+    with pytest.raises(DataError, match="12000x12000"):
+        from genlab.data.images import decode_image
+
+        decode_image(big, 8, 1)
+
+
+def test_a_null_line_in_the_records_does_not_break_resume(run):
+    rd = RunDir.of(run)
+    with rd.metrics.open("a") as f:
+        f.write("null\n[1, 2]\n{\"step\": \"x\"}\n")
+    assert all(isinstance(r, dict) for r in rd.read_records())
+    rd.truncate_records(10**9)
+    assert "null" not in rd.metrics.read_text()

@@ -32,6 +32,7 @@ from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import TrainingEval, check_eval_target, choose_features, evaluate_loaded
 from genlab.grids import save_grid
 from genlab.io import atomic_write_bytes, atomic_write_text
+from genlab.memory import check_fits
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
 from genlab.metrics.reference import native_ref
 from genlab.recipe import load_config
@@ -102,6 +103,9 @@ class Run:
         it (``truncation_mode`` resample | interp; see ``genlab.sampling``)."""
         if n <= 0:
             raise ConfigError(f"n={n} is not allowed: a positive number of images")
+        d = self.cfg.data
+        check_fits(8 * n * d.channels * d.resolution ** 2, f"{n:,} images of {d.resolution}px",
+                   "draw fewer at a time (-n)")
         trunc = as_truncation(truncation, truncation_mode)
         if prompt is not None:
             return sample_prompt(self.loaded, prompt, n, seed, log=log, truncation=trunc)
@@ -139,6 +143,9 @@ class Run:
         interp), recorded in the protocol."""
         if num_samples <= 0:
             raise ConfigError(f"num_samples={num_samples} is not allowed: a positive count")
+        # the features (and float64 copies) of every generated image are kept: up to 2048 of them each
+        check_fits(num_samples * 3 * 8 * 2048, f"evaluating {num_samples:,} generated images",
+                   "use fewer (--num-samples; 10,000 is the usual count, 50,000 the paper protocol's)")
         trunc = as_truncation(truncation, truncation_mode)
         check_eval_target(self.loaded, out)
         result = evaluate_loaded(self.loaded, metrics=metrics, features=features, num_samples=num_samples,

@@ -12,7 +12,9 @@ to ``objective.<key>`` with one deprecation warning per load.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -351,8 +353,38 @@ def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
 
+def _non_finite(obj: Any, prefix: str = "") -> tuple[str, Any] | None:
+    """The first (key, value) of ``obj`` (a config dataclass, a dict, a list) that is a NaN or an infinity."""
+    if dataclasses.is_dataclass(obj):
+        items = ((f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj))
+    elif isinstance(obj, dict):
+        items = iter(obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = ((str(i), v) for i, v in enumerate(obj))
+    else:
+        return None
+    for k, v in items:
+        key = f"{prefix}{k}"
+        if isinstance(v, float) and not math.isfinite(v):
+            return key, v
+        found = _non_finite(v, key + ".") if not isinstance(v, (str, bytes)) else None
+        if found is not None:
+            return found
+    return None
+
+
+def check_finite(obj: Any, prefix: str = "") -> None:
+    """ConfigError naming the first NaN or infinity in a config (dataclass, dict) -- inf learning rates, weight
+    decays or penalties as well as nan."""
+    bad = _non_finite(obj, prefix)
+    if bad is not None:
+        key, value = bad
+        raise ConfigError(f"{key}={value} is not allowed: a finite number")
+
+
 def validate(cfg: Config) -> None:
     """Value checks that need no data, model or objective (the registry checks are genlab.recipe's)."""
+    check_finite(cfg)
     d, m, t, lg, ev = cfg.data, cfg.model, cfg.train, cfg.log, cfg.eval
     _check(d.resolution >= 8, "data.resolution", d.resolution, "an image side of at least 8 pixels")
     _check(d.channels in (1, 3), "data.channels", d.channels, "1 (grayscale) or 3 (RGB)")

@@ -12,7 +12,9 @@ half of each. ``--overwrite`` replaces only a folder genlab can prove is an expo
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -29,6 +31,7 @@ from genlab.config import to_dict
 from genlab.deletion import check_replaceable, refuse_protected, remove_created, remove_folder
 from genlab.errors import RunError
 from genlab.io import atomic_write_bytes, atomic_write_text, make_temp_dir
+from genlab.memory import check_fits
 from genlab.models import MODELS
 from genlab.recipe import build_networks, from_dict
 from genlab.rundir import EXPORT_LAYOUT, EXPORT_MARKER, EXPORT_META, EXPORT_WEIGHTS, RunDir
@@ -61,6 +64,7 @@ class GeneratorInfo:
     config: dict  # the run's resolved config
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
+    weights_sha256: str = ""  # of generator.safetensors, checked on load (exports before it have none)
 
     @classmethod
     def of_run(cls, run: LoadedRun) -> GeneratorInfo:
@@ -150,7 +154,9 @@ def export_generator(run_dir: str | Path | RunDir, out_dir: str | Path, checkpoi
     staged = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")  # the usual permissions, umask untouched
     try:
         metadata = {"format": FORMAT, "model": info.model, "step": str(info.step), "genlab_version": __version__}
-        atomic_write_bytes(staged / WEIGHTS_FILE, save_safetensors(_state_tensors(run.generator), metadata))
+        weights = save_safetensors(_state_tensors(run.generator), metadata)
+        info.weights_sha256 = hashlib.sha256(weights).hexdigest()
+        atomic_write_bytes(staged / WEIGHTS_FILE, weights)
         atomic_write_text(staged / META_FILE, info.to_json())
         atomic_write_text(staged / EXPORT_MARKER, json.dumps({"genlab_version": __version__,
                                                               "files": [WEIGHTS_FILE, META_FILE]}) + "\n")
@@ -208,8 +214,20 @@ class ExportedGenerator:
         return self._run.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size)
 
 
+def _stored_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from a safetensors file's header (nothing is loaded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as f:
+        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+
+
 def load_generator(export_dir: str | Path, device: str = "cpu") -> ExportedGenerator:
-    """An export folder (``genlab export``) -> the generator rebuilt from its JSON and safetensors weights."""
+    """An export folder (``genlab export``) -> the generator rebuilt from its JSON and safetensors weights.
+
+    Checked before anything is allocated: the network the JSON describes is built on the ``meta`` device and its
+    shapes compared with the weights file's header, and its size with the memory there is; the weights must
+    match the checksum the export recorded and be finite."""
     folder = Path(export_dir)
     meta, weights = folder / META_FILE, folder / WEIGHTS_FILE
     for p in (meta, weights):
@@ -218,13 +236,34 @@ def load_generator(export_dir: str | Path, device: str = "cpu") -> ExportedGener
                            "`genlab export RUN -o DIR`")
     info = GeneratorInfo.read(meta)
     cfg = from_dict(info.config)
+    again = "export the run again with `genlab export RUN -o DIR`"
+    try:
+        stored = _stored_shapes(weights)
+    except Exception as e:  # not a safetensors file, a damaged header
+        raise RunError(f"{str(weights)!r} is not a readable safetensors file ({type(e).__name__}); {again}") from None
+    with torch.device("meta"):
+        wanted = {k: tuple(v.shape) for k, v in build_networks(cfg, info.num_classes, info.extra())["G"]
+                  .state_dict().items()}
+    if stored != wanted:
+        diff = sorted(set(stored.items()) ^ set(wanted.items()))[:1]
+        raise RunError(f"{str(meta)!r} describes a {info.model} generator whose weights do not fit "
+                       f"{str(weights)!r} (e.g. {diff[0][0]}); {again}")
+    check_fits(4 * sum(math.prod(s) for s in wanted.values()), f"the {info.model} generator of {folder}",
+               "load it on a machine with more memory", device)
+    data = weights.read_bytes()
+    if info.weights_sha256 and hashlib.sha256(data).hexdigest() != info.weights_sha256:
+        raise RunError(f"{str(weights)!r} does not match the checksum its export recorded (a damaged file); "
+                       f"{again}")
     net = build_networks(cfg, info.num_classes, info.extra())["G"]  # text models: vocabulary before the weights
     try:
-        state = load_safetensors(weights.read_bytes())
+        state = load_safetensors(data)
         net.load_state_dict(state)
     except Exception as e:  # a truncated file, or weights that do not fit the described model
         raise RunError(f"{str(weights)!r} does not hold the weights of a {info.model} generator "
                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise RunError(f"{str(weights)!r} holds non-finite weights ({bad[0]}); {again}")
     dev = torch.device(device)
     net.to(dev).eval()
     return ExportedGenerator(net=net, info=info, folder=folder, device=dev)

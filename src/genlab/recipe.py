@@ -18,13 +18,15 @@ from torch import nn
 from genlab import config as _config
 from genlab.config import Config
 from genlab.errors import ConfigError
+from genlab.memory import check_fits
 from genlab.models import MODELS, DataShape
 from genlab.models.textcond import set_text_vocabulary
 from genlab.objectives import LOSSES
 from genlab.objectives.diffaugment import parse_policy
 from genlab.objectives.options import OPTIONS, ObjectiveOptions
 
-__all__ = ["build_networks", "check_recipe", "data_shape", "from_dict", "load_config", "objective_options"]
+__all__ = ["build_networks", "check_recipe", "check_training_fits", "data_shape", "from_dict", "load_config",
+           "network_sizes", "objective_options"]
 
 
 def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
@@ -48,6 +50,7 @@ def objective_options(cfg: Config) -> ObjectiveOptions:
         msg = (getattr(e, "msg", None) or str(e)).strip().splitlines()[0]
         raise ConfigError(f"config key 'objective.{key}': {msg}") from None
     opts: ObjectiveOptions = OmegaConf.to_object(node)  # type: ignore[assignment]
+    _config.check_finite(opts, "objective.")
     opts.check()
     return opts
 
@@ -92,6 +95,32 @@ def build_networks(cfg: Config, num_classes: int = 0, extra: dict | None = None)
     if extra and "text" in extra:
         set_text_vocabulary(nets, extra["text"])
     return nets
+
+
+def network_sizes(cfg: Config, num_classes: int = 0, extra: dict | None = None) -> dict[str, int]:
+    """Entries (parameters and buffers) of each network of ``cfg``'s model, counted on the ``meta`` device: no
+    memory is allocated, so an impossible size is known before it is built."""
+    import torch
+
+    with torch.device("meta"):
+        nets = build_networks(cfg, num_classes, extra)
+    return {k: sum(t.numel() for t in v.state_dict().values()) for k, v in nets.items()}
+
+
+def check_training_fits(cfg: Config, num_classes: int, device: str = "cpu") -> None:
+    """ConfigError (``genlab.memory``) when the networks with their gradients and optimizer state, or the fixed
+    noise of the sample grid, cannot fit in the memory of ``device``."""
+    sizes = network_sizes(cfg, num_classes)
+    # fp32 weights, gradients and two Adam moments per entry, plus the EMA copy of G
+    need = 4 * (4 * sum(sizes.values()) + (sizes.get("G", 0) if cfg.train.ema else 0))
+    counts = ", ".join(f"{k}: {v:,}" for k, v in sizes.items())
+    check_fits(need, f"model {cfg.model.name} (model.hidden_dim={cfg.model.hidden_dim}, model.latent_dim="
+               f"{cfg.model.latent_dim}; {counts} parameters) with its gradients and optimizer state",
+               "make it smaller: model.hidden_dim, model.depth or model.latent_dim", device)
+    pixels = cfg.data.channels * cfg.data.resolution ** 2
+    check_fits(8 * cfg.log.num_samples * (pixels + cfg.model.latent_dim),
+               f"log.num_samples={cfg.log.num_samples} (the fixed noise and images of each sample grid)",
+               "a grid of a few hundred images is plenty, e.g. log.num_samples=64", "cpu")
 
 
 

@@ -357,7 +357,8 @@ class RunDir:
             f.write(json.dumps(record) + "\n")
 
     def read_records(self) -> list[dict]:
-        """Every record of metrics.jsonl in order; a torn last line (a crash mid-write) is skipped."""
+        """Every record of metrics.jsonl in order; a torn last line (a crash mid-write) and a line that is not a
+        record (``null``, a number, a list: a damaged or hand-edited file) are skipped."""
         if not self.metrics.is_file():
             return []
         out = []
@@ -366,9 +367,11 @@ class RunDir:
                 if not line.strip():
                     continue
                 try:
-                    out.append(json.loads(line))
+                    rec = json.loads(line)
                 except json.JSONDecodeError:
                     continue
+                if isinstance(rec, dict):
+                    out.append(rec)
         return out
 
     def truncate_records(self, max_step: int) -> None:
@@ -382,7 +385,13 @@ class RunDir:
                     rec = json.loads(line)
                 except json.JSONDecodeError:
                     break  # a torn last line from a crash
-                if int(rec.get("step", 0)) <= max_step:
+                if not isinstance(rec, dict):
+                    continue  # not a record (null, a number): dropped
+                try:
+                    step = int(rec.get("step", 0))
+                except (TypeError, ValueError):
+                    continue  # a record whose step is not a number
+                if step <= max_step:
                     keep.append(line if line.endswith("\n") else line + "\n")
         atomic_write_text(self.metrics, "".join(keep))
 

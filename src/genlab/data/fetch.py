@@ -64,12 +64,16 @@ def locate(name: str, filenames: Sequence[str], root: Path | None) -> Path | Non
 
 
 def file_identity(paths: Sequence[Path]) -> list[Any]:
-    """Path, size and modification time of each file: cheap, and changes whenever a file is replaced."""
+    """Path, size and modification time of each file: cheap, and changes whenever a file is replaced. A link that
+    points nowhere is identified by its target (decoding skips it like an unreadable image)."""
     out: list[Any] = []
     for p in paths:
         try:
             st = p.stat()
         except OSError as e:
+            if p.is_symlink():
+                out.append([str(p), "dangling link", os.readlink(p)])
+                continue
             raise DataError(f"cannot read {p}: {e.strerror or e}") from None
         out.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
     return out

@@ -93,7 +93,9 @@ def scan(root: Path, split: str) -> Layout:
     train_classes = _class_dirs(train_root, root)
     classes = train_classes if folder == train_root else _class_dirs(folder, root)
     entries = sorted(folder.iterdir(), key=lambda p: p.name)
-    loose = [p for p in entries if p.is_file() and _visible(p.name) and is_image_file(p)]
+    # a link that points nowhere is listed too: decoding skips it with the other unreadable files, in one warning
+    loose = [p for p in entries if (p.is_file() or (p.is_symlink() and not p.exists())) and _visible(p.name)
+             and is_image_file(p)]
     if train_classes:
         layout.class_names = sorted(train_classes)
         index = {name: i for i, name in enumerate(layout.class_names)}

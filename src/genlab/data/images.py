@@ -8,6 +8,8 @@ Rules, the same for every dataset:
   with LANCZOS (antialiased) and ``reducing_gap``; images already at the size are not resampled.
 - JPEGs larger than twice the target are decoded at a reduced DCT scale (``Image.draft``), which keeps
   at least 2x the target resolution for the final resize and makes big photos cheap to prepare.
+- size: an image of more than ``MAX_PIXELS`` pixels (after that reduction) is not decoded at all: a 450 KB
+  PNG of 12000 x 12000 would cost gigabytes; it is skipped like an unreadable file, naming its size.
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ from genlab.errors import DataError
 RESAMPLE = Image.Resampling.LANCZOS
 REDUCING_GAP = 3.0
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+#: the most pixels genlab decodes from one image (50 megapixels: the largest phone photos still fit)
+MAX_PIXELS = 50_000_000
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WIDE_GREY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -57,11 +62,20 @@ def fit_image(im: Image.Image, resolution: int, channels: int) -> np.ndarray:
     return a[:, :, None] if a.ndim == 2 else a
 
 
+def check_pixels(im: Image.Image) -> None:
+    """DataError when an opened (not yet decoded) image has more than ``MAX_PIXELS`` pixels."""
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        raise DataError(f"{w}x{h} pixels is more than the {MAX_PIXELS // 1_000_000} megapixels genlab decodes; "
+                        "resize it first")
+
+
 def decode_image(src: bytes | Path, resolution: int, channels: int) -> np.ndarray:
-    """Open an encoded image (bytes or a path) and ``fit_image`` it."""
+    """Open an encoded image (bytes or a path) and ``fit_image`` it (too large: DataError, before decoding)."""
     with Image.open(io.BytesIO(src) if isinstance(src, bytes) else src) as im:
         if im.format == "JPEG":
             im.draft("L" if channels == 1 else "RGB", (2 * resolution, 2 * resolution))
+        check_pixels(im)
         im.load()
         return fit_image(im, resolution, channels)
 

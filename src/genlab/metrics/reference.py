@@ -28,7 +28,7 @@ from PIL import Image
 from genlab.data import dataset_info, load_dataset
 from genlab.data.base import DataWarning, ImageData
 from genlab.data.folder import scan
-from genlab.data.images import fit_image
+from genlab.data.images import check_pixels, fit_image
 from genlab.errors import DataError, GenlabError
 
 #: the size (px, 3 channels) at which datasets without a native size are referenced and classified
@@ -137,6 +137,7 @@ def _read_as_is(path: Path) -> np.ndarray:
     """(C, S, S) uint8: the image centre-cropped to its shorter side, grey or RGB as stored, not resampled
     (alpha composited on white, 16-bit grey scaled, as ``genlab.data.images`` does)."""
     with Image.open(path) as im:
+        check_pixels(im)
         im.load()
         channels = 1 if im.mode in GREY_MODES else 3
         w, h = im.size

@@ -81,7 +81,7 @@ def folder_fingerprint(folder: Path) -> str:
         dirnames.sort()
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            st = p.stat()
+            st = p.stat() if p.exists() else p.lstat()  # a link that points nowhere: its own identity
             h.update(f"{p.relative_to(folder).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:12]
 

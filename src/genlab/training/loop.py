@@ -23,7 +23,7 @@ from genlab.data.loading import load_training_set
 from genlab.deletion import remove_created, remove_owned_files
 from genlab.errors import ConfigError, Interrupted, TrainingDiverged
 from genlab.models import MODELS
-from genlab.recipe import build_networks
+from genlab.recipe import build_networks, check_training_fits
 from genlab.resume import check_against_checkpoint
 from genlab.rundir import RunDir, RunLock
 from genlab.training import ddp, distributed, perf
@@ -93,6 +93,7 @@ class Trainer:
         self.device = self.dist.device(cfg.train.device) if self.dist.enabled else resolve_device(cfg.train.device)
         self.spec = MODELS.get(cfg.model.name)
         num_classes = cfg.model.num_classes or data.num_classes
+        check_training_fits(cfg, num_classes, str(self.device))  # before anything is allocated
         torch.manual_seed(cfg.train.seed)
         nets = build_networks(cfg, num_classes).to(self.device)
         self.objective = build_objective(cfg)
