@@ -58,7 +58,13 @@ lint: dev
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 
-test: lint
+# the system packages the tests need (Chromium, Debian's Fashion-MNIST, ...: the list is in the script), installed
+# with apt when run as root, else one line naming them and the install command, before anything else
+.PHONY: test-setup
+test-setup:
+	@bash scripts/test_setup.sh
+
+test: test-setup lint
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 bench: install
