@@ -34,6 +34,7 @@ from genlab.grids import save_grid
 from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
 from genlab.metrics.reference import native_ref
+from genlab.objectives import LOSSES
 from genlab.recipe import load_config
 from genlab.resume import resume_config
 from genlab.rundir import RunDir
@@ -152,7 +153,8 @@ class Run:
         from genlab.reporting.plots import plot_losses, save_figure
         from genlab.reporting.records import read_records
 
-        fig = plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing)
+        fig = plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing,
+                          d_probabilities=LOSSES.get(self.loaded.cfg.train.loss).probabilities)
         return save_figure(fig, Path(path) if path is not None else self.loaded.run.artifact("curves.png"), svg=svg)
 
     def records(self) -> list[dict]:

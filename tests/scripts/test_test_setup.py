@@ -64,3 +64,14 @@ def test_ci_runs_the_readme_test_command_only():
     body = [line for line in (REPO / ".ci" / "run").read_text().splitlines()
             if line.strip() and not line.startswith("#")]
     assert body[-1] == "make test" and "apt-get" not in "\n".join(body), body
+
+
+def test_make_installs_torch_from_torch_index_when_given():
+    # the README's way to the CPU-only build: TORCH_INDEX on the first make command
+    cpu = "https://download.pytorch.org/whl/cpu"
+    args = ["make", "-n", "--no-print-directory", "-C", str(REPO), "install", "VENV=/nonexistent-venv-for-dry-run"]
+    plain, with_index = run(args), run([*args, f"TORCH_INDEX={cpu}"])
+    assert plain.returncode == with_index.returncode == 0, (plain, with_index)
+    torch_line = [line for line in plain.stdout.splitlines() if '"torch==' in line]
+    assert len(torch_line) == 1 and "--index-url" not in torch_line[0], plain.stdout
+    assert f'"torch==2.13.0" --index-url "{cpu}"' in with_index.stdout, with_index.stdout

@@ -114,7 +114,7 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
     ex = make_executor("ray", workers=1)
-    with pytest.raises(GenlabError, match=r'pip install "genlab\[ray\]"'):
+    with pytest.raises(GenlabError, match=r'pip install -e "\.\[ray\]"'):
         ex.run([])
     with pytest.raises(ConfigError, match="unknown executor 'slurm'"):
         make_executor("slurm")
