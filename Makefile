@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 GENLAB := $(VENV)/bin/genlab
-# torch first, from the CPU wheel pinned here: anything that depends on torch must find it installed.
+# torch first, the version pinned here: anything that depends on torch must find it installed.
 TORCH_SPEC ?= torch==2.13.0
+# where pip finds torch (empty: the usual index; on Linux PyPI's wheel is the CUDA build): the CPU-only build is
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu (another CUDA build: its index URL from pytorch.org)
+TORCH_INDEX ?=
 PYTEST_ARGS ?=
 # Exact versions of everything else (torch's build is TORCH_SPEC's choice, so the locks leave torch out).
 # pyproject.toml keeps version ranges for library users; refresh the locks with `make lock`.
@@ -16,7 +19,7 @@ DEV_LOCK := requirements/dev.lock
 $(VENV)/.base: pyproject.toml $(BASE_LOCK) Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)")
 	$(PY) -m pip install -q -r $(BASE_LOCK)
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m pip check
@@ -58,7 +61,13 @@ lint: dev
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 
-test: lint
+# the system packages the tests need (Chromium, Debian's Fashion-MNIST, ...: the list is in the script), installed
+# with apt when run as root, else one line naming them and the install command, before anything else
+.PHONY: test-setup
+test-setup:
+	@bash scripts/test_setup.sh
+
+test: test-setup lint
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 bench: install

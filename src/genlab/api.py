@@ -35,6 +35,7 @@ from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.memory import check_fits
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
 from genlab.metrics.reference import native_ref
+from genlab.objectives import LOSSES
 from genlab.recipe import load_config
 from genlab.resume import resume_config
 from genlab.rundir import RunDir, check_output_file
@@ -165,7 +166,8 @@ class Run:
             check_output_file(path, (".png",), "path")
             if svg:
                 check_output_file(Path(path).with_suffix(".svg"), (".svg",), "path")
-        fig = plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing)
+        fig = plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing,
+                          d_probabilities=LOSSES.get(self.loaded.cfg.train.loss).probabilities)
         return save_figure(fig, Path(path) if path is not None else self.loaded.run.artifact("curves.png"), svg=svg)
 
     def records(self) -> list[dict]:

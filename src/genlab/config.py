@@ -108,6 +108,10 @@ class LogConfig:
 @dataclass
 class EvalConfig:
     every: int = 0  # epochs between evaluations during training (0 = off)
+    #: evaluate once when training ends (its last step, whichever of train.epochs, train.max_steps and
+    #: train.minutes ends it; recorded in metrics.jsonl and eval.json like the eval.every ones); a resume of a
+    #: finished run trains nothing and evaluates nothing again
+    at_end: bool = False
     metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid, kid, is, pr, coverage, fid_inf, ci95
     features: str = "auto"  # auto (inception if its weights are present, else classifier) | inception | classifier
     num_samples: int = 10000  # generated images per evaluation

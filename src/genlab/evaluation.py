@@ -279,13 +279,14 @@ def progress_lines(log: Callable[[str], None], every_s: float = PROGRESS_LOG_SEC
 
 class TrainingEval(Callback):
     """``eval.every``: metrics at those epochs (and the last), logged and recorded; ``best.pt`` kept by FID.
+    ``eval.at_end``: metrics once, when training ends (the fit's final epoch end, whichever budget ended it).
 
     Every rank takes part (the samples are sharded); rank 0 writes eval.json and best.pt.
     """
 
     def on_epoch_end(self, trainer, epoch: int, final: bool) -> None:
         ev, state = trainer.cfg.eval, trainer.state
-        if ev.every <= 0 or not (final or epoch % ev.every == 0):
+        if not (final and (ev.at_end or ev.every > 0) or ev.every > 0 and epoch % ev.every == 0):
             return
         G = state.generator
         was_training = G.training

@@ -1,4 +1,4 @@
-"""The real Fashion-MNIST from Debian's dataset-fashion-mnist (.ci/run installs it; missing, this test fails)."""
+"""The real Fashion-MNIST from Debian's dataset-fashion-mnist (make test installs it; missing, this test fails)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +12,7 @@ DEBIAN = Path("/usr/share/datasets")
 
 def test_real_fashion_mnist_from_the_system_location(fx, monkeypatch):
     assert (DEBIAN / "fashion-mnist").is_dir(), (
-        f"{DEBIAN / 'fashion-mnist'} is missing: apt-get install dataset-fashion-mnist (.ci/run does)")
+        f"{DEBIAN / 'fashion-mnist'} is missing: apt-get install -y dataset-fashion-mnist (make test does)")
     monkeypatch.setattr(fetch, "SYSTEM_DATA_DIRS", (DEBIAN,))
     assert prepare_dataset("fashion-mnist", download=False) == DEBIAN / "fashion-mnist"
     for split, n in (("train", 60000), ("test", 10000)):

@@ -156,7 +156,7 @@ def test_report_cli_on_a_run_without_eval(gan_run, tmp_path):
 
 
 def test_report_loads_cleanly_in_chromium(gan_report, tmp_path, inspect_page):
-    assert CHROMIUM.exists(), f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+    assert CHROMIUM.exists(), f"no Chromium at {CHROMIUM}: apt-get install -y chromium (make test does)"
     url = gan_report.resolve().as_uri()
     for width in (390, 1280):  # a phone and a laptop
         facts = inspect_page(str(CHROMIUM), str(tmp_path / f"profile{width}"), url, width)

@@ -126,7 +126,7 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
     ex = make_executor("ray", workers=1)
-    with pytest.raises(GenlabError, match=r'pip install "genlab\[ray\]"'):
+    with pytest.raises(GenlabError, match=r'pip install -e "\.\[ray\]"'):
         ex.run([])
     with pytest.raises(ConfigError, match="unknown executor 'slurm'"):
         make_executor("slurm")
@@ -139,4 +139,11 @@ def test_shipped_sweep_files_are_valid():
     for f in files:
         s = load_sweep(f)
         runs = s.plan("/tmp/never-created")
-        assert len(validate_plan(s, runs)) == len(runs) == len(s.cells()) * len(s.seeds)
+        configs = validate_plan(s, runs)
+        assert len(configs) == len(runs) == len(s.cells()) * len(s.seeds)
+        # the numbers the file's comment promises are measured in every run, when its training ends
+        comment = " ".join(line for line in f.read_text().splitlines() if line.startswith("#"))
+        promised = {key for word, key in (("FID", "fid"), ("KID", "kid"), ("precision", "pr")) if word in comment}
+        assert promised, f"{f.name}: its comment names no metric the sweep measures"
+        for cfg in configs.values():
+            assert (cfg.eval.at_end or cfg.eval.every > 0) and promised <= set(cfg.eval.metrics), (f.name, cfg.eval)

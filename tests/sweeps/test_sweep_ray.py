@@ -9,7 +9,7 @@ import yaml
 
 from genlab.sweeps import load_sweep, make_executor, run_sweep, write_results
 
-ray = pytest.importorskip("ray", reason='Ray is not installed: pip install "genlab[ray]" (optional extra)')
+ray = pytest.importorskip("ray", reason='Ray is not installed: pip install -e ".[ray]" (optional extra)')
 
 
 @pytest.fixture(scope="module")

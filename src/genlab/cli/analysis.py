@@ -305,7 +305,8 @@ def neighbours(
 
 
 # ------------------------------------------------------------------------------------------------- plots
-@plot_app.command("curves", help="Loss curves (raw and EMA); GANs: D(x) and D(G(z)) with the 0.5 line; VAEs: "
+@plot_app.command("curves", help="Loss curves (raw and EMA); GANs: D(x) and D(G(z)) (with the 0.5 line when they are "
+                                 "probabilities: train.loss bce); VAEs: "
                                  "reconstruction, KL and total.")
 def plot_curves(
     run_dir: Path = typer.Argument(..., help="a run folder"),
@@ -316,14 +317,16 @@ def plot_curves(
     from genlab.analysis.artifacts import write_numbers
     from genlab.reporting.plots import plot_losses, save_figure
     from genlab.reporting.records import final_losses, read_records
+    from genlab.reporting.run_sections import d_outputs_are_probabilities
     from genlab.rundir import RunDir
 
     if not 0 <= smoothing < 1:
         raise ConfigError(f"--smoothing {smoothing} is not allowed: an EMA weight in [0, 1) (0 = raw curves only)")
     output_path(out, suffixes=(".png",), siblings=(".svg", ".json"))
-    RunDir.of(run_dir).require()
+    rd = RunDir.of(run_dir).require()
     train = read_records(run_dir).train
-    fig = plot_losses(train, title=run_dir.name, smoothing=smoothing)
+    fig = plot_losses(train, title=run_dir.name, smoothing=smoothing,
+                      d_probabilities=d_outputs_are_probabilities(rd.read_config()))
     png = _out(run_dir, out, "curves.png")
     written = save_figure(fig, png, svg=svg)
     written.append(write_numbers(run_dir, png, {"step": train[-1].get("step"), "epoch": train[-1].get("epoch"),

@@ -63,13 +63,19 @@ def train(
     if main:
         # wall time of the whole command: train.minutes counts training steps only, not start-up, grids, the
         # final checkpoint or loading the run back
-        console.print(f"finished {run.step} steps, {run.epoch} epochs; the command took "
+        console.print(f"finished {run.step} steps, {run.epoch} epochs{_ended_by(run.path)}; the command took "
                       f"{time.perf_counter() - t0:.1f}s in all")
         describe_run(run.path)
 
 
 def _quiet(*_args, **_kwargs) -> None:
     return None
+
+
+def _ended_by(run_dir: Path) -> str:
+    """``: train.minutes=10 ran out first``: the budget (steps, epochs, minutes) that ended the run (status.json)."""
+    ended = (RunDir.of(run_dir).read_status() or {}).get("ended_by")
+    return f": {ended} ran out first" if ended else ""
 
 
 @app.command(help="Draw a grid of samples from a trained run.")

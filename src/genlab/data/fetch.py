@@ -9,8 +9,9 @@ Lookup order for a named dataset's raw files (the first folder holding all of th
 4. system locations, ``/usr/share/datasets/<name>`` (Debian's ``dataset-fashion-mnist`` installs there).
 5. a download into the user cache, only when downloading is allowed.
 
-Downloads go to a temporary file next to the target, are checked against the published MD5 and only then
-renamed into place; a mismatch deletes the file and raises ``DataError``.
+Downloads show a progress bar (bytes, speed, ETA; ``genlab.downloads``), go to a temporary file next to the
+target, are checked against the published MD5 and only then renamed into place; a mismatch deletes the file and
+raises ``DataError``.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genlab.downloads import copy_with_progress
 from genlab.errors import DataError
 from genlab.io import cache_dir
 
@@ -147,9 +149,7 @@ def download_file(url: str, dest: Path, md5: str) -> Path:
         with os.fdopen(fd, "wb") as out:
             request = urllib.request.Request(url, headers={"User-Agent": "genlab"})
             with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    h.update(chunk)
+                copy_with_progress(response, out, dest.name, h.update)
             out.flush()
             os.fsync(out.fileno())
     except (OSError, http.client.HTTPException, ValueError) as e:  # URLError and timeouts are OSErrors

@@ -109,12 +109,14 @@ def is_vae_records(train: Sequence[dict]) -> bool:
     return bool(keys & set(VAE_KEYS)) and not ({"loss_D", "loss_G"} <= keys)
 
 
-def plot_losses(train: Sequence[dict], title: str = "", smoothing: float = 0.9) -> Figure:
+def plot_losses(train: Sequence[dict], title: str = "", smoothing: float = 0.9,
+                d_probabilities: bool = True) -> Figure:
     """Training curves, raw (faint) and EMA-smoothed.
 
     GAN: loss_D and loss_G (and any other loss_*) in the first panel; D(x) and D(G(z)) in the second with the
-    0.5 line where neither network wins (the equilibrium of the original GAN game). VAE: reconstruction and
-    total loss in the first panel, KL in the second (its scale differs).
+    0.5 line where neither network wins (the equilibrium of the original GAN game), drawn only when
+    ``d_probabilities`` (the run's loss records sigmoid outputs: bce; hinge, Wasserstein and relativistic record
+    raw scores). VAE: reconstruction and total loss in the first panel, KL in the second (its scale differs).
     """
     if not train:
         raise GenlabError("no training records in metrics.jsonl; train the run first")
@@ -154,7 +156,7 @@ def plot_losses(train: Sequence[dict], title: str = "", smoothing: float = 0.9) 
         ax.set_title(second_title)
         ax.set_ylabel(second_label)
         values = np.concatenate([_series(train, k, x)[1] for k in second] or [np.zeros(0)])
-        if any(k.startswith("D(") for k in second) and len(values) \
+        if d_probabilities and any(k.startswith("D(") for k in second) and len(values) \
                 and values.min() >= 0 and values.max() <= 1:
             ax.axhline(0.5, color="black", linestyle="--", linewidth=1, label="0.5 (equilibrium)")
             ax.set_ylim(-0.02, 1.02)

@@ -24,6 +24,7 @@ from genlab.analysis.progress import sample_epochs
 from genlab.analysis.traversal import encode_split, latent_plane, pca_2d, traversal
 from genlab.errors import GenlabError, RunError
 from genlab.grids import gif_bytes
+from genlab.objectives import LOSSES
 from genlab.reporting.metric_names import higher_is_better, pretty
 from genlab.reporting.neighbours_plot import plot_neighbours
 from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_image, file_image, fmt, grid_image
@@ -33,6 +34,7 @@ from genlab.reporting.records import eval_metrics, read_records, run_evaluation
 from genlab.reporting.truncation import plot_truncation
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
+from genlab.training.budget import Budget
 
 #: every run section in page order: id -> title
 RUN_SECTIONS = {
@@ -138,8 +140,7 @@ def _summary_section(ctx: RunContext, s: Section) -> None:
         if c.get("description"):
             rows.insert(0, ["recipe", str(c.description)])
     if status:
-        rows.append(["status", f"{status.get('state', '?')} at epoch {status.get('epoch', '?')}/"
-                               f"{status.get('epochs', '?')}, step {status.get('step', '?')}"])
+        rows.append(["status", status_line(status, rd.read_config() if rd.read_config_text() else None)])
     train = read_records(rd).train
     if train:
         last = train[-1]
@@ -151,13 +152,41 @@ def _summary_section(ctx: RunContext, s: Section) -> None:
     s.tables.append(Table(["", ""], rows))
 
 
+def status_line(status: dict, config: dict | None) -> str:
+    """``finished at step 1250 (1 of 2 epochs done): train.max_steps=1250 ran out first``: a finished run names
+    the budget that ended it (status.json's ``ended_by``; runs written before it was recorded: the one its
+    config and step show); other states say where the run is."""
+    state, step, epoch, epochs = (status.get(k, "?") for k in ("state", "step", "epoch", "epochs"))
+    if state != "finished":
+        return f"{state} at epoch {epoch}/{epochs}, step {step}"
+    ended = status.get("ended_by")
+    if not ended and config is not None and isinstance(step, int) and isinstance(epoch, int):
+        t = OmegaConf.create(config).train
+        budget = Budget(int(t.epochs), 1, t.get("max_steps"), float(t.get("minutes") or 0.0))
+        ended = budget.describe(budget.ended_by(step, epoch, None))
+    return f"finished at step {step} ({epoch} of {epochs} epochs done)" + (f": {ended} ran out first" if ended else "")
+
+
+def d_outputs_are_probabilities(config: dict | None) -> bool:
+    """Whether the run's D(x) and D(G(z)) records are probabilities (a sigmoid of D's logits: train.loss bce),
+    which meet at 0.5 when neither network wins; hinge, Wasserstein and relativistic runs record raw scores."""
+    loss = str(OmegaConf.create(config).train.get("loss", "bce")) if config else "bce"
+    return loss in LOSSES and LOSSES.get(loss).probabilities
+
+
 def _losses_section(ctx: RunContext, s: Section) -> None:
     train = read_records(ctx.rundir).train
     if not train:
         s.notes.append("no training records yet (metrics.jsonl is empty)")
         return
-    s.images.append(fig_image(plot_losses(train), "faint: raw records; solid: EMA-smoothed. D(x) and D(G(z)) "
-                                                  "meet at 0.5 when neither network wins."))
+    config = ctx.rundir.read_config() if ctx.rundir.read_config_text() else None
+    probabilities = d_outputs_are_probabilities(config)
+    caption = "faint: raw records; solid: EMA-smoothed."
+    if any("D(x)" in r for r in train):
+        caption += (" D(x) and D(G(z)) meet at 0.5 when neither network wins." if probabilities else
+                    f" D(x) and D(G(z)) are D's raw scores (train.loss {OmegaConf.create(config).train.loss}), "
+                    "not probabilities: no 0.5 line.")
+    s.images.append(fig_image(plot_losses(train, d_probabilities=probabilities), caption))
 
 
 def _metric_curves_section(ctx: RunContext, s: Section) -> None:

@@ -39,7 +39,8 @@ NOISE_RULE = ("≈: the cell's mean lies inside the best cell's noise band, mean
 RUN_NOISE_RULE = ("[low, high]: the run's 95% bootstrap interval (metric ci95); ≈: the value lies inside the "
                   "best run's interval, a difference within the noise")
 NOT_EVALUATED = ("FID was not evaluated in any run: the table shows final training losses instead. "
-                 "Evaluate during training with eval.every=N (e.g. in the sweep's overrides), or run "
+                 "Evaluate each run when its training ends with eval.at_end=true, or during training with "
+                 "eval.every=N (e.g. in the sweep's overrides), or run "
                  "`genlab eval RUN` on each run folder.")
 
 

@@ -1,10 +1,10 @@
 """Run sweep jobs as Ray tasks: the same ``python -m genlab train ...`` commands, scheduled by a Ray cluster.
 
-Ray is optional (``pip install "genlab[ray]"``) and imported only when this executor runs. Each task asks Ray
-for ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs; Ray sets ``CUDA_VISIBLE_DEVICES`` for the task and the
-run's process inherits it. Run folders, logs and recipes are plain paths: on a multi-machine cluster they must
-sit on a filesystem every node mounts at the same path (NFS, a shared home), and every node needs genlab
-installed in the same Python environment.
+Ray is optional (the ``ray`` extra: ``pip install -e ".[ray]"`` in genlab's clone) and imported only when this
+executor runs. Each task asks Ray for ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs; Ray sets
+``CUDA_VISIBLE_DEVICES`` for the task and the run's process inherits it. Run folders, logs and recipes are plain
+paths: on a multi-machine cluster they must sit on a filesystem every node mounts at the same path (NFS, a shared
+home), and every node needs genlab installed in the same Python environment.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise GenlabError('the ray executor needs Ray: pip install "genlab[ray]" (or "ray[default]"); '
+        raise GenlabError('the ray executor needs Ray: pip install -e ".[ray]" in genlab\'s clone (or pip install '
+                          '"ray[default]>=2.9,<3"); '
                           "the default --executor local needs nothing extra") from None
     return ray
 

@@ -2,8 +2,12 @@
 
 A finished run (status.json state "finished", same epochs) is skipped; a run folder with a config but not
 finished is resumed (``genlab train --resume DIR``: from its last checkpoint, exactly); a missing run is
-started. Run folders whose saved config differs from the sweep's in a key that changes training are refused
-up front, naming the keys, so an edited sweep file never mixes results.
+started. Runs whose recipe evaluates at the end (``eval.at_end``) are evaluated by their own training; a run
+that finished without an evaluation (trained before the sweep asked for one) gets ``genlab eval`` with the
+recipe's eval options instead of a retraining, and a run that has one is left alone.
+
+Run folders whose saved config differs from the sweep's in a key that changes training are refused up front,
+naming the keys, so an edited sweep file never mixes results.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from genlab.config import Config, diff
 from genlab.errors import ConfigError, GenlabError
 from genlab.recipe import from_dict
 from genlab.registry import Registry
+from genlab.reporting.records import run_evaluation
 from genlab.resume import check_resume
 from genlab.rundir import RunDir
 from genlab.sweeps.grid import PlannedRun, Sweep, check_sweep_folder, validate_plan, write_manifest
@@ -48,12 +53,12 @@ TERMINAL_STATES = ("finished", "diverged")
 @dataclass
 class Action:
     run: PlannedRun
-    state: str  # "new" | "resume" | "finished" | "diverged"
+    state: str  # "new" | "resume" | "evaluate" | "finished" | "diverged"
     args: tuple[str, ...] = ()  # genlab CLI arguments (empty when nothing is to be done)
 
     @property
     def todo(self) -> bool:
-        return self.state in ("new", "resume")
+        return self.state in ("new", "resume", "evaluate")
 
 
 def decide(sweep: Sweep, run: PlannedRun, planned: Config) -> Action:
@@ -70,11 +75,21 @@ def decide(sweep: Sweep, run: PlannedRun, planned: Config) -> Action:
                           "asks for; pick another --out, or delete that run folder to retrain it")
     changed = [k for k in diff(saved, planned) if k in ("train.epochs", "train.max_steps")]
     state = (rd.read_status() or {}).get("state")
+    if state == "finished" and not changed and planned.eval.at_end and not run_evaluation(path).metrics:
+        return Action(run, "evaluate", eval_args(path, planned))
     if state in TERMINAL_STATES and not changed:
         return Action(run, state)
     structured = OmegaConf.structured(planned)
     extra = [f"{k}={_yaml_value(OmegaConf.select(structured, k))}" for k in changed]
     return Action(run, "resume", ("train", "--resume", str(path), *extra))
+
+
+def eval_args(path: Path, cfg: Config) -> tuple[str, ...]:
+    """`genlab eval` of a finished run with its recipe's ``eval:`` options, as its own ``eval.at_end`` would have
+    evaluated it (same checkpoint step, metrics, extractor, sample count, split and seed)."""
+    ev = cfg.eval
+    return ("eval", str(path), "--metrics", ",".join(ev.metrics), "--features", ev.features,
+            "--num-samples", str(ev.num_samples), "--split", ev.split, "--seed", str(cfg.train.seed))
 
 
 def _yaml_value(v) -> str:

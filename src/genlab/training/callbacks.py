@@ -111,7 +111,8 @@ class RecordWriter(Callback):
 
 
 class StatusFile(Callback):
-    """status.json: running while fitting, then how the fit ended (RunDir.write_status)."""
+    """status.json: running while fitting, then how the fit ended (RunDir.write_status); a finished fit also
+    records the budget that ended it (``ended_by``, e.g. ``train.minutes=10``: see training/budget.py)."""
 
     def _write(self, trainer: Trainer, state: str, **fields) -> None:
         if trainer.is_main:
@@ -124,7 +125,12 @@ class StatusFile(Callback):
 
     def on_fit_end(self, trainer: Trainer, status: str, error: str | None = None) -> None:
         if status in RECORDED_OUTCOMES:
-            self._write(trainer, status, **({"error": error} if error is not None else {}))
+            fields = {"error": error} if error is not None else {}
+            if status == "finished":  # which budget ended it (steps, epochs or minutes): the report says so
+                s = trainer.state
+                budget = trainer.budget
+                fields["ended_by"] = budget.describe(budget.ended_by(s.step, s.epoch, s.seconds))
+            self._write(trainer, status, **fields)
 
 
 class SampleGrids(Callback):

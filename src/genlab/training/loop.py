@@ -28,6 +28,7 @@ from genlab.resume import check_against_checkpoint
 from genlab.rundir import RunDir, RunLock
 from genlab.training import ddp, distributed, perf
 from genlab.training.batches import Batches, epoch_permutation
+from genlab.training.budget import Budget
 from genlab.training.callbacks import Callback, Checkpoints, RecordWriter, SampleGrids, StatusFile, overrides
 from genlab.training.checkpoint import load_checkpoint, prune, resume_checkpoint, rng_state, save_checkpoint
 from genlab.training.families import build_objective
@@ -128,6 +129,7 @@ class Trainer:
         self.batches = Batches(data.images.to(self.device),
                                data.labels.to(self.device) if data.labels is not None else None,
                                cfg.train.batch_size, self.runtime, rank=self.dist.rank, world_size=world)
+        self.budget = Budget.of(cfg.train, self.batches.steps_per_epoch)  # steps, epochs, minutes: which ends first
         t = cfg.train
         self.schedule: LRSchedule | None = None  # train.lr_schedule / warmup_steps; None: the rates stay put
         if t.lr_schedule != "constant" or t.warmup_steps:

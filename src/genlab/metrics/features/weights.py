@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from genlab.downloads import copy_with_progress
 from genlab.errors import GenlabError
 from genlab.io import atomic_write, cache_dir
 
@@ -33,16 +34,14 @@ def file_sha256(path: Path) -> str:
 
 
 def download_checked(url: str, dest: Path, check: Callable[[str, int], str | None], what: str) -> Path:
-    """Download ``url`` to ``dest`` atomically. ``check(sha256 hex, size)`` returns None for the published file,
+    """Download ``url`` to ``dest`` atomically, with a progress bar (bytes, speed, ETA) on stderr.
+    ``check(sha256 hex, size)`` returns None for the published file,
     else what was expected (then nothing is left behind and the GenlabError says so)."""
 
     def write(f) -> None:
-        h, size = hashlib.sha256(), 0
+        h = hashlib.sha256()
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:
-            for chunk in iter(lambda: r.read(1 << 20), b""):
-                h.update(chunk)
-                size += len(chunk)
-                f.write(chunk)
+            size = copy_with_progress(r, f, dest.name, h.update)
         expected = check(h.hexdigest(), size)
         if expected is not None:
             raise GenlabError(f"downloaded {url} ({size} bytes) has sha256 {h.hexdigest()[:16]}..., "
