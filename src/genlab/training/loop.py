@@ -162,7 +162,7 @@ class Trainer:
             cb.on_record(self, record)
 
     def emit_image(self, tag: str, grid) -> None:
-        """Give an image grid (HWC uint8) to the callbacks (RecordWriter sends it to TensorBoard)."""
+        """Give an image grid (HWC uint8) to the callbacks (the trackers of genlab.trackers log it)."""
         for cb in self.callbacks:
             cb.on_image(self, tag, grid)
 
