@@ -103,6 +103,7 @@ class MLflowTracker(Tracker):
                                                "genlab.version": __version__, "genlab.status": "running"})
             self.run_id = run.info.run_id
             self._log_params(params)
+        s.log(f"mlflow: run {self.run_id} (experiment {s.cfg.log.experiment}) at {uri}")
         return {"run_id": self.run_id, "experiment_id": experiment_id, "tracking_uri": uri}
 
     def _continued(self, s: TrackerStart, uri: str, params: dict[str, str]) -> str | None:

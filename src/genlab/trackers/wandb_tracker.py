@@ -36,7 +36,7 @@ class WandbTracker(Tracker):
         saved_id = (s.saved or {}).get("id")
         # console="off": genlab's progress bar and log lines stay as they are; create_new: a run of the user's own
         # in this process is neither finished nor reused
-        settings = wandb.Settings(console="off", disable_git=True, quiet=True, reinit="create_new")
+        settings = wandb.Settings(console="off", disable_git=True, silent=True, reinit="create_new")
         kwargs: dict[str, Any] = {}
         if not os.environ.get("WANDB_DIR"):
             kwargs["dir"] = str(s.run.path.absolute().parent)
@@ -44,6 +44,9 @@ class WandbTracker(Tracker):
                               id=saved_id or None, resume="allow" if saved_id else None, settings=settings, **kwargs)
         if saved_id:  # a resume may change the keys genlab.resume allows (train.epochs, log.*, ...)
             self.run.config.update(s.config, allow_val_change=True)
+        folder = Path(self.run.dir).parent
+        s.log(f"wandb: offline run {self.run.id} in {folder}; upload it with `wandb sync {folder}`" if self.run.offline
+              else f"wandb: run {self.run.id} at {self.run.url}")
         return {"id": self.run.id, "project": self.run.project}
 
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
