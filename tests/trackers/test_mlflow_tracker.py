@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 import genlab
 from genlab.errors import Interrupted, TrainingDiverged
 from genlab.rundir import RunDir
-from genlab.trackers.mlflow_tracker import local_store_uri, metric_key
+from genlab.trackers.mlflow_tracker import HTTP_DEFAULTS, local_store_uri, metric_key
 
 from .conftest import EVAL, warning_lines
 
@@ -155,7 +155,7 @@ class DiskFillsUp(genlab.Callback):
             resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 
 
-def test_a_full_disk_costs_one_warning_and_nothing_of_the_run(runs, tiny_train):
+def test_a_full_disk_costs_one_warning_and_nothing_of_the_run(runs, tiny_train, capfd):
     run_dir = runs / "full"
     db = runs / "mlflow" / "mlflow.db"
     old_limit, old_handler = resource.getrlimit(resource.RLIMIT_FSIZE), signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -172,6 +172,8 @@ def test_a_full_disk_costs_one_warning_and_nothing_of_the_run(runs, tiny_train):
     failed_at = int(warning.split(" at step ")[1].split()[0])
     assert 4 <= failed_at < 32
     assert "training goes on" in warning and "the run folder keeps everything" in warning
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "disk I/O error" not in out + err  # MLflow's own logging kept quiet
     # the run is whole: every record, the grids, the checkpoints, the status
     assert run.step == 32 and [r["step"] for r in train_records(run_dir)] == list(range(1, 33))
     assert len(RunDir.of(run_dir).sample_grids()) == 16 and RunDir.of(run_dir).checkpoint_files()
@@ -200,6 +202,7 @@ class Server:
             return self.uri
         port = free_port()
         self.uri = f"http://127.0.0.1:{port}"
+        self.close_log()
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job runner process: starts faster
         self.log = (self.folder / f"server-{port}.log").open("w")
         self.proc = subprocess.Popen(
@@ -223,6 +226,10 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
 
+    def close_log(self) -> None:
+        if getattr(self, "log", None) is not None:
+            self.log.close()
+
     @property
     def store(self) -> str:
         return f"sqlite:///{self.folder / 'server.db'}"
@@ -233,11 +240,19 @@ def server(tmp_path_factory):
     s = Server(tmp_path_factory.mktemp("mlflow-server"))
     yield s
     s.kill()
-    if s.proc is not None:
-        s.log.close()
+    s.close_log()
 
 
-def test_a_run_logged_to_an_mlflow_server_reads_back(server, tiny_train, runs, tmp_path):
+@pytest.fixture
+def own_environ():
+    """The tracker sets MLflow's HTTP retry variables in this process (setdefault); put the environment back."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_a_run_logged_to_an_mlflow_server_reads_back(server, tiny_train, runs, tmp_path, own_environ):
     uri = server.ensure()
     run_dir = runs / "served"
     run = tiny_train(run_dir, "train.epochs=2", "log.trackers=[tensorboard,mlflow]", f"log.mlflow_uri={uri}",
@@ -265,13 +280,18 @@ class KillServerAt(genlab.Callback):
             self.server.kill()
 
 
-def test_a_server_killed_mid_training_costs_one_warning(server, tiny_train, runs):
+def test_a_server_killed_mid_training_costs_one_warning(server, tiny_train, runs, own_environ, capfd):
     uri = server.ensure()
+    for k in HTTP_DEFAULTS:  # genlab's short retries, not MLflow's minutes of them
+        os.environ.pop(k, None)
     run_dir = runs / "orphan"
     lines: list[str] = []
     run = tiny_train(run_dir, "train.epochs=4", "log.trackers=[mlflow]", f"log.mlflow_uri={uri}",
                      callbacks=[KillServerAt(server, 3)], lines=lines)
     assert server.proc.poll() is not None  # it really is gone
+    assert {k: os.environ[k] for k in HTTP_DEFAULTS} == HTTP_DEFAULTS
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "Max retries" not in out + err
     [warning] = warning_lines(lines)
     # killed after step 3's update, before its record: that record is the first that cannot be sent
     assert warning.startswith("warning: the mlflow tracker failed to log a record at step 3 "), warning

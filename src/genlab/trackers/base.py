@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -64,6 +65,11 @@ class Tracker:
             what = " ".join(str(e).split())
             raise ConfigError(f"log.trackers lists {cls.name}, but the {cls.package} package does not import "
                               f"({type(e).__name__}: {what}); reinstall it with: {install}") from None
+
+    def quiet(self) -> AbstractContextManager:
+        """Entered around every call of this tracker: keeps the library's own error output (tracebacks it logs
+        before raising) off the console, since the failure is reported in one line."""
+        return nullcontext()
 
     def start(self, s: TrackerStart) -> dict | None:
         """Open (or, with ``s.saved``, continue) the tracker's run; returns the ids to keep in the run folder

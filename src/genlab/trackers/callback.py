@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 POSITION_KEYS = ("step", "epoch")
 #: what a guarded call returns when its tracker failed
 FAILED = object()
+#: the most of a tracker's error message the warning quotes (an HTTP error names the whole request)
+DETAIL_CHARS = 200
 
 
 def chosen_trackers(cfg: Config) -> list[str]:
@@ -79,12 +81,14 @@ class Trackers(Callback):
         if tracker not in self.active:
             return FAILED
         try:
-            return fn(*args)
+            with tracker.quiet():
+                return fn(*args)
         except Exception as e:
             if _interrupted(e):
                 raise KeyboardInterrupt from e
             self.active.remove(tracker)
-            detail = " ".join(str(e).split())[:300]
+            detail = " ".join(str(e).split())
+            detail = detail if len(detail) <= DETAIL_CHARS else detail[:DETAIL_CHARS - 3] + "..."
             self._log(f"warning: the {tracker.name} tracker failed {what} at step {self._step} "
                       f"({type(e).__name__}: {detail}); it gets nothing more from this run and training goes on; "
                       "the run folder keeps everything (metrics.jsonl, samples/, checkpoints/)")

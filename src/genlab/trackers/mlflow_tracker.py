@@ -20,9 +20,12 @@ are set, so a server that has gone away costs seconds, not MLflow's default of m
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,18 @@ class MLflowTracker(Tracker):
     def __init__(self) -> None:
         self.client: Any = None
         self.run_id = ""
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """MLflow logs a traceback before it raises (a database error, its table migrations at INFO): its
+        logger is kept to CRITICAL during genlab's calls, so a failure reads as genlab's one warning line."""
+        logger = logging.getLogger("mlflow")
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
 
     # ------------------------------------------------------------------------------------- start
     def start(self, s: TrackerStart) -> dict | None:

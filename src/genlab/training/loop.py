@@ -211,8 +211,9 @@ class Trainer:
 
 
 def standard_callbacks(trainer: Trainer, extra: Sequence[Callback] = ()) -> list[Callback]:
-    """What every run does around its steps, with ``extra`` (e.g. evaluation.TrainingEval) before the epoch's
-    checkpoint, so a checkpoint written for a new best FID is the epoch's checkpoint."""
+    """What every run does around its steps, with ``extra`` (e.g. evaluation.TrainingEval; genlab.train adds the
+    trackers of ``log.trackers`` there) before the epoch's checkpoint, so a checkpoint written for a new best FID
+    is the epoch's checkpoint."""
     cbs: list[Callback] = [RecordWriter(), StatusFile()]
     if trainer.cfg.log.progress and trainer.is_main:
         cbs.append(ProgressBar())
