@@ -284,10 +284,12 @@ def test_a_server_killed_mid_training_costs_one_warning(server, tiny_train, runs
     uri = server.ensure()
     for k in HTTP_DEFAULTS:  # genlab's short retries, not MLflow's minutes of them
         os.environ.pop(k, None)
+    os.environ["MLFLOW_TRACKING_URI"] = uri  # the server named the other way: MLflow's own variable
     run_dir = runs / "orphan"
     lines: list[str] = []
-    run = tiny_train(run_dir, "train.epochs=4", "log.trackers=[mlflow]", f"log.mlflow_uri={uri}",
-                     callbacks=[KillServerAt(server, 3)], lines=lines)
+    run = tiny_train(run_dir, "train.epochs=4", "log.trackers=[mlflow]", callbacks=[KillServerAt(server, 3)],
+                     lines=lines)
+    assert RunDir.of(run_dir).read_tracker_ids()["mlflow"]["tracking_uri"] == uri
     assert server.proc.poll() is not None  # it really is gone
     assert {k: os.environ[k] for k in HTTP_DEFAULTS} == HTTP_DEFAULTS
     out, err = capfd.readouterr()
