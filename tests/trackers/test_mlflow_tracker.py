@@ -120,6 +120,16 @@ def test_the_local_store_holds_the_run_and_a_resume_continues_it(runs, tiny_trai
     assert eval_json.read_bytes() == RunDir.of(run_dir).eval_json.read_bytes()
 
 
+def test_a_tracker_added_on_resume_gets_the_records_so_far(runs, tiny_train):
+    run_dir = runs / "late"
+    tiny_train(run_dir, "log.trackers=[]")
+    assert RunDir.of(run_dir).read_tracker_ids() == {}
+    tiny_train(run_dir, "train.epochs=2", "log.trackers=[mlflow]", resume=True)
+    client, run_id = client_of(run_dir)
+    assert history(client, run_id, "loss_G") == [(r["step"], r["loss_G"]) for r in train_records(run_dir)]
+    assert [s for s, _ in history(client, run_id, "loss_G")] == [1, 2, 3, 4]
+
+
 class NaNWeights(genlab.Callback):
     """G's weights become NaN after step 1, so step 2's losses are not finite: a real divergence."""
 
