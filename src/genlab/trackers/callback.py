@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from genlab import signals
 from genlab.config import Config, to_dict
-from genlab.errors import RunError
+from genlab.errors import GenlabError
 from genlab.export import export_generator
 from genlab.trackers.base import TRACKERS, Tracker, TrackerStart
 from genlab.training.callbacks import Callback
@@ -140,10 +140,13 @@ class Trackers(Callback):
         self._step = trainer.state.step
         keepers = [t for t in self.active if t.takes_artifacts]
         if status == "finished" and keepers:
-            with tempfile.TemporaryDirectory(prefix="genlab-export-") as tmp:
-                files = self._artifacts(trainer, Path(tmp))
-                for tracker in keepers:
-                    self._call(tracker, "to keep the export and eval.json", tracker.log_artifacts, files)
+            try:
+                with tempfile.TemporaryDirectory(prefix="genlab-export-") as tmp:
+                    files = self._artifacts(trainer, Path(tmp))
+                    for tracker in keepers:
+                        self._call(tracker, "to keep the export and eval.json", tracker.log_artifacts, files)
+            except OSError as e:  # no room for the temporary folder: the trackers go without the files
+                trainer.log(f"warning: the trackers get no export or eval.json: {e}")
         for tracker in list(self.active):
             self._call(tracker, "to record the end of the run", tracker.finish, self._step, status)
         self.active = []
@@ -156,7 +159,7 @@ class Trackers(Callback):
         if run.checkpoint_files():
             try:
                 files["export"] = export_generator(run, tmp / "export", "last")
-            except RunError as e:  # an unreadable last checkpoint: the trackers get the rest
+            except (GenlabError, OSError) as e:  # an unreadable checkpoint, a full disk: they get the rest
                 trainer.log(f"warning: the trackers get no export: {e}")
         if run.eval_json.is_file():
             files["eval.json"] = run.eval_json
