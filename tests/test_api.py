@@ -56,6 +56,9 @@ def test_the_documented_example_runs(data_env, tmp_path, monkeypatch):
     assert (work / "runs/api-demo/analysis/curves.png").is_file()
     assert (work / "exports/api-demo/generator.safetensors").is_file()
     assert namespace["result"]["fid"] > 0 and namespace["folder_result"]["fid"] > 0
+    # the callbacks example resumed the run (to the tiny set's second epoch) with its own logger
+    assert namespace["more"].step == 8
+    assert (work / "runs/api-demo/losses.txt").read_text().splitlines()[-1] == "# finished at step 8"
 
 
 def test_import_genlab_loads_nothing_else():

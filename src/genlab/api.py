@@ -41,7 +41,9 @@ from genlab.resume import resume_config
 from genlab.rundir import RunDir, check_output_file
 from genlab.sampling import LoadedRun, Truncation, as_truncation, sample_prompt
 from genlab.sampling import load_run as _load_run
+from genlab.trackers import Trackers
 from genlab.training import distributed
+from genlab.training.callbacks import Callback
 from genlab.training.loop import train as train_loop
 
 PathLike = Union[str, Path]
@@ -211,7 +213,7 @@ def default_run_dir(cfg: Config, recipe: PathLike | Config | None) -> Path:
 
 def train(recipe: PathLike | Config | None, overrides: Sequence[str] = (), run_dir: PathLike | None = None,
           *, overwrite: bool = False, resume: bool = False, evaluate: bool = True,
-          log: Callable[[str], None] = print, device: str = "cpu") -> Run:
+          log: Callable[[str], None] = print, device: str = "cpu", callbacks: Sequence[Callback] = ()) -> Run:
     """Train a recipe (a YAML path or a :class:`~genlab.config.Config`) with dotted ``overrides``, as
     `genlab train` does, and return the finished run with its last checkpoint loaded.
 
@@ -219,9 +221,10 @@ def train(recipe: PathLike | Config | None, overrides: Sequence[str] = (), run_d
     folder. resume: continue ``run_dir`` where it stopped (``recipe`` may be None; only keys that keep the resume
     exact may change, e.g. ``train.epochs``). evaluate: run the recipe's ``eval.every`` evaluations (and keep
     best.pt). log: where progress lines go. device: where the returned run is loaded (training uses
-    ``train.device``).
+    ``train.device``). callbacks: your own :class:`genlab.Callback` objects (``on_record``, ``on_image``,
+    ``on_fit_end``, ...: see ``genlab.training.callbacks``), run after the standard ones, the trackers of
+    ``log.trackers`` and the evaluations.
     """
-    callbacks = (TrainingEval(),) if evaluate else ()
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs run_dir: the run folder to continue")
@@ -232,9 +235,11 @@ def train(recipe: PathLike | Config | None, overrides: Sequence[str] = (), run_d
     else:
         cfg = _config_of(recipe, overrides)
         target = Path(run_dir) if run_dir is not None else default_run_dir(cfg, recipe)
+    trackers = Trackers.of(cfg)  # a tracker whose package is missing is refused here, before any work
     log(f"genlab train {cfg.model.name} on {cfg.data.name} ({cfg.data.resolution}px, {cfg.data.channels}ch) "
         f"-> {target}")
-    train_loop(cfg, target, overwrite=overwrite, resume=resume, log=log, callbacks=callbacks)
+    extra = (trackers, *((TrainingEval(),) if evaluate else ()), *callbacks)
+    train_loop(cfg, target, overwrite=overwrite, resume=resume, log=log, callbacks=extra)
     return load_run(target, "last", device)
 
 

@@ -101,8 +101,15 @@ class LogConfig:
     keep_checkpoints: int = 3  # keep the last K epoch checkpoints
     every_steps: int = 10  # steps between metrics.jsonl / TensorBoard records (averaged over the window)
     num_samples: int = 64  # size of the fixed noise batch
-    tensorboard: bool = True  # write TensorBoard event files under tb/
+    tensorboard: bool = True  # false: no TensorBoard event files (tb/), even when log.trackers lists tensorboard
     progress: bool = True  # Rich progress bar
+    #: experiment trackers that receive the run (genlab.trackers): tensorboard (tb/), mlflow (pip install
+    #: 'genlab[mlflow]'), wandb (pip install 'genlab[wandb]'); each gets the config as parameters, every record of
+    #: metrics.jsonl, the sample grids, the final export and eval.json, and how the run ended
+    trackers: list[str] = field(default_factory=lambda: ["tensorboard"])
+    #: MLflow tracking URI ("" = $MLFLOW_TRACKING_URI, else sqlite:///<folder of the run>/mlflow/mlflow.db)
+    mlflow_uri: str = ""
+    experiment: str = "genlab"  # MLflow experiment / W&B project the run is logged under
 
 
 @dataclass
@@ -431,5 +438,6 @@ def validate(cfg: Config) -> None:
     _check(lg.keep_checkpoints > 0, "log.keep_checkpoints", lg.keep_checkpoints, "a positive count")
     _check(lg.every_steps > 0, "log.every_steps", lg.every_steps, "a positive number of steps")
     _check(lg.num_samples > 0, "log.num_samples", lg.num_samples, "a positive count")
+    _check(bool(lg.experiment.strip()), "log.experiment", lg.experiment, "a name (an MLflow experiment, a W&B project)")
     _check(ev.every >= 0, "eval.every", ev.every, "epochs >= 0 (0 = off)")
     _check(ev.num_samples > 0, "eval.num_samples", ev.num_samples, "a positive count")

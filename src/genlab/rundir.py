@@ -7,6 +7,7 @@
                 status.json      running | finished | interrupted | diverged  write_status / read_status
                 runtime.json     the resolved speed settings                 write_runtime / read_runtime
                 eval.json        the last `genlab eval` result               write_eval / read_eval
+                trackers.json    each experiment tracker's run id (resumes)  write_tracker_ids / read_tracker_ids
                 noise.pt         the fixed noise behind every sample grid    save_noise / load_noise
                 samples/         epoch_0010.png (+ recon_epoch_0010.png)     sample_path / sample_grids
                 checkpoints/     step_*.pt, best.pt                          step_checkpoint / checkpoint_files
@@ -51,11 +52,11 @@ EXPORT_WEIGHTS, EXPORT_META = "generator.safetensors", "generator.json"
 
 #: every entry genlab writes at the top of a run folder (RunDir's files below, and `genlab report`'s default)
 RUN_NAMES = ("config.yaml", "metrics.jsonl", "status.json", "runtime.json", "eval.json", "noise.pt", "tb", "samples",
-             "checkpoints", "analysis", "report.html")
+             "checkpoints", "analysis", "report.html", "trackers.json")
 #: the entries of a run that are the run itself: an output path of any command must never replace them
 #: (eval.json, report.html and analysis/ are outputs of commands and may be written again)
 RUN_OWNED = ("config.yaml", "metrics.jsonl", "status.json", "runtime.json", "noise.pt", "tb", "samples",
-             "checkpoints", MARKER_FILE, LOCK_FILE)
+             "checkpoints", "trackers.json", MARKER_FILE, LOCK_FILE)
 
 
 def _genlab_config(path: Path) -> bool:
@@ -217,6 +218,7 @@ class RunDir:
     status_json = property(lambda self: self.path / "status.json")
     runtime_json = property(lambda self: self.path / "runtime.json")
     eval_json = property(lambda self: self.path / "eval.json")
+    trackers_json = property(lambda self: self.path / "trackers.json")
     noise = property(lambda self: self.path / "noise.pt")
     tb = property(lambda self: self.path / "tb")
     samples = property(lambda self: self.path / "samples")
@@ -426,6 +428,18 @@ class RunDir:
 
     def read_eval(self) -> dict | None:
         return self._read_json(self.eval_json)
+
+    def write_tracker_ids(self, tracker: str, ids: dict) -> Path:
+        """What identifies this run in an experiment tracker (``{"run_id": ...}``), so a resume continues the
+        same tracker run instead of starting a second one."""
+        saved = self.read_tracker_ids()
+        saved[tracker] = ids
+        return self._write_json(self.trackers_json, saved)
+
+    def read_tracker_ids(self) -> dict[str, dict]:
+        """Tracker name -> the ids :meth:`write_tracker_ids` kept ({} when none)."""
+        saved = self._read_json(self.trackers_json)
+        return {k: v for k, v in saved.items() if isinstance(v, dict)} if isinstance(saved, dict) else {}
 
     # ------------------------------------------------------------------------------------ noise and samples
     def save_noise(self, fixed: dict) -> Path:

@@ -8,8 +8,8 @@ import sys
 import pytest
 from PIL import Image
 
+from genlab.api import train
 from genlab.recipe import load_config
-from genlab.training.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def run(tiny_fmnist, tmp_path_factory):
     cfg = load_config("configs/demo_fashion_mnist_dcgan.yaml", [
         f"data.root={tiny_fmnist}", "data.verify=false", "data.limit=64", "model.hidden_dim=8", "train.batch_size=16",
         "train.epochs=2", "log.every_steps=2", "log.progress=false", "log.keep_checkpoints=1"])
-    train(cfg, run, log=lambda *_: None)
+    train(cfg, run_dir=run, evaluate=False, log=lambda *_: None)  # genlab.train: with the trackers (TensorBoard)
     return run
 
 
@@ -33,6 +33,9 @@ def test_tensorboard_reads_scalars_and_images(run):
     steps = [e.step for e in acc.Scalars("loss_D")]
     assert steps == [2, 4, 6, 8]
     assert "samples" in tags["images"]
+    assert {"config/text_summary", "status/text_summary"} <= set(tags["tensors"]), tags["tensors"]
+    [status] = acc.Tensors("status/text_summary")
+    assert status.step == 8 and status.tensor_proto.string_val == [b"finished"]
 
 
 def test_sample_grids_open_and_checkpoints_pruned(run):

@@ -1,5 +1,6 @@
-"""What happens around the training loop, as callbacks: records and TensorBoard, the status file, sample
-grids, checkpoints (progress.py: the progress bar; evaluation.py: metrics during training and best.pt).
+"""What happens around the training loop, as callbacks: records (metrics.jsonl), the status file, sample
+grids, checkpoints (progress.py: the progress bar; evaluation.py: metrics during training and best.pt;
+genlab.trackers: TensorBoard, MLflow, W&B).
 
 ``loop.fit`` calls, in this order::
 
@@ -18,7 +19,6 @@ reach every rank (an evaluation or a checkpoint needs all of them).
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,46 +68,20 @@ def overrides(cb: Callback, event: str) -> bool:
 
 
 class RecordWriter(Callback):
-    """Records to metrics.jsonl (RunDir.append_record) and scalars and grids to TensorBoard (``log.tensorboard``).
+    """Records to metrics.jsonl (RunDir.append_record). Experiment trackers (TensorBoard, MLflow, W&B) are the
+    callback of ``genlab.trackers``, which ``genlab.train`` adds.
 
     At the start of a fit, records past the state's step (left by a run killed after its last checkpoint) are
-    dropped, and TensorBoard purges its events past that step.
+    dropped.
     """
 
-    def __init__(self) -> None:
-        self.tb = None
-
     def on_fit_start(self, trainer: Trainer) -> None:
-        if not trainer.is_main:
-            return
-        step = trainer.state.step
-        trainer.run.truncate_records(step)
-        if trainer.cfg.log.tensorboard and self.tb is None:
-            from torch.utils.tensorboard import SummaryWriter  # slow import, only when TensorBoard is on
-
-            self.tb = SummaryWriter(str(trainer.run.tb), purge_step=step + 1 if step > 0 else None)
+        if trainer.is_main:
+            trainer.run.truncate_records(trainer.state.step)
 
     def on_record(self, trainer: Trainer, record: dict) -> None:
-        if not trainer.is_main:
-            return
-        trainer.run.append_record(record)
-        if self.tb is not None:
-            step = int(record["step"])
-            for k, v in record.items():
-                if k in ("step", "epoch") or not isinstance(v, (int, float)) or isinstance(v, bool):
-                    continue
-                if math.isfinite(v):
-                    self.tb.add_scalar(k, v, step)
-
-    def on_image(self, trainer: Trainer, tag: str, grid) -> None:
-        if self.tb is not None:
-            self.tb.add_image(tag, grid, trainer.state.step, dataformats="HWC")
-
-    def on_fit_end(self, trainer: Trainer, status: str, error: str | None = None) -> None:
-        if self.tb is not None:
-            self.tb.flush()
-            self.tb.close()
-            self.tb = None
+        if trainer.is_main:
+            trainer.run.append_record(record)
 
 
 class StatusFile(Callback):

@@ -164,7 +164,7 @@ class Trainer:
             cb.on_record(self, record)
 
     def emit_image(self, tag: str, grid) -> None:
-        """Give an image grid (HWC uint8) to the callbacks (RecordWriter sends it to TensorBoard)."""
+        """Give an image grid (HWC uint8) to the callbacks (the trackers of genlab.trackers log it)."""
         for cb in self.callbacks:
             cb.on_image(self, tag, grid)
 
@@ -213,8 +213,9 @@ class Trainer:
 
 
 def standard_callbacks(trainer: Trainer, extra: Sequence[Callback] = ()) -> list[Callback]:
-    """What every run does around its steps, with ``extra`` (e.g. evaluation.TrainingEval) before the epoch's
-    checkpoint, so a checkpoint written for a new best FID is the epoch's checkpoint."""
+    """What every run does around its steps, with ``extra`` (e.g. evaluation.TrainingEval; genlab.train adds the
+    trackers of ``log.trackers`` there) before the epoch's checkpoint, so a checkpoint written for a new best FID
+    is the epoch's checkpoint."""
     cbs: list[Callback] = [RecordWriter(), StatusFile()]
     if trainer.cfg.log.progress and trainer.is_main:
         cbs.append(ProgressBar())

@@ -1,9 +1,9 @@
 """The log window: per-step scalars accumulated as tensors, averaged into one record per window.
 
 Scalars are synchronised once per window (``log.every_steps``), so the training step never waits on
-``.item()``; the loop hands each record to the callbacks (callbacks.RecordWriter writes metrics.jsonl and
-TensorBoard). Keys under ``time/`` are wall-clock figures (they differ between otherwise identical runs); every
-other key is a deterministic function of config and seed.
+``.item()``; the loop hands each record to the callbacks (callbacks.RecordWriter writes metrics.jsonl; the
+trackers of genlab.trackers send it to TensorBoard, MLflow, W&B). Keys under ``time/`` are wall-clock figures
+(they differ between otherwise identical runs); every other key is a deterministic function of config and seed.
 """
 from __future__ import annotations
 
