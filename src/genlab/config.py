@@ -22,6 +22,7 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf import errors as oc_errors
 
 from genlab.errors import ConfigError
+from genlab.recipe_files import locate as locate_recipe
 
 
 @dataclass
@@ -187,7 +188,8 @@ def _schema() -> DictConfig:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                 base: dict | None = None) -> Config:
-    """Recipe YAML (or a saved config dict) + dotted overrides (``model.latent_dim=64``) -> validated Config."""
+    """Recipe YAML (or a saved config dict) + dotted overrides (``model.latent_dim=64``) -> validated Config.
+    ``path``: a YAML file, or the name of a recipe that ships with genlab (``genlab.recipe_files.locate``)."""
     cfg = _schema()
     OmegaConf.set_struct(cfg, True)
     moved: list[str] = []
@@ -196,7 +198,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if base is not None:
             cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(copy.deepcopy(base), moved)))
         if path is not None:
-            cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(_read_recipe(Path(path)), moved)))
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(_read_recipe(locate_recipe(path)), moved)))
         for ov in overrides:
             if "=" not in ov:
                 raise ConfigError(f"override {ov!r} must look like key=value, e.g. model.latent_dim=64")
