@@ -41,6 +41,7 @@ from genlab.sampling import LoadedRun, Truncation, as_truncation, sample_prompt
 from genlab.sampling import load_run as _load_run
 from genlab.training import distributed
 from genlab.training.loop import train as train_loop
+from genlab.training.perf import resolve_device
 
 PathLike = Union[str, Path]
 #: metrics: names (``"fid"``), a comma-separated string (``"fid,kid"``) or a sequence of names
@@ -171,8 +172,9 @@ def save_images(images: torch.Tensor, folder: PathLike, prefix: str = "sample") 
     return out
 
 
-def load_run(path: PathLike, checkpoint: str = "last", device: str = "cpu") -> Run:
-    """A run folder and which checkpoint (``last`` | ``best`` | a path) -> a :class:`Run` in eval mode."""
+def load_run(path: PathLike, checkpoint: str = "last", device: str = "auto") -> Run:
+    """A run folder and which checkpoint (``last`` | ``best`` | a path) -> a :class:`Run` in eval mode on ``device``
+    (``auto``: CUDA, then MPS, then the CPU)."""
     return Run(_load_run(path, checkpoint, device))
 
 
@@ -195,7 +197,7 @@ def default_run_dir(cfg: Config, recipe: PathLike | Config | None) -> Path:
 
 def train(recipe: PathLike | Config | None, overrides: Sequence[str] = (), run_dir: PathLike | None = None,
           *, overwrite: bool = False, resume: bool = False, evaluate: bool = True,
-          log: Callable[[str], None] = print, device: str = "cpu") -> Run:
+          log: Callable[[str], None] = print, device: str = "auto") -> Run:
     """Train a recipe (a YAML path or a :class:`~genlab.config.Config`) with dotted ``overrides``, as
     `genlab train` does, and return the finished run with its last checkpoint loaded.
 
@@ -244,7 +246,7 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
              metrics: Metrics = DEFAULT_METRICS, features: Any = "auto", num_samples: int = 10_000,
              checkpoint: str = "last", split: str = "test", resolution: int | None = None,
              channels: int | None = None, root: str | None = None, seed: int = 0, batch_size: int = 250,
-             inception_weights: str | None = None, device: str = "cpu",
+             inception_weights: str | None = None, device: str = "auto",
              out: PathLike | None = None, verify: bool | None = None,
              truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> dict[str, Any]:
     """Metrics of a run (a run folder or a :class:`Run`: its generator against its dataset's ``split``) or of a
@@ -279,7 +281,7 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
         raise ConfigError("the classifier extractor is trained on a labeled dataset: compare against "
                           "DATASET:SPLIT, or use the inception features for folder vs folder")
     result = evaluate_folder(folder, ref, name, metrics, batch_size=batch_size, seed=seed, resolution=resolution,
-                             channels=channels, weights=inception_weights, device=device)
+                             channels=channels, weights=inception_weights, device=resolve_device(device))
     if out is not None:
         atomic_write_text(out, json.dumps(result, indent=1, default=float))
     return result

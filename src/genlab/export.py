@@ -32,6 +32,7 @@ from genlab.models import MODELS
 from genlab.recipe import build_networks, from_dict
 from genlab.rundir import RunDir
 from genlab.sampling import LoadedRun, load_run, sample_prompt
+from genlab.training.perf import resolve_device
 
 WEIGHTS_FILE = "generator.safetensors"
 META_FILE = "generator.json"
@@ -198,7 +199,7 @@ class ExportedGenerator:
         return self._run.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size)
 
 
-def load_generator(export_dir: str | Path, device: str = "cpu") -> ExportedGenerator:
+def load_generator(export_dir: str | Path, device: str = "auto") -> ExportedGenerator:
     """An export folder (``genlab export``) -> the generator rebuilt from its JSON and safetensors weights."""
     folder = Path(export_dir)
     meta, weights = folder / META_FILE, folder / WEIGHTS_FILE
@@ -215,6 +216,6 @@ def load_generator(export_dir: str | Path, device: str = "cpu") -> ExportedGener
     except Exception as e:  # a truncated file, or weights that do not fit the described model
         raise RunError(f"{str(weights)!r} does not hold the weights of a {info.model} generator "
                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-    dev = torch.device(device)
+    dev = resolve_device(device)  # auto: CUDA, then MPS, then the CPU
     net.to(dev).eval()
     return ExportedGenerator(net=net, info=info, folder=folder, device=dev)
