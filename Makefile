@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 GENLAB := $(VENV)/bin/genlab
 # torch first, from the CPU wheel pinned here: anything that depends on torch must find it installed.
+# scripts/install_torch.sh picks the build: CUDA with an NVIDIA GPU, else the CPU build (never PyPI's multi-GB
+# Linux CUDA build on a machine without a GPU); TORCH_INDEX=URL forces an index (e.g. PyTorch's cu126 one).
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 # Exact versions of everything else (torch's build is TORCH_SPEC's choice, so the locks leave torch out).
@@ -13,10 +15,10 @@ DEV_LOCK := requirements/dev.lock
 
 .PHONY: install dev demo test lint data bench clean lock
 
-$(VENV)/.base: pyproject.toml $(BASE_LOCK) Makefile
+$(VENV)/.base: pyproject.toml $(BASE_LOCK) Makefile scripts/install_torch.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	TORCH_SPEC="$(TORCH_SPEC)" bash scripts/install_torch.sh $(PY)
 	$(PY) -m pip install -q -r $(BASE_LOCK)
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m pip check
