@@ -20,7 +20,8 @@ _LAZY = {
     "Run": "genlab.api",
     "save_images": "genlab.api",
     "export_generator": "genlab.export",
-    "load_generator": "genlab.export",
+    "load_generator": "genlab.hub",  # an export folder or a Hub repo id
+    "push_to_hub": "genlab.hub",
     "ExportedGenerator": "genlab.export",
 }
 
