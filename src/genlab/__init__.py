@@ -19,6 +19,8 @@ _LAZY = {
     "evaluate": "genlab.api",
     "Run": "genlab.api",
     "save_images": "genlab.api",
+    "compare": "genlab.api",
+    "to_image": "genlab.api",
     "export_generator": "genlab.export",
     "load_generator": "genlab.hub",  # an export folder or a Hub repo id
     "push_to_hub": "genlab.hub",

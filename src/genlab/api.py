@@ -35,6 +35,7 @@ from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
 from genlab.metrics.reference import native_ref
 from genlab.recipe import load_config
+from genlab.reporting.notebook import Comparison, Result, figure_image, grid_png, run_html, run_markdown, to_image
 from genlab.resume import resume_config
 from genlab.rundir import RunDir
 from genlab.sampling import LoadedRun, Truncation, as_truncation, sample_prompt
@@ -92,6 +93,13 @@ class Run:
         return (f"Run({str(self.path)!r}, model={self.cfg.model.name!r}, step={self.step}, epoch={self.epoch}, "
                 f"checkpoint={self.checkpoint.name!r})")
 
+    # in a notebook: what it is, its latest grid and its last evaluation (genlab.reporting.notebook)
+    def _repr_html_(self) -> str:
+        return run_html(self.loaded.run, self.cfg, self.step, self.epoch, self.checkpoint)
+
+    def _repr_markdown_(self) -> str:
+        return run_markdown(self.loaded.run, self.cfg, self.step, self.epoch, self.checkpoint)
+
     # ------------------------------------------------------------------------------------ images
     def sample(self, n: int = 64, seed: int = 0, labels: Sequence[int] | None = None,
                prompt: str | None = None, batch_size: int = 256,
@@ -115,6 +123,10 @@ class Run:
         ``1 + (len(seeds) - 1) * (steps - 1)`` frames, as `genlab interpolate --seeds` draws them."""
         return interpolate(self.loaded, seed_latents(self.loaded, seeds), steps=steps, method=method, label=label)
 
+    def grid(self, n: int = 64, seed: int = 0, nrow: int | None = None, **sample_options: Any) -> Image.Image:
+        """The images of ``sample(n, seed, ...)`` as one picture (a notebook shows it inline)."""
+        return to_image(self.sample(n, seed=seed, **sample_options), nrow=nrow)
+
     def save_grid(self, images: torch.Tensor, path: PathLike, nrow: int | None = None) -> Path:
         """Images in [-1, 1] -> one PNG grid (``nrow`` images per row; default: about square)."""
         save_grid(images, Path(path), nrow=nrow)
@@ -128,7 +140,7 @@ class Run:
     def evaluate(self, metrics: Metrics = DEFAULT_METRICS, num_samples: int = 10_000, *, features: Any = "auto",
                  seed: int = 0, split: str = "test", batch_size: int = 250, inception_weights: str | None = None,
                  out: PathLike | None = None, verify: bool | None = None,
-                 truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> dict[str, Any]:
+                 truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> Result:
         """Metrics of this checkpoint's generator against the run's dataset ``split`` (the result `genlab eval`
         prints: top-level keys are the metric names, plus ``protocol``). ``out``: also write it there as JSON
         (the run's ``eval.json`` is left alone unless ``out`` names it; naming it for a checkpoint of another run
@@ -145,7 +157,7 @@ class Run:
                                  device=str(self.loaded.device), verify=verify, truncation=trunc)
         if out is not None and distributed.collective().rank == 0:
             self.loaded.run.write_eval(result, out)
-        return result
+        return Result(result)  # a dict that a notebook shows as a table
 
     def plot_curves(self, path: PathLike | None = None, smoothing: float = 0.9, svg: bool = True) -> list[Path]:
         """The loss curves of `genlab plot curves` -> PNG (+ SVG); default path RUN/analysis/curves.png."""
@@ -155,6 +167,13 @@ class Run:
 
         fig = plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing)
         return save_figure(fig, Path(path) if path is not None else self.loaded.run.artifact("curves.png"), svg=svg)
+
+    def curves(self, smoothing: float = 0.9) -> Image.Image:
+        """The loss curves of `genlab plot curves` as a picture (a notebook shows it inline; nothing is written)."""
+        from genlab.reporting.plots import plot_losses  # matplotlib only when a figure is asked for
+        from genlab.reporting.records import read_records
+
+        return figure_image(plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing))
 
     def records(self) -> list[dict]:
         """Every record of metrics.jsonl (training windows and evaluations), in order."""
@@ -170,6 +189,16 @@ def save_images(images: torch.Tensor, folder: PathLike, prefix: str = "sample") 
         Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(buf, format="PNG")
         atomic_write_bytes(out / f"{prefix}_{i:06d}.png", buf.getvalue())
     return out
+
+
+def compare(*runs: Run | PathLike, n: int = 16, seed: int = 0) -> Comparison:
+    """Runs (Run objects or run folders) side by side: the config keys that differ, their last evaluations
+    (eval.json, else the last evaluation record; with intervals and protocol) and ``n`` samples of each from
+    latent ``seed``. A notebook shows it as a table and grids."""
+    if not runs:
+        raise ConfigError("compare() needs at least one run")
+    loaded = [r if isinstance(r, Run) else load_run(r) for r in runs]
+    return Comparison([(r.path.name, r.path, r.cfg, grid_png(r.sample(n, seed=seed))) for r in loaded])
 
 
 def load_run(path: PathLike, checkpoint: str = "last", device: str = "auto") -> Run:
@@ -248,7 +277,7 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
              channels: int | None = None, root: str | None = None, seed: int = 0, batch_size: int = 250,
              inception_weights: str | None = None, device: str = "auto",
              out: PathLike | None = None, verify: bool | None = None,
-             truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> dict[str, Any]:
+             truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> Result:
     """Metrics of a run (a run folder or a :class:`Run`: its generator against its dataset's ``split``) or of a
     folder of images (against ``"DATASET[:SPLIT]"``, a DatasetRef or another folder), as `genlab eval` and
     `genlab eval-folder` compute them. ``out``: also write the result there as JSON.
@@ -284,4 +313,4 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
                              channels=channels, weights=inception_weights, device=resolve_device(device))
     if out is not None:
         atomic_write_text(out, json.dumps(result, indent=1, default=float))
-    return result
+    return Result(result)
