@@ -40,7 +40,7 @@ def test_an_export_samples_bit_for_bit_like_its_run_without_the_run_folder(name,
             run.sample(5, seed=1, labels=[2, 7])
     state = {k: v.clone() for k, v in run.generator.state_dict().items()}  # the EMA copy when the run has one
     out = export_generator(run_dir, tmp_path / "export")
-    assert sorted(p.name for p in out.iterdir()) == [META_FILE, WEIGHTS_FILE]
+    assert sorted(p.name for p in out.iterdir()) == [".genlab-export", META_FILE, WEIGHTS_FILE]
     assert [p.name for p in (tmp_path).iterdir() if p.name.startswith(".")] == []  # no staging folder left
     weights = load_file(str(out / WEIGHTS_FILE))
     assert weights.keys() == state.keys() and all(torch.equal(weights[k], state[k]) for k in state)
@@ -86,9 +86,12 @@ def test_export_refuses_a_non_empty_folder_unless_overwrite(tmp_path):
     export_generator(run_dir, out)  # an empty folder is fine
     with pytest.raises(RunError, match="not empty"):
         export_generator(run_dir, out)
-    (out / "stale.txt").write_text("old")
+    (out / "stale.txt").write_text("old")  # a file genlab did not write: the folder is not replaced
+    with pytest.raises(RunError, match="stale.txt"):
+        export_generator(run_dir, out, checkpoint="step_000000008.pt", overwrite=True)
+    (out / "stale.txt").unlink()
     export_generator(run_dir, out, checkpoint="step_000000008.pt", overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == [META_FILE, WEIGHTS_FILE]
+    assert sorted(p.name for p in out.iterdir()) == [".genlab-export", META_FILE, WEIGHTS_FILE]
     assert load_generator(out).info.step == 8
     with pytest.raises(RunError, match="not a generator export"):
         load_generator(tmp_path)

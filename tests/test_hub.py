@@ -21,7 +21,7 @@ from PIL import Image
 
 import genlab
 from genlab.cli.export import ExportFormatName
-from genlab.errors import HubError
+from genlab.errors import HubError, RunError
 from genlab.export import EXPORT_FORMATS, GeneratorInfo, export_generator
 from genlab.hub import push_to_hub
 from genlab.sampling import load_run
@@ -58,7 +58,9 @@ def test_hub_export_layout_and_model_card(evaluated, tmp_path):
     out = tmp_path / "hub"
     r = genlab_cli("export", str(evaluated), "--format", "hub", "-o", str(out), "--repo-id", "someone/tiny-gan")
     assert r.returncode == 0, r.stderr + r.stdout
-    assert {p.name for p in out.iterdir()} == HUB_FILES
+    assert {p.name for p in out.iterdir()} == HUB_FILES | {".genlab-export"}
+    marker = json.loads((out / ".genlab-export").read_text())  # what --overwrite may replace, and only that
+    assert marker["format"] == "hub" and set(marker["files"]) == HUB_FILES
     info = GeneratorInfo.read(out / "config.json")
     assert info.model == "dcgan" and info.latent_dim == 8 and info.data["name"] == "fashion-mnist"
     with Image.open(out / "samples.png") as im:
@@ -90,6 +92,17 @@ def test_hub_export_layout_and_model_card(evaluated, tmp_path):
     # the folder loads as it is, drawing the run's images
     g = genlab.load_generator(out, device="cpu")
     assert torch.equal(g.sample(16, seed=3), load_run(evaluated).sample(16, seed=3))
+
+
+def test_overwrite_replaces_a_hub_export_but_nothing_genlab_did_not_write(evaluated, tmp_path):
+    out = export_generator(evaluated, tmp_path / "hub", format="hub")
+    before = (out / "README.md").read_text()
+    assert export_generator(evaluated, out, format="hub", overwrite=True, repo_id="someone/x") == out
+    assert 'load_generator("someone/x")' in (out / "README.md").read_text() != before
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match="'notes.txt', which genlab does not write into export folders"):
+        export_generator(evaluated, out, format="hub", overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()
 
 
 def test_numbers_of_another_checkpoint_are_not_claimed(evaluated, tmp_path):

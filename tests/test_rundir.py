@@ -110,7 +110,11 @@ def test_create_marks_the_folder_and_overwrite_replaces_a_run_folder(tmp_path):
         assert json.loads(run.marker.read_text()) == {"genlab_version": genlab.__version__}
         assert run.is_run_folder() and not run.exists()
     (run.checkpoints / "step_000000004.pt").write_bytes(b"old")
-    (run.path / "notes.txt").write_text("mine")
+    (run.path / "notes.txt").write_text("mine")  # a file genlab did not write: refused, nothing removed
+    with pytest.raises(RunError, match="notes.txt"):
+        run.create(overwrite=True)
+    assert (run.path / "notes.txt").read_text() == "mine" and run.step_checkpoint(4).is_file()
+    (run.path / "notes.txt").unlink()
     with run.create(overwrite=True):
         assert _listing(run.path) == sorted([".genlab-run", ".lock", "checkpoints", "samples"])
 

@@ -37,7 +37,7 @@ from genlab.metrics.reference import native_ref
 from genlab.recipe import load_config
 from genlab.reporting.notebook import Comparison, Result, figure_image, grid_png, run_html, run_markdown, to_image
 from genlab.resume import resume_config
-from genlab.rundir import RunDir
+from genlab.rundir import RunDir, check_output_file
 from genlab.sampling import LoadedRun, Truncation, as_truncation, sample_prompt
 from genlab.sampling import load_run as _load_run
 from genlab.training import distributed
@@ -128,7 +128,9 @@ class Run:
         return to_image(self.sample(n, seed=seed, **sample_options), nrow=nrow)
 
     def save_grid(self, images: torch.Tensor, path: PathLike, nrow: int | None = None) -> Path:
-        """Images in [-1, 1] -> one PNG grid (``nrow`` images per row; default: about square)."""
+        """Images in [-1, 1] -> one grid image (.png, .jpg/.jpeg or .webp; ``nrow`` images per row; default:
+        about square)."""
+        check_output_file(path, (".png", ".jpg", ".jpeg", ".webp"), "path")
         save_grid(images, Path(path), nrow=nrow)
         return Path(path)
 
@@ -165,6 +167,10 @@ class Run:
         from genlab.reporting.plots import plot_losses, save_figure
         from genlab.reporting.records import read_records
 
+        if path is not None:
+            check_output_file(path, (".png",), "path")
+            if svg:
+                check_output_file(Path(path).with_suffix(".svg"), (".svg",), "path")
         fig = plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing)
         return save_figure(fig, Path(path) if path is not None else self.loaded.run.artifact("curves.png"), svg=svg)
 
@@ -183,6 +189,7 @@ class Run:
 def save_images(images: torch.Tensor, folder: PathLike, prefix: str = "sample") -> Path:
     """Images (N, C, H, W) in [-1, 1] -> ``folder/<prefix>_000000.png`` ... (grayscale or RGB PNGs)."""
     out = Path(folder)
+    check_output_file(out / f"{prefix}_000000.png", (".png",), "folder")
     arrays = to_uint8(images.cpu()).permute(0, 2, 3, 1).numpy()
     for i, arr in enumerate(arrays):
         buf = io.BytesIO()
@@ -298,6 +305,8 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
                             truncation=truncation, truncation_mode=truncation_mode)
     if truncation is not None:
         raise ConfigError("truncation= applies to a run's generator, not to a folder of images")
+    if out is not None:
+        check_output_file(out, (".json",), "out")
     folder = Path(source)
     if not folder.is_dir():
         raise GenlabError(f"{str(folder)!r} is neither a run folder (no config.yaml) nor a folder of images")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,34 @@ def _one_line(e: Exception) -> str:
 
 
 _INTERPOLATION_HINT = "an interpolation ${...} must name an existing key, e.g. ${train.epochs}"
+#: resolvers a recipe may call: they only read other keys of the same config
+SAFE_RESOLVERS = ("oc.select", "oc.dict.keys", "oc.dict.values")
+_RESOLVER = re.compile(r"(?<!\\)\$\{\s*([A-Za-z_][\w.]*)\s*:")
+
+
+def refuse_resolvers(node: Any, where: str, prefix: str = "") -> None:
+    """ConfigError when a string of ``node`` (a DictConfig / ListConfig / plain container) calls a resolver other
+    than :data:`SAFE_RESOLVERS`: recipes, sweep files and saved configs are shared files, and what a resolver
+    returns (``${oc.env:TOKEN}``: an environment secret; ``${oc.decode:...}``: decoded data) would be saved into
+    config.yaml, every checkpoint, exports and reports. An interpolation of another key (``${model.latent_dim}``)
+    stays fine."""
+    if isinstance(node, (DictConfig, dict)):
+        items = ((k, node._get_node(k)._value() if isinstance(node, DictConfig) else node[k]) for k in node)
+    elif isinstance(node, (ListConfig, list, tuple)):
+        items = ((i, node._get_node(i)._value() if isinstance(node, ListConfig) else v) for i, v in enumerate(node))
+    else:
+        return
+    for k, v in items:
+        key = f"{prefix}{k}"
+        if isinstance(v, (DictConfig, ListConfig, dict, list, tuple)):
+            refuse_resolvers(v, where, key + ".")
+        elif isinstance(v, str):
+            for name in _RESOLVER.findall(v):
+                if name not in SAFE_RESOLVERS:
+                    raise ConfigError(
+                        f"{where}: key {key!r} calls the resolver {name!r}; recipes and saved configs may not read "
+                        "the environment or decode data (what it returns would be saved in config.yaml, checkpoints "
+                        "and exports): write the value itself, or refer to another key, e.g. ${model.latent_dim}")
 
 
 def _schema() -> DictConfig:
@@ -196,9 +225,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     overrides = [_migrate_override(ov, moved) for ov in overrides]
     try:
         if base is not None:
+            refuse_resolvers(base, "saved config")
             cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(copy.deepcopy(base), moved)))
         if path is not None:
-            cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(_read_recipe(locate_recipe(path)), moved)))
+            recipe = _read_recipe(locate_recipe(path))
+            refuse_resolvers(recipe, f"recipe {str(path)!r}")
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(recipe, moved)))
+        refuse_resolvers({ov.partition("=")[0].strip(): ov.partition("=")[2] for ov in overrides}, "override")
         for ov in overrides:
             if "=" not in ov:
                 raise ConfigError(f"override {ov!r} must look like key=value, e.g. model.latent_dim=64")
@@ -291,6 +324,7 @@ def to_yaml(cfg: Config) -> str:
 def from_dict(d: dict) -> Config:
     """A config saved in a run folder or checkpoint -> Config (unknown keys still fail)."""
     moved: list[str] = []
+    refuse_resolvers(d, "saved config")
     try:
         cfg = OmegaConf.merge(_schema(), OmegaConf.create(_migrate(copy.deepcopy(d), moved)))
     except oc_errors.OmegaConfBaseException as e:

@@ -22,6 +22,7 @@ from genlab.metrics.reference import native_ref
 from genlab.metrics.suite import RECON, RECONSTRUCTION_INPUTS, RFID, check_metrics, needed_inputs
 from genlab.recipe import from_dict
 from genlab.resume import check_resume
+from genlab.rundir import check_output_file
 from genlab.sampling import LoadedRun, Truncation, as_truncation
 from genlab.training import distributed
 from genlab.training.callbacks import Callback
@@ -99,8 +100,12 @@ def foreign_checkpoint(run: LoadedRun) -> str | None:
 
 def check_eval_target(run: LoadedRun, out: str | Path | None) -> None:
     """Refuse to write another run's numbers into ``run``'s eval.json: ``out`` naming the run's own eval.json
-    is allowed only for the run's own checkpoints (see :func:`foreign_checkpoint`); any other ``out`` is."""
-    if out is None or Path(out).resolve() != run.run.eval_json.resolve():
+    is allowed only for the run's own checkpoints (see :func:`foreign_checkpoint`); any other ``out`` is, unless
+    it is not a .json path or names one of a run's own files (``rundir.check_output_file``)."""
+    if out is None:
+        return
+    check_output_file(out, (".json",), "--out")
+    if Path(out).resolve() != run.run.eval_json.resolve():
         return
     why = foreign_checkpoint(run)
     if why is None:

@@ -9,15 +9,15 @@ without the run folder (no optimizer state, no pickles, no training code)::
 two files under the names the Hub expects) plus a model card (``README.md``, ``samples.png``, ``recipe.yaml``:
 ``genlab.model_card``). ``load_generator`` reads either layout.
 
-``export_generator`` writes both files into a fresh folder next to DIR and renames it into place, so DIR is
-either the old export or the complete new one, never half of each.
+``export_generator`` writes the files (and the marker ``.genlab-export``, which lists them) into a fresh
+folder next to DIR and renames it into place, so DIR is either the old export or the complete new one, never
+half of each. ``--overwrite`` replaces only a folder genlab can prove is an export of its own
+(``rundir.EXPORT_LAYOUT``), never the current folder, its parents, $HOME, ``/`` or a mount point.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -30,18 +30,19 @@ from torch import nn
 
 from genlab import __version__
 from genlab.config import to_dict
+from genlab.deletion import check_replaceable, refuse_protected, remove_created, remove_folder
 from genlab.errors import RunError
 from genlab.io import atomic_write_bytes, atomic_write_text, make_temp_dir
 from genlab.model_card import write_model_card
 from genlab.models import MODELS
 from genlab.recipe import build_networks, from_dict
 from genlab.registry import Registry
-from genlab.rundir import RunDir
+from genlab.rundir import EXPORT_LAYOUT, EXPORT_MARKER, EXPORT_META, EXPORT_WEIGHTS, RunDir
 from genlab.sampling import LoadedRun, load_run, sample_prompt
 from genlab.training.perf import resolve_device
 
-WEIGHTS_FILE = "generator.safetensors"
-META_FILE = "generator.json"
+WEIGHTS_FILE = EXPORT_WEIGHTS
+META_FILE = EXPORT_META
 #: the ``format`` entry of generator.json; FORMAT_VERSION grows when the layout changes incompatibly
 FORMAT = "genlab-generator"
 FORMAT_VERSION = 1
@@ -132,26 +133,33 @@ def _state_tensors(net: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
 
 
-def _check_target(out: Path, overwrite: bool) -> None:
+def check_target(out: Path, overwrite: bool) -> None:
+    """RunError of one line unless an export may be written to ``out``: a new or empty folder, or with
+    ``overwrite`` a folder genlab can prove is an export of its own (never a protected folder)."""
     if out.exists() and not out.is_dir():
         raise RunError(f"{str(out)!r} is a file; export into a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RunError(f"{str(out)!r} is not empty; pick another folder or pass --overwrite to replace it")
+    refuse_protected(out, "export into")  # even an empty one: publishing renames over it
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise RunError(f"{str(out)!r} is not empty; pick another folder or pass --overwrite to replace it")
+        check_replaceable(out, EXPORT_LAYOUT)
 
 
 def _publish(staged: Path, out: Path) -> None:
     """Rename the finished folder ``staged`` to ``out``: a rename over an empty folder is atomic; a non-empty
-    one (--overwrite) is moved aside first and removed once the new folder is in place."""
+    one (--overwrite) is proven to be an export again, moved aside, and removed once the new one is in place."""
     if out.is_dir() and any(out.iterdir()):
-        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        check_replaceable(out, EXPORT_LAYOUT)
+        old = make_temp_dir(out.parent, prefix=f".{out.name}.old-")
         os.replace(out, old / out.name)
         try:
             os.replace(staged, out)
         except BaseException:
             os.replace(old / out.name, out)  # the old export stays in place
+            old.rmdir()
             raise
-        finally:
-            shutil.rmtree(old, ignore_errors=True)
+        remove_folder(old / out.name, EXPORT_LAYOUT)
+        old.rmdir()
     else:
         os.replace(staged, out)
 
@@ -163,7 +171,7 @@ def export_generator(run_dir: str | Path | RunDir, out_dir: str | Path, checkpoi
     loading example names (hub)."""
     out = Path(out_dir)
     layout = EXPORT_FORMATS.get(format)
-    _check_target(out, overwrite)  # before loading anything: a refusal costs nothing
+    check_target(out, overwrite)  # before loading anything: a refusal costs nothing
     run = load_run(RunDir.of(run_dir).path, checkpoint, "cpu")
     info = GeneratorInfo.of_run(run)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -174,10 +182,13 @@ def export_generator(run_dir: str | Path | RunDir, out_dir: str | Path, checkpoi
         atomic_write_text(staged / layout.meta, info.to_json())
         if layout.extras is not None:
             layout.extras(run, staged, info.step, info.ema, repo_id)
+        extras = sorted(p.name for p in staged.iterdir() if p.name not in (layout.weights, layout.meta))
+        atomic_write_text(staged / EXPORT_MARKER, json.dumps({"genlab_version": __version__, "format": format,
+                                                              "files": [layout.weights, layout.meta, *extras]}) + "\n")
         _publish(staged, out)
     finally:
         if staged.exists():
-            shutil.rmtree(staged, ignore_errors=True)
+            remove_created(staged, None)  # the temporary folder this call made
     return out
 
 

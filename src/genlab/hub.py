@@ -16,9 +16,11 @@ from pathlib import Path
 from types import ModuleType
 
 from genlab import __version__
+from genlab.deletion import remove_created
 from genlab.errors import HubError
 from genlab.export import EXPORT_FORMATS, ExportedGenerator, export_generator
 from genlab.export import load_generator as load_folder
+from genlab.io import make_temp_dir
 from genlab.rundir import RunDir
 
 #: a Hub repo id: "user/name" (letters, digits, '-', '_', '.')
@@ -129,12 +131,14 @@ def push_to_hub(run_dir: str | Path | RunDir, repo_id: str, checkpoint: str = "l
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision is not None:  # a branch of its own (e.g. one per experiment): created from main when new
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="genlab-push-") as tmp:
-        folder = export_generator(run_dir, Path(tmp) / "export", checkpoint=checkpoint, format="hub",
-                                  repo_id=repo_id)
+    tmp = make_temp_dir(Path(tempfile.gettempdir()), prefix="genlab-push-")
+    try:
+        folder = export_generator(run_dir, tmp / "export", checkpoint=checkpoint, format="hub", repo_id=repo_id)
         log(f"exported to a temporary folder; uploading to {repo_id}")
         with _one_line(what, repo_id):
             info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
                                      commit_message=commit_message or f"genlab {__version__}: export of "
                                                                       f"{Path(RunDir.of(run_dir).path).name}")
+    finally:
+        remove_created(tmp, None)  # the temporary folder this call made
     return str(getattr(info, "commit_url", info))

@@ -14,21 +14,25 @@
                 tb/              TensorBoard event files                     tb
                 .genlab-run      marks a folder genlab created (its version)  create / is_run_folder
                 .lock            held (flock) by the process training it      lock / lock_owner
+                report.html      `genlab report RUN` (its default path)
 
-``--overwrite`` only ever replaces a genlab run folder (the marker, or config.yaml + checkpoints/ as 0.1.0
-wrote them), never the current folder, a parent of it, $HOME or ``/``.
+``--overwrite`` only ever replaces a folder genlab can prove is a run folder of its own (``RUN_LAYOUT``: the
+marker and nothing but the entries above; a genlab 0.1.0 run, which has no marker, by its full set of files),
+never the current folder, a parent of it, $HOME, ``/`` or a mount point (``genlab.deletion``). An output path
+given to any command never names one of a run's own files (``check_output_file``).
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genlab import __version__
+from genlab.deletion import Layout, check_replaceable, empty_folder
+from genlab.deletion import check_output_file as _check_output_file
 from genlab.errors import ConfigError, RunError
 from genlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text
 
@@ -41,6 +45,102 @@ MARKER_FILE = ".genlab-run"
 LOCK_FILE = ".lock"
 #: a sweep folder's manifest (written by genlab.sweeps.grid.write_manifest, read by the sweep tables)
 SWEEP_MANIFEST = "sweep.json"
+#: an export folder's files (genlab.export) and its marker
+EXPORT_MARKER = ".genlab-export"
+EXPORT_WEIGHTS, EXPORT_META = "generator.safetensors", "generator.json"
+
+#: every entry genlab writes at the top of a run folder (RunDir's files below, and `genlab report`'s default)
+RUN_NAMES = ("config.yaml", "metrics.jsonl", "status.json", "runtime.json", "eval.json", "noise.pt", "tb", "samples",
+             "checkpoints", "analysis", "report.html")
+#: the entries of a run that are the run itself: an output path of any command must never replace them
+#: (eval.json, report.html and analysis/ are outputs of commands and may be written again)
+RUN_OWNED = ("config.yaml", "metrics.jsonl", "status.json", "runtime.json", "noise.pt", "tb", "samples",
+             "checkpoints", MARKER_FILE, LOCK_FILE)
+
+
+def _genlab_config(path: Path) -> bool:
+    """Whether ``path`` is a YAML mapping with genlab's config sections (data, model, train, log)."""
+    from omegaconf import OmegaConf
+
+    try:
+        cfg = OmegaConf.to_container(OmegaConf.load(path))
+    except Exception:
+        return False
+    return isinstance(cfg, dict) and all(isinstance(cfg.get(k), dict) for k in ("data", "model", "train", "log"))
+
+
+def _legacy_run(folder: Path) -> str | None:
+    """A run of genlab 0.1.0 (no marker): recognised by its whole set of files, not by two common names
+    (config.yaml and checkpoints/ are also the layout of Lightning and Hydra projects)."""
+    files = {"config.yaml", "metrics.jsonl", "status.json"}
+    folders = {"checkpoints", "samples"}
+    missing = sorted(n for n in files if not (folder / n).is_file()) + sorted(
+        n + "/" for n in folders if not (folder / n).is_dir() or (folder / n).is_symlink())
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not _genlab_config(folder / "config.yaml"):
+        return "its config.yaml is not a genlab config"
+    strays = [p.name for p in (folder / "checkpoints").iterdir()
+              if not (p.name.startswith("step_") or p.name == "best.pt" or p.name.startswith("."))]
+    if strays:
+        return f"checkpoints/ holds {strays[0]!r}, which genlab does not write"
+    return None
+
+
+#: how genlab proves a folder is one of its runs before --overwrite empties it (genlab.deletion)
+RUN_LAYOUT = Layout(kind="run", marker=MARKER_FILE, names=RUN_NAMES, legacy=_legacy_run, keep=(LOCK_FILE,))
+
+
+def _legacy_export(folder: Path) -> str | None:
+    """An export written before export folders had a marker: exactly generator.safetensors + generator.json."""
+    names = {p.name for p in folder.iterdir()}
+    if names != {EXPORT_WEIGHTS, EXPORT_META}:
+        return f"not exactly {EXPORT_WEIGHTS} and {EXPORT_META}"
+    try:
+        meta = json.loads((folder / EXPORT_META).read_text())
+    except (OSError, ValueError):
+        return f"{EXPORT_META} is not readable"
+    return None if isinstance(meta, dict) and meta.get("format") == "genlab-generator" else \
+        f"{EXPORT_META} is not a genlab generator description"
+
+
+#: an export folder (genlab export): what --overwrite may replace (its marker lists the files it wrote)
+EXPORT_LAYOUT = Layout(kind="export", marker=EXPORT_MARKER, names=(EXPORT_WEIGHTS, EXPORT_META), legacy=_legacy_export)
+
+
+def _genlab_folder_of(path: Path) -> tuple[str, Path] | None:
+    """The nearest folder above ``path`` that genlab owns: ("run" | "sweep" | "export", folder), or None."""
+    for folder in Path(path).absolute().parents:
+        legacy_run = (folder / "config.yaml").is_file() and (folder / "checkpoints").is_dir()
+        if (folder / MARKER_FILE).is_file() or legacy_run:
+            return "run", folder
+        if (folder / SWEEP_MANIFEST).is_file():
+            return "sweep", folder
+        if (folder / EXPORT_MARKER).is_file() or (folder / EXPORT_META).is_file():
+            return "export", folder
+    return None
+
+
+def genlab_file_at(path: str | os.PathLike) -> str | None:
+    """What genlab file ``path`` would replace (a run's records, config, checkpoints, noise, grids, TensorBoard
+    files, marker or lock; a sweep's manifest or logs; an export's files), or None."""
+    found = _genlab_folder_of(Path(path))
+    if found is None:
+        return None
+    kind, folder = found
+    rel = Path(path).absolute().relative_to(folder)
+    top = rel.parts[0]
+    owned = {"run": RUN_OWNED, "sweep": (SWEEP_MANIFEST, "logs"),
+             "export": (EXPORT_MARKER, EXPORT_WEIGHTS, EXPORT_META)}[kind]
+    if top in owned:
+        return f"{rel} of the genlab {kind} folder {str(folder)!r}"
+    return None
+
+
+def check_output_file(path: str | os.PathLike, suffixes: tuple[str, ...], option: str = "-o") -> None:
+    """RunError of one line unless a command may write its ``suffixes`` file to ``path``: the suffix fits, it
+    is not a folder, and it is none of a run's (sweep's, export's) own files (``genlab.deletion``)."""
+    _check_output_file(path, suffixes, option, owner=lambda p: genlab_file_at(p))
 
 
 def _read_owner(fd: int) -> dict:
@@ -132,8 +232,9 @@ class RunDir:
     lock_file = property(lambda self: self.path / LOCK_FILE)
 
     def is_run_folder(self) -> bool:
-        """A folder genlab made: its marker, or config.yaml + checkpoints/ (runs of genlab 0.1.0 have no marker)."""
-        return self.marker.is_file() or (self.config.is_file() and self.checkpoints.is_dir())
+        """A folder genlab provably made (``RUN_LAYOUT``): its marker and only a run's entries, or a genlab 0.1.0
+        run's full set of files."""
+        return self.path.is_dir() and RUN_LAYOUT.why_not_owned(self.path) is None
 
     def _own_entries(self) -> list[Path]:
         """What the folder holds besides the lock file."""
@@ -142,9 +243,10 @@ class RunDir:
     def create(self, overwrite: bool = False) -> RunLock:
         """Make the run folder (samples/, checkpoints/, the marker) and return its lock, held.
 
-        A non-empty folder is refused, or with ``overwrite`` replaced when it is a genlab run folder that no
-        process is training and not the current folder, a parent of it, $HOME or ``/``; everything else is
-        refused with a RunError before anything is written or removed.
+        A non-empty folder is refused, or with ``overwrite`` emptied when genlab can prove it is a run folder of
+        its own (``RUN_LAYOUT``) that no process is training and not the current folder, a parent of it, $HOME,
+        ``/`` or a mount point (``genlab.deletion``); everything else is refused with a RunError before anything
+        is written or removed.
         """
         if self.path.exists() and not self.path.is_dir():
             raise RunError(f"--run-dir {str(self.path)!r} is a file, not a folder; pick another --run-dir")
@@ -158,16 +260,12 @@ class RunDir:
                     f"run folder {str(self.path)!r} already exists; resume it with `genlab train --resume "
                     f"{self.path}`, pick another --run-dir, or pass --overwrite to replace it"
                 )
-            self._check_replaceable()
+            check_replaceable(self.path, RUN_LAYOUT)
         self.path.mkdir(parents=True, exist_ok=True)
         lock = self.lock()  # a process that started in between holds it: refused here, nothing removed
         try:
             if replace:
-                for p in self._own_entries():
-                    if p.is_dir() and not p.is_symlink():
-                        shutil.rmtree(p)
-                    else:
-                        p.unlink()
+                empty_folder(self.path, RUN_LAYOUT)  # proven again under the lock
             for p in (self.samples, self.checkpoints):
                 p.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.marker, json.dumps({"genlab_version": __version__}) + "\n")
@@ -175,29 +273,6 @@ class RunDir:
             lock.release()
             raise
         return lock
-
-    def _check_replaceable(self) -> None:
-        """RunError unless ``--overwrite`` may delete this folder."""
-        target = self.path.resolve()
-        cwd, home = Path.cwd().resolve(), Path.home().resolve()
-        what = None
-        if target == Path(target.anchor):
-            what = "the root folder"
-        elif target == cwd:
-            what = "the current folder"
-        elif cwd.is_relative_to(target):
-            what = f"a parent of the current folder {str(cwd)!r}"
-        elif target == home:
-            what = "your home folder ($HOME)"
-        elif home.is_relative_to(target):
-            what = "a parent of your home folder ($HOME)"
-        if what is not None:
-            raise RunError(f"refusing to --overwrite {str(self.path)!r}: it is {what}; give a run folder of its "
-                           "own, e.g. --run-dir runs/NAME")
-        if not self.is_run_folder():
-            raise RunError(f"refusing to --overwrite {str(self.path)!r}: it is not a genlab run folder (no "
-                           f"{MARKER_FILE}, no config.yaml + checkpoints/); pick another --run-dir, or empty that "
-                           "folder yourself if you mean it")
 
     # ------------------------------------------------------------------------------------ the lock
     def _in_use(self, owner: dict) -> RunError:

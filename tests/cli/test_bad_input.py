@@ -75,6 +75,15 @@ def world(tiny_fmnist, tmp_path_factory) -> dict:
     readonly.mkdir()
     readonly.chmod(stat.S_IRUSR | stat.S_IXUSR)  # 0o500
     (f / "sweep.yaml").write_text("base: nope.yaml\n")
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "demo_fashion_mnist_dcgan.yaml"
+    (f / "good_sweep.yaml").write_text(f"base: {recipe}\ngrid: {{model.latent_dim: [8]}}\n")
+    (f / "docs" / "photos").mkdir(parents=True)  # a user's own folder: no command may delete or write into it
+    (f / "docs" / "thesis.tex").write_text("\\chapter{One}\n")
+    (f / "docs" / "results.csv").write_text("my,own,results\n")
+    (f / "docs" / "photos" / "cat.png").write_bytes(b"\x89PNG")
+    (f / "lightning" / "checkpoints").mkdir(parents=True)  # another tool's project: config.yaml + checkpoints/
+    (f / "lightning" / "config.yaml").write_text("model:\n  lr: 0.001\n")
+    (f / "lightning" / "checkpoints" / "last.ckpt").write_bytes(b"a month of GPU time")
     env = {**os.environ, "GENLAB_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
     env.pop("GENLAB_DATA_DIR", None)
     yield {"base": base, "runs": runs, "files": f, "env": env, "data": tiny_fmnist}
@@ -133,6 +142,26 @@ CASES = [
     ("sweep-workers-0", ["sweep", "{F}/sweep.yaml", "--workers", "0"], ["--workers 0", "at least 1"]),
     ("sweep-out-under-file", ["sweep", "{F}/sweep.yaml", "--out", "{F}/blocker/sw"], ["blocker", "is a file"]),
     ("export-out-proc", ["export", "{R}/dcgan", "-o", "/proc/exported"], ["'/proc'", "another"]),
+    # nothing of the user's and nothing of a run is deleted or replaced (genlab.deletion)
+    ("export-overwrite-documents", ["export", "{R}/dcgan", "-o", "{F}/docs", "--overwrite"],
+     ["docs", "refusing to --overwrite", "not a genlab export folder"]),
+    ("export-into-cwd", ["export", "{R}/dcgan", "-o", "{C}", "--overwrite"], ["refusing to export into",
+                                                                              "the current folder"]),
+    ("train-overwrite-other-project", ["train", "--run-dir", "{F}/lightning", "--overwrite", "data.root={D}",
+                                       "data.verify=false"], ["lightning", "refusing to --overwrite",
+                                                              "not a genlab run folder"]),
+    ("sweep-out-documents", ["sweep", "{F}/good_sweep.yaml", "--out", "{F}/docs"], ["docs", "not a sweep folder"]),
+    ("eval-out-records", ["eval", "{R}/dcgan", "--out", "{R}/dcgan/metrics.jsonl"], ["metrics.jsonl",
+                                                                                      "would replace"]),
+    ("eval-out-checkpoint", ["eval", "{R}/dcgan", "--out", "{R}/dcgan/checkpoints/step_000000002.pt"],
+     ["step_000000002.pt", "would replace"]),
+    ("eval-out-status", ["eval", "{R}/dcgan", "--out", "{R}/dcgan/status.json"], ["status.json", "would replace"]),
+    ("eval-out-suffix", ["eval", "{R}/dcgan", "--out", "{F}/docs/thesis.tex"], ["thesis.tex", "a .json file"]),
+    ("report-out-config", ["report", "{R}/dcgan", "-o", "{R}/dcgan/config.yaml"], ["config.yaml", "would replace"]),
+    ("sample-out-runs-grid", ["sample", "{R}/dcgan", "-o", "{R}/dcgan/samples/epoch_0001.png"],
+     ["epoch_0001.png", "would replace"]),
+    ("plot-curves-sibling", ["plot", "curves", "{R}/dcgan", "-o", "{R}/dcgan/status.png"],
+     ["status.json", "would replace"]),
     ("datasets-prepare-resolution", ["datasets", "prepare", "fashion-mnist", "--resolution", "0"],
      ["--resolution 0", "at least 8"]),
     ("features-channels", ["features", "train-classifier", "fashion-mnist", "--channels", "2"], ["--channels 2"]),

@@ -67,14 +67,21 @@ def positive(value: int | float | None, option: str, what: str, minimum: int = 1
         raise ConfigError(f"{option} {value} is not allowed: {what} (at least {minimum})")
 
 
-def output_path(path: Path | None, option: str = "-o") -> None:
-    """Refuse, before any work, an output path that cannot be written: under a file, a folder that is not
-    writable. Nothing is created (the write itself makes the missing folders)."""
+def output_path(path: Path | None, option: str = "-o", suffixes: tuple[str, ...] = (),
+                siblings: tuple[str, ...] = ()) -> None:
+    """Refuse, before any work, an output path that cannot or must not be written: one of a run's own files
+    (records, checkpoints, config, noise: ``genlab.rundir.check_output_file``), a suffix other than
+    ``suffixes`` (the kind of file written), a folder, a path under a file, a folder that is not writable.
+    ``siblings``: suffixes of the files written next to it (a figure's .svg, its numbers' .json), checked the
+    same way. Nothing is created (the write itself makes the missing folders)."""
     if path is None:
         return
+    from genlab.rundir import check_output_file
+
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{option} {str(path)!r} is a folder; give a file path, e.g. {str(path / 'out.png')!r}")
+    check_output_file(path, suffixes, option)
+    for suffix in siblings:
+        check_output_file(path.with_suffix(suffix), (suffix,), option)
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -86,11 +93,16 @@ def output_path(path: Path | None, option: str = "-o") -> None:
                           "choose another path or fix its permissions")
 
 
-def output_folder(path: Path | None, option: str = "-o") -> None:
-    """:func:`output_path` for an output folder: it may exist (as a folder)."""
-    if path is not None and Path(path).is_dir():
-        return output_path(Path(path) / "x", option)
-    return output_path(path, option)
+def output_folder(path: Path | None, option: str = "-o", names: tuple[str, ...] = ()) -> None:
+    """:func:`output_path` for an output folder: it may exist (as a folder); ``names``: the files written into
+    it, each checked like an output file."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {str(path)!r} is a file; give a folder")
+    for name in names or ("x",):
+        output_path(path / name, option, (Path(name).suffix,) if names else ())
 
 
 @contextmanager

@@ -76,7 +76,7 @@ def interpolate(
     positive(steps, "--steps", "images per leg, both ends included", minimum=2)
     positive(rows, "--rows", "random pairs, one per row")
     positive(frame_ms, "--frame-ms", "a GIF frame duration in milliseconds")
-    output_path(out)
+    output_path(out, suffixes=(".png",), siblings=(".gif", ".json"))
     run = _load(run_dir, checkpoint, device)
     if seeds or latents or encode:
         if seeds:
@@ -149,7 +149,8 @@ def latent(
     positive(limit, "--limit", "test images to encode")
     if not radius > 0:
         raise ConfigError(f"--radius {radius} is not allowed: a positive number, the sweep is [-r, r]")
-    output_folder(out)
+    output_folder(out, names=tuple(f"latent_{n}.{s}" for n in ("plane", "traversal", "scatter") for s in ("png", "svg"))
+                  + ("latent.json",))
     run = _load(run_dir, checkpoint, device)
     folder = out if out is not None else RunDir.of(run_dir).analysis
     numbers: dict = {"latent_dim": run.cfg.model.latent_dim, "label": label, "encoder": "E" in run.nets}
@@ -206,7 +207,7 @@ def class_grid_cmd(
     from genlab.reporting.plots import plot_image_grid, save_figure
 
     positive(per_class, "-n", "images per class")
-    output_path(out)
+    output_path(out, suffixes=(".png",), siblings=(".svg", ".json"))
     with on_ctrl_c("nothing was written"):
         run = _load(run_dir, checkpoint, device)
         g = class_grid(run, per_class, seed, shared_noise=not independent)
@@ -237,7 +238,7 @@ def coverage(
 
     positive(n, "-n", "the number of generated images")
     positive(real, "--real", "the number of real test images")
-    output_path(out)
+    output_path(out, suffixes=(".png",), siblings=(".svg", ".json"))
     run = _load(run_dir, checkpoint, device)
     with on_ctrl_c("nothing was written (a classifier already trained stays in the cache)"):
         predictor, why = find_predictor(run, train=train_classifier)
@@ -283,7 +284,7 @@ def neighbours(
     if space not in (*SPACES, "both"):
         raise ConfigError(f"--space {space!r} is not allowed: features, pixels or both")
     spaces = SPACES if space == "both" else (space,)
-    output_path(out)
+    output_path(out, suffixes=(".png",), siblings=(".svg", ".json"))
     run = _load(run_dir, checkpoint, device)
     with on_ctrl_c("nothing was written (a classifier already trained stays in the cache)"):
         ext = None
@@ -319,7 +320,7 @@ def plot_curves(
 
     if not 0 <= smoothing < 1:
         raise ConfigError(f"--smoothing {smoothing} is not allowed: an EMA weight in [0, 1) (0 = raw curves only)")
-    output_path(out)
+    output_path(out, suffixes=(".png",), siblings=(".svg", ".json"))
     RunDir.of(run_dir).require()
     train = read_records(run_dir).train
     fig = plot_losses(train, title=run_dir.name, smoothing=smoothing)
@@ -342,7 +343,7 @@ def plot_metric(
     from genlab.reporting.plots import plot_metrics, save_figure
     from genlab.rundir import RunDir
 
-    output_path(out)
+    output_path(out, suffixes=(".png",), siblings=(".svg",))
     for r in run_dirs:
         RunDir.of(r).require()
     names = [x.strip() for x in labels.split(",")] if labels else [r.name for r in run_dirs]
@@ -369,7 +370,7 @@ def plot_progress(
 
     positive(columns, "--columns", "panels per row")
     positive(max_panels, "--max-panels", "the number of epochs shown")
-    output_path(out)
+    output_path(out, suffixes=(".png",), siblings=(".svg", ".json"))
     shown = int_list(epochs, "--epochs")
     fig = progress_figure(run_dir, max_panels, shown, columns)
     png = _out(run_dir, out, "progress.png")

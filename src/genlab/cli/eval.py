@@ -76,7 +76,7 @@ def eval_run(
 
     positive(num_samples, "--num-samples", "the number of generated images")
     positive(batch_size, "--batch-size", "images per batch")
-    output_path(out, "--out")
+    output_path(out, "--out", (".json",))
     weights = extractor_weights(features, inception_weights, dinov2_weights)
     as_truncation(truncation if truncation is not None else 1.0, truncation_mode)  # checked before loading
     if truncation_sweep is not None:
@@ -93,7 +93,7 @@ def eval_run(
         metrics = metrics if metrics is not None else ",".join(run_default_metrics(run.loaded, features))
         check_conditional_metrics(run.loaded, metrics)  # before the "evaluating" line: the error is the only one
         path = out if out is not None else run.loaded.run.eval_json
-        output_path(path, "--out")
+        output_path(path, "--out", (".json",))
         if ctx.is_main:
             console.print(f"evaluating {metrics} of {run.checkpoint.name} (step {run.step}) on {num_samples} "
                           f"generated images vs the {split} split")
@@ -178,7 +178,7 @@ def eval_folder(
     if channels is not None and resolution is None:
         raise ConfigError("--channels sets the size images are decoded at: give --resolution too, or neither "
                           "(the extractor takes images of any size)")
-    output_path(out, "--out")
+    output_path(out, "--out", (".json",))
     weights = extractor_weights(features, inception_weights, dinov2_weights)
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             metric_progress(console):

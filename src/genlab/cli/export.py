@@ -22,15 +22,17 @@ def export(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     out: Path = typer.Option(..., "-o", "--out", help="export folder (created; must be empty unless --overwrite)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace a non-empty export folder"),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="replace an earlier export in that folder (only one genlab exported into)"),
     format: ExportFormatName = typer.Option("genlab", "--format", help="folder layout: genlab | hub"),
     repo_id: str | None = typer.Option(None, "--repo-id", help="hub: the USER/NAME the card's loading example "
                                                                "names (default: USER/REPO)"),
 ) -> None:
-    from genlab.export import EXPORT_FORMATS, export_generator, load_generator
+    from genlab.export import EXPORT_FORMATS, check_target, export_generator, load_generator
 
     output_folder(out)
     layout = EXPORT_FORMATS.get(format.value)
+    check_target(out, overwrite)  # before loading the run: a refusal costs nothing
     folder = export_generator(run_dir, out, checkpoint=checkpoint, overwrite=overwrite, format=format.value,
                               repo_id=repo_id)
     info = load_generator(folder, device="cpu").info  # reading it back proves the export is complete

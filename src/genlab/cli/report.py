@@ -23,7 +23,7 @@ def report(
     from genlab.reporting.html import build_report
 
     target = out or (paths[0] / "report.html" if len(paths) == 1 else Path("report.html"))
-    output_path(target)
+    output_path(target, suffixes=(".html",))
     path = build_report(paths, target, checkpoint=checkpoint, device=device, seed=seed, title=title,
                         log=lambda m: console.print(m, style="dim"))
     console.print(f"report written: {path} ({path.stat().st_size / 1024:.0f} KiB)")

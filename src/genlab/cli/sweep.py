@@ -45,7 +45,8 @@ def sweep(
     if not cpus_per_run > 0 or not gpus_per_run >= 0:
         raise ConfigError(f"--cpus-per-run {cpus_per_run} / --gpus-per-run {gpus_per_run} are not allowed: a "
                           "positive number of CPUs and zero or more GPUs per run")
-    output_folder(out, "--out")
+    output_folder(out, "--out", names=("results.csv", "results.md", "runs.csv", "results_heatmap.png",
+                                       "results_heatmap.svg"))
     outcome = None
     if not table_only:
         if sweep_file is None:

@@ -106,7 +106,7 @@ def sample(
     positive(n, "-n", "the number of images")
     positive(nrow, "--nrow", "images per row")
     image_format(out)
-    output_path(out)
+    output_path(out, suffixes=(".png", ".jpg", ".jpeg", ".webp"))
     trunc = as_truncation(truncation, truncation_mode) if truncation is not None else None
     if trunc is None:
         as_truncation(1.0, truncation_mode)  # an unknown --truncation-mode is refused even without --truncation

@@ -35,6 +35,7 @@ from genlab.reporting.sweep_table import (
     run_cell,
     summarize,
 )
+from genlab.rundir import check_output_file
 
 #: RUN_SECTIONS (every run section in page order) is re-exported for callers of the report
 __all__ = ["RUN_SECTIONS", "build_report", "comparison_block", "run_block", "sweep_block"]
@@ -159,6 +160,7 @@ def build_report(paths: Sequence[str | Path], out: str | Path, checkpoint: str =
     """Runs and/or sweep folders -> one HTML file at ``out``. Two or more runs add a comparison block."""
     if not paths:
         raise GenlabError("give at least one run or sweep folder")
+    check_output_file(out, (".html", ".htm"), "-o")
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.is_dir():

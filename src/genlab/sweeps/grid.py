@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genlab import __version__
 from genlab.config import Config, known_keys
-from genlab.errors import ConfigError, GenlabError
+from genlab.deletion import refuse_protected
+from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.io import atomic_write_text
 from genlab.recipe import load_config
 from genlab.recipe_files import shipped_path
@@ -242,10 +244,22 @@ def validate_plan(sweep: Sweep, runs: list[PlannedRun]) -> dict[str, Config]:
     return configs
 
 
+def check_sweep_folder(out: str | Path) -> None:
+    """RunError of one line unless ``out`` may receive a sweep: a new or empty folder, or a sweep folder (its
+    sweep.json); a folder of other files is refused (its results.csv, logs/, ... would be replaced)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {str(out)!r} is a file; give a folder for the sweep, e.g. sweeps/NAME")
+    refuse_protected(out, "write a sweep into")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise RunError(f"--out {str(out)!r} holds files and is not a sweep folder (no {MANIFEST}); give a new or "
+                       "empty folder, e.g. sweeps/NAME")
+
+
 def write_manifest(sweep: Sweep, runs: list[PlannedRun], out: str | Path) -> Path:
     """OUT/sweep.json: the sweep and its runs; reports and result tables read it."""
     out = Path(out)
-    manifest = {**sweep.to_dict(), "keys": list(sweep.grid),
+    manifest = {**sweep.to_dict(), "genlab_version": __version__, "keys": list(sweep.grid),
                 "runs": [{"cell": r.cell.name, "values": r.cell.as_dict(), "seed": r.seed,
                           "path": str(r.path.relative_to(out.absolute()))} for r in runs]}
     return atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))

@@ -20,7 +20,7 @@ from genlab.recipe import from_dict
 from genlab.registry import Registry
 from genlab.resume import check_resume
 from genlab.rundir import RunDir
-from genlab.sweeps.grid import PlannedRun, Sweep, validate_plan, write_manifest
+from genlab.sweeps.grid import PlannedRun, Sweep, check_sweep_folder, validate_plan, write_manifest
 from genlab.sweeps.local import Job, JobResult, LocalExecutor
 from genlab.sweeps.ray import RayExecutor
 
@@ -116,6 +116,7 @@ def run_sweep(sweep: Sweep, out: str | Path, executor=None, dry_run: bool = Fals
               log: Callable[[str], None] = print, cwd: str | None = None) -> SweepOutcome:
     """Run (or continue) a sweep into ``out``; returns what was done. Failed runs do not stop the others."""
     out = Path(out).absolute()
+    check_sweep_folder(out)
     actions = plan_actions(sweep, out)
     outcome = SweepOutcome(out=out, actions=actions)
     c = outcome.counts()

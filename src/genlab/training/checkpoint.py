@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from genlab.deletion import remove_owned_files
 from genlab.errors import RunError
 from genlab.io import atomic_torch_save
 from genlab.rundir import RunDir
@@ -158,5 +159,7 @@ def resume_checkpoint(run: RunDir | str | Path, log: Callable[[str], None] = pri
 
 
 def prune(files: list[Path], keep: int) -> None:
-    for p in files[:-keep] if keep > 0 else []:
-        p.unlink(missing_ok=True)
+    """Delete all but the newest ``keep`` of a run's step checkpoints (``files``, oldest first)."""
+    old = files[:-keep] if keep > 0 else []
+    if old:
+        remove_owned_files(old[0].parent, "step_*.pt", old)

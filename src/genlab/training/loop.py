@@ -9,7 +9,6 @@ through ``distributed`` (DDP, the global batch sharded over ranks, rank 0 writin
 """
 from __future__ import annotations
 
-import shutil
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ import torch
 from genlab.config import Config, to_yaml
 from genlab.data.base import ImageData, data_identity
 from genlab.data.loading import load_training_set
+from genlab.deletion import remove_created, remove_owned_files
 from genlab.errors import ConfigError, Interrupted, TrainingDiverged
 from genlab.models import MODELS
 from genlab.recipe import build_networks
@@ -336,8 +336,7 @@ class _Created:
 
     def __init__(self, path: Path):
         self.path = path
-        self.existed = path.exists()
-        self.before = {p.name for p in path.iterdir()} if path.is_dir() else set()
+        self.before = {p.name for p in path.iterdir()} if path.is_dir() else None  # None: the folder is new
         self.new_parents = []  # folders above the run that creating it will make (runs/ of runs/NAME)
         parent = path.absolute().parent
         while not parent.exists():
@@ -345,28 +344,20 @@ class _Created:
             parent = parent.parent
 
     def remove(self) -> None:
-        if not self.existed:
-            shutil.rmtree(self.path, ignore_errors=True)
+        remove_created(self.path, self.before)
+        if self.before is None:
             for parent in self.new_parents:  # innermost first; only while empty (another run may have started)
                 try:
                     parent.rmdir()
                 except OSError:
                     break
-            return
-        for p in self.path.iterdir() if self.path.is_dir() else ():
-            if p.name not in self.before:
-                if p.is_dir() and not p.is_symlink():
-                    shutil.rmtree(p, ignore_errors=True)
-                else:
-                    p.unlink(missing_ok=True)
 
 
 def _remove_partial_checkpoints(run: RunDir, log: Callable[[str], None]) -> None:
     """Temporary files of checkpoint writes that a killed process left (``.step_X.pt.<pid>.<rand>.tmp``): under
     the run's lock nothing else writes there, so they are debris, never a checkpoint."""
     partial = sorted(run.checkpoints.glob(".*.tmp")) if run.checkpoints.is_dir() else []
-    for p in partial:
-        p.unlink(missing_ok=True)
+    remove_owned_files(run.checkpoints, ".*.tmp", partial)
     if partial:
         log(f"removed {len(partial)} unfinished checkpoint write(s) a stopped process left in {run.checkpoints}")
 
