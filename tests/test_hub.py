@@ -24,6 +24,7 @@ from genlab.cli.export import ExportFormatName
 from genlab.errors import HubError, RunError
 from genlab.export import EXPORT_FORMATS, GeneratorInfo, export_generator
 from genlab.hub import push_to_hub
+from genlab.rundir import genlab_file_at
 from genlab.sampling import load_run
 
 EXE = Path(sys.executable).with_name("genlab")
@@ -99,6 +100,9 @@ def test_overwrite_replaces_a_hub_export_but_nothing_genlab_did_not_write(evalua
     before = (out / "README.md").read_text()
     assert export_generator(evaluated, out, format="hub", overwrite=True, repo_id="someone/x") == out
     assert 'load_generator("someone/x")' in (out / "README.md").read_text() != before
+    # an output path of another command never replaces a file of the export (the marker lists them)
+    assert "samples.png of the genlab export folder" in genlab_file_at(out / "samples.png")
+    assert genlab_file_at(out / "other.png") is None
     (out / "notes.txt").write_text("mine")
     with pytest.raises(RunError, match="'notes.txt', which genlab does not write into export folders"):
         export_generator(evaluated, out, format="hub", overwrite=True)
