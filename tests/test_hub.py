@@ -180,3 +180,15 @@ def test_push_without_the_hub_is_one_line(evaluated, tmp_path):
     assert f"the Hub ({endpoint}) cannot be reached" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(HubError, match="is not a Hub repo id; use USER/NAME"):
         push_to_hub(evaluated, "not a repo id")
+
+
+def test_a_class_conditional_card(tmp_path):
+    run = tmp_path / "cgan"
+    shutil.copytree(Path(__file__).resolve().parent / "fixtures" / "runs_v010" / "cgan", run)  # a 0.1.0 run
+    out = export_generator(run, tmp_path / "hub", format="hub", repo_id="someone/cgan")
+    card = ModelCard.load(out / "README.md")
+    assert card.data.pipeline_tag is None  # the Hub has no class-conditional task
+    assert "class-conditional" in card.data.tags and card.data.eval_results is None  # not evaluated
+    assert "labels=[3]" in card.text and "Not evaluated" in card.text
+    g = genlab.load_generator(out, device="cpu")
+    assert torch.equal(g.sample(6, seed=1, labels=[2, 7]), load_run(run).sample(6, seed=1, labels=[2, 7]))
