@@ -35,7 +35,7 @@ from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
 from genlab.metrics.reference import native_ref
 from genlab.recipe import load_config
-from genlab.reporting.notebook import Comparison, Result, figure_image, grid_png, run_html, run_markdown, to_image
+from genlab.reporting.notebook import Comparison, Result, grid_png, png_image, run_html, run_markdown, to_image
 from genlab.resume import resume_config
 from genlab.rundir import RunDir, check_output_file
 from genlab.sampling import LoadedRun, Truncation, as_truncation, sample_prompt
@@ -176,10 +176,11 @@ class Run:
 
     def curves(self, smoothing: float = 0.9) -> Image.Image:
         """The loss curves of `genlab plot curves` as a picture (a notebook shows it inline; nothing is written)."""
-        from genlab.reporting.plots import plot_losses  # matplotlib only when a figure is asked for
+        from genlab.reporting.plots import figure_bytes, plot_losses  # matplotlib only when a figure is asked for
         from genlab.reporting.records import read_records
 
-        return figure_image(plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing))
+        fig = plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing)
+        return png_image(figure_bytes(fig, "png", dpi=100))
 
     def records(self) -> list[dict]:
         """Every record of metrics.jsonl (training windows and evaluations), in order."""

@@ -5,8 +5,8 @@
   protocol they were measured under;
 - a comparison of runs (:class:`Comparison`): one row per run, the config keys that differ, the metrics and a
   grid of each;
-- pictures as ``PIL.Image`` (which Jupyter shows inline): :func:`to_image` for image tensors, :func:`figure_image`
-  for matplotlib figures.
+- pictures as ``PIL.Image`` (which Jupyter shows inline): :func:`to_image` for image tensors, :func:`png_image`
+  for a rendered figure.
 
 Only strings and pictures are built here; the numbers come from the run folder (``records.run_evaluation``).
 """
@@ -38,11 +38,10 @@ def to_image(images: torch.Tensor, nrow: int | None = None, scale: int = 1) -> I
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
 
 
-def figure_image(fig: Any, dpi: int = 100) -> Image.Image:
-    """A matplotlib figure -> a picture (shown inline by Jupyter without a plotting backend)."""
-    from genlab.reporting.plots import figure_bytes
-
-    img = Image.open(io.BytesIO(figure_bytes(fig, "png", dpi)))
+def png_image(data: bytes) -> Image.Image:
+    """PNG bytes (e.g. ``reporting.plots.figure_bytes`` of a figure) -> a picture Jupyter shows inline, without a
+    plotting backend."""
+    img = Image.open(io.BytesIO(data))
     img.load()
     return img
 
