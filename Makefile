@@ -4,9 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 GENLAB := $(VENV)/bin/genlab
 # torch first, the version pinned here: anything that depends on torch must find it installed.
+# scripts/install_torch.sh picks the build: CUDA with an NVIDIA GPU, else the CPU build (never PyPI's multi-GB
+# Linux CUDA build on a machine without a GPU); TORCH_INDEX=URL forces an index (e.g. PyTorch's cu126 one).
 TORCH_SPEC ?= torch==2.13.0
-# where pip finds torch (empty: the usual index; on Linux PyPI's wheel is the CUDA build): the CPU-only build is
-# TORCH_INDEX=https://download.pytorch.org/whl/cpu (another CUDA build: its index URL from pytorch.org)
+# an index to take torch from (empty: scripts/install_torch.sh decides), e.g. https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 # Exact versions of everything else (torch's build is TORCH_SPEC's choice, so the locks leave torch out).
@@ -16,10 +17,10 @@ DEV_LOCK := requirements/dev.lock
 
 .PHONY: install dev demo test lint data bench clean lock
 
-$(VENV)/.base: pyproject.toml $(BASE_LOCK) Makefile
+$(VENV)/.base: pyproject.toml $(BASE_LOCK) Makefile scripts/install_torch.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)")
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_INDEX="$(TORCH_INDEX)" bash scripts/install_torch.sh $(PY)
 	$(PY) -m pip install -q -r $(BASE_LOCK)
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m pip check

@@ -70,10 +70,11 @@ def test_import_genlab_loads_nothing_else():
 
 
 def test_public_names_are_lazy_attributes():
-    from genlab import api, export
+    from genlab import api, export, hub
 
     assert genlab.train is api.train and genlab.load_run is api.load_run and genlab.evaluate is api.evaluate
-    assert genlab.load_generator is export.load_generator and genlab.export_generator is export.export_generator
+    assert genlab.load_generator is hub.load_generator and genlab.export_generator is export.export_generator
+    assert genlab.compare is api.compare and genlab.to_image is api.to_image and genlab.push_to_hub is hub.push_to_hub
     assert {"train", "load_run", "evaluate", "load_generator", "export_generator"} <= set(dir(genlab))
     with pytest.raises(AttributeError):
         genlab.no_such_name  # noqa: B018

@@ -20,8 +20,11 @@ _LAZY = {
     "Run": "genlab.api",
     "save_images": "genlab.api",
     "Callback": "genlab.training.callbacks",
+    "compare": "genlab.api",
+    "to_image": "genlab.api",
     "export_generator": "genlab.export",
-    "load_generator": "genlab.export",
+    "load_generator": "genlab.hub",  # an export folder or a Hub repo id
+    "push_to_hub": "genlab.hub",
     "ExportedGenerator": "genlab.export",
 }
 

@@ -37,6 +37,7 @@ from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
 from genlab.metrics.reference import native_ref
 from genlab.objectives import LOSSES
 from genlab.recipe import load_config
+from genlab.reporting.notebook import Comparison, Result, grid_png, png_image, run_html, run_markdown, to_image
 from genlab.resume import resume_config
 from genlab.rundir import RunDir, check_output_file
 from genlab.sampling import LoadedRun, Truncation, as_truncation, sample_prompt
@@ -45,6 +46,7 @@ from genlab.trackers import Trackers
 from genlab.training import distributed
 from genlab.training.callbacks import Callback
 from genlab.training.loop import train as train_loop
+from genlab.training.perf import resolve_device
 
 PathLike = Union[str, Path]
 #: metrics: names (``"fid"``), a comma-separated string (``"fid,kid"``) or a sequence of names
@@ -95,6 +97,13 @@ class Run:
         return (f"Run({str(self.path)!r}, model={self.cfg.model.name!r}, step={self.step}, epoch={self.epoch}, "
                 f"checkpoint={self.checkpoint.name!r})")
 
+    # in a notebook: what it is, its latest grid and its last evaluation (genlab.reporting.notebook)
+    def _repr_html_(self) -> str:
+        return run_html(self.loaded.run, self.cfg, self.step, self.epoch, self.checkpoint)
+
+    def _repr_markdown_(self) -> str:
+        return run_markdown(self.loaded.run, self.cfg, self.step, self.epoch, self.checkpoint)
+
     # ------------------------------------------------------------------------------------ images
     def sample(self, n: int = 64, seed: int = 0, labels: Sequence[int] | None = None,
                prompt: str | None = None, batch_size: int = 256,
@@ -121,6 +130,10 @@ class Run:
         ``1 + (len(seeds) - 1) * (steps - 1)`` frames, as `genlab interpolate --seeds` draws them."""
         return interpolate(self.loaded, seed_latents(self.loaded, seeds), steps=steps, method=method, label=label)
 
+    def grid(self, n: int = 64, seed: int = 0, nrow: int | None = None, **sample_options: Any) -> Image.Image:
+        """The images of ``sample(n, seed, ...)`` as one picture (a notebook shows it inline)."""
+        return to_image(self.sample(n, seed=seed, **sample_options), nrow=nrow)
+
     def save_grid(self, images: torch.Tensor, path: PathLike, nrow: int | None = None) -> Path:
         """Images in [-1, 1] -> one grid image (.png, .jpg/.jpeg or .webp; ``nrow`` images per row; default:
         about square)."""
@@ -136,7 +149,7 @@ class Run:
     def evaluate(self, metrics: Metrics = DEFAULT_METRICS, num_samples: int = 10_000, *, features: Any = "auto",
                  seed: int = 0, split: str = "test", batch_size: int = 250, inception_weights: str | None = None,
                  out: PathLike | None = None, verify: bool | None = None,
-                 truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> dict[str, Any]:
+                 truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> Result:
         """Metrics of this checkpoint's generator against the run's dataset ``split`` (the result `genlab eval`
         prints: top-level keys are the metric names, plus ``protocol``). ``out``: also write it there as JSON
         (the run's ``eval.json`` is left alone unless ``out`` names it; naming it for a checkpoint of another run
@@ -156,7 +169,7 @@ class Run:
                                  device=str(self.loaded.device), verify=verify, truncation=trunc)
         if out is not None and distributed.collective().rank == 0:
             self.loaded.run.write_eval(result, out)
-        return result
+        return Result(result)  # a dict that a notebook shows as a table
 
     def plot_curves(self, path: PathLike | None = None, smoothing: float = 0.9, svg: bool = True) -> list[Path]:
         """The loss curves of `genlab plot curves` -> PNG (+ SVG); default path RUN/analysis/curves.png."""
@@ -171,6 +184,14 @@ class Run:
         fig = plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing,
                           d_probabilities=LOSSES.get(self.loaded.cfg.train.loss).probabilities)
         return save_figure(fig, Path(path) if path is not None else self.loaded.run.artifact("curves.png"), svg=svg)
+
+    def curves(self, smoothing: float = 0.9) -> Image.Image:
+        """The loss curves of `genlab plot curves` as a picture (a notebook shows it inline; nothing is written)."""
+        from genlab.reporting.plots import figure_bytes, plot_losses  # matplotlib only when a figure is asked for
+        from genlab.reporting.records import read_records
+
+        fig = plot_losses(read_records(self.path).train, title=self.path.name, smoothing=smoothing)
+        return png_image(figure_bytes(fig, "png", dpi=100))
 
     def records(self) -> list[dict]:
         """Every record of metrics.jsonl (training windows and evaluations), in order."""
@@ -189,8 +210,19 @@ def save_images(images: torch.Tensor, folder: PathLike, prefix: str = "sample") 
     return out
 
 
-def load_run(path: PathLike, checkpoint: str = "last", device: str = "cpu") -> Run:
-    """A run folder and which checkpoint (``last`` | ``best`` | a path) -> a :class:`Run` in eval mode."""
+def compare(*runs: Run | PathLike, n: int = 16, seed: int = 0) -> Comparison:
+    """Runs (Run objects or run folders) side by side: the config keys that differ, their last evaluations
+    (eval.json, else the last evaluation record; with intervals and protocol) and ``n`` samples of each from
+    latent ``seed``. A notebook shows it as a table and grids."""
+    if not runs:
+        raise ConfigError("compare() needs at least one run")
+    loaded = [r if isinstance(r, Run) else load_run(r) for r in runs]
+    return Comparison([(r.path.name, r.path, r.cfg, grid_png(r.sample(n, seed=seed))) for r in loaded])
+
+
+def load_run(path: PathLike, checkpoint: str = "last", device: str = "auto") -> Run:
+    """A run folder and which checkpoint (``last`` | ``best`` | a path) -> a :class:`Run` in eval mode on ``device``
+    (``auto``: CUDA, then MPS, then the CPU)."""
     return Run(_load_run(path, checkpoint, device))
 
 
@@ -213,7 +245,7 @@ def default_run_dir(cfg: Config, recipe: PathLike | Config | None) -> Path:
 
 def train(recipe: PathLike | Config | None, overrides: Sequence[str] = (), run_dir: PathLike | None = None,
           *, overwrite: bool = False, resume: bool = False, evaluate: bool = True,
-          log: Callable[[str], None] = print, device: str = "cpu", callbacks: Sequence[Callback] = ()) -> Run:
+          log: Callable[[str], None] = print, device: str = "auto", callbacks: Sequence[Callback] = ()) -> Run:
     """Train a recipe (a YAML path or a :class:`~genlab.config.Config`) with dotted ``overrides``, as
     `genlab train` does, and return the finished run with its last checkpoint loaded.
 
@@ -265,9 +297,9 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
              metrics: Metrics = DEFAULT_METRICS, features: Any = "auto", num_samples: int = 10_000,
              checkpoint: str = "last", split: str = "test", resolution: int | None = None,
              channels: int | None = None, root: str | None = None, seed: int = 0, batch_size: int = 250,
-             inception_weights: str | None = None, device: str = "cpu",
+             inception_weights: str | None = None, device: str = "auto",
              out: PathLike | None = None, verify: bool | None = None,
-             truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> dict[str, Any]:
+             truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> Result:
     """Metrics of a run (a run folder or a :class:`Run`: its generator against its dataset's ``split``) or of a
     folder of images (against ``"DATASET[:SPLIT]"``, a DatasetRef or another folder), as `genlab eval` and
     `genlab eval-folder` compute them. ``out``: also write the result there as JSON.
@@ -302,7 +334,7 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
         raise ConfigError("the classifier extractor is trained on a labeled dataset: compare against "
                           "DATASET:SPLIT, or use the inception features for folder vs folder")
     result = evaluate_folder(folder, ref, name, metrics, batch_size=batch_size, seed=seed, resolution=resolution,
-                             channels=channels, weights=inception_weights, device=device)
+                             channels=channels, weights=inception_weights, device=resolve_device(device))
     if out is not None:
         atomic_write_text(out, json.dumps(result, indent=1, default=float))
-    return result
+    return Result(result)

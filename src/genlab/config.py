@@ -25,6 +25,7 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf import errors as oc_errors
 
 from genlab.errors import ConfigError
+from genlab.recipe_files import locate as locate_recipe
 
 
 @dataclass
@@ -229,7 +230,8 @@ def _schema() -> DictConfig:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                 base: dict | None = None) -> Config:
-    """Recipe YAML (or a saved config dict) + dotted overrides (``model.latent_dim=64``) -> validated Config."""
+    """Recipe YAML (or a saved config dict) + dotted overrides (``model.latent_dim=64``) -> validated Config.
+    ``path``: a YAML file, or the name of a recipe that ships with genlab (``genlab.recipe_files.locate``)."""
     cfg = _schema()
     OmegaConf.set_struct(cfg, True)
     moved: list[str] = []
@@ -239,7 +241,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             refuse_resolvers(base, "saved config")
             cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(copy.deepcopy(base), moved)))
         if path is not None:
-            recipe = _read_recipe(Path(path))
+            recipe = _read_recipe(locate_recipe(path))
             refuse_resolvers(recipe, f"recipe {str(path)!r}")
             cfg = OmegaConf.merge(cfg, OmegaConf.create(_migrate(recipe, moved)))
         refuse_resolvers({ov.partition("=")[0].strip(): ov.partition("=")[2] for ov in overrides}, "override")

@@ -17,6 +17,11 @@ class RunError(GenlabError):
     """A run folder that is missing, incompatible or would be overwritten."""
 
 
+class HubError(GenlabError):
+    """The Hugging Face Hub cannot be reached or refuses (no network, offline mode, no token, no such repo), or
+    genlab's ``hub`` extra is not installed."""
+
+
 class TrainingDiverged(GenlabError):
     """A NaN or infinite loss; the last good checkpoint is kept."""
 

@@ -5,7 +5,11 @@ without the run folder (no optimizer state, no pickles, no training code)::
     DIR/generator.json          model name and options, data shape, classes, text vocabulary, checkpoint step,
                                 genlab version, and the run's resolved config (what the model builder reads)
 
-``export_generator`` writes both files (and the marker ``.genlab-export``, which lists them) into a fresh
+``format="hub"`` writes the Hugging Face Hub's layout instead: ``model.safetensors``, ``config.json`` (the same
+two files under the names the Hub expects) plus a model card (``README.md``, ``samples.png``, ``recipe.yaml``:
+``genlab.model_card``). ``load_generator`` reads either layout.
+
+``export_generator`` writes the files (and the marker ``.genlab-export``, which lists them) into a fresh
 folder next to DIR and renames it into place, so DIR is either the old export or the complete new one, never
 half of each. ``--overwrite`` replaces only a folder genlab can prove is an export of its own
 (``rundir.EXPORT_LAYOUT``), never the current folder, its parents, $HOME, ``/`` or a mount point.
@@ -16,7 +20,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -32,16 +36,37 @@ from genlab.deletion import check_replaceable, refuse_protected, remove_created,
 from genlab.errors import RunError
 from genlab.io import atomic_write_bytes, atomic_write_text, make_temp_dir
 from genlab.memory import check_fits
+from genlab.model_card import write_model_card
 from genlab.models import MODELS
 from genlab.recipe import build_networks, from_dict
+from genlab.registry import Registry
 from genlab.rundir import EXPORT_LAYOUT, EXPORT_MARKER, EXPORT_META, EXPORT_WEIGHTS, RunDir
 from genlab.sampling import LoadedRun, load_run, sample_prompt
+from genlab.training.perf import resolve_device
 
 WEIGHTS_FILE = EXPORT_WEIGHTS
 META_FILE = EXPORT_META
 #: the ``format`` entry of generator.json; FORMAT_VERSION grows when the layout changes incompatibly
 FORMAT = "genlab-generator"
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """A layout of an export folder (``genlab export --format``)."""
+
+    weights: str  # the safetensors file's name
+    meta: str  # the GeneratorInfo JSON's name
+    description: str
+    #: writes what else the layout holds: (run, staged folder, step, ema, repo id or None)
+    extras: Callable[[LoadedRun, Path, int, bool, str | None], None] | None = None
+
+
+EXPORT_FORMATS: Registry[ExportFormat] = Registry("export format")
+EXPORT_FORMATS.add("genlab", ExportFormat(WEIGHTS_FILE, META_FILE, "generator.safetensors + generator.json"))
+EXPORT_FORMATS.add("hub", ExportFormat("model.safetensors", "config.json", "the Hugging Face Hub's layout: "
+                                       "model.safetensors, config.json, a README.md model card, samples.png",
+                                       extras=write_model_card))
 
 
 @dataclass
@@ -144,9 +169,12 @@ def _publish(staged: Path, out: Path) -> None:
 
 
 def export_generator(run_dir: str | Path | RunDir, out_dir: str | Path, checkpoint: str = "last",
-                     overwrite: bool = False) -> Path:
-    """Write the generator of ``run_dir``'s checkpoint (last | best | a path) to ``out_dir`` -> ``out_dir``."""
+                     overwrite: bool = False, format: str = "genlab", repo_id: str | None = None) -> Path:
+    """Write the generator of ``run_dir``'s checkpoint (last | best | a path) to ``out_dir`` -> ``out_dir``.
+    ``format``: a layout of :data:`EXPORT_FORMATS` (genlab | hub); ``repo_id``: the Hub repo the model card's
+    loading example names (hub)."""
     out = Path(out_dir)
+    layout = EXPORT_FORMATS.get(format)
     check_target(out, overwrite)  # before loading anything: a refusal costs nothing
     run = load_run(RunDir.of(run_dir).path, checkpoint, "cpu")
     info = GeneratorInfo.of_run(run)
@@ -156,10 +184,13 @@ def export_generator(run_dir: str | Path | RunDir, out_dir: str | Path, checkpoi
         metadata = {"format": FORMAT, "model": info.model, "step": str(info.step), "genlab_version": __version__}
         weights = save_safetensors(_state_tensors(run.generator), metadata)
         info.weights_sha256 = hashlib.sha256(weights).hexdigest()
-        atomic_write_bytes(staged / WEIGHTS_FILE, weights)
-        atomic_write_text(staged / META_FILE, info.to_json())
-        atomic_write_text(staged / EXPORT_MARKER, json.dumps({"genlab_version": __version__,
-                                                              "files": [WEIGHTS_FILE, META_FILE]}) + "\n")
+        atomic_write_bytes(staged / layout.weights, weights)
+        atomic_write_text(staged / layout.meta, info.to_json())
+        if layout.extras is not None:
+            layout.extras(run, staged, info.step, info.ema, repo_id)
+        extras = sorted(p.name for p in staged.iterdir() if p.name not in (layout.weights, layout.meta))
+        atomic_write_text(staged / EXPORT_MARKER, json.dumps({"genlab_version": __version__, "format": format,
+                                                              "files": [layout.weights, layout.meta, *extras]}) + "\n")
         _publish(staged, out)
     finally:
         if staged.exists():
@@ -175,6 +206,7 @@ class ExportedGenerator:
     info: GeneratorInfo
     folder: Path  # the export folder it was loaded from
     device: torch.device = torch.device("cpu")
+    weights: Path = Path(WEIGHTS_FILE)  # its weights file (generator.safetensors or the Hub's model.safetensors)
     _run: LoadedRun = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -182,7 +214,7 @@ class ExportedGenerator:
         # images its run draws; the "run" here is only the export folder and the generator
         cfg = from_dict(self.info.config)
         self._run = LoadedRun(run=RunDir(self.folder), cfg=cfg, spec=MODELS.get(cfg.model.name),
-                              nets=nn.ModuleDict({"G": self.net}), checkpoint=self.folder / WEIGHTS_FILE,
+                              nets=nn.ModuleDict({"G": self.net}), checkpoint=self.weights,
                               step=self.info.step,
                               epoch=self.info.epoch, extra=self.info.extra(), device=self.device)
 
@@ -222,18 +254,20 @@ def _stored_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
         return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
 
 
-def load_generator(export_dir: str | Path, device: str = "cpu") -> ExportedGenerator:
-    """An export folder (``genlab export``) -> the generator rebuilt from its JSON and safetensors weights.
+def load_generator(export_dir: str | Path, device: str = "auto") -> ExportedGenerator:
+    """An export folder (``genlab export``, either layout) -> the generator rebuilt from its JSON and safetensors
+    weights, on ``device`` (auto: CUDA, then MPS, then the CPU). A Hub repo id: ``genlab.hub.load_generator``.
 
     Checked before anything is allocated: the network the JSON describes is built on the ``meta`` device and its
     shapes compared with the weights file's header, and its size with the memory there is; the weights must
     match the checksum the export recorded and be finite."""
     folder = Path(export_dir)
-    meta, weights = folder / META_FILE, folder / WEIGHTS_FILE
-    for p in (meta, weights):
-        if not p.is_file():
-            raise RunError(f"{str(folder)!r} is not a generator export (no {p.name}); write one with "
-                           "`genlab export RUN -o DIR`")
+    found = [f for _, f in EXPORT_FORMATS.items() if (folder / f.meta).is_file() and (folder / f.weights).is_file()]
+    if not found:
+        pairs = " nor ".join(f"{f.meta} + {f.weights}" for _, f in EXPORT_FORMATS.items())
+        raise RunError(f"{str(folder)!r} is not a generator export (no {pairs}); write one with "
+                       "`genlab export RUN -o DIR`")
+    meta, weights = folder / found[0].meta, folder / found[0].weights
     info = GeneratorInfo.read(meta)
     cfg = from_dict(info.config)
     again = "export the run again with `genlab export RUN -o DIR`"
@@ -248,8 +282,9 @@ def load_generator(export_dir: str | Path, device: str = "cpu") -> ExportedGener
         diff = sorted(set(stored.items()) ^ set(wanted.items()))[:1]
         raise RunError(f"{str(meta)!r} describes a {info.model} generator whose weights do not fit "
                        f"{str(weights)!r} (e.g. {diff[0][0]}); {again}")
+    dev = resolve_device(device)  # auto: CUDA, then MPS, then the CPU
     check_fits(4 * sum(math.prod(s) for s in wanted.values()), f"the {info.model} generator of {folder}",
-               "load it on a machine with more memory", device)
+               "load it on a machine with more memory", str(dev))
     data = weights.read_bytes()
     if info.weights_sha256 and hashlib.sha256(data).hexdigest() != info.weights_sha256:
         raise RunError(f"{str(weights)!r} does not match the checksum its export recorded (a damaged file); "
@@ -264,6 +299,5 @@ def load_generator(export_dir: str | Path, device: str = "cpu") -> ExportedGener
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise RunError(f"{str(weights)!r} holds non-finite weights ({bad[0]}); {again}")
-    dev = torch.device(device)
     net.to(dev).eval()
-    return ExportedGenerator(net=net, info=info, folder=folder, device=dev)
+    return ExportedGenerator(net=net, info=info, folder=folder, device=dev, weights=weights)

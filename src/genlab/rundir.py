@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab import __version__
-from genlab.deletion import Layout, check_replaceable, empty_folder
+from genlab.deletion import Layout, check_replaceable, empty_folder, read_marker
 from genlab.deletion import check_output_file as _check_output_file
 from genlab.errors import ConfigError, RunError
 from genlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text, content_digest
@@ -131,8 +131,9 @@ def genlab_file_at(path: str | os.PathLike) -> str | None:
     kind, folder = found
     rel = Path(path).absolute().relative_to(folder)
     top = rel.parts[0]
-    owned = {"run": RUN_OWNED, "sweep": (SWEEP_MANIFEST, "logs"),
-             "export": (EXPORT_MARKER, EXPORT_WEIGHTS, EXPORT_META)}[kind]
+    listed = (read_marker(folder / EXPORT_MARKER) or {}).get("files", []) if kind == "export" else []
+    owned = {"run": RUN_OWNED, "sweep": (SWEEP_MANIFEST, "logs"),  # an export: also what its marker lists (hub)
+             "export": (EXPORT_MARKER, EXPORT_WEIGHTS, EXPORT_META, *(n for n in listed if isinstance(n, str)))}[kind]
     if top in owned:
         return f"{rel} of the genlab {kind} folder {str(folder)!r}"
     return None

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,16 +31,34 @@ app = typer.Typer(
     name="genlab",
     help="Train, evaluate and compare image generative models (GANs and VAEs).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
 )
 
 
 #: sub-command groups mounted as `genlab <name> ...` (modules defining their own Typer `app`)
 GROUPS = {"datasets": "List and prepare datasets.", "models": "List the registered models.",
-          "features": "Feature extractors for the metrics."}
+          "features": "Feature extractors for the metrics.",
+          "recipes": "List and show the recipes that ship with genlab."}
 #: modules that add top-level commands to `app`
 COMMANDS = ("train", "eval", "analysis", "sweep", "report", "export")
+
+
+#: --device of every command that runs a network
+DEVICE_HELP = "auto (CUDA, then MPS, then the CPU) | cpu | cuda | cuda:N | mps"
+
+
+def device_option() -> Any:
+    """The ``--device`` option: default ``auto``; the command receives the device it resolved to on this machine
+    (``cpu``, ``cuda``, ``mps``), checked before any work."""
+    return typer.Option("auto", "--device", help=DEVICE_HELP, callback=resolve_device)
+
+
+def resolve_device(name: str) -> str:
+    """A device name -> the device it names on this machine (``auto`` picked); ConfigError for one it lacks."""
+    from genlab.training.perf import resolve_device as resolve  # torch: only when a command runs
+
+    return str(resolve(name))
 
 
 def positive(value: int | float | None, option: str, what: str, minimum: int = 1) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from genlab.cli import app, console, ctrl_c_means, on_ctrl_c, output_folder, output_path, positive
+from genlab.cli import app, console, ctrl_c_means, device_option, on_ctrl_c, output_folder, output_path, positive
 from genlab.errors import ConfigError
 
 plot_app = typer.Typer(no_args_is_help=True, help="Plots from run folders: curves, metrics over epochs, progress.")
@@ -64,7 +64,7 @@ def interpolate(
     frame_ms: int = typer.Option(120, "--frame-ms", help="GIF frame duration in milliseconds"),
     out: Path | None = typer.Option(None, "-o", "--out", help="PNG path (default RUN/analysis/interpolation.png)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
 ) -> None:
     from genlab.analysis import interpolation as interp
     from genlab.analysis.artifacts import Source, write_numbers
@@ -137,7 +137,7 @@ def latent(
     label: int | None = typer.Option(None, "--label", help="class label for class-conditional models"),
     out: Path | None = typer.Option(None, "-o", "--out", help="output folder (default RUN/analysis)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
 ) -> None:
     from genlab.analysis.artifacts import Source, write_numbers
     from genlab.analysis.traversal import encode_split, latent_plane, pca_2d, traversal
@@ -200,7 +200,7 @@ def class_grid_cmd(
     independent: bool = typer.Option(False, "--independent", help="fresh latents per row instead of shared ones"),
     out: Path | None = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/class_grid.png)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
 ) -> None:
     from genlab.analysis.artifacts import Source, write_numbers
     from genlab.analysis.conditional import class_grid
@@ -230,7 +230,7 @@ def coverage(
                                           help="train the dataset's classifier once (cached) when none is cached"),
     out: Path | None = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/coverage.png)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
 ) -> None:
     from genlab.analysis.artifacts import Source, write_numbers
     from genlab.analysis.coverage import find_predictor, mode_coverage
@@ -270,7 +270,7 @@ def neighbours(
     seed: int = typer.Option(0, "--seed", help="latent seed of the generated images"),
     out: Path | None = typer.Option(None, "-o", "--out", help="PNG (default RUN/analysis/neighbours.png)"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
 ) -> None:
     from genlab.analysis.artifacts import Source, write_numbers
     from genlab.analysis.neighbours import SPACES, UNITS, run_neighbours

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from genlab.cli import app, console, on_ctrl_c, output_path, positive
+from genlab.cli import app, console, device_option, on_ctrl_c, output_path, positive
 from genlab.cli.progress import metric_progress
 from genlab.errors import ConfigError
 
@@ -61,7 +61,7 @@ def eval_run(
     inception_weights: str | None = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
     dinov2_weights: str | None = typer.Option(None, "--dinov2-weights", help=DINOV2_WEIGHTS_HELP),
     out: Path | None = typer.Option(None, "--out", help="JSON path (default: RUN/eval.json)"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
     no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
     truncation: float | None = typer.Option(None, "--truncation", help=TRUNCATION_HELP),
     truncation_mode: str = typer.Option("resample", "--truncation-mode", help=TRUNCATION_MODE_HELP),
@@ -165,7 +165,7 @@ def eval_folder(
     batch_size: int = typer.Option(250, "--batch-size"),
     inception_weights: str | None = typer.Option(None, "--inception-weights"),
     dinov2_weights: str | None = typer.Option(None, "--dinov2-weights", help=DINOV2_WEIGHTS_HELP),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
     no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
 ) -> None:
     from genlab.api import evaluate

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from genlab.cli import app, console, ctrl_c_means, output_path
+from genlab.cli import app, console, ctrl_c_means, device_option, output_path
 
 
 @app.command(help="Write one self-contained HTML report (images embedded, no network) for a run, several runs "
@@ -18,7 +18,7 @@ def report(
     checkpoint: str = typer.Option("last", "--checkpoint", help="which checkpoint draws samples: last | best | PATH"),
     seed: int = typer.Option(0, "--seed", help="latent seed of the samples and interpolations"),
     title: str | None = typer.Option(None, "--title", help="page title"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
 ) -> None:
     from genlab.reporting.html import build_report
 

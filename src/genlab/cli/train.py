@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from genlab.cli import app, console, on_ctrl_c, output_path, positive
+from genlab.cli import app, console, device_option, on_ctrl_c, output_path, positive
 from genlab.errors import ConfigError
 from genlab.rundir import RunDir
 
@@ -38,9 +38,20 @@ def describe_run(run_dir: Path) -> None:
     console.print(tree)
 
 
+def _complete_recipe(incomplete: str) -> list[str]:
+    """Shell completion of the recipe argument: the names of the recipes that ship with genlab."""
+    from genlab.recipe_files import ALIASES, shipped
+
+    if "=" in incomplete or "/" in incomplete:  # an override or a path: the shell's own file completion
+        return []
+    return [n for n in sorted(ALIASES) + [r.name for r in shipped() if r.kind == "recipe"] if n.startswith(incomplete)]
+
+
 @app.command(help=f"Train a recipe (YAML) with dotted overrides, or resume a run. Choices: {_choices()}")
 def train(
-    args: list[str] | None = typer.Argument(None, help="RECIPE.yaml then key=value overrides"),
+    args: list[str] | None = typer.Argument(None, help="RECIPE (a YAML file or a shipped recipe's name: `genlab "
+                                            "recipes list`) then key=value overrides",
+                                            autocompletion=_complete_recipe),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="run folder (default: runs/<recipe name>)"),
     resume: Path | None = typer.Option(None, "--resume", help="continue this run folder where it stopped"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run folder"),
@@ -50,8 +61,8 @@ def train(
     args = list(args or [])
     recipe = args.pop(0) if args and "=" not in args[0] else None
     if resume is None and recipe is None and not args:
-        raise ConfigError("give a recipe, e.g. `genlab train configs/demo_fashion_mnist_dcgan.yaml`, "
-                          "or --resume RUN_DIR")
+        raise ConfigError("give a recipe, e.g. `genlab train demo` (a shipped recipe's name: `genlab recipes list`) "
+                          "or `genlab train configs/demo_fashion_mnist_dcgan.yaml`, or --resume RUN_DIR")
     if resume is not None:  # a run folder whose files cannot be read is refused before anything is rewritten
         rd = RunDir.of(resume).require()
         rd.read_config()
@@ -88,7 +99,7 @@ def sample(
     label: list[int] | None = typer.Option(None, "--label", help="class label(s) for conditional models"),
     prompt: str | None = typer.Option(None, "--prompt", help="caption for text-conditional models"),
     nrow: int | None = typer.Option(None, "--nrow", help="images per row"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = device_option(),
     truncation: float | None = typer.Option(None, "--truncation",
                                             help="psi > 0: latents kept inside it (smaller: more typical images)"),
     truncation_mode: str = typer.Option("resample", "--truncation-mode",

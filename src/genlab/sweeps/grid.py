@@ -29,6 +29,7 @@ from genlab.deletion import refuse_protected
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.io import atomic_write_text
 from genlab.recipe import load_config
+from genlab.recipe_files import shipped_path
 from genlab.rundir import SWEEP_MANIFEST as MANIFEST
 
 SWEEP_KEYS = {
@@ -166,6 +167,7 @@ def _resolve_base(base: str, sweep_file: Path | None) -> Path:
     # "configs/x.yaml" in configs/sweeps/s.yaml works from anywhere in the repository)
     above = [d / p for d in [sweep_file.parent.absolute(), *sweep_file.parent.absolute().parents]] if sweep_file else []
     candidates = [p] if p.is_absolute() else [Path.cwd() / p] + above
+    candidates.append(shipped_path(base) or p)  # last: a recipe that ships with genlab, by name or configs/ path
     for c in candidates:
         if c.is_file():
             return c.resolve()
@@ -239,8 +241,10 @@ def parse_sweep(data: Any, source: Path | None = None) -> Sweep:
 
 def load_sweep(path: str | Path) -> Sweep:
     p = Path(path)
+    if not p.exists():  # a sweep that ships with genlab: sweeps/NAME or configs/sweeps/NAME.yaml
+        p = shipped_path(str(path)) or p
     if not p.is_file():
-        raise ConfigError(f"sweep file {str(path)!r} does not exist")
+        raise ConfigError(f"sweep file {str(path)!r} does not exist (shipped sweeps: `genlab recipes list`)")
     from omegaconf import OmegaConf
 
     try:
