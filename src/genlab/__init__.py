@@ -19,6 +19,7 @@ _LAZY = {
     "evaluate": "genlab.api",
     "Run": "genlab.api",
     "save_images": "genlab.api",
+    "search": "genlab.api",
     "export_generator": "genlab.export",
     "load_generator": "genlab.export",
     "ExportedGenerator": "genlab.export",

@@ -40,7 +40,7 @@ app = typer.Typer(
 GROUPS = {"datasets": "List and prepare datasets.", "models": "List the registered models.",
           "features": "Feature extractors for the metrics."}
 #: modules that add top-level commands to `app`
-COMMANDS = ("train", "eval", "analysis", "sweep", "report", "export")
+COMMANDS = ("train", "eval", "analysis", "sweep", "search", "report", "export")
 
 
 def positive(value: int | float | None, option: str, what: str, minimum: int = 1) -> None:
