@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import threading
 import time
@@ -68,6 +69,8 @@ from genlab.training.loop import train as train_loop
 #: trials in a row that fail for a reason of their own (not divergence) before a worker gives up
 MAX_FAILURES_IN_A_ROW = 3
 BEST_RECIPE = "best.yaml"
+#: the index of a worker started by --workers N (0..N-1); it shifts a seeded sampler's seed
+WORKER_INDEX_ENV = "GENLAB_SEARCH_WORKER"
 Progress = Callable[[int, int, str], None]  # (finished trials, target, what is happening)
 
 
@@ -153,11 +156,11 @@ def run_seed(search: Search, values: dict[str, Any], seed: int, path: Path, tria
         if state == "finished":
             value = final_value(run, key)
             if value is not None:
-                log(f"seed {seed}: already finished in {path} ({key} {value:.4g})")
+                log(f"already finished in {path} ({key} {value:.4g})")
                 return value
         if state == "pruned":
             raise GenlabError(f"{path} is marked pruned but its trial is being run again; use another --out")
-        log(f"seed {seed}: continuing {path} from its last checkpoint")
+        log(f"continuing {path} (its trial stopped before the end)")
         train_loop(resume_config(run), path, resume=True, log=log, callbacks=callbacks)
     else:
         overwrite = path.is_dir() and any(path.iterdir())  # a start killed before its config was written
@@ -188,6 +191,9 @@ class Objective:
         root = root_trial(frozen)
         values = self.search.space.suggest(trial)
         trial.set_user_attr(WORKER_ATTR, worker_id())
+        for k in (ERROR_ATTR, PRUNED_AT_ATTR):  # a retry inherits the dead trial's notes: they are not its own
+            if k in trial.user_attrs:
+                trial.set_user_attr(k, "")
         trial.set_user_attr(FOLDER_ATTR, trial_folder(root))
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
         again = f" (retry of trial {root})" if root != trial.number else ""
@@ -244,6 +250,11 @@ def open_study(search: Search, url: str):
         if theirs is None:
             study.set_user_attr("genlab", {**mine, "uid": uuid.uuid4().hex})
             theirs = study.user_attrs["genlab"]
+        seed = search.sampler[1].get("seed")
+        if seed is not None:  # a rerun (or a second worker) must not propose the first worker's points again
+            offset = len(study.get_trials(deepcopy=False)) + 7919 * int(os.environ.get(WORKER_INDEX_ENV, "0"))
+            study.sampler = make_sampler(search.sampler[0], {**search.sampler[1], "seed": int(seed) + offset},
+                                         search.space.grid() if search.space.is_grid() else None)
         if theirs.get("fingerprint") != mine["fingerprint"]:
             raise ConfigError(f"study {search.name!r} in {shown_url(url)} was made by another search (its base "
                               "recipe, overrides, space, seeds, objective or budget differ); give this search "
@@ -381,8 +392,8 @@ def _interrupted(study, objective: Objective, log: Callable[[str], None]) -> Non
 
 def worker_jobs(search: Search, out: Path, url: str, workers: int, cwd: str | None) -> list[Job]:
     args = ("search", str(out / SEARCH_FILE), "--out", str(out), "--storage", url, "--workers", "1")
-    return [Job(name=f"worker-{k}", args=args, log=out / "logs" / f"worker-{k}.log", cwd=cwd)
-            for k in range(workers)]
+    return [Job(name=f"worker-{k}", args=args, log=out / "logs" / f"worker-{k}.log", cwd=cwd,
+                env={WORKER_INDEX_ENV: str(k)}) for k in range(workers)]
 
 
 def _run_workers(search: Search, out: Path, url: str, executor, workers: int, log: Callable[[str], None],

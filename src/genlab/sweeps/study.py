@@ -141,11 +141,11 @@ def open_storage(url: str, heartbeat_seconds: int | None = None, grace_seconds: 
                  retries: int | None = None):
     """An Optuna RDB storage at ``url`` (tables created when new); GenlabError, one line, when the database cannot
     be reached or the URL is not one SQLAlchemy knows."""
-    optuna = import_optuna()
-    callback = None
-    if heartbeat_seconds:
-        callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries, inherit_intermediate_values=True)
-    with quiet_optuna():
+    with quiet_optuna() as optuna:
+        callback = None
+        if heartbeat_seconds:
+            callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries,
+                                                                        inherit_intermediate_values=True)
         try:
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=heartbeat_seconds,
@@ -195,13 +195,13 @@ def fail_dead_trials(study, log: Callable[[str], None]) -> list[int]:
             w = t.user_attrs.get(WORKER_ATTR) or {}
             if w.get("host") != me["host"] or w.get("pid") in (None, me["pid"]) or _alive(int(w["pid"])):
                 continue
-            try:
+            try:  # the note first: a finished trial takes no more attributes
+                storage.set_trial_user_attr(t._trial_id, ERROR_ATTR, f"worker {w['pid']} on {w['host']} ended "
+                                                                     "mid-trial (killed)")
                 if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
                     continue
             except optuna.exceptions.UpdateFinishedTrialError:  # another worker was first
                 continue
-            storage.set_trial_user_attr(t._trial_id, ERROR_ATTR, f"worker {w['pid']} on {w['host']} ended "
-                                                                 "mid-trial (killed)")
             failed.append(t.number)
             retry = storage.get_heartbeat_stale_trial_callback()
             if retry is not None:
