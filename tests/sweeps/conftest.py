@@ -73,5 +73,6 @@ def search_world(tiny_fmnist, classifier_cache_28, tmp_path_factory) -> dict:
         (folder / f"{name}.yaml").write_text(TINY_RECIPE.format(root=tiny_fmnist, epochs=epochs))
     cache = folder / "cache"
     shutil.copytree(classifier_cache_28, cache)
-    env = {**os.environ, "GENLAB_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "GENLAB_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
+           "COLUMNS": "400"}  # Rich wraps at COLUMNS: one log line per line
     return {"folder": folder, "cache": cache, "env": env}

@@ -122,16 +122,17 @@ class _Bar:
         self.task = None
 
     def show(self, done: int, total: int, note: str) -> None:
-        if self.task is None:
+        if self.task is None:  # started on the first report: a search refused up front prints no empty bar
+            self.bar.start()
             self.task = self.bar.add_task("trials", total=total, completed=done, note=note)
         self.bar.update(self.task, total=total, completed=done, note=note)
 
     def __enter__(self) -> _Bar:
-        self.bar.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.bar.stop()
+        if self.task is not None:
+            self.bar.stop()
 
 
 def _progress() -> _Bar:

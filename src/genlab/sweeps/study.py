@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import inspect
 import os
+import random
 import socket
+import time
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -138,22 +140,34 @@ def shown_url(url: str) -> str:
 
 
 def open_storage(url: str, heartbeat_seconds: int | None = None, grace_seconds: int | None = None,
-                 retries: int | None = None):
+                 retries: int | None = None, attempts: int = 5):
     """An Optuna RDB storage at ``url`` (tables created when new); GenlabError, one line, when the database cannot
-    be reached or the URL is not one SQLAlchemy knows."""
-    with quiet_optuna() as optuna:
-        callback = None
-        if heartbeat_seconds:
-            callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries,
-                                                                        inherit_intermediate_values=True)
-        try:
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=heartbeat_seconds,
-                grace_period=grace_seconds, **({"heartbeat_stale_trial_callback": callback} if callback else {}))
-        except Exception as e:  # sqlalchemy's OperationalError / ArgumentError, a missing driver (ImportError)
-            raise GenlabError(f"cannot open the study storage {shown_url(url)}: {_first_line(e)}; check that the "
-                              "database server is running and reachable, the URL (postgresql://USER@HOST:PORT/DB) "
-                              'and its driver (pip install "genlab[postgres]")') from None
+    be reached or the URL is not one SQLAlchemy knows. Workers that start together on an empty database race to
+    create its tables: the loser sees a duplicate and tries again (``attempts`` times)."""
+    for attempt in range(attempts):
+        with quiet_optuna() as optuna:
+            callback = None
+            if heartbeat_seconds:
+                callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries,
+                                                                            inherit_intermediate_values=True)
+            try:
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=heartbeat_seconds,
+                    grace_period=grace_seconds, **({"heartbeat_stale_trial_callback": callback} if callback else {}))
+            except Exception as e:  # sqlalchemy's OperationalError / ArgumentError, a missing driver (ImportError)
+                if _lost_a_race(e) and attempt + 1 < attempts:
+                    time.sleep(0.2 + random.random())
+                    continue
+                raise GenlabError(f"cannot open the study storage {shown_url(url)}: {_first_line(e)}; check that the "
+                                  "database server is running and reachable, the URL (postgresql://USER@HOST:PORT/DB) "
+                                  'and its driver (pip install "genlab[postgres]")') from None
+    raise AssertionError("unreachable")
+
+
+def _lost_a_race(e: BaseException) -> bool:
+    """Another worker created the same table or row first (two workers starting on an empty database)."""
+    text = str(e).lower()
+    return type(e).__name__ == "IntegrityError" or "already exists" in text or "duplicate" in text
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:
