@@ -189,7 +189,8 @@ def test_a_space_reads_like_a_grid_with_list_elements_and_conditions(search_worl
         "model": {"name": ["dcgan", "wgan-gp"]},
         "objective.n_critic": {"low": 1, "high": 3, "when": {"model.name": "wgan-gp"}},
         "train.g_opt.betas.0": {"low": 0.0, "high": 0.9},
-        "train.loss": ["hinge", "bce"]}, overrides={"train.d_opt.lr": 1.0e-3})))
+        "train.loss": ["hinge", "bce"], "train.diffaugment": ["", "translation,cutout"]},
+        overrides={"train.d_opt.lr": 1.0e-3})))
     p = {x.key: x for x in spec.space.params}
     assert p["model.name"].kind == "categorical" and p["objective.n_critic"].kind == "int"
     assert p["train.g_opt.betas.0"].kind == "float" and p["objective.n_critic"].when == (("model.name", ("wgan-gp",)),)
@@ -200,3 +201,6 @@ def test_a_space_reads_like_a_grid_with_list_elements_and_conditions(search_worl
     cfg = spec.config({"model.name": "wgan-gp", "objective.n_critic": 2, "train.g_opt.betas.0": 0.5,
                        "train.loss": "hinge"}, 0)
     assert cfg.objective["n_critic"] == 2 and cfg.train.g_opt.betas == [0.5, 0.999]
+    for text in ("", "translation,cutout"):  # "" stays a string (an override reads a bare empty value as null)
+        assert spec.config({"model.name": "dcgan", "train.g_opt.betas.0": 0.5, "train.loss": "hinge",
+                            "train.diffaugment": text}, 0).train.diffaugment == text

@@ -212,8 +212,10 @@ class Objective:
             raise
         except BaseException as e:
             self.error = e
-            if not isinstance(e, (KeyboardInterrupt, Interrupted)):
-                trial.set_user_attr(ERROR_ATTR, " ".join(str(e).split())[:500] or type(e).__name__)
+            stopped = isinstance(e, (KeyboardInterrupt, Interrupted))
+            note = "interrupted (Ctrl-C) and checkpointed; continued by its retry" if stopped else \
+                " ".join(str(e).split())[:500] or type(e).__name__
+            trial.set_user_attr(ERROR_ATTR, note)
             raise
         return float(statistics.fmean(seed_values))
 

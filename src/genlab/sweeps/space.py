@@ -261,8 +261,23 @@ def trial_overrides(values: dict[str, Any], base_lists: dict[str, list]) -> list
             head, i = element
             lists.setdefault(head, list(base_lists[head]))[i] = v
         else:
-            out.append(f"{key}={format_value(v)}")
+            out.append(f"{key}={override_text(v)}")
     return out + [f"{k}={format_value(v)}" for k, v in lists.items()]
+
+
+def override_text(v: Any) -> str:
+    """``format_value``, with a string that an override would read as something else ("" as null, "true" as a
+    bool, "1e-3" as a float) quoted, so a choice reaches the config as the text it is."""
+    text = format_value(v)
+    if not isinstance(v, str):
+        return text
+    from omegaconf import OmegaConf
+
+    try:
+        same = OmegaConf.from_dotlist([f"x={text}"]).x == v
+    except Exception:  # not even parseable: quoted below
+        same = False
+    return text if same and text else "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def list_keys(space: Space, known: set[str]) -> set[str]:
