@@ -322,6 +322,7 @@ def work(search: Search, study, out: Path, log: Callable[[str], None], progress:
     t0 = time.monotonic()
     failures = 0
     waiting_said = False
+    best: int | None = None  # the trial whose recipe best.yaml holds
     while True:
         with quiet_optuna():
             fail_dead_trials(study, log)
@@ -362,15 +363,22 @@ def work(search: Search, study, out: Path, log: Callable[[str], None], progress:
                                   "fix the cause and run the same command again (finished trials are kept)")
         else:
             failures = 0
-        summarize_quietly(search, study, out)
+        best = after_trial(search, study, out, best)
 
 
-def summarize_quietly(search: Search, study, out: Path) -> None:
-    """The table and best.yaml after each trial (every worker writes them; each write is atomic)."""
+def after_trial(search: Search, study, out: Path, written: int | None) -> int | None:
+    """The table after each trial, best.yaml when the best trial changed (every worker writes them; each write is
+    atomic); returns the best trial's number."""
     with quiet_optuna():
-        write_table(out, study.get_trials(deepcopy=False), search.objective.key, search.objective.direction,
-                    search.space.keys)
-        write_best(search, study, out)
+        trials = study.get_trials(deepcopy=False)
+        write_table(out, trials, search.objective.key, search.objective.direction, search.space.keys)
+        done = [t for t in trials if t.state.name == "COMPLETE"]
+        if not done:
+            return written
+        best = (max if search.objective.direction == "maximize" else min)(done, key=lambda t: t.value)
+        if best.number != written or not (out / BEST_RECIPE).is_file():
+            write_best(search, study, out)
+        return best.number
 
 
 def _outcome(t, key: str) -> str:

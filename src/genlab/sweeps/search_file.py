@@ -87,6 +87,8 @@ class Search:
     study: dict[str, int] = field(default_factory=lambda: dict(STUDY_OPTIONS))
     base_config: Config | None = None  # the base recipe with the fixed overrides (set by validate)
     data: dict[str, Any] = field(default_factory=dict)  # the search file's mapping as read
+    #: list-valued keys whose elements the space searches -> their value in base_config (set by validate)
+    base_lists: dict[str, list] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -108,13 +110,7 @@ class Search:
 
     def overrides(self, values: dict[str, Any], seed: int) -> list[str]:
         """One trial's overrides for one seed."""
-        lists = {}
-        if self.base_config is not None:
-            from omegaconf import OmegaConf
-
-            node = OmegaConf.structured(self.base_config)
-            lists = {k: list(OmegaConf.select(node, k)) for k in list_keys(self.space, set(known_keys()))}
-        return self.fixed_overrides() + trial_overrides(values, lists) + [f"train.seed={seed}"]
+        return self.fixed_overrides() + trial_overrides(values, self.base_lists) + [f"train.seed={seed}"]
 
     def config(self, values: dict[str, Any], seed: int, progress: bool = False) -> Config:
         ov = self.overrides(values, seed)
@@ -295,8 +291,9 @@ def validate(search: Search) -> Search:
     from omegaconf import OmegaConf
 
     node = OmegaConf.structured(search.base_config)
-    for head in list_keys(search.space, known):
-        n = len(OmegaConf.select(node, head))
+    search.base_lists = {head: list(OmegaConf.select(node, head)) for head in list_keys(search.space, known)}
+    for head, values in search.base_lists.items():
+        n = len(values)
         for key in search.space.keys:
             if key.startswith(head + ".") and int(key.rsplit(".", 1)[1]) >= n:
                 raise ConfigError(f"search {search.name}: space key {key!r}: {head} has {n} elements (indices 0.."
