@@ -66,10 +66,10 @@ eval: {{features: classifier, num_samples: 32}}
 
 @pytest.fixture(scope="module")
 def search_world(tiny_fmnist, classifier_cache_28, tmp_path_factory) -> dict:
-    """A folder with tiny recipes (2 steps per epoch, 32 evaluated samples; ``tiny.yaml`` 3 epochs, ``slow.yaml``
-    5) and a cache holding the classifier features, plus the environment for `genlab` subprocesses."""
+    """A folder with tiny recipes (2 steps per epoch, 32 evaluated samples; ``tiny.yaml`` 2 epochs, ``slow.yaml``
+    4) and a cache holding the classifier features, plus the environment for `genlab` subprocesses."""
     folder = tmp_path_factory.mktemp("search")
-    for name, epochs in (("tiny", 3), ("slow", 5)):
+    for name, epochs in (("tiny", 2), ("slow", 4)):
         (folder / f"{name}.yaml").write_text(TINY_RECIPE.format(root=tiny_fmnist, epochs=epochs))
     cache = folder / "cache"
     shutil.copytree(classifier_cache_28, cache)

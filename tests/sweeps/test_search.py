@@ -55,10 +55,10 @@ def test_absurd_learning_rates_are_pruned_at_their_first_evaluation(pruned_study
     pruned = [t for t in trials if t.state.name == "PRUNED"]
     assert pruned, [(t.number, t.state.name, t.intermediate_values) for t in trials]
     for t in pruned:
-        assert lr[t.number] in BAD and list(t.intermediate_values) == [1]  # stopped at epoch 1 of 3
+        assert lr[t.number] in BAD and list(t.intermediate_values) == [1]  # stopped at epoch 1 of 2
         run = out / "trials" / f"{t.number:04d}" / "seed=0"
         status = json.loads((run / "status.json").read_text())
-        assert status["state"] == "pruned" and status["epoch"] == 1 and status["epochs"] == 3
+        assert status["state"] == "pruned" and status["epoch"] == 1 and status["epochs"] == 2
         assert status["search"]["trial"] == t.number and status["search"]["fid"] == t.intermediate_values[1]
         assert (run / "checkpoints" / "step_000000002.pt").is_file()  # its run folder is kept, epoch 1 saved
         assert f"trial {t.number} pruned (pruned at epoch 1: fid" in "\n".join(lines)
@@ -66,7 +66,7 @@ def test_absurd_learning_rates_are_pruned_at_their_first_evaluation(pruned_study
     assert all(lr[t.number] in GOOD for t in complete if t.number > first_good)
     for t in complete:
         status = json.loads((out / "trials" / f"{t.number:04d}" / "seed=0" / "status.json").read_text())
-        assert status["state"] == "finished" and status["epoch"] == 3 and list(t.intermediate_values) == [1, 2, 3]
+        assert status["state"] == "finished" and status["epoch"] == 2 and list(t.intermediate_values) == [1, 2]
     assert summary.counts == {"COMPLETE": len(complete), "PRUNED": len(pruned)} and summary.finished == 4
 
 

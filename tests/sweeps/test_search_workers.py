@@ -16,7 +16,7 @@ import pytest
 EXE = Path(sys.executable).with_name("genlab")
 
 
-def write_search(folder: Path, name: str, recipe: str = "tiny.yaml", trials: int = 4, extra: str = "") -> Path:
+def write_search(folder: Path, name: str, recipe: str = "tiny.yaml", trials: int = 3, extra: str = "") -> Path:
     p = folder / f"{name}.yaml"
     p.write_text(f"name: {name}\nbase: {recipe}\n"
                  "space: {train.g_opt.lr: {low: 1.0e-5, high: 1.0e-3, log: true}}\n"
@@ -45,7 +45,7 @@ def check_study(trials, out: Path, finished: int) -> None:
         run = out / t.user_attrs["folder"] / "seed=0"
         assert json.loads((run / "status.json").read_text())["state"] == "finished"
         evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
-        assert [e["epoch"] for e in evals] == [1, 2, 3]  # trained once: no epoch evaluated twice
+        assert [e["epoch"] for e in evals] == [1, 2]  # trained once: no epoch evaluated twice
         assert t.value == pytest.approx(evals[-1]["fid"])
 
 
@@ -57,15 +57,15 @@ def test_two_workers_share_a_sqlite_study(search_world):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "local: 2 process(es) at a time, 1 thread(s) each" in r.stdout and "worker-0 done" in r.stdout
     trials = load(f"sqlite:///{out / 'study.db'}", "two")
-    check_study(trials, out, 4)
+    check_study(trials, out, 3)
     logs = {k: (out / "logs" / f"worker-{k}.log").read_text() for k in (0, 1)}
     ran = {k: {int(line.split()[1]) for line in log.splitlines() if line.startswith("trial ") and " complete:" in line}
            for k, log in logs.items()}
     assert all("search two: 1 key(s)" in log for log in logs.values())  # both workers joined the study
-    assert ran[0] | ran[1] == {0, 1, 2, 3} and not ran[0] & ran[1]  # every trial run by exactly one worker
+    assert ran[0] | ran[1] == {0, 1, 2} and not ran[0] & ran[1]  # every trial run by exactly one worker
     pids = {t.user_attrs["worker"]["pid"] for t in trials}
     assert len(pids) == len([k for k in ran if ran[k]])
-    assert "4/4 trials finished (4 complete, 0 pruned, 0 failed)" in r.stdout.replace("\n", " ")
+    assert "3/3 trials finished (3 complete, 0 pruned, 0 failed)" in r.stdout.replace("\n", " ")
 
 
 def test_two_commands_share_a_postgresql_study(search_world, postgres_url):
@@ -78,13 +78,13 @@ def test_two_commands_share_a_postgresql_study(search_world, postgres_url):
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     trials = load(postgres_url, "pg")
-    check_study(trials, out, 4)
+    check_study(trials, out, 3)
     assert not (out / "study.db").exists()
     manifest = json.loads((out / "search.json").read_text())
     assert manifest["storage"].startswith("postgresql://postgres@/genlab")
     ran = [{int(line.split()[1]) for line in o.splitlines() if line.startswith("trial ") and " complete:" in line}
            for o in outputs]
-    assert ran[0] | ran[1] == {0, 1, 2, 3} and not ran[0] & ran[1]
+    assert ran[0] | ran[1] == {0, 1, 2} and not ran[0] & ran[1]
 
 
 def wait_for(path_glob: Path, proc: subprocess.Popen, timeout: float = 240) -> Path:
@@ -106,7 +106,7 @@ def test_a_killed_worker_s_trial_is_failed_then_retried_from_its_checkpoint(sear
     proc = subprocess.Popen([str(EXE), *args], cwd=folder, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        # trial 0 complete, trial 1 past its checkpoint at epoch 2 of 5: kill the worker there
+        # trial 0 complete, trial 1 past its checkpoint at epoch 2 of 4: kill the worker there
         wait_for(out / "trials" / "0001" / "seed=0" / "checkpoints" / "step_000000004.pt", proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
@@ -134,7 +134,7 @@ def test_a_killed_worker_s_trial_is_failed_then_retried_from_its_checkpoint(sear
     assert done0.stat().st_mtime_ns == stamp
     run = out / "trials" / "0001" / "seed=0"
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
-    assert [e["epoch"] for e in evals] == [1, 2, 3, 4, 5]  # continued: the epochs before the kill kept, none twice
+    assert [e["epoch"] for e in evals] == [1, 2, 3, 4]  # continued: the epochs before the kill kept, none twice
     assert trials[2].value == pytest.approx(evals[-1]["fid"])
     assert "| 1 | failed |" in (out / "trials.md").read_text()
 
