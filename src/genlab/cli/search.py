@@ -31,7 +31,8 @@ def search(
                                                            "training one trial at a time"),
     executor: str = typer.Option("local", "--executor", help="where workers run: local | ray"),
     address: str | None = typer.Option(None, "--address", help="ray: cluster address; default a local Ray"),
-    threads: int | None = typer.Option(None, "--threads", help="torch threads per worker (default cores // workers)"),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads per worker (default cores // "
+                                                                  "workers; a recipe's train.threads wins)"),
     cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="ray: CPUs each worker reserves"),
     gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="ray: GPUs each worker reserves"),
     dry_run: bool = typer.Option(False, "--dry-run", help="check the search file and print the plan; train nothing"),
@@ -60,6 +61,13 @@ def search(
     if workers > 1 or executor != "local":
         ex = make_executor(executor, workers=workers, address=address, threads=threads, cpus_per_run=cpus_per_run,
                            gpus_per_run=gpus_per_run)
+    elif threads:  # this process is the worker: what train.threads=auto reads (a recipe's own train.threads wins)
+        import os
+
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
     if table_only:
         summary = _table(spec, out, storage)
     else:
