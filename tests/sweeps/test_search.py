@@ -3,6 +3,7 @@ their first in-training evaluation; the table, best.yaml, the report; and every 
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from pathlib import Path
 
@@ -204,3 +205,24 @@ def test_a_space_reads_like_a_grid_with_list_elements_and_conditions(search_worl
     for text in ("", "translation,cutout"):  # "" stays a string (an override reads a bare empty value as null)
         assert spec.config({"model.name": "dcgan", "train.g_opt.betas.0": 0.5, "train.loss": "hinge",
                             "train.diffaugment": text}, 0).train.diffaugment == text
+
+
+def test_a_retry_waits_while_another_worker_still_trains_the_folder(pruned_study):
+    """A worker taken for dead (late heartbeat) may still train the trial its retry continues: the run lock keeps
+    the retry off the folder until that worker ends, then the retry reads what it finished."""
+    import threading
+
+    from genlab.rundir import RunDir
+    from genlab.sweeps import search as search_mod
+
+    summary, out, _ = pruned_study
+    run = RunDir(out / "trials" / f"{summary.best['number']:04d}" / "seed=0")
+    lock = run.lock()  # "the other worker": holds RUN/.lock for a while
+    assert run.lock_owner() is not None
+    threading.Timer(1.0, lock.release).start()
+    lines: list[str] = []
+    t0 = time.monotonic()
+    search_mod.wait_for_lock(run, lines.append, poll_s=0.1)
+    assert time.monotonic() - t0 >= 0.9 and run.lock_owner() is None
+    assert "is being trained by genlab process" in lines[0] and "waiting for it to end" in lines[0]
+    assert search_mod.final_value(run, "fid") == pytest.approx(summary.best["value"])

@@ -146,6 +146,7 @@ def run_seed(search: Search, values: dict[str, Any], seed: int, path: Path, tria
     run = RunDir.of(path)
     cb = PruneOnEval(trial, key)
     callbacks = (TrainingEval(), cb)
+    wait_for_lock(run, log)
     if run.exists():
         saved = from_dict(run.read_config())
         bad = check_resume(saved, planned)
@@ -174,6 +175,18 @@ def run_seed(search: Search, values: dict[str, Any], seed: int, path: Path, tria
     if value is None:
         raise GenlabError(f"{path} finished without an evaluation of {key}; check eval.every and eval.metrics")
     return value
+
+
+def wait_for_lock(run: RunDir, log: Callable[[str], None], poll_s: float = 2.0) -> None:
+    """Wait while another process trains ``run`` (its lock is held): a worker taken for dead (its heartbeat came
+    late) is still training the trial this retry continues; once it ends, the retry reads what it finished."""
+    owner = run.lock_owner()
+    if owner is None:
+        return
+    log(f"{run.path} is being trained by genlab process {owner.get('pid', '?')} on {owner.get('host', '?')} (a "
+        "worker taken for dead); waiting for it to end")
+    while run.lock_owner() is not None:
+        time.sleep(poll_s)
 
 
 class Objective:
@@ -330,7 +343,7 @@ def work(search: Search, study, out: Path, log: Callable[[str], None], progress:
         finished, running, waiting = c.get("COMPLETE", 0) + c.get("PRUNED", 0), c.get("RUNNING", 0), c.get("WAITING", 0)
         if progress is not None:
             progress(finished, search.trials, f"{running} running")
-        if finished >= search.trials:
+        if finished >= search.trials and not waiting:  # retries of dead trials still run: nothing is lost
             return
         if search.timeout_minutes and time.monotonic() - t0 >= search.timeout_minutes * 60:
             log(f"timeout_minutes={search.timeout_minutes:g} reached: this worker starts no new trial")
@@ -350,7 +363,7 @@ def work(search: Search, study, out: Path, log: Callable[[str], None], progress:
             _interrupted(study, objective, log)
         except optuna.exceptions.UpdateFinishedTrialError:
             log(f"trial {objective.number} was declared dead by another worker while it ran (its heartbeat came "
-                "late); its result is dropped, the retry counts")
+                "late); its retry waits for this worker and reads the run folders it finished")
             continue
         if isinstance(objective.error, (Interrupted, KeyboardInterrupt)):
             _interrupted(study, objective, log)
