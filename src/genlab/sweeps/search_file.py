@@ -24,6 +24,7 @@ from typing import Any
 
 from genlab.config import Config, known_keys, to_yaml
 from genlab.errors import ConfigError, GenlabError
+from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD
 from genlab.metrics.suite import METRICS, RECONSTRUCTION_INPUTS, needed_inputs
 from genlab.models import MODELS
 from genlab.recipe import build_networks, load_config
@@ -314,8 +315,6 @@ def validate(search: Search) -> Search:
 def check_objective(objective: Objective, cfg: Config) -> None:
     """ConfigError when the model cannot have the objective's metric (rFID without an encoder, a conditional
     metric of an unconditional model, a classifier-head metric with head-less features)."""
-    from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD
-
     needs = needed_inputs([objective.metric])
     spec = MODELS.get(cfg.model.name)
     if needs & set(RECONSTRUCTION_INPUTS) and "E" not in build_networks(cfg, cfg.model.num_classes or 10):
