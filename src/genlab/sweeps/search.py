@@ -54,6 +54,7 @@ from genlab.sweeps.study import (
     WORKER_ATTR,
     default_storage,
     fail_dead_trials,
+    import_optuna,
     make_pruner,
     make_sampler,
     open_storage,
@@ -140,7 +141,7 @@ def run_seed(search: Search, values: dict[str, Any], seed: int, path: Path, tria
              ) -> float:
     """Train (or continue, or read) one seed of a trial in ``path``; its objective value. ``trial``: the Optuna
     trial to report to (the first seed only), None for the others. Raises TrialPruned after marking the folder."""
-    optuna = __import__("optuna")
+    optuna = import_optuna()
     key = search.objective.key
     planned = search.config(values, seed)
     run = RunDir.of(path)
@@ -220,7 +221,7 @@ class Objective:
                              lambda m, p=prefix: self.log(p + str(m)))
                 seed_values.append(v)
                 trial.set_user_attr(VALUES_ATTR, seed_values)
-        except __import__("optuna").TrialPruned as e:
+        except import_optuna().TrialPruned as e:
             trial.set_user_attr(PRUNED_AT_ATTR, str(e))
             raise
         except BaseException as e:
@@ -330,7 +331,7 @@ def summarize(search: Search, study, out: Path, url: str, seconds: float) -> Sea
 # ------------------------------------------------------------------------------------------ workers
 def work(search: Search, study, out: Path, log: Callable[[str], None], progress: Progress | None = None) -> None:
     """One worker in this process: trials until the study has enough finished ones (or the timeout)."""
-    optuna = __import__("optuna")
+    optuna = import_optuna()
     objective = Objective(search, out, log)
     t0 = time.monotonic()
     failures = 0
