@@ -11,6 +11,7 @@ set -euo pipefail
 PACKAGES='
 dataset-fashion-mnist  test -d /usr/share/datasets/fashion-mnist
 chromium               test -x /usr/bin/chromium
+postgresql             compgen -G "/usr/lib/postgresql/*/bin/initdb"
 '
 if [ "${1:-}" = - ]; then
   PACKAGES=$(cat)

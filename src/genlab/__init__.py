@@ -22,6 +22,7 @@ _LAZY = {
     "Callback": "genlab.training.callbacks",
     "compare": "genlab.api",
     "to_image": "genlab.api",
+    "search": "genlab.api",
     "export_generator": "genlab.export",
     "load_generator": "genlab.hub",  # an export folder or a Hub repo id
     "push_to_hub": "genlab.hub",

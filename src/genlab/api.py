@@ -5,6 +5,7 @@
     images = run.sample(16, seed=3)                  # float (16, C, H, W) in [-1, 1]
     run = genlab.load_run("runs/demo", checkpoint="best")
     result = genlab.evaluate("runs/demo", metrics="fid", num_samples=2000)
+    summary = genlab.search("configs/searches/demo_lr_betas.yaml", out="searches/demo")
 
 Every call goes through the library function the CLI uses (``training.loop.train``, ``sampling.load_run``,
 ``evaluation.evaluate_loaded``, ``analysis.interpolation``, ``reporting.plots``), so a notebook and the
@@ -19,7 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import torch
 from PIL import Image
@@ -47,6 +48,9 @@ from genlab.training import distributed
 from genlab.training.callbacks import Callback
 from genlab.training.loop import train as train_loop
 from genlab.training.perf import resolve_device
+
+if TYPE_CHECKING:  # annotations only: the search module loads Optuna's helpers on first use
+    from genlab.sweeps.search import SearchSummary
 
 PathLike = Union[str, Path]
 #: metrics: names (``"fid"``), a comma-separated string (``"fid,kid"``) or a sequence of names
@@ -338,3 +342,23 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
     if out is not None:
         atomic_write_text(out, json.dumps(result, indent=1, default=float))
     return Result(result)
+
+
+def search(search_file: PathLike | dict, out: PathLike | None = None, *, storage: str | None = None,
+           workers: int = 1, executor: str = "local", log: Callable[[str], None] = print) -> SearchSummary:
+    """Run (or continue) a search, as `genlab search` does, and return the study's summary (trial counts per
+    state, the best trial's number, value, parameters, run folder and recipe).
+
+    search_file: a search YAML or the same mapping as a dict (relative ``base`` paths from the working folder).
+    out: the search folder (default searches/<name>). storage: the study database, any SQLAlchemy URL Optuna
+    supports (default a SQLite file in ``out``). workers > 1 starts worker processes on this machine
+    (executor="ray": Ray tasks) sharing the study; 1 trains in this process.
+    """
+    from genlab.sweeps.runner import make_executor
+    from genlab.sweeps.search import run_search
+    from genlab.sweeps.search_file import load_search, parse_search, validate
+
+    spec = validate(parse_search(search_file)) if isinstance(search_file, dict) else load_search(search_file)
+    target = Path(out) if out is not None else Path("searches") / spec.name
+    ex = make_executor(executor, workers=workers) if workers > 1 or executor != "local" else None
+    return run_search(spec, target, storage, workers=workers, executor=ex, log=log)

@@ -67,11 +67,13 @@ def test_ci_runs_the_readme_test_command_only():
 
 
 def test_make_installs_torch_from_torch_index_when_given():
-    # the README's way to the CPU-only build: TORCH_INDEX on the first make command
+    # the README's way to force a build: TORCH_INDEX on the first make command reaches scripts/install_torch.sh
+    # (what the script then does with it: tests/test_packaging.py)
     cpu = "https://download.pytorch.org/whl/cpu"
     args = ["make", "-n", "--no-print-directory", "-C", str(REPO), "install", "VENV=/nonexistent-venv-for-dry-run"]
     plain, with_index = run(args), run([*args, f"TORCH_INDEX={cpu}"])
     assert plain.returncode == with_index.returncode == 0, (plain, with_index)
-    torch_line = [line for line in plain.stdout.splitlines() if '"torch==' in line]
-    assert len(torch_line) == 1 and "--index-url" not in torch_line[0], plain.stdout
-    assert f'"torch==2.13.0" --index-url "{cpu}"' in with_index.stdout, with_index.stdout
+    torch_line = [line for line in plain.stdout.splitlines() if "install_torch.sh" in line]
+    assert len(torch_line) == 1 and 'TORCH_INDEX=""' in torch_line[0], plain.stdout
+    assert f'TORCH_SPEC="torch==2.13.0" TORCH_INDEX="{cpu}" bash scripts/install_torch.sh' in with_index.stdout, \
+        with_index.stdout

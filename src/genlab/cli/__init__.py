@@ -41,7 +41,7 @@ GROUPS = {"datasets": "List and prepare datasets.", "models": "List the register
           "features": "Feature extractors for the metrics.",
           "recipes": "List and show the recipes that ship with genlab."}
 #: modules that add top-level commands to `app`
-COMMANDS = ("train", "eval", "analysis", "sweep", "report", "export")
+COMMANDS = ("train", "eval", "analysis", "sweep", "search", "report", "export")
 
 
 #: --device of every command that runs a network

@@ -24,6 +24,8 @@ from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_im
 from genlab.reporting.plots import plot_metrics
 from genlab.reporting.records import Protocols, eval_metrics, final_losses, run_evaluation
 from genlab.reporting.run_sections import RUN_SECTIONS, run_block
+from genlab.reporting.search_report import search_block
+from genlab.reporting.search_table import is_search_dir
 from genlab.reporting.sweep_table import (
     NOISE_RULE,
     RUN_NOISE_RULE,
@@ -166,9 +168,13 @@ def build_report(paths: Sequence[str | Path], out: str | Path, checkpoint: str =
         if not p.is_dir():
             raise GenlabError(f"{str(p)!r} is not a folder; give run folders (with config.yaml) or sweep folders "
                               "(with sweep.json)")
-    sweeps = [p for p in paths if is_sweep_dir(p)]
-    runs = [p for p in paths if p not in sweeps]
+    searches = [p for p in paths if is_search_dir(p)]
+    sweeps = [p for p in paths if is_sweep_dir(p) and p not in searches]
+    runs = [p for p in paths if p not in sweeps and p not in searches]
     blocks: list[Block] = []
+    for p in searches:
+        log(f"report: search {p}")
+        blocks.append(search_block(p, log))
     for p in sweeps:
         log(f"report: sweep {p}")
         blocks.append(sweep_block(p, log))
@@ -178,6 +184,6 @@ def build_report(paths: Sequence[str | Path], out: str | Path, checkpoint: str =
     for i, (p, label) in enumerate(zip(runs, labels)):
         log(f"report: run {p}")
         blocks.append(run_block(p, i, checkpoint, device, seed, log, label))
-    title = title or ("genlab report: " + ", ".join([p.name for p in sweeps] + labels))
+    title = title or ("genlab report: " + ", ".join([p.name for p in searches + sweeps] + labels))
     text = render(blocks, title)
     return atomic_write_text(out, text)
