@@ -18,7 +18,7 @@ class Counting:
 
     def __init__(self, ext):
         self.ext, self.images = ext, 0
-        self.name, self.hash = ext.name, ext.hash
+        self.name, self.hash, self.variant, self.batch_size = ext.name, ext.hash, ext.variant, ext.batch_size
 
     def features(self, images):
         self.images += len(images)

@@ -1,7 +1,12 @@
-"""Pretrained weights files of the feature extractors (Inception, DINOv2): where they are looked for and how a
-download is checked. The search order is the same for every extractor: the file given on the command line, the
+"""Pretrained weights files of the feature extractors (Inception, DINOv2, CLIP): where they are looked for and how
+a download is checked. The search order is the same for every extractor: the file given on the command line, the
 extractor's environment variable, the cache (``cache_dir()/weights/<file>``), then a download that only leaves a
-file behind when its checksum is the published one."""
+file behind when its checksum is the published one. A download reports its progress (bytes) through
+``genlab.metrics.progress`` (the CLI shows a bar with the time left).
+
+Two environment variables: ``GENLAB_OFFLINE=1`` never downloads (the one-line error says where to put the file);
+``GENLAB_WEIGHTS_MIRROR=URL`` fetches ``URL/<file name>`` instead of the official URL (a local mirror for
+machines without internet access); the published checksums are checked all the same."""
 from __future__ import annotations
 
 import hashlib
@@ -14,10 +19,24 @@ from pathlib import Path
 
 from genlab.errors import GenlabError
 from genlab.io import atomic_write, cache_dir
+from genlab.metrics.progress import report
 
 log = logging.getLogger("genlab.metrics")
 
 DOWNLOAD_TIMEOUT_S = 30
+OFFLINE_ENV = "GENLAB_OFFLINE"
+MIRROR_ENV = "GENLAB_WEIGHTS_MIRROR"
+
+
+def offline() -> bool:
+    """``$GENLAB_OFFLINE`` set to anything but "", "0" or "false": no download is attempted."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def source_url(url: str) -> str:
+    """The official ``url``, or ``$GENLAB_WEIGHTS_MIRROR/<its file name>`` when a mirror is set."""
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    return f"{mirror.rstrip('/')}/{url.rsplit('/', 1)[-1]}" if mirror else url
 
 
 def weights_cache_path(file: str) -> Path:
@@ -36,13 +55,18 @@ def download_checked(url: str, dest: Path, check: Callable[[str, int], str | Non
     """Download ``url`` to ``dest`` atomically. ``check(sha256 hex, size)`` returns None for the published file,
     else what was expected (then nothing is left behind and the GenlabError says so)."""
 
+    url = source_url(url)
+    task = f"downloading {dest.name}"
+
     def write(f) -> None:
         h, size = hashlib.sha256(), 0
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:
+            total = int(getattr(r, "headers", {}).get("Content-Length") or 0)
             for chunk in iter(lambda: r.read(1 << 20), b""):
                 h.update(chunk)
                 size += len(chunk)
                 f.write(chunk)
+                report(task, size, total, "bytes")
         expected = check(h.hexdigest(), size)
         if expected is not None:
             raise GenlabError(f"downloaded {url} ({size} bytes) has sha256 {h.hexdigest()[:16]}..., "
@@ -71,10 +95,13 @@ def find_weights(path: str | os.PathLike | None, *, option: str, env: str, file:
     if cached.is_file():
         return cached
     why = "downloads are off"
-    if download is not None:
+    if download is not None and offline():
+        why = f"downloads are off (${OFFLINE_ENV})"
+    elif download is not None:
         try:
             return download(cached)
         except (OSError, urllib.error.URLError, GenlabError) as e:
             why = f"the download failed ({e})"
     raise GenlabError(f"{what} {file} not found and {why}. Download {url} and put it at {cached}, or pass "
-                      f"{option} PATH, or set ${env}. Offline, `--features classifier` works without it.")
+                      f"{option} PATH, or set ${env}. Offline, `--features classifier` (without fd_dinov2 or cmmd "
+                      "in --metrics) works without it.")
