@@ -22,6 +22,8 @@ _LAZY = {
     "export_generator": "genlab.export",
     "load_generator": "genlab.export",
     "ExportedGenerator": "genlab.export",
+    "feature_stats": "genlab.scoring",
+    "EvalOptions": "genlab.metrics",
 }
 
 __all__ = ["__version__", *_LAZY]
