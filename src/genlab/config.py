@@ -105,7 +105,7 @@ class LogConfig:
 @dataclass
 class EvalConfig:
     every: int = 0  # epochs between evaluations during training (0 = off)
-    metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid, kid, is, pr, coverage, fid_inf, ci95
+    metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid, kid, is, pr, coverage, fid_inf, ci95, vendi, ...
     features: str = "auto"  # auto (inception if its weights are present, else classifier) | inception | classifier
     num_samples: int = 10000  # generated images per evaluation
     split: str = "test"  # reference split
