@@ -158,28 +158,27 @@ def test_a_statistics_file_refuses_metrics_that_need_reference_rows_before_sampl
         evaluate(sample_fn, 8, None, extractor, ["fid"], options=EvalOptions(reference_stats=str(made_by)))
 
 
-def test_cli_features_stats_then_eval_folder_against_it(tmp_path, real_images, other_real_images,
-                                                         random_inception_weights):
-    """`genlab features stats FOLDER -o F.npz` (Inception, seeded random weights in the published layout) writes
-    what pytorch-fid's loader reads; `genlab eval-folder --reference-stats` refuses a bad file in one line."""
-    weights, _ = random_inception_weights
-    real = write_pngs(tmp_path / "real", real_images[:3])
-    out = tmp_path / "real.npz"
-    run = subprocess.run([str(EXE), "features", "stats", str(real), "-o", str(out), "--weights", str(weights),
-                          "--resize", "legacy", "--batch-size", "3"], capture_output=True, text=True, timeout=300)
+def test_cli_features_stats_then_eval_folder_against_it(tmp_path, other_real_images, classifier_cache, tiny_fmnist):
+    """`genlab features stats DATASET:SPLIT -o F.npz` writes what pytorch-fid's loader reads; `genlab eval-folder
+    --reference-stats` refuses a file that does not fit the extractor in one line, before any image is read (the
+    classifier extractor of the tiny dataset: no Inception on a CPU here)."""
+    out = tmp_path / "test.npz"
+    root = ["--root", str(tiny_fmnist), "--no-verify"]
+    run = subprocess.run([str(EXE), "features", "stats", "fashion-mnist:test", "-o", str(out), "--features",
+                          "classifier", *root], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "statistics of 3 images, inception features (2048-d, legacy" in " ".join(run.stdout.split())
+    assert "statistics of 64 images, classifier features (128-d" in " ".join(run.stdout.split())
     ref = pytorch_fid(make_random_extractor())
-    mu, sigma = ref["compute_statistics_of_path"](str(out), None, 50, 2048, "cpu")
-    assert mu.shape == (2048,) and sigma.shape == (2048, 2048)
-    stats, desc = read_stats(out, 2048)
-    assert desc["genlab"]["extractor"]["name"] == "inception" and desc["genlab"]["variant"] == "resize-legacy"
-    assert desc["num_images"] == 3 and np.array_equal(stats.mu, mu)
+    mu, sigma = ref["compute_statistics_of_path"](str(out), None, 50, 128, "cpu")
+    assert mu.shape == (128,) and sigma.shape == (128, 128)
+    stats, desc = read_stats(out, 128)
+    assert desc["genlab"]["extractor"]["name"] == "classifier" and desc["genlab"]["source"]["split"] == "test"
+    assert desc["num_images"] == 64 and np.array_equal(stats.mu, mu)
     bad = stats_file(tmp_path / "bad.npz", mu=np.zeros(16), sigma=np.eye(16))
     generated = write_pngs(tmp_path / "generated", other_real_images[:2])
-    run = subprocess.run([str(EXE), "eval-folder", str(generated), "--reference-stats", str(bad), "--features",
-                          "inception", "--inception-weights", str(weights), "--out", str(tmp_path / "r.json")],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run([str(EXE), "eval-folder", str(generated), "--against", "fashion-mnist:test", *root,
+                          "--reference-stats", str(bad), "--features", "classifier", "--metrics", "fid",
+                          "--out", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert "16-d statistics but the extractor's features are 2048-d" in " ".join((run.stdout + run.stderr).split())
+    assert "16-d statistics but the extractor's features are 128-d" in " ".join((run.stdout + run.stderr).split())
     assert not (tmp_path / "r.json").exists()
