@@ -36,11 +36,12 @@ from genlab.metrics.class_coverage import COVERAGE
 from genlab.metrics.collective import SINGLE_PROCESS, Collective, shard
 from genlab.metrics.features.base import FeatureExtractor, as_uint8, get_extractor
 from genlab.metrics.inception_score import IS
+from genlab.metrics.own_features import companion_extractors, distinct
 from genlab.metrics.protocols import conformance
 from genlab.metrics.reference import DatasetRef, Reference, folder_files, iter_folder, load_reference
 from genlab.metrics.refstats import compute_all_features, compute_features, iter_batches, reference_stats
 from genlab.metrics.stats import Features, FeatureStats
-from genlab.metrics.statsfile import read_stats
+from genlab.metrics.statsfile import check_reference_stats, main_reference_stats
 from genlab.metrics.suite import (
     DEFAULT_METRICS,
     METRICS,
@@ -50,7 +51,6 @@ from genlab.metrics.suite import (
     MetricInputs,
     check_metrics,
     needed_inputs,
-    own_extractors,
     split_details,
 )
 
@@ -130,66 +130,6 @@ def sample_all_features(
         torch.manual_seed(seed)
         feats = compute_all_features(extractors, batches(), task="sampling + features", total=num_samples)
     return feats, shape[0]
-
-
-def companion_extractors(names: Sequence[str], options: EvalOptions, main: FeatureExtractor,
-                         device: str | torch.device = "cpu") -> dict[str, FeatureExtractor]:
-    """{metric: its extractor} for the chosen metrics with features of their own (``Metric.extractor``); the
-    main extractor itself where a metric asks for the same one (e.g. ``--features dinov2-vitl14`` with
-    ``fd_dinov2``), so its features are computed once."""
-    built: dict[tuple[str, str | None], FeatureExtractor] = {}
-    out = {}
-    for metric, (name, weights) in own_extractors(names, options).items():
-        if name == main.name and main.variant == "" and (weights is None or str(weights) == main.info.get("weights")):
-            out[metric] = main
-            continue
-        if (name, weights) not in built:
-            built[(name, weights)] = get_extractor(name, weights=weights, device=device)
-        out[metric] = built[(name, weights)]
-    return out
-
-
-def _distinct(main: FeatureExtractor, companions: dict[str, FeatureExtractor]) -> list[FeatureExtractor]:
-    """The main extractor, then each other one once."""
-    out = [main]
-    for ext in companions.values():
-        if all(ext is not e for e in out):
-            out.append(ext)
-    return out
-
-
-def check_reference_stats(names: Sequence[str], options: EvalOptions, reference: Reference | None) -> None:
-    """Before any image is processed: a statistics file (``options.reference_stats``) holds a mean and a
-    covariance only, so metrics that need the reference's feature rows or classes are refused, in one line."""
-    if options.reference_stats is None:
-        if reference is None:
-            raise GenlabError("nothing to compare against: give a reference (a dataset split or a folder) or a "
-                              "statistics file (--reference-stats)")
-        return
-    bad = [n for n in names if not (METRICS.get(n).moments_only or METRICS.get(n).extractor is not None)]
-    if bad:
-        raise GenlabError(f"{', '.join(bad)} need(s) the reference's feature rows, which a statistics file "
-                          f"({options.reference_stats}) does not hold: use --metrics fid,fid_inf (plus vendi, "
-                          "fd_dinov2, cmmd), or compare against the dataset instead")
-    own = [n for n in names if METRICS.get(n).extractor is not None]
-    if own and reference is None:
-        raise GenlabError(f"{', '.join(own)} compute(s) their own reference statistics from the reference images; "
-                          "give the dataset or folder too (--against), or leave them out")
-
-
-def main_reference_stats(reference: Reference | None, extractor: FeatureExtractor, options: EvalOptions,
-                         **kwargs: Any) -> tuple[FeatureStats, dict[str, Any]]:
-    """The main extractor's reference statistics: from ``options.reference_stats`` when given (checked against
-    the extractor's feature size; a genlab-written file must name the same extractor), else
-    ``reference_stats(reference, extractor, **kwargs)`` (cached)."""
-    if options.reference_stats is None:
-        return reference_stats(reference, extractor, **kwargs)  # type: ignore[arg-type]
-    stats, desc = read_stats(options.reference_stats, extractor.feature_dim)
-    made = (desc.get("genlab") or {}).get("extractor")
-    if isinstance(made, dict) and made.get("name") not in (None, extractor.name):
-        raise GenlabError(f"{options.reference_stats} holds {made.get('name')} statistics, not {extractor.name}'s: "
-                          f"use --features {made.get('name')}, or a file made with {extractor.name}")
-    return stats, desc
 
 
 def evaluate_features(
@@ -402,13 +342,13 @@ def evaluate(
         options.resize)
     check_extractor_head(ext, names)
     own = collective.main_first(lambda: companion_extractors(names, options, ext, device)) \
-        if own_extractors(names, options) else {}
+        if any(METRICS.get(n).extractor for n in names) else {}
     from_file = main_reference_stats(None, ext, options) if options.reference_stats else None  # checked first
     kept = _KeptImages(sample_fn) if "generated_images" in needs else None
     t0 = time.perf_counter()
     local, (resolution, channels) = sample_all_features(kept or sample_fn, shard(num_samples, rank, world)[1],
-                                                        _distinct(ext, own), batch_size, seed + rank)
-    gathered = {id(e): _gathered(f, collective) for e, f in zip(_distinct(ext, own), local)}
+                                                        distinct(ext, own), batch_size, seed + rank)
+    gathered = {id(e): _gathered(f, collective) for e, f in zip(distinct(ext, own), local)}
     generated = gathered[id(ext)]
     optional: dict[str, Any] = {}
     if "generated_labels" in needs:
@@ -516,7 +456,7 @@ def evaluate_folder(
     check_extractor_head(ext, names)
     own = companion_extractors(names, options, ext, device)
     from_file = main_reference_stats(None, ext, options) if options.reference_stats else None  # checked first
-    extractors = _distinct(ext, own)
+    extractors = distinct(ext, own)
     t0 = time.perf_counter()
     if resolution is None:
         sizes: list[str] = []

@@ -12,13 +12,15 @@ key, shapes that disagree, non-finite values, a covariance that is not symmetric
 feature size other than the extractor's (Inception's pool features are 2048-d). Its sha256 goes into the
 protocol (``reference.stats_sha256``), so results against different files are never summarised together.
 A file has no raw feature rows: only the metrics that need the reference's mean and covariance (FID, FD-infinity)
-can use it.
+can use it (``check_reference_stats`` refuses the others before any image is processed; ``main_reference_stats``
+is what an evaluation compares its main extractor's features with).
 """
 from __future__ import annotations
 
 import json
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,12 @@ import numpy as np
 
 from genlab.errors import GenlabError
 from genlab.io import atomic_write
+from genlab.metrics.features.base import FeatureExtractor
 from genlab.metrics.features.weights import file_sha256
+from genlab.metrics.reference import Reference
+from genlab.metrics.refstats import reference_stats
 from genlab.metrics.stats import FeatureStats
+from genlab.metrics.suite import METRICS, EvalOptions
 
 #: relative asymmetry |S - S^T| / max|S| tolerated in a covariance read from a file (float32 files round)
 SYMMETRY_TOLERANCE = 1e-5
@@ -92,3 +98,37 @@ def _check(path: Path, mu: np.ndarray, sigma: np.ndarray, feature_dim: int | Non
         raise GenlabError(f"{path}: sigma is not symmetric (|S - S^T| / max|S| = {asym:.1e}); is it a covariance?")
     if float(np.diag(sigma).min()) < -SYMMETRY_TOLERANCE * scale:
         raise GenlabError(f"{path}: sigma has negative variances on its diagonal; is it a covariance?")
+
+
+def check_reference_stats(names: Sequence[str], options: EvalOptions, reference: Reference | None) -> None:
+    """Before any image is processed: a statistics file (``options.reference_stats``) holds a mean and a
+    covariance only, so metrics that need the reference's feature rows or classes are refused, in one line."""
+    if options.reference_stats is None:
+        if reference is None:
+            raise GenlabError("nothing to compare against: give a reference (a dataset split or a folder) or a "
+                              "statistics file (--reference-stats)")
+        return
+    bad = [n for n in names if not (METRICS.get(n).moments_only or METRICS.get(n).extractor is not None)]
+    if bad:
+        raise GenlabError(f"{', '.join(bad)} need(s) the reference's feature rows, which a statistics file "
+                          f"({options.reference_stats}) does not hold: use --metrics fid,fid_inf (plus vendi, "
+                          "fd_dinov2, cmmd), or compare against the dataset instead")
+    own = [n for n in names if METRICS.get(n).extractor is not None]
+    if own and reference is None:
+        raise GenlabError(f"{', '.join(own)} compute(s) their own reference statistics from the reference images; "
+                          "give the dataset or folder too (--against), or leave them out")
+
+
+def main_reference_stats(reference: Reference | None, extractor: FeatureExtractor, options: EvalOptions,
+                         **kwargs: Any) -> tuple[FeatureStats, dict[str, Any]]:
+    """The main extractor's reference statistics: from ``options.reference_stats`` when given (checked against
+    the extractor's feature size; a genlab-written file must name the same extractor), else
+    ``reference_stats(reference, extractor, **kwargs)`` (cached)."""
+    if options.reference_stats is None:
+        return reference_stats(reference, extractor, **kwargs)  # type: ignore[arg-type]
+    stats, desc = read_stats(options.reference_stats, extractor.feature_dim)
+    made = (desc.get("genlab") or {}).get("extractor")
+    if isinstance(made, dict) and made.get("name") not in (None, extractor.name):
+        raise GenlabError(f"{options.reference_stats} holds {made.get('name')} statistics, not {extractor.name}'s: "
+                          f"use --features {made.get('name')}, or a file made with {extractor.name}")
+    return stats, desc

@@ -173,7 +173,8 @@ class Metric:
     needs: tuple[str, ...] = ()  # optional MetricInputs fields it reads (OPTIONAL_INPUTS)
     extractor: OwnExtractor | None = None  # features of its own, whatever the evaluation's (None: the evaluation's)
     bootstrap: Bootstrap | None = None  # its ci95 interval, for metrics with features of their own
-    moments_only: bool = False  # reads only the reference's mean and covariance (works with a statistics file)
+    moments_only: bool = False  # needs no more of the reference than its mean and covariance (so it works
+    #                             against a statistics file): fid, fid_inf; vendi (its real_score is then None)
 
 
 METRICS: Registry[Metric] = Registry("metric")
