@@ -88,6 +88,10 @@ def test_an_export_scores_exactly_as_its_run(tmp_path, env, gan_run):
     from_export = genlab.evaluate(out, **kw)
     from_run = genlab.evaluate(gan_run, **kw)
     assert from_export["fid"] == from_run["fid"] and from_export["protocol"]["reference"]["split"] == "test"
+    # `genlab features stats RUN|EXPORT`: the statistics of the same 40 samples, from either
+    _, run_stats, meta = genlab.feature_stats(gan_run, tmp_path / "run.npz", features="classifier", num_samples=40)
+    _, export_stats, _ = genlab.feature_stats(out, tmp_path / "export.npz", features="classifier", num_samples=40)
+    assert run_stats.n == 40 and np.array_equal(run_stats.mu, export_stats.mu) and meta["source"]["step"] > 0
 
 
 def test_a_statistics_file_is_a_reference_too(tmp_path, env):

@@ -33,7 +33,7 @@ from genlab import __version__
 from genlab.data import DATASETS
 from genlab.data.base import to_float
 from genlab.errors import ConfigError, GenlabError
-from genlab.evaluation import RANK_SEED_STRIDE, auto_features, default_metrics, evaluate_loaded
+from genlab.evaluation import NOT_COMPARABLE, RANK_SEED_STRIDE, auto_features, default_metrics, evaluate_loaded
 from genlab.export import META_FILE, load_generator
 from genlab.metrics import DatasetRef, EvalOptions, evaluate, evaluate_folder
 from genlab.metrics.collective import shard
@@ -187,15 +187,16 @@ def score(source: Any, against: Any = None, *, metrics: Any = None, features: An
     options = replace(options, resize=settings.resize)
     names = metrics if metrics is not None else default_metrics(options)
     ref = None if against is None else reference_of(against, resolution, channels, root, verify is not False)
-    name: str | FeatureExtractor = features if isinstance(features, FeatureExtractor) else \
-        auto_features(settings.features, inception_weights)[0]
+    name, why = (features, None) if isinstance(features, FeatureExtractor) else \
+        auto_features(settings.features, inception_weights)
     if name == "classifier" and not isinstance(ref, DatasetRef):
         raise ConfigError("the classifier extractor is trained on a labeled dataset: compare against "
                           "DATASET:SPLIT, or use --features inception (folders, statistics files)")
     common = {"batch_size": batch_size, "seed": seed, "options": options, "weights": inception_weights,
               "device": device}
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        return evaluate_folder(source, ref, name, names, resolution=resolution, channels=channels, **common)
+        return _noted(evaluate_folder(source, ref, name, names, resolution=resolution, channels=channels, **common),
+                      why)
     ranks = distributed.collective()
     if isinstance(source, nn.Module):
         sample_fn = module_sampler(source, latent_dim, seed + RANK_SEED_STRIDE * ranks.rank, device)
@@ -212,8 +213,15 @@ def score(source: Any, against: Any = None, *, metrics: Any = None, features: An
             raise GenlabError(f"{total} samples asked of a set of {len(images)} images")
         start, count = shard(total, ranks.rank, ranks.world_size)
         sample_fn = ImageSampler(images[start:start + count])
-        return evaluate(sample_fn, total, ref, name, names, collective=ranks, **common)
-    return evaluate(sample_fn, settings.num_samples, ref, name, names, collective=ranks, **common)
+        return _noted(evaluate(sample_fn, total, ref, name, names, collective=ranks, **common), why)
+    return _noted(evaluate(sample_fn, settings.num_samples, ref, name, names, collective=ranks, **common), why)
+
+
+def _noted(result: dict[str, Any], why: str | None) -> dict[str, Any]:
+    """The result, with why ``auto`` fell back to the classifier in its protocol (as ``evaluate_loaded`` does)."""
+    if why is not None:
+        result["protocol"]["features_note"] = f"auto fell back to genlab's classifier ({why}): FID {NOT_COMPARABLE}"
+    return result
 
 
 #: generated images behind the statistics of a generator by default (the paper protocol's count)

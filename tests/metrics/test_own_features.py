@@ -141,3 +141,14 @@ def test_the_paper_protocol_settings_and_its_record(reference, extractor):
     assert not conformance("paper", {**record, "reference": {"dataset": "cifar10", "split": "test"}}, "legacy")[
         "matches"]
     assert np.isfinite(r["fid"])
+
+
+def test_tables_know_the_new_metrics():
+    """Sweep tables and the report rank by direction and show intervals next to the number they bound."""
+    from genlab.reporting.metric_names import higher_is_better, is_score
+    from genlab.reporting.records import intervals_of
+
+    assert higher_is_better("vendi/score") and not higher_is_better("cmmd") and not higher_is_better("fd_dinov2")
+    assert is_score("vendi/score") and not is_score("vendi/real_score") and not is_score("vendi/q")
+    flat = {"ci95/cmmd_low": 0.1, "ci95/cmmd_high": 0.3, "ci95/fd_dinov2_low": 5.0, "ci95/fd_dinov2_high": 7.0}
+    assert intervals_of(flat) == {"cmmd": (0.1, 0.3), "fd_dinov2": (5.0, 7.0)}
