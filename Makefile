@@ -26,9 +26,11 @@ $(VENV)/.base: pyproject.toml $(BASE_LOCK) Makefile scripts/install_torch.sh
 	$(PY) -m pip check
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.base $(DEV_LOCK)
+$(VENV)/.dev: $(VENV)/.base $(DEV_LOCK) requirements/reference.txt
 	$(PY) -m pip install -q -r $(DEV_LOCK)
 	$(PY) -m pip check
+	# clean-fid's and pytorch-fid's wheels, read by the metric tests (they need torchvision: not installed)
+	$(PY) -m pip download -q --no-deps --require-hashes -r requirements/reference.txt -d $(VENV)/reference
 	touch $@
 
 # Re-resolve both locks from pyproject.toml against the torch installed in the venv (one command).

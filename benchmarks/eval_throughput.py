@@ -1,6 +1,8 @@
-"""Evaluation speed on this machine: extractor throughput, Frechet distance routes, a 10k-sample evaluation.
+"""Evaluation speed on this machine: extractor throughput, Frechet distance routes, a 10k-sample evaluation,
+and the newer metrics (CMMD, FD_DINOv2, Vendi) against FID at equal samples.
 
     python benchmarks/eval_throughput.py [--num-samples 10000] [--dataset fashion-mnist] [--skip-inception]
+    python benchmarks/eval_throughput.py --device cuda --skip frechet evaluation   # extractors on a GPU
 
 On a shared, loaded machine multi-threaded BLAS/OpenMP can stall at every barrier (measured: eigh of a
 2048x2048 matrix 10-16 s with 2 threads vs 1.8 s with 1 under a load of ~8); compare with
@@ -16,6 +18,11 @@ Prints three tables; nothing is asserted (targets are printed next to the figure
    per metric with its seconds (target: the whole default evaluation of 10k samples under 20 s after the
    first run). The first run trains the classifier (once, cached) and computes reference statistics (once,
    cached); both are reported separately from the evaluation.
+4. the metrics at equal samples, from their features (random rows of each metric's own feature size): FID on
+   2048-d Inception-like rows, FD_DINOv2 on 1024-d (ViT-L/14), CMMD on 768-d unit rows (CLIP ViT-L/14@336), the
+   Vendi score on 2048-d; seconds of each for N generated against N reference rows. Table 1 gives the
+   extractors' images/s (ViT-L/14 DINOv2 and CLIP ViT-L/14@336 with random weights: the speed is the
+   architecture's, ``--vit-images`` per extractor; ``--device cuda`` times them on a GPU).
 """
 from __future__ import annotations
 
@@ -34,12 +41,17 @@ from torch import nn
 
 from genlab.errors import GenlabError
 from genlab.metrics import DEFAULT_METRICS, evaluate, frechet_distance, frechet_distance_sqrtm
+from genlab.metrics.cmmd import mmd2_rbf
 from genlab.metrics.features import FEATURE_EXTRACTORS, FeatureExtractor, get_extractor, train_classifier
 from genlab.metrics.features.base import weights_hash
 from genlab.metrics.features.classifier import CompactClassifier, find_cached_classifier
+from genlab.metrics.features.clip import CLIPFeatures
+from genlab.metrics.features.dinov2 import DINOv2Features
+from genlab.metrics.features.dinov2_net import ARCHS
 from genlab.metrics.features.inception_fid import InceptionWeightsWarning, find_inception_weights
 from genlab.metrics.features.inception_net import FIDInceptionV3
 from genlab.metrics.reference import dataset_key, native_ref, native_size
+from genlab.metrics.vendi import vendi_score
 
 #: metrics timed in table 3 beyond DEFAULT_METRICS: ``copies`` is in `genlab eval`'s default for every run (its
 #: training rows: the dataset's train split, cached like the reference). The conditional scores need a conditional
@@ -85,12 +97,31 @@ def inception_for_speed() -> tuple[FeatureExtractor, str]:
         return ext, "RANDOM weights (real file absent; FID values would be meaningless, speed is not)"
 
 
+def vit_for_speed(name: str, device: str) -> tuple[FeatureExtractor, str]:
+    """A DINOv2 or CLIP extractor with random weights (the real ones cannot be assumed here; speed does not
+    depend on their values), built as the registered one is, on ``device``."""
+    torch.manual_seed(0)
+    if name.startswith("dinov2-"):
+        arch = name.split("-", 1)[1]
+        net, dim = DINOv2Features(arch), ARCHS[arch].embed_dim
+    else:
+        net = CLIPFeatures()
+        dim = net.tower.cfg.embed_dim
+    ext = FeatureExtractor(net, name=name, hash="random", feature_dim=dim, num_classes=0, batch_size=16,
+                           device=device)
+    return ext, "RANDOM weights (the architecture's speed)"
+
+
 def time_extractor(ext: FeatureExtractor, n: int, resolution: int, channels: int) -> float:
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, channels, resolution, resolution), generator=g, dtype=torch.uint8)
     ext.features(images[: min(4, n)])  # warm-up
+    if ext.device.type == "cuda":
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
     ext.features(images)
+    if ext.device.type == "cuda":
+        torch.cuda.synchronize()
     return n / (time.perf_counter() - t0)
 
 
@@ -98,18 +129,59 @@ def bench_extractors(args) -> None:
     rows = []
     builders = {"classifier": lambda: classifier_for_speed(args), "inception": inception_for_speed}
     for name, _ in FEATURE_EXTRACTORS.items():
+        vit = name.startswith(("dinov2-", "clip-"))
         if name == "inception" and args.skip_inception:
             rows.append([name, "-", "-", "skipped (--skip-inception)"])
             continue
-        if name not in builders:  # e.g. the dinov2 extractors: no random-weight builder here yet
-            rows.append([name, "-", "-", "not timed (no builder in this benchmark)"])
+        if vit and args.skip_vits:
+            rows.append([name, "-", "-", "skipped (--skip-vits)"])
             continue
-        ext, weights = builders[name]()
-        n = args.inception_images if name == "inception" else args.classifier_images
+        ext, weights = vit_for_speed(name, args.device) if vit else builders[name]()
+        if not vit:
+            ext.net.to(args.device)
+            ext.device = torch.device(args.device)
+        n = args.vit_images if vit else args.inception_images if name == "inception" else args.classifier_images
         ips = time_extractor(ext, n, args.resolution, args.channels)
-        rows.append([name, f"{n}", f"{ips:,.1f}", weights])
-    table(f"1. feature extractors on {args.resolution}x{args.resolution}x{args.channels} uint8 images "
-          f"({torch.get_num_threads()} torch threads)", ["extractor", "images", "images/s", "weights"], rows)
+        rows.append([name, f"{n}", f"{ips:,.2f}", weights])
+        del ext
+    where = f"{torch.get_num_threads()} torch threads" if args.device == "cpu" else args.device
+    table(f"1. feature extractors on {args.resolution}x{args.resolution}x{args.channels} uint8 images ({where})",
+          ["extractor", "images", "images/s", "weights"], rows)
+
+
+def relu_rows(rng: np.random.Generator, n: int, d: int, shift: float = 0.0, unit: bool = False) -> np.ndarray:
+    """(n, d) float32 ReLU-like feature rows (as pool features are); ``unit``: L2-normalised (as CLIP's)."""
+    x = np.maximum(rng.normal(size=(n, d)) + shift, 0).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True) if unit else x
+
+
+def timed(fn, *args) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    value = fn(*args)
+    return time.perf_counter() - t0, value
+
+
+def fd_of_rows(a: np.ndarray, b: np.ndarray) -> float:
+    return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+
+def bench_modern_metrics(args) -> None:
+    """Seconds of each metric from features, N generated vs N reference rows, in each metric's feature size."""
+    rows = []
+    for n in args.metric_rows:
+        rng = np.random.default_rng(n)
+        timings = {
+            "FID (2048-d)": timed(fd_of_rows, relu_rows(rng, n, 2048), relu_rows(rng, n, 2048, 0.1)),
+            "FD_DINOv2 (1024-d)": timed(fd_of_rows, relu_rows(rng, n, 1024), relu_rows(rng, n, 1024, 0.1)),
+            "CMMD (768-d, unbiased)": timed(mmd2_rbf, relu_rows(rng, n, 768, unit=True),
+                                            relu_rows(rng, n, 768, 0.1, unit=True)),
+            "Vendi (2048-d)": timed(vendi_score, relu_rows(rng, n, 2048)),
+        }
+        base = timings["FID (2048-d)"][0]
+        for name, (sec, value) in timings.items():
+            rows.append([f"{n}", name, f"{sec:.2f}", f"{sec / base:.2f}x", f"{value:.4g}"])
+    table("4. metrics from features at equal samples (N generated vs N reference rows; FID's and FD's seconds "
+          "include their covariances)", ["N", "metric", "seconds", "vs FID", "value (random rows)"], rows)
 
 
 def random_stats(d: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +281,12 @@ def main() -> None:
     p.add_argument("--fid-rows", type=int, default=4096, help="feature rows behind the statistics of table 2")
     p.add_argument("--fid-dim", type=int, default=2048, help="feature size of table 2 (Inception's pool: 2048)")
     p.add_argument("--skip-inception", action="store_true", help="leave Inception out of table 1")
-    p.add_argument("--skip", nargs="*", default=[], choices=["extractors", "frechet", "evaluation"],
+    p.add_argument("--skip-vits", action="store_true", help="leave the DINOv2 and CLIP ViTs out of table 1")
+    p.add_argument("--vit-images", type=int, default=8, help="images timed through each ViT (slow on CPU)")
+    p.add_argument("--device", default="cpu", help="where table 1 runs its extractors (cpu, cuda)")
+    p.add_argument("--metric-rows", type=int, nargs="*", default=[2000, 10_000],
+                   help="N of table 4 (generated = reference rows)")
+    p.add_argument("--skip", nargs="*", default=[], choices=["extractors", "frechet", "evaluation", "metrics"],
                    help="sections to leave out")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="  [%(name)s] %(message)s")
@@ -223,6 +300,8 @@ def main() -> None:
         bench_frechet(args)
     if "evaluation" not in args.skip:
         bench_evaluation(args)
+    if "metrics" not in args.skip:
+        bench_modern_metrics(args)
 
 
 if __name__ == "__main__":

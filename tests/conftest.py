@@ -70,6 +70,9 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("GENLAB_DATA_DIR", raising=False)
     monkeypatch.delenv("GENLAB_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.delenv("GENLAB_DINOV2_WEIGHTS", raising=False)
+    monkeypatch.delenv("GENLAB_CLIP_WEIGHTS", raising=False)
+    monkeypatch.delenv("GENLAB_WEIGHTS_MIRROR", raising=False)
+    monkeypatch.setenv("GENLAB_OFFLINE", "1")  # --features auto never downloads 100 MB in a test
     return cache
 
 

@@ -178,6 +178,8 @@ def test_an_output_path_never_names_a_runs_own_files(tmp_path):
     (tmp_path / "out.json").mkdir()
     with pytest.raises(RunError, match="is a folder"):
         check_output_file(tmp_path / "out.json", (".json",), "--out")
+    with pytest.raises(RunError, match="not a regular file"):  # writing would replace the device with a file
+        check_output_file("/dev/null", ("",), "--out")
 
 
 def test_eval_out_cannot_replace_the_runs_records_or_checkpoints(tmp_path):

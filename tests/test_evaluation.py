@@ -24,7 +24,7 @@ def overrides(root: Path) -> list[str]:
     return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
             "model.name=dcgan", "model.hidden_dim=8", "model.latent_dim=8", "train.batch_size=32",
             "train.epochs=2", "log.progress=false", "train.threads=1", "train.channels_last=false",
-            "eval.every=1", "eval.metrics=[fid,coverage]", "eval.features=classifier", "eval.num_samples=128"]
+            "eval.every=1", "eval.metrics=[fid,coverage,vendi]", "eval.features=classifier", "eval.num_samples=128"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_training_eval_logs_records_and_keeps_best(evaluated_run):
     evals = [r for r in RunDir.of(run).read_records() if r.get("kind") == "eval"]
     assert [r["epoch"] for r in evals] == [1, 2]
     for r in evals:
-        assert r["fid"] > 0 and "coverage/classes_covered" in r
+        assert r["fid"] > 0 and "coverage/classes_covered" in r and r["vendi/score"] > 1  # a new metric too
     assert (run / "checkpoints" / "best.pt").is_file()
     result = json.loads((run / "eval.json").read_text())
     assert result["protocol"]["extractor"] == "classifier" and result["protocol"]["num_generated"] == 128

@@ -27,6 +27,8 @@ _LAZY = {
     "load_generator": "genlab.hub",  # an export folder or a Hub repo id
     "push_to_hub": "genlab.hub",
     "ExportedGenerator": "genlab.export",
+    "feature_stats": "genlab.scoring",
+    "EvalOptions": "genlab.metrics",
 }
 
 __all__ = ["__version__", *_LAZY]

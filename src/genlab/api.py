@@ -27,15 +27,13 @@ from PIL import Image
 
 from genlab.analysis.interpolation import interpolate, seed_latents
 from genlab.config import Config, to_dict
-from genlab.data import DATASETS
 from genlab.data.base import to_uint8
 from genlab.errors import ConfigError, GenlabError
-from genlab.evaluation import TrainingEval, check_eval_target, choose_features, evaluate_loaded
+from genlab.evaluation import TrainingEval, check_eval_target, default_metrics, evaluate_loaded
 from genlab.grids import save_grid
 from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.memory import check_fits
-from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate_folder
-from genlab.metrics.reference import native_ref
+from genlab.metrics import DatasetRef, EvalOptions
 from genlab.objectives import LOSSES
 from genlab.recipe import load_config
 from genlab.reporting.notebook import Comparison, Result, grid_png, png_image, run_html, run_markdown, to_image
@@ -43,6 +41,7 @@ from genlab.resume import resume_config
 from genlab.rundir import RunDir, check_output_file
 from genlab.sampling import LoadedRun, Truncation, as_truncation, sample_prompt
 from genlab.sampling import load_run as _load_run
+from genlab.scoring import is_export, score
 from genlab.trackers import Trackers
 from genlab.training import distributed
 from genlab.training.callbacks import Callback
@@ -150,27 +149,36 @@ class Run:
         return save_images(images, folder, prefix)
 
     # ------------------------------------------------------------------------------------ numbers and plots
-    def evaluate(self, metrics: Metrics = DEFAULT_METRICS, num_samples: int = 10_000, *, features: Any = "auto",
-                 seed: int = 0, split: str = "test", batch_size: int = 250, inception_weights: str | None = None,
+    def evaluate(self, metrics: Metrics | None = None, num_samples: int | None = None, *, features: Any = None,
+                 seed: int = 0, split: str | None = None, batch_size: int = 250, inception_weights: str | None = None,
                  out: PathLike | None = None, verify: bool | None = None,
-                 truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> Result:
+                 truncation: float | Truncation | None = None, truncation_mode: str = "resample",
+                 protocol: str | None = None, reference_stats: PathLike | None = None,
+                 options: EvalOptions | None = None) -> Result:
         """Metrics of this checkpoint's generator against the run's dataset ``split`` (the result `genlab eval`
-        prints: top-level keys are the metric names, plus ``protocol``). ``out``: also write it there as JSON
+        prints: top-level keys are the metric names, plus ``protocol``). ``metrics`` None: ``DEFAULT_METRICS``
+        (those a statistics file allows with ``reference_stats``). ``features``, ``num_samples``, ``split`` None:
+        the ``protocol``'s (``genlab``: auto, 10,000, test; ``paper``: inception, 50,000, train, the legacy
+        resize; ``genlab.metrics.protocols``). ``reference_stats``: a mu/sigma ``.npz`` (pytorch-fid, TTUR,
+        clean-fid, StudioGAN) to compare with instead of the split's statistics. ``options``: every other
+        metric setting (``EvalOptions``). ``out``: also write it there as JSON
         (the run's ``eval.json`` is left alone unless ``out`` names it; naming it for a checkpoint of another run
         is refused with a RunError, before anything is computed). Under torchrun every rank computes its
         shard and rank 0 writes. ``verify``: refuse reference files whose checksum is not the dataset's
         published one (None: the run's ``data.verify``). ``truncation``: psi > 0 (``truncation_mode`` resample |
         interp), recorded in the protocol."""
-        if num_samples <= 0:
+        if num_samples is not None and num_samples <= 0:
             raise ConfigError(f"num_samples={num_samples} is not allowed: a positive count")
-        # the features (and float64 copies) of every generated image are kept: up to 2048 of them each
-        check_fits(num_samples * 3 * 8 * 2048, f"evaluating {num_samples:,} generated images",
-                   "use fewer (--num-samples; 10,000 is the usual count, 50,000 the paper protocol's)")
+        if num_samples is not None:  # the features (and float64 copies) of every image are kept: up to 2048 each
+            check_fits(num_samples * 3 * 8 * 2048, f"evaluating {num_samples:,} generated images",
+                       "use fewer (--num-samples; 10,000 is the usual count, 50,000 the paper protocol's)")
         trunc = as_truncation(truncation, truncation_mode)
         check_eval_target(self.loaded, out)
-        result = evaluate_loaded(self.loaded, metrics=metrics, features=features, num_samples=num_samples,
-                                 seed=seed, split=split, batch_size=batch_size, inception_weights=inception_weights,
-                                 device=str(self.loaded.device), verify=verify, truncation=trunc)
+        opts = eval_options(options, protocol, reference_stats)
+        result = evaluate_loaded(self.loaded, metrics=metrics if metrics is not None else default_metrics(opts),
+                                 features=features, num_samples=num_samples, seed=seed, split=split,
+                                 batch_size=batch_size, inception_weights=inception_weights,
+                                 device=str(self.loaded.device), verify=verify, truncation=trunc, options=opts)
         if out is not None and distributed.collective().rank == 0:
             self.loaded.run.write_eval(result, out)
         return Result(result)  # a dict that a notebook shows as a table
@@ -279,67 +287,65 @@ def train(recipe: PathLike | Config | None, overrides: Sequence[str] = (), run_d
     return load_run(target, "last", device)
 
 
-def _reference(against: str | PathLike | DatasetRef, resolution: int | None, channels: int | None,
-               root: str | None, verify: bool = True) -> DatasetRef | Path:
-    """``"fashion-mnist:test"`` -> a DatasetRef at the dataset's native size (``native_ref``), or at
-    ``resolution`` / ``channels`` when given (an explicit decode size); a folder -> its path."""
-    if isinstance(against, DatasetRef):
-        return against
-    if Path(against).is_dir():
-        return Path(against)
-    name, _, split = str(against).partition(":")
-    if name not in DATASETS:
-        raise ConfigError(f"the reference {str(against)!r} is neither a folder nor a dataset; use DATASET[:SPLIT] "
-                          f"with DATASET one of {', '.join(DATASETS.names())}, or a folder of images")
-    ref = native_ref(name, split or "test", root=root, verify=verify)
-    if resolution is None and channels is None:
-        return ref
-    return replace(ref, resolution=int(resolution or ref.resolution), channels=int(channels or ref.channels))
+def eval_options(options: EvalOptions | None = None, protocol: str | None = None,
+                 reference_stats: PathLike | None = None) -> EvalOptions:
+    """``options`` (default ``EvalOptions()``) with ``protocol`` and ``reference_stats`` set when given."""
+    opts = options or EvalOptions()
+    if protocol is not None:
+        opts = replace(opts, protocol=protocol)
+    if reference_stats is not None:
+        opts = replace(opts, reference_stats=str(reference_stats))
+    return opts
 
 
-def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None = None, *,
-             metrics: Metrics = DEFAULT_METRICS, features: Any = "auto", num_samples: int = 10_000,
-             checkpoint: str = "last", split: str = "test", resolution: int | None = None,
+def evaluate(source: Any, against: str | PathLike | DatasetRef | None = None, *,
+             metrics: Metrics | None = None, features: Any = None, num_samples: int | None = None,
+             checkpoint: str = "last", split: str | None = None, resolution: int | None = None,
              channels: int | None = None, root: str | None = None, seed: int = 0, batch_size: int = 250,
              inception_weights: str | None = None, device: str = "auto",
              out: PathLike | None = None, verify: bool | None = None,
-             truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> Result:
-    """Metrics of a run (a run folder or a :class:`Run`: its generator against its dataset's ``split``) or of a
-    folder of images (against ``"DATASET[:SPLIT]"``, a DatasetRef or another folder), as `genlab eval` and
-    `genlab eval-folder` compute them. ``out``: also write the result there as JSON.
+             truncation: float | Truncation | None = None, truncation_mode: str = "resample",
+             protocol: str | None = None, reference_stats: PathLike | None = None,
+             options: EvalOptions | None = None, latent_dim: int | None = None) -> Result:
+    """Metrics of any generator or set of images (``genlab.scoring``): a run folder or :class:`Run` (its
+    generator against its dataset's ``split``), an export folder (the same), a folder or ``.npz`` of images, a
+    (N, C, H, W) tensor, a ``torch.nn.Module`` (``latent_dim``: its latent size when it has no ``latent_dim``
+    attribute) or a callable ``f(n, seed) -> images``, the last five against ``against``: ``"DATASET[:SPLIT]"``,
+    a DatasetRef, another folder or a ``mu``/``sigma`` ``.npz``. ``out``: also write the result there as JSON.
 
-    num_samples, checkpoint and split apply to runs; resolution, channels and root to folders (root: where the
-    reference dataset's files are; resolution / channels: an explicit size both sides are decoded at; without
+    ``metrics`` None: ``DEFAULT_METRICS`` (with a statistics file: those it allows). ``protocol``: ``genlab`` or
+    ``paper`` (``genlab.metrics.protocols``): the defaults of ``features``, ``num_samples`` and ``split`` and the
+    published settings the result is checked against (``protocol.published_protocol``). ``reference_stats``: a
+    ``mu``/``sigma`` ``.npz`` to compare with. ``options``: every other metric setting (``EvalOptions``).
+    num_samples, checkpoint and split apply to generators; resolution, channels and root to folders (root: where
+    the reference dataset's files are; resolution / channels: an explicit size both sides are decoded at; without
     them a folder is read at its own sizes, a dataset at its native size, and the extractor resizes both).
     ``verify``: refuse dataset files whose checksum is not the published one (None: a run's ``data.verify``,
-    True for a folder's reference).
-    ``truncation`` / ``truncation_mode``: runs only (see :meth:`Run.evaluate`).
+    True for a folder's reference). ``truncation`` / ``truncation_mode``: runs only (see :meth:`Run.evaluate`).
     """
-    if isinstance(source, Run) or RunDir.of(source).exists():
+    opts = eval_options(options, protocol, reference_stats)
+    if isinstance(source, Run) or (isinstance(source, (str, Path)) and RunDir.of(source).exists()):
         if against is not None:
             raise ConfigError("a run is evaluated against its own dataset: pass split=, not against=")
         run = source if isinstance(source, Run) else load_run(source, checkpoint, device)
         return run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
                             batch_size=batch_size, inception_weights=inception_weights, out=out, verify=verify,
-                            truncation=truncation, truncation_mode=truncation_mode)
+                            truncation=truncation, truncation_mode=truncation_mode, options=opts)
     if truncation is not None:
-        raise ConfigError("truncation= applies to a run's generator, not to a folder of images")
+        raise ConfigError("truncation= applies to a run's generator, not to other sources")
     if out is not None:
         check_output_file(out, (".json",), "out")
-    folder = Path(source)
-    if not folder.is_dir():
-        raise GenlabError(f"{str(folder)!r} is neither a run folder (no config.yaml) nor a folder of images")
-    if against is None:
-        raise ConfigError("a folder of images needs against='DATASET[:SPLIT]' (e.g. 'fashion-mnist:test') "
-                          "or another folder")
-    ref = _reference(against, resolution, channels, root, verify is not False)
-    name = choose_features(features, inception_weights) if isinstance(features, str) else features
-    if name == "classifier" and isinstance(ref, Path):
-        raise ConfigError("the classifier extractor is trained on a labeled dataset: compare against "
-                          "DATASET:SPLIT, or use the inception features for folder vs folder")
-    result = evaluate_folder(folder, ref, name, metrics, batch_size=batch_size, seed=seed, resolution=resolution,
-                             channels=channels, weights=inception_weights, device=resolve_device(device))
-    if out is not None:
+    if isinstance(source, (str, Path)) and not Path(source).exists():
+        raise GenlabError(f"{str(source)!r} is neither a run folder (no config.yaml) nor an export, a folder or an "
+                          ".npz of images")
+    if against is None and opts.reference_stats is None and not is_export(source):
+        raise ConfigError("these images need a reference: against='DATASET[:SPLIT]' (e.g. 'fashion-mnist:test'), a "
+                          "folder of images, or a mu/sigma .npz statistics file")
+    result = score(source, against, metrics=metrics, features=features, num_samples=num_samples, seed=seed,
+                   batch_size=batch_size, resolution=resolution, channels=channels, root=root,
+                   inception_weights=inception_weights, device=str(resolve_device(device)), verify=verify,
+                   options=opts, latent_dim=latent_dim, checkpoint=checkpoint, split=split)
+    if out is not None and distributed.collective().rank == 0:
         atomic_write_text(out, json.dumps(result, indent=1, default=float))
     return Result(result)
 

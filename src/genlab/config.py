@@ -120,7 +120,7 @@ class EvalConfig:
     #: train.minutes ends it; recorded in metrics.jsonl and eval.json like the eval.every ones); a resume of a
     #: finished run trains nothing and evaluates nothing again
     at_end: bool = False
-    metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid, kid, is, pr, coverage, fid_inf, ci95
+    metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid, kid, is, pr, coverage, fid_inf, ci95, vendi, ...
     features: str = "auto"  # auto (inception if its weights are present, else classifier) | inception | classifier
     num_samples: int = 10000  # generated images per evaluation
     split: str = "test"  # reference split

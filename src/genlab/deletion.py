@@ -178,6 +178,8 @@ def check_output_file(path: str | os.PathLike, suffixes: Iterable[str], option: 
     if path.is_dir():
         raise RunError(f"{option} {str(path)!r} is a folder; give a file path, e.g. "
                        f"{str(path / ('out' + (wanted[0] if wanted else '')))!r}")
+    if path.exists() and not path.is_file():  # a device, a pipe, a socket: a write would replace it with a file
+        raise RunError(f"{option} {str(path)!r} is not a regular file (a device, pipe or socket); give a file path")
     if wanted and path.suffix.lower() not in wanted:
         shown = " or ".join(wanted)
         raise RunError(f"{option} {str(path)!r}: genlab writes a {shown} file here; give a path ending in "

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from genlab.errors import GenlabError, RunError
-from genlab.metrics import DEFAULT_METRICS, DatasetRef, evaluate, flatten_results
+from genlab.metrics import DEFAULT_METRICS, DatasetRef, EvalOptions, evaluate, flatten_results
 from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD
 from genlab.metrics.features.inception_fid import find_inception_weights
 from genlab.metrics.memorization import COPIES
 from genlab.metrics.progress import ProgressFn, no_progress, progress_to
+from genlab.metrics.protocols import conformance_line, resolve
 from genlab.metrics.reference import native_ref
-from genlab.metrics.suite import RECON, RECONSTRUCTION_INPUTS, RFID, check_metrics, needed_inputs
+from genlab.metrics.suite import METRICS, RECON, RECONSTRUCTION_INPUTS, RFID, check_metrics, needed_inputs
 from genlab.recipe import from_dict
 from genlab.resume import check_resume
 from genlab.rundir import check_output_file
@@ -28,19 +30,29 @@ from genlab.training import distributed
 from genlab.training.callbacks import Callback
 
 
-def choose_features(features: str, inception_weights: str | None = None) -> str:
-    """``auto`` -> ``inception`` when its weights are on disk (no download attempted), else ``classifier``."""
+def auto_features(features: str, inception_weights: str | None = None) -> tuple[str, str | None]:
+    """``auto`` -> (``inception``, None) when its weights are on disk or can be downloaded (a checked download,
+    with progress), else (``classifier``, why: offline, the download failed...); any other name as it is."""
     if features != "auto":
-        return features
+        return features, None
     try:
-        find_inception_weights(inception_weights, download=False)
-        return "inception"
-    except GenlabError:
-        return "classifier"
+        find_inception_weights(inception_weights, download=True)
+        return "inception", None
+    except GenlabError as e:
+        return "classifier", str(e).split(". ")[0]
+
+
+def choose_features(features: str, inception_weights: str | None = None) -> str:
+    """``auto`` -> ``inception`` when its weights are on disk or can be downloaded, else ``classifier``."""
+    return auto_features(features, inception_weights)[0]
+
+
+#: what the result line says of FIDs not computed with Inception features
+NOT_COMPARABLE = "not comparable with published numbers, which use Inception features"
 
 
 #: the reference facts that make two evaluations comparable (not where the files are, nor cache hits)
-REFERENCE_KEYS = ("dataset", "split", "resolution", "channels", "limit", "folder", "fingerprint")
+REFERENCE_KEYS = ("dataset", "split", "resolution", "channels", "limit", "folder", "fingerprint", "stats_sha256")
 
 
 def protocol_id(protocol: dict | None) -> dict | None:
@@ -60,6 +72,12 @@ def protocol_id(protocol: dict | None) -> dict | None:
     }
     if protocol.get("truncation"):  # only when set: untruncated records keep the ids they always had
         pid["truncation"] = protocol["truncation"]
+    if protocol.get("variant"):  # another resize than the extractor's own (the paper protocol's)
+        pid["variant"] = protocol["variant"]
+    extractors = protocol.get("extractors")
+    if isinstance(extractors, dict) and extractors:  # fd_dinov2, cmmd: their own features
+        pid["extractors"] = {m: f"{e.get('name')} {str(e.get('hash') or '')[:12]}" for m, e in extractors.items()
+                             if isinstance(e, dict)}
     return pid
 
 
@@ -117,12 +135,24 @@ def check_eval_target(run: LoadedRun, out: str | Path | None) -> None:
                    f"{run.run.eval_json}; evaluate it with {how}, or pass --out FILE to write them elsewhere")
 
 
-def run_default_metrics(run: LoadedRun, features: Any = None) -> tuple[str, ...]:
+def default_metrics(options: EvalOptions | None = None) -> tuple[str, ...]:
+    """``DEFAULT_METRICS``, or those a statistics file allows (``options.reference_stats``: fid, fid_inf)."""
+    stats_file = options is not None and options.reference_stats is not None
+    return tuple(n for n in DEFAULT_METRICS if not stats_file or METRICS.get(n).moments_only)
+
+
+def run_default_metrics(run: LoadedRun, features: Any = None, split: str | None = None,
+                        reference_stats: bool = False) -> tuple[str, ...]:
     """`genlab eval`'s default metrics for a run: the pair metrics and ``copies``, plus ``rfid`` and ``recon``
     for models with an encoder (the VAE family); without the classifier-head metrics (IS, class coverage) for
-    extractors that have no head (``dinov2-*``)."""
-    names = (*DEFAULT_METRICS, COPIES, *((RFID, RECON) if "E" in run.nets else ()))
-    headless = isinstance(features, str) and features.startswith("dinov2") or getattr(features, "num_classes", 1) == 0
+    extractors that have no head (``dinov2-*``), without ``copies`` against the train split (its real rows are
+    the training images themselves), and only those a statistics file allows (``reference_stats``: fid,
+    fid_inf)."""
+    if reference_stats:
+        return tuple(n for n in DEFAULT_METRICS if METRICS.get(n).moments_only)
+    names = (*DEFAULT_METRICS, *(() if split == "train" else (COPIES,)), *((RFID, RECON) if "E" in run.nets else ()))
+    headless = isinstance(features, str) and features.startswith(("dinov2", "clip")) \
+        or getattr(features, "num_classes", 1) == 0
     return tuple(n for n in names if not (headless and n in NEEDS_CLASSIFIER_HEAD))
 
 
@@ -182,39 +212,52 @@ def check_conditional_metrics(run: LoadedRun, metrics: Sequence[str] | str) -> N
                       "(e.g. cgan, acgan)")
 
 
-def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str | None, features: Any = "auto",
-                    num_samples: int = 10_000, seed: int = 0, split: str = "test", batch_size: int = 250,
+def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str | None, features: Any = None,
+                    num_samples: int | None = None, seed: int = 0, split: str | None = None, batch_size: int = 250,
                     inception_weights: str | None = None, device: str = "cpu",
-                    verify: bool | None = None, truncation: Truncation | float | None = None) -> dict[str, Any]:
+                    verify: bool | None = None, truncation: Truncation | float | None = None,
+                    options: EvalOptions | None = None) -> dict[str, Any]:
     """Metrics of a loaded run's generator against its dataset's ``split``.
 
-    ``features``: an extractor name (``auto``: inception when its weights are on disk, else classifier) or a
-    ``FeatureExtractor``. Under torchrun (an initialised process group of N > 1 ranks) every rank must call this:
+    ``features``, ``num_samples``, ``split``: None takes them from ``options.protocol`` (genlab's: ``auto``,
+    10,000, ``test``; ``paper``: ``inception``, 50,000, ``train``, resize legacy; ``genlab.metrics.protocols``).
+    ``features``: an extractor name (``auto``: inception when its weights are on disk or can be downloaded,
+    else classifier, and the protocol says why: ``features_note``) or a ``FeatureExtractor``. Under torchrun (an
+    initialised process group of N > 1 ranks) every rank must call this:
     each draws its shard of the samples with its own latents and extracts their features, the features are
     gathered and every rank returns the same result (protocol ``world_size`` = N). ``verify``: checksum check
     of the reference dataset's raw files (None: the run's ``data.verify``). ``truncation``: a psi or a
     ``genlab.sampling.Truncation`` (recorded in the protocol). ``metrics`` None: :func:`run_default_metrics`.
     ``copies`` searches the run's training images (``data.limit`` applied); ``rfid`` / ``recon`` reconstruct the
     reference split (models with an encoder only). Conditional metrics (ifid, class_acc, cas) are refused for
-    runs that draw no class labels.
+    runs that draw no class labels. ``options``: metric settings, the protocol, the resize and a reference
+    statistics file (``EvalOptions``; its seed is ``seed``).
     """
-    names = run_default_metrics(run, features) if metrics is None else check_metrics(metrics)
+    options = options or EvalOptions()
+    settings = resolve(options.protocol, features=features if isinstance(features, str) else None,
+                       num_samples=num_samples, split=split, resize=options.resize)
+    options = replace(options, resize=settings.resize)
+    features = settings.features if features is None or isinstance(features, str) else features
+    names = run_default_metrics(run, features, settings.split, options.reference_stats is not None) \
+        if metrics is None else check_metrics(metrics)
     check_conditional_metrics(run, names)
     needs = needed_inputs(names)
     recon = reconstructor(run, [n for n in names if n in (RFID, RECON)]) \
         if needs & set(RECONSTRUCTION_INPUTS) else None  # a GAN asked for rfid stops here, before sampling
     trunc = as_truncation(truncation)
-    name = choose_features(features, inception_weights) if isinstance(features, str) else features
+    name, why = auto_features(features, inception_weights) if isinstance(features, str) else (features, None)
     ranks = distributed.collective()
     sampler = run.sampler(seed=seed + RANK_SEED_STRIDE * ranks.rank, batch_size=batch_size, truncation=trunc)
-    result = evaluate(sampler, num_samples, reference_of(run.cfg, split, verify), name, names, batch_size=batch_size,
-                      seed=seed, device=device, weights=inception_weights, collective=ranks,
-                      train=train_reference_of(run.cfg, verify), reconstruct_fn=recon)
+    result = evaluate(sampler, settings.num_samples, reference_of(run.cfg, settings.split, verify), name, names,
+                      batch_size=batch_size, seed=seed, device=device, weights=inception_weights, collective=ranks,
+                      train=train_reference_of(run.cfg, verify), reconstruct_fn=recon, options=options)
     result["protocol"].update({"checkpoint": str(run.checkpoint), "step": run.step, "epoch": run.epoch,
                                "model": run.cfg.model.name, "ema": run.ema is not None,
                                # "auto" is resolved above: "extractor" names the one used, this what was asked
                                "features_requested": features if isinstance(features, str) else name.name,
                                "truncation": None if trunc is None else trunc.describe()})
+    if why is not None:
+        result["protocol"]["features_note"] = f"auto fell back to genlab's classifier ({why}): FID {NOT_COMPARABLE}"
     if "generated_labels" in needs:
         result["protocol"]["class_names"] = run.class_names  # the per_class keys "0", "1", ... in order
     return result
@@ -223,10 +266,21 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str | None, feat
 def summary_line(result: dict[str, Any]) -> str:
     """One human line: FID (extractor) and class coverage."""
     parts = []
-    ext = result.get("protocol", {}).get("extractor", {})
+    protocol = result.get("protocol", {})
+    ext = protocol.get("extractor", {})
     ext_name = ext.get("name", ext) if isinstance(ext, dict) else ext
     if "fid" in result:
-        parts.append(f"FID {result['fid']:.2f} ({ext_name} features)")
+        note = "" if ext_name != "classifier" else f"; {NOT_COMPARABLE}"
+        if protocol.get("features_note"):
+            note = "; " + protocol["features_note"]
+        parts.append(f"FID {result['fid']:.2f} ({ext_name} features{note})")
+    if "fd_dinov2" in result:
+        parts.append(f"FD_DINOv2 {result['fd_dinov2']:.2f}")
+    if "cmmd" in result:
+        parts.append(f"CMMD {result['cmmd']:.4f}")
+    if isinstance(result.get("vendi"), dict) and "score" in result["vendi"]:
+        real = result["vendi"].get("real_score")
+        parts.append(f"Vendi {result['vendi']['score']:.2f}" + (f" (real {real:.2f})" if real is not None else ""))
     if "kid" in result and isinstance(result["kid"], dict):
         parts.append(f"KID {result['kid'].get('mean', float('nan')):.4f}")
     if "is" in result and isinstance(result["is"], dict):
@@ -246,6 +300,9 @@ def summary_line(result: dict[str, Any]) -> str:
                             ("cas", "CAS", "accuracy")):
         if isinstance(result.get(key), dict) and sub in result[key]:
             parts.append(f"{label} {result[key][sub]:.3f}")
+    line = conformance_line(protocol.get("published_protocol"))
+    if line:
+        parts.append(line)
     return ", ".join(parts) or "no metrics"
 
 

@@ -219,6 +219,11 @@ class ExportedGenerator:
                               epoch=self.info.epoch, extra=self.info.extra(), device=self.device)
 
     @property
+    def loaded(self) -> LoadedRun:
+        """The export as a loaded run (its config, generator and sampling): what evaluation takes."""
+        return self._run
+
+    @property
     def latent_dim(self) -> int:
         return self.info.latent_dim
 

@@ -122,8 +122,13 @@ def test_profile_step_times_each_layer_and_genlabs_layers_against_pytorchs():
 
 def test_eval_throughput_runs_every_section(tiny_fmnist, tiny_env):
     out = bench("eval_throughput.py", "--data-root", str(tiny_fmnist), "--no-verify", "--num-samples", "64",
-                "--classifier-images", "64", "--fid-rows", "64", "--fid-dim", "256", "--skip-inception", env=tiny_env)
+                "--classifier-images", "64", "--fid-rows", "64", "--fid-dim", "256", "--skip-inception", "--skip-vits",
+                "--metric-rows", "64", env=tiny_env)
     assert re.search(r"^classifier\s+64\s+[\d,.]+\s+trained \(cached\)", out, flags=re.M), out
+    for name in ("dinov2-vitl14", "clip-vitl14-336"):  # a row each (ViT-L on a CPU: minutes, left to the lead)
+        assert re.search(rf"^{name}\s+-\s+-\s+skipped \(--skip-vits\)", out, flags=re.M), out
+    for name in ("FID \\(2048-d\\)", "FD_DINOv2 \\(1024-d\\)", "CMMD \\(768-d, unbiased\\)", "Vendi \\(2048-d\\)"):
+        assert re.search(rf"^64\s+{name}\s+[\d.]+\s+[\d.]+x\s+\S+", out, flags=re.M), (name, out)
     # the speed ratio is sqrtm's seconds / genlab's, the two routes agree, and the printed difference is theirs
     eigh = re.search(r"^Cholesky \+ eigvalsh \(genlab\)\s+([\d.]+)\s+([\d.]+)\s*$", out, flags=re.M)
     sqrtm = re.search(r"^scipy\.linalg\.sqrtm\(S1 S2\)\s+([\d.]+)\s+([\d.]+)\s+relative difference (\S+)",

@@ -143,3 +143,27 @@ def random_inception_weights(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
     torch.save(state, path)
     return path, state
+
+
+@pytest.fixture
+def tiny_own_extractors(monkeypatch):
+    """Two small extractors registered for the metrics with features of their own (their real backbones are
+    ViT-L/14s whose weights cannot be downloaded here): ``dinov2-tiny`` for fd_dinov2 and ``clip-tiny`` for cmmd,
+    seeded random conv nets; the options that pick them; and the number of times each was built."""
+    from genlab.metrics import EvalOptions
+    from genlab.metrics.features.base import FEATURE_EXTRACTORS
+
+    built = {"dinov2-tiny": 0, "clip-tiny": 0}
+
+    def factory(name: str, seed: int):
+        def make(**kwargs):
+            built[name] += 1
+            return make_random_extractor(seed=seed, name=name)
+
+        return make
+
+    monkeypatch.setitem(FEATURE_EXTRACTORS._items, "dinov2-tiny", factory("dinov2-tiny", 11))
+    monkeypatch.setitem(FEATURE_EXTRACTORS._items, "clip-tiny", factory("clip-tiny", 12))
+    options = EvalOptions(fd_dinov2_features="dinov2-tiny", cmmd_features="clip-tiny", kid_subsets=10,
+                          kid_subset_size=100, ci_resamples=8, ci_kid_rows=100, fid_inf_min=50)
+    return options, built

@@ -4,10 +4,12 @@ one image at a time as in one batch (mixed input sizes, so the resize is batched
 and reference features)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from genlab.metrics import EvalOptions, evaluate, flatten_results
+from genlab.metrics import evaluate, flatten_results
 from genlab.metrics.features import FEATURE_EXTRACTORS, get_extractor
 from genlab.metrics.suite import METRICS
 
@@ -33,6 +35,8 @@ BUILDERS = {"classifier": build_classifier, "inception": build_inception}
 COVERED_ELSEWHERE = {
     "dinov2-vits14": "test_dinov2.py::test_strict_load_shapes_determinism_and_batch_independence",
     "dinov2-vitb14": "same architecture as dinov2-vits14 (wider), same code path",
+    "dinov2-vitl14": "same architecture as dinov2-vits14 (wider, deeper), same code path",
+    "clip-vitl14-336": "a transformer without batch statistics; test_transformers_parity.py compares its tower",
 }
 
 
@@ -58,10 +62,12 @@ def test_extractor_features_do_not_depend_on_the_batch_size(name, classifier_cac
         assert torch.equal(ext.features(images[:1])[0], single[:1])  # deterministic
 
 
-def test_every_metric_is_independent_of_the_batch_size(real_data, other_real_images, extractor):
+def test_every_metric_is_independent_of_the_batch_size(real_data, other_real_images, extractor,
+                                                      tiny_own_extractors):
     names = [m for m in METRICS.names() if not METRICS.get(m).needs]  # those evaluate computes on its own
-    assert {"fid", "kid", "is", "pr", "coverage"} <= set(names)
-    options = EvalOptions(kid_subsets=20, kid_subset_size=100)
+    assert {"fid", "kid", "is", "pr", "coverage", "fd_dinov2", "cmmd", "vendi"} <= set(names)
+    options = replace(tiny_own_extractors[0], kid_subsets=20, kid_subset_size=100, ci_resamples=50,
+                      ci_kid_rows=2000, fid_inf_min=5000)  # the defaults, but the stand-in backbones
     images = other_real_images[:200]
     reference = real_data.subset(200)
     one = evaluate(sampler_from(images), 200, reference, extractor, names, batch_size=200, options=options,

@@ -218,7 +218,15 @@ def test_progress_of_sampling_and_features(real_data, other_real_images, extract
     with progress_to(lambda task, done, total, note="": calls.append((task, done, total))):
         evaluate(sampler_from(other_real_images), 600, real_data, extractor, metrics="fid", batch_size=250)
     sampled = [c for c in calls if c[0] == "sampling + features"]
-    assert [c[1] for c in sampled] == [250, 500, 600] and {c[2] for c in sampled} == {600}
+    # a report after every extractor batch (64 images), not only every sampled batch of 250: a long evaluation
+    # (50k Inception images) shows its rate and time left within seconds
+    expected, done = [], 0
+    for batch in (250, 250, 100):
+        for start in range(0, batch, extractor.batch_size):
+            done += min(extractor.batch_size, batch - start)
+            expected.append(done)
+    assert extractor.batch_size == 64 and expected[:3] == [64, 128, 192]
+    assert [c[1] for c in sampled] == expected and {c[2] for c in sampled} == {600}
     assert [c[1:] for c in calls if c[0] == "reference features"][-1] == (600, 600)
 
 

@@ -18,7 +18,8 @@ class Counting:
 
     def __init__(self, ext):
         self.ext, self.images = ext, 0
-        self.name, self.hash, self.feature_dim = ext.name, ext.hash, ext.feature_dim
+        self.name, self.hash, self.variant, self.batch_size = ext.name, ext.hash, ext.variant, ext.batch_size
+        self.feature_dim = ext.feature_dim
 
     def features(self, images):
         self.images += len(images)

@@ -10,36 +10,80 @@ from rich.table import Table
 from genlab.cli import app, console, device_option, on_ctrl_c, output_path, positive
 from genlab.cli.progress import metric_progress
 from genlab.errors import ConfigError
+from genlab.metrics.protocols import PROTOCOLS
 
-FEATURES_HELP = ("auto (inception if its weights are on disk, else classifier) | inception | classifier | "
-                 "dinov2-vits14 | dinov2-vitb14 (FD_DINOv2 features; no IS or coverage)")
-DINOV2_WEIGHTS_HELP = "dinov2_vits14_pretrain.pth / dinov2_vitb14_pretrain.pth file (for --features dinov2-*)"
+FEATURES_HELP = ("auto (inception if its weights are on disk or can be downloaded, else classifier) | inception | "
+                 "classifier | dinov2-vitl14 | dinov2-vitb14 | dinov2-vits14 (FD_DINOv2 features; no IS or coverage) "
+                 "| clip-vitl14-336 (CMMD's CLIP embeddings); default: the protocol's")
+DINOV2_WEIGHTS_HELP = ("dinov2_vit{l,b,s}14_pretrain.pth file (for --features dinov2-* or the fd_dinov2 metric)")
+CLIP_WEIGHTS_HELP = "ViT-L-14-336px.pt file (OpenAI's CLIP; for --features clip-vitl14-336 or the cmmd metric)"
+PROTOCOL_HELP = "; ".join(f"{name}: {p.summary}" for name, p in PROTOCOLS.items())
+RESIZE_HELP = ("the Inception resize of the compared table: legacy (pytorch-fid's bilinear; --protocol paper's "
+               "default) | clean (clean-fid's bicubic)")
+REFERENCE_STATS_HELP = ("a mu/sigma .npz (pytorch-fid, TTUR, clean-fid, StudioGAN; `genlab features stats`) to "
+                        "compare with instead of the split's statistics (its sha256 goes into the protocol; metrics: "
+                        "fid, fid_inf, vendi)")
 
 
-def extractor_weights(features: str, inception_weights: str | None, dinov2_weights: str | None) -> str | None:
-    """The weights file for the chosen extractor's factory; a file for another extractor is refused."""
-    dinov2 = features.startswith("dinov2")
-    if dinov2_weights is not None and not dinov2:
-        raise ConfigError(f"--dinov2-weights is for --features dinov2-vits14 or dinov2-vitb14, not {features}")
-    if dinov2 and inception_weights is not None:
+def _names(metrics: str | None) -> set[str]:
+    return {m.strip() for m in (metrics or "").split(",") if m.strip()}
+
+
+def extractor_weights(features: str | None, inception_weights: str | None, dinov2_weights: str | None,
+                      clip_weights: str | None = None, metrics: str | None = None) -> str | None:
+    """The weights file for the chosen extractor's factory; a file for an extractor nothing uses is refused
+    (``--dinov2-weights`` also serves ``fd_dinov2``, ``--clip-weights`` also ``cmmd``)."""
+    features = features or "auto"
+    dinov2, clip, asked = features.startswith("dinov2"), features.startswith("clip"), _names(metrics)
+    if dinov2_weights is not None and not dinov2 and "fd_dinov2" not in asked:
+        raise ConfigError(f"--dinov2-weights is for --features dinov2-vitl14, dinov2-vitb14 or dinov2-vits14, or "
+                          f"the fd_dinov2 metric; not for {features}")
+    if clip_weights is not None and not clip and "cmmd" not in asked:
+        raise ConfigError(f"--clip-weights is for --features clip-vitl14-336 or the cmmd metric, not {features}")
+    if (dinov2 or clip) and inception_weights is not None:
         raise ConfigError(f"--inception-weights is for the inception features; give {features}'s file "
-                          "with --dinov2-weights")
-    return dinov2_weights if dinov2 else inception_weights
+                          f"with --{'dinov2' if dinov2 else 'clip'}-weights")
+    return dinov2_weights if dinov2 else clip_weights if clip else inception_weights
+
+
+def cli_options(protocol: str, resize: str | None, reference_stats: Path | None, dinov2_weights: str | None,
+                clip_weights: str | None) -> Any:
+    """The ``EvalOptions`` the eval commands' flags set (checked: an unknown protocol or resize is one line)."""
+    from genlab.metrics import EvalOptions
+    from genlab.metrics.features.base import RESIZE_MODES
+    from genlab.metrics.protocols import resolve
+
+    PROTOCOLS.get(protocol)
+    if resize is not None and resize not in RESIZE_MODES:
+        raise ConfigError(f"--resize {resize} is not allowed: legacy (pytorch-fid) or clean (clean-fid)")
+    resolve(protocol, resize=resize)  # a resize the protocol does not allow
+    if reference_stats is not None and not reference_stats.is_file():
+        raise ConfigError(f"--reference-stats {reference_stats}: no such file")
+    return EvalOptions(protocol=protocol, resize=resize,
+                       reference_stats=None if reference_stats is None else str(reference_stats),
+                       fd_dinov2_weights=dinov2_weights, cmmd_weights=clip_weights)
+
+
 TRUNCATION_HELP = "psi > 0: latents kept inside it (see --truncation-mode); recorded in the protocol"
 TRUNCATION_MODE_HELP = ("resample (redraw every |z_i| > psi) | interp (z -> psi z, towards the prior mean 0; "
                         "genlab's models have no mapping network)")
-METRICS_HELP = ("comma-separated: fid, kid, is, pr, coverage, fid_inf, ci95, copies, rfid, recon; for "
-                "class-conditional runs also ifid, class_acc, cas")
+METRICS_HELP = ("comma-separated: fid, kid, is, pr, coverage, fid_inf, ci95, copies, rfid, recon, fd_dinov2 "
+                "(DINOv2 ViT-L/14), cmmd (CLIP ViT-L/14@336), vendi (diversity); for class-conditional runs also "
+                "ifid, class_acc, cas")
 RUN_METRICS_HELP = (METRICS_HELP + " (default: fid,kid,is,pr,coverage,fid_inf,ci95,copies; VAE-family runs add "
-                                    "rfid,recon; dinov2 features drop is,coverage)")
+                                    "rfid,recon; dinov2 features drop is,coverage; the train split drops copies; "
+                                    "--reference-stats keeps fid,fid_inf)")
 
 
 def print_result(result: dict[str, Any], title: str) -> None:
     from genlab.metrics import flatten_results
 
     p = result.get("protocol", {})
-    table = Table(title=title, caption=f"extractor {p.get('extractor')} ({str(p.get('extractor_hash', ''))[:12]}), "
-                                       f"{p.get('num_generated')} generated vs {p.get('num_reference')} reference, "
+    own = "".join(f", {m}: {e.get('name')} ({str(e.get('hash', ''))[:12]})"
+                  for m, e in (p.get("extractors") or {}).items())
+    table = Table(title=title, caption=f"extractor {p.get('extractor')} ({str(p.get('extractor_hash', ''))[:12]})"
+                                       f"{own}, {p.get('num_generated')} generated vs "
+                                       f"{p.get('num_reference') or 'a statistics file of'} reference, "
                                        f"seed {p.get('seed')}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -53,13 +97,19 @@ def eval_run(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last | best | PATH"),
     metrics: str | None = typer.Option(None, "--metrics", help=RUN_METRICS_HELP),
-    features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
-    num_samples: int = typer.Option(10_000, "--num-samples", help="generated images"),
+    features: str | None = typer.Option(None, "--features", help=FEATURES_HELP),
+    num_samples: int | None = typer.Option(None, "--num-samples", help="generated images (default: the protocol's: "
+                                           "10000 for genlab, 50000 for paper)"),
     seed: int = typer.Option(0, "--seed"),
-    split: str = typer.Option("test", "--split", help="reference split of the run's dataset"),
+    split: str | None = typer.Option(None, "--split", help="reference split of the run's dataset (default: the "
+                                     "protocol's: test for genlab, train for paper)"),
+    protocol: str = typer.Option("genlab", "--protocol", help=PROTOCOL_HELP),
+    resize: str | None = typer.Option(None, "--resize", help=RESIZE_HELP),
+    reference_stats: Path | None = typer.Option(None, "--reference-stats", help=REFERENCE_STATS_HELP),
     batch_size: int = typer.Option(250, "--batch-size"),
     inception_weights: str | None = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
     dinov2_weights: str | None = typer.Option(None, "--dinov2-weights", help=DINOV2_WEIGHTS_HELP),
+    clip_weights: str | None = typer.Option(None, "--clip-weights", help=CLIP_WEIGHTS_HELP),
     out: Path | None = typer.Option(None, "--out", help="JSON path (default: RUN/eval.json)"),
     device: str = device_option(),
     no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
@@ -71,37 +121,42 @@ def eval_run(
 ) -> None:
     from genlab.api import load_run
     from genlab.evaluation import check_conditional_metrics, run_default_metrics, summary_line
+    from genlab.metrics.protocols import resolve
     from genlab.sampling import as_truncation
     from genlab.training import distributed
 
     positive(num_samples, "--num-samples", "the number of generated images")
     positive(batch_size, "--batch-size", "images per batch")
     output_path(out, "--out", (".json",))
-    weights = extractor_weights(features, inception_weights, dinov2_weights)
+    options = cli_options(protocol, resize, reference_stats, dinov2_weights, clip_weights)
+    settings = resolve(protocol, features=features, num_samples=num_samples, split=split, resize=resize)
+    weights = extractor_weights(settings.features, inception_weights, dinov2_weights, clip_weights, metrics)
     as_truncation(truncation if truncation is not None else 1.0, truncation_mode)  # checked before loading
     if truncation_sweep is not None:
-        if truncation is not None or out is not None:
+        if truncation is not None or out is not None or protocol != "genlab" or reference_stats is not None:
             raise ConfigError("--truncation-sweep evaluates each of its psis and writes RUN/analysis/truncation.json; "
-                              "drop --truncation and --out")
-        _sweep(run_dir, truncation_sweep, truncation_mode, checkpoint=checkpoint, features=features,
-               num_samples=num_samples, seed=seed, split=split, batch_size=batch_size,
+                              "drop --truncation, --out, --protocol and --reference-stats")
+        _sweep(run_dir, truncation_sweep, truncation_mode, checkpoint=checkpoint, features=settings.features,
+               num_samples=settings.num_samples, seed=seed, split=settings.split, batch_size=batch_size,
                inception_weights=weights, device=device, verify=False if no_verify else None)
         return
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
         run = load_run(run_dir, checkpoint, str(ctx.device(device)))
-        metrics = metrics if metrics is not None else ",".join(run_default_metrics(run.loaded, features))
+        metrics = metrics if metrics is not None else ",".join(
+            run_default_metrics(run.loaded, settings.features, settings.split, reference_stats is not None))
         check_conditional_metrics(run.loaded, metrics)  # before the "evaluating" line: the error is the only one
         path = out if out is not None else run.loaded.run.eval_json
         output_path(path, "--out", (".json",))
         if ctx.is_main:
-            console.print(f"evaluating {metrics} of {run.checkpoint.name} (step {run.step}) on {num_samples} "
-                          f"generated images vs the {split} split")
+            against = f"the {settings.split} split" if reference_stats is None else str(reference_stats)
+            console.print(f"evaluating {metrics} of {run.checkpoint.name} (step {run.step}) on "
+                          f"{settings.num_samples} generated images vs {against} (protocol {protocol})")
         with metric_progress(console, ctx.is_main):
-            result = run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
-                                  batch_size=batch_size, inception_weights=weights, out=path,
+            result = run.evaluate(metrics, settings.num_samples, features=settings.features, seed=seed,
+                                  split=settings.split, batch_size=batch_size, inception_weights=weights, out=path,
                                   verify=False if no_verify else None, truncation=truncation,
-                                  truncation_mode=truncation_mode)
+                                  truncation_mode=truncation_mode, options=options)
     if ctx.is_main:
         trunc = f", truncation psi={truncation} ({truncation_mode})" if truncation is not None else ""
         print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']}{trunc})")
@@ -150,13 +205,19 @@ def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, features: st
     console.print(f"wrote {', '.join(str(w) for w in written)}")
 
 
-@app.command("eval-folder", help="Metrics of a folder of images against a dataset split or another folder.")
+@app.command("eval-folder", help="Metrics of a folder of images against a dataset split, another folder or a "
+                                  "statistics file.")
 def eval_folder(
     folder: Path = typer.Argument(..., help="a folder of generated images"),
-    against: str = typer.Option(..., "--against", help="DATASET[:SPLIT] (e.g. fashion-mnist:test) or a folder"),
+    against: str | None = typer.Option(None, "--against", help="DATASET[:SPLIT] (e.g. fashion-mnist:test) or a "
+                                       "folder (needed unless --reference-stats)"),
     out: Path = typer.Option(Path("result.json"), "--out", help="JSON path"),
-    metrics: str = typer.Option("fid,kid,is,pr,coverage,fid_inf,ci95", "--metrics", help=METRICS_HELP),
-    features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
+    metrics: str | None = typer.Option(None, "--metrics", help=METRICS_HELP + " (default: fid,kid,is,pr,coverage,"
+                                       "fid_inf,ci95; with --reference-stats fid,fid_inf)"),
+    features: str | None = typer.Option(None, "--features", help=FEATURES_HELP),
+    protocol: str = typer.Option("genlab", "--protocol", help=PROTOCOL_HELP),
+    resize: str | None = typer.Option(None, "--resize", help=RESIZE_HELP),
+    reference_stats: Path | None = typer.Option(None, "--reference-stats", help=REFERENCE_STATS_HELP),
     resolution: int | None = typer.Option(None, "--resolution", help="decode both sides at this size first "
                                           "(default: folders as they are, a dataset at its native size)"),
     channels: int | None = typer.Option(None, "--channels", help="1 or 3 (with --resolution)"),
@@ -165,11 +226,13 @@ def eval_folder(
     batch_size: int = typer.Option(250, "--batch-size"),
     inception_weights: str | None = typer.Option(None, "--inception-weights"),
     dinov2_weights: str | None = typer.Option(None, "--dinov2-weights", help=DINOV2_WEIGHTS_HELP),
+    clip_weights: str | None = typer.Option(None, "--clip-weights", help=CLIP_WEIGHTS_HELP),
     device: str = device_option(),
     no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
 ) -> None:
     from genlab.api import evaluate
     from genlab.evaluation import summary_line
+    from genlab.metrics.protocols import resolve
 
     positive(batch_size, "--batch-size", "images per batch")
     positive(resolution, "--resolution", "an image side in pixels", minimum=8)
@@ -178,12 +241,17 @@ def eval_folder(
     if channels is not None and resolution is None:
         raise ConfigError("--channels sets the size images are decoded at: give --resolution too, or neither "
                           "(the extractor takes images of any size)")
+    if against is None and reference_stats is None:
+        raise ConfigError("compare the folder with something: --against DATASET[:SPLIT] or FOLDER, or "
+                          "--reference-stats FILE.npz")
     output_path(out, "--out", (".json",))
-    weights = extractor_weights(features, inception_weights, dinov2_weights)
+    options = cli_options(protocol, resize, reference_stats, dinov2_weights, clip_weights)
+    settings = resolve(protocol, features=features, resize=resize)
+    weights = extractor_weights(settings.features, inception_weights, dinov2_weights, clip_weights, metrics)
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             metric_progress(console):
-        result = evaluate(folder, against, metrics=metrics, features=features, resolution=resolution,
+        result = evaluate(folder, against, metrics=metrics, features=settings.features, resolution=resolution,
                           channels=channels, root=root, seed=seed, batch_size=batch_size,
-                          inception_weights=weights, device=device, out=out, verify=not no_verify)
-    print_result(result, f"genlab eval-folder {folder} vs {against}")
+                          inception_weights=weights, device=device, out=out, verify=not no_verify, options=options)
+    print_result(result, f"genlab eval-folder {folder} vs {against or reference_stats}")
     console.print(f"{summary_line(result)}; wrote {out}")

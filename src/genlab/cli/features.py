@@ -1,6 +1,8 @@
 """`genlab features ...`: the feature extractors behind the metrics."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(no_args_is_help=True)
@@ -75,3 +77,48 @@ def list_extractors() -> None:
 
     for name in FEATURE_EXTRACTORS.names():
         console.print(name)
+
+
+@app.command("stats")
+def stats_cmd(
+    source: str = typer.Argument(..., help="DATASET[:SPLIT] (e.g. cifar10, cifar10:test), a folder of images, a run "
+                                 "or export folder, or an .npz of images"),
+    out: Path = typer.Option(..., "-o", "--out", help="the .npz to write (mu, sigma: pytorch-fid's format)"),
+    features: str = typer.Option("inception", "--features", help="the extractor (inception: what published "
+                                 "statistics use; auto, classifier, dinov2-*, clip-vitl14-336)"),
+    split: str = typer.Option("train", "--split", help="a dataset's split when SOURCE names none (published "
+                              "statistics are of the training split)"),
+    num_samples: int | None = typer.Option(None, "--num-samples", help="images drawn from a run or export "
+                                           "(default 50000, the paper protocol's)"),
+    resize: str | None = typer.Option(None, "--resize", help="legacy (pytorch-fid's) | clean (clean-fid's); "
+                                      "default: the extractor's own"),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="a run's checkpoint: last | best | PATH"),
+    root: str | None = typer.Option(None, "--root", help="folder with the dataset's files"),
+    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(250, "--batch-size"),
+    weights: str | None = typer.Option(None, "--weights", help="the extractor's weights file"),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps"),
+    no_verify: bool = typer.Option(False, "--no-verify", help="use dataset files whose md5 is not the published"),
+) -> None:
+    """Write the feature statistics (mu, sigma) of a dataset, a folder or a generator to an .npz that
+    pytorch-fid, clean-fid and `genlab eval --reference-stats` read."""
+    from genlab.cli import console, on_ctrl_c, output_path, positive
+    from genlab.cli.progress import metric_progress
+    from genlab.errors import ConfigError
+    from genlab.metrics.features.base import RESIZE_MODES
+    from genlab.scoring import feature_stats
+
+    positive(num_samples, "--num-samples", "the number of images")
+    positive(batch_size, "--batch-size", "images per batch")
+    if out.suffix != ".npz":
+        raise ConfigError(f"-o {out}: statistics files end in .npz (the format pytorch-fid and clean-fid read)")
+    if resize is not None and resize not in RESIZE_MODES:
+        raise ConfigError(f"--resize {resize} is not allowed: legacy (pytorch-fid) or clean (clean-fid)")
+    output_path(out, "-o", (".npz",))
+    with on_ctrl_c("nothing was written"), metric_progress(console):
+        path, stats, meta = feature_stats(source, out, features=features, split=split, num_samples=num_samples,
+                                          resize=resize, seed=seed, batch_size=batch_size, weights=weights,
+                                          device=device, checkpoint=checkpoint, root=root, verify=not no_verify)
+    ext = meta["extractor"]
+    console.print(f"statistics of {stats.n} images, {ext['name']} features ({stats.dim}-d, {ext['resize']}): "
+                  f"wrote {path}")

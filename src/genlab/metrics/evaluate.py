@@ -12,6 +12,11 @@ Metrics take a sampler and never import training: ``sample_fn(n)`` returns n flo
 Conditional metrics (``ifid``, ``class_acc``, ``cas``) read the class of each generated image from the
 sampler: ``sample_fn.drawn_labels()`` (what ``genlab.sampling.Sampler`` provides), the classes of every image
 it returned so far, in order.
+Metrics with features of their own (``fd_dinov2``, ``cmmd``: ``suite.Metric.extractor``) get their extractor run
+over the same images (sampled once) and their own reference statistics; the protocol records them under
+``extractors``. ``options.reference_stats`` (a mu/sigma ``.npz``) replaces the main extractor's reference
+statistics; ``options.resize`` the main extractor's resize (``FeatureExtractor.with_resize``); a published
+``options.protocol`` adds ``published_protocol`` (``genlab.metrics.protocols.conformance``) to the protocol.
 """
 from __future__ import annotations
 
@@ -31,9 +36,12 @@ from genlab.metrics.class_coverage import COVERAGE
 from genlab.metrics.collective import SINGLE_PROCESS, Collective, shard
 from genlab.metrics.features.base import FeatureExtractor, as_uint8, get_extractor
 from genlab.metrics.inception_score import IS
+from genlab.metrics.own_features import companion_extractors, distinct
+from genlab.metrics.protocols import conformance
 from genlab.metrics.reference import DatasetRef, Reference, folder_files, iter_folder, load_reference
-from genlab.metrics.refstats import compute_features, iter_batches, reference_stats
+from genlab.metrics.refstats import compute_all_features, compute_features, iter_batches, reference_stats
 from genlab.metrics.stats import Features, FeatureStats
+from genlab.metrics.statsfile import check_reference_stats, main_reference_stats
 from genlab.metrics.suite import (
     DEFAULT_METRICS,
     METRICS,
@@ -99,6 +107,15 @@ def sample_features(
 ) -> tuple[Features, tuple[int, int]]:
     """Features of ``num_samples`` images from ``sample_fn``, drawn under ``torch.manual_seed(seed)`` inside a
     forked RNG state (the caller's RNG streams are left as they were). Also returns (resolution, channels)."""
+    feats, shape = sample_all_features(sample_fn, num_samples, [extractor], batch_size, seed)
+    return feats[0], shape
+
+
+def sample_all_features(
+    sample_fn: SampleFn, num_samples: int, extractors: Sequence[FeatureExtractor], batch_size: int = 250,
+    seed: int = 0,
+) -> tuple[list[Features], tuple[int, int]]:
+    """``sample_features`` for several extractors: the images are drawn once and go through each."""
     if num_samples < 2:
         raise GenlabError(f"evaluation needs at least 2 samples, got {num_samples}")
     shape: list[tuple[int, int]] = []
@@ -111,7 +128,7 @@ def sample_features(
     cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=cuda), torch.no_grad():
         torch.manual_seed(seed)
-        feats = compute_features(extractor, batches(), task="sampling + features", total=num_samples)
+        feats = compute_all_features(extractors, batches(), task="sampling + features", total=num_samples)
     return feats, shape[0]
 
 
@@ -121,11 +138,14 @@ def evaluate_features(
     metrics: Sequence[str] = DEFAULT_METRICS,
     options: EvalOptions | None = None,
     details: dict[str, Any] | None = None,
+    companions: dict[str, tuple[Features, FeatureStats]] | None = None,
     **optional: Any,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The metric values of ``generated`` features against reference statistics, and per-metric seconds.
 
     ``details``: a dict that receives the metrics' protocol details (``suite.Detailed``), e.g. fid_inf's fit.
+    ``companions``: {metric: (its generated features, its reference statistics)} for the chosen metrics with
+    features of their own (``Metric.extractor``).
     ``optional``: the ``MetricInputs`` fields named in ``OPTIONAL_INPUTS`` that the chosen metrics need."""
     names = check_metrics(metrics)
     options = options or EvalOptions()
@@ -138,13 +158,23 @@ def evaluate_features(
         missing = [need for need in METRICS.get(name).needs if optional.get(need) is None]
         if missing:
             raise GenlabError(f"metric {name!r} needs {', '.join(missing)}, which this evaluation does not provide")
+    own: dict[str, MetricInputs] = {}
+    for name in names:
+        if METRICS.get(name).extractor is None:
+            continue
+        if name not in (companions or {}):
+            raise GenlabError(f"metric {name!r} has features of its own, which this evaluation did not compute")
+        feats, ref = companions[name]  # type: ignore[index]
+        if feats.dim != ref.dim:
+            raise GenlabError(f"{name}: generated features are {feats.dim}-d but the reference's are {ref.dim}-d")
+        own[name] = MetricInputs(FeatureStats.from_features(feats), feats.logits, ref, options)
     stats = FeatureStats.from_features(generated)
-    inputs = MetricInputs(stats, generated.logits, reference, options, **optional)
+    inputs = MetricInputs(stats, generated.logits, reference, options, **optional, companions=own)
     values: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     for name in names:
         t0 = time.perf_counter()
-        values[name] = METRICS.get(name).compute(inputs)
+        values[name] = METRICS.get(name).compute(own.get(name, inputs))
         seconds[name] = round(time.perf_counter() - t0, 3)
     values, found = split_details(values)
     if details is not None:
@@ -155,15 +185,19 @@ def evaluate_features(
 def _protocol(
     extractor: FeatureExtractor, n_gen: int, ref: FeatureStats, ref_desc: dict, generated: dict,
     metrics: Sequence[str], options: EvalOptions, seconds: dict, world_size: int = 1,
-    details: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None, companions: dict[str, FeatureExtractor] | None = None,
 ) -> dict[str, Any]:
-    extra = {"details": details} if details else {}  # metrics' own protocol details (fid_inf's fit points)
-    return {
+    extra: dict[str, Any] = {"details": details} if details else {}  # metrics' details (fid_inf's fit points)
+    if companions:  # the extractors of metrics with features of their own, by metric
+        extra["extractors"] = {m: e.describe() for m, e in companions.items()}
+    if extractor.variant:  # e.g. the paper protocol's resize: another feature set than the registered extractor's
+        extra["variant"] = extractor.variant
+    record = {
         "extractor": extractor.name,
         "extractor_hash": extractor.hash,
         "extractor_info": extractor.describe(),
         "num_generated": n_gen,
-        "num_reference": ref.n,
+        "num_reference": ref.n or None,  # None: a statistics file that does not say
         "reference": ref_desc,
         "generated": generated,
         "metrics": list(metrics),
@@ -174,6 +208,10 @@ def _protocol(
         "seconds": seconds,
         **extra,
     }
+    check = conformance(options.protocol, record, options.resize)
+    if check is not None:
+        record["published_protocol"] = check
+    return record
 
 
 def train_split_of(reference: Reference) -> Reference | None:
@@ -256,7 +294,7 @@ def _drawn_labels(sample_fn: SampleFn, n: int, collective: Collective) -> np.nda
 def evaluate(
     sample_fn: SampleFn,
     num_samples: int,
-    reference: Reference,
+    reference: Reference | None,
     extractor: str | FeatureExtractor,
     metrics: str | Sequence[str] = DEFAULT_METRICS,
     batch_size: int = 250,
@@ -274,6 +312,7 @@ def evaluate(
 
     reference: a ``DatasetRef`` (name, split, resolution, channels; ``native_ref`` gives the dataset's one
     yardstick), an ``ImageData``, or a folder of images (read at its own sizes). Its statistics are cached.
+    None: only ``options.reference_stats`` (a statistics file) is compared against.
     The generated images may have any size and 1 or 3 channels: the extractor resizes them to its input.
     extractor: a ``FeatureExtractor`` or a ``FEATURE_EXTRACTORS`` name (``weights`` goes to its factory;
     the classifier trains on the reference dataset's train split when not cached).
@@ -294,25 +333,33 @@ def evaluate(
     if "train" in needs:
         _need_train(names, train)
     options = replace(options or EvalOptions(), seed=seed)
+    check_reference_stats(names, options, reference)
     rank, world = collective.rank, collective.world_size
     if world > 1 and num_samples < 2 * world:  # raised by every rank alike, before any collective
         raise GenlabError(f"evaluation on {world} processes needs at least 2 samples each, got {num_samples}")
     dataset = reference if not isinstance(reference, (str, os.PathLike)) else None
-    ext = collective.main_first(lambda: resolve_extractor(extractor, dataset, weights, device))
+    ext = collective.main_first(lambda: resolve_extractor(extractor, dataset, weights, device)).with_resize(
+        options.resize)
     check_extractor_head(ext, names)
-    needs = needed_inputs(names)
+    own = collective.main_first(lambda: companion_extractors(names, options, ext, device)) \
+        if any(METRICS.get(n).extractor for n in names) else {}
+    from_file = main_reference_stats(None, ext, options) if options.reference_stats else None  # checked first
     kept = _KeptImages(sample_fn) if "generated_images" in needs else None
     t0 = time.perf_counter()
-    local, (resolution, channels) = sample_features(kept or sample_fn, shard(num_samples, rank, world)[1], ext,
-                                                    batch_size, seed + rank)
-    generated = _gathered(local, collective)
+    local, (resolution, channels) = sample_all_features(kept or sample_fn, shard(num_samples, rank, world)[1],
+                                                        distinct(ext, own), batch_size, seed + rank)
+    gathered = {id(e): _gathered(f, collective) for e, f in zip(distinct(ext, own), local)}
+    generated = gathered[id(ext)]
     optional: dict[str, Any] = {}
     if "generated_labels" in needs:
-        optional["generated_labels"] = _drawn_labels(sample_fn, len(local), collective)
+        optional["generated_labels"] = _drawn_labels(sample_fn, len(local[0]), collective)
     if kept is not None:
         optional["generated_images"] = collective.gather(torch.cat(kept.batches))
     t1 = time.perf_counter()
-    ref, ref_desc = collective.main_first(lambda: reference_stats(reference, ext, batch_size=batch_size, cache=cache))
+    ref, ref_desc = from_file or collective.main_first(lambda: reference_stats(
+        reference, ext, batch_size=batch_size, cache=cache))  # type: ignore[arg-type]
+    companions = {m: (gathered[id(e)], collective.main_first(
+        lambda e=e: reference_stats(reference, e, batch_size=batch_size, cache=cache))[0]) for m, e in own.items()}
     if "reference_labels" in needs:
         optional["reference_labels"] = ref.labels
     if "reference_images" in needs:  # CAS tests a classifier trained on generated images: real ones at their size
@@ -325,12 +372,12 @@ def evaluate(
                                    batch_size, cache, collective)
     optional.update(more)
     details: dict[str, Any] = {}
-    values, metric_s = evaluate_features(generated, ref, names, options, details, **optional)
+    values, metric_s = evaluate_features(generated, ref, names, options, details, companions, **optional)
     seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s,
                **extra.pop("seconds")}
     gen_desc = {"sampler": getattr(sample_fn, "__name__", type(sample_fn).__name__),
                 "resolution": resolution, "channels": channels, "resized": ext.resizes(resolution, channels)}
-    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, world, details)
+    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, world, details, own)
     return {**values, "protocol": {**protocol, **extra}}
 
 
@@ -367,7 +414,7 @@ def _optional_inputs(
 
 def evaluate_folder(
     folder: str | os.PathLike,
-    against: Reference,
+    against: Reference | None,
     extractor: str | FeatureExtractor,
     metrics: str | Sequence[str] = DEFAULT_METRICS,
     batch_size: int = 250,
@@ -381,7 +428,8 @@ def evaluate_folder(
     cache: bool = True,
     train: Reference | None = None,
 ) -> dict[str, Any]:
-    """Metrics of the images in ``folder`` against a dataset split, an ``ImageData`` or another folder.
+    """Metrics of the images in ``folder`` against a dataset split, an ``ImageData`` or another folder (``against``
+    None: against ``options.reference_stats`` alone).
 
     Without ``resolution`` / ``channels`` each folder is read as it is (every image at its own size, mixed
     sizes included: ``genlab.metrics.reference.iter_folder``) and the extractor resizes everything to its
@@ -391,10 +439,11 @@ def evaluate_folder(
     """
     names = check_metrics(metrics)
     needs = needed_inputs(names)
-    train = train if train is not None else train_split_of(against)
+    train = train if train is not None else (train_split_of(against) if against is not None else None)
     if "train" in needs:
         _need_train(names, train)
     options = replace(options or EvalOptions(), seed=seed)
+    check_reference_stats(names, options, against)
     if resolution is None and channels is not None:
         raise GenlabError("channels= decodes the folders at a size: give resolution= too")
     if resolution is not None and channels is None:  # the reference's channels, else RGB
@@ -403,27 +452,36 @@ def evaluate_folder(
         else:
             channels = int(against.images.shape[1]) if isinstance(against, ImageData) else 3
     dataset = against if isinstance(against, (DatasetRef, ImageData)) else None
-    ext = resolve_extractor(extractor, dataset, weights, device)
+    ext = resolve_extractor(extractor, dataset, weights, device).with_resize(options.resize)
     check_extractor_head(ext, names)
+    own = companion_extractors(names, options, ext, device)
+    from_file = main_reference_stats(None, ext, options) if options.reference_stats else None  # checked first
+    extractors = distinct(ext, own)
     t0 = time.perf_counter()
     if resolution is None:
         sizes: list[str] = []
-        generated = compute_features(ext, iter_folder(folder, batch_size, sizes), task="features",
+        feats = compute_all_features(extractors, iter_folder(folder, batch_size, sizes), task="features",
                                      total=len(folder_files(folder)))
         gen_desc = {"folder": str(folder), "decoded": "as is", "sizes": sizes}
     else:
         data = load_reference(folder, resolution, channels)
-        generated = compute_features(ext, iter_batches(data.images, batch_size), task="features", total=len(data))
+        feats = compute_all_features(extractors, iter_batches(data.images, batch_size), task="features",
+                                     total=len(data))
         gen_desc = {"folder": str(folder), "resolution": resolution, "channels": channels,
                     "resized": ext.resizes(resolution, channels)}
+    by_ext = {id(e): f for e, f in zip(extractors, feats)}
+    generated = by_ext[id(ext)]
     t1 = time.perf_counter()
-    ref, ref_desc = reference_stats(against, ext, resolution=resolution, channels=channels, batch_size=batch_size,
-                                    cache=cache)
+    ref, ref_desc = from_file or reference_stats(against, ext, resolution=resolution, channels=channels,  # type: ignore[arg-type]
+                                                 batch_size=batch_size, cache=cache)
+    companions = {m: (by_ext[id(e)], reference_stats(against, e, resolution=resolution, channels=channels,  # type: ignore[arg-type]
+                                                     batch_size=batch_size, cache=cache)[0]) for m, e in own.items()}
     t2 = time.perf_counter()
     optional, extra = _optional_inputs(needs, ext, against, train, None, resolution, channels, batch_size, cache)
     details: dict[str, Any] = {}
-    values, metric_s = evaluate_features(generated, ref, names, options, details, **optional)
+    values, metric_s = evaluate_features(generated, ref, names, options, details, companions, **optional)
     seconds = {"sampling_and_features": round(t1 - t0, 3), "reference": round(t2 - t1, 3), "metrics": metric_s,
                **extra.pop("seconds")}
-    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, details=details)
+    protocol = _protocol(ext, len(generated), ref, ref_desc, gen_desc, names, options, seconds, details=details,
+                         companions=own)
     return {**values, "protocol": {**protocol, **extra}}

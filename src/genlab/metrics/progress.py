@@ -40,6 +40,12 @@ def progress_to(fn: ProgressFn) -> Iterator[None]:
         _current.reset(token)
 
 
+def active() -> bool:
+    """Whether a ``progress_to`` block is showing the progress (a download then reports into it rather than
+    drawing a bar of its own: two live Rich displays cannot share a terminal)."""
+    return _current.get() is not no_progress
+
+
 def report(task: str, done: int, total: int, note: str = "") -> None:
     """``done`` of ``total`` units of ``task`` are finished (called by the metrics package)."""
     _current.get()(task, done, total, note)

@@ -1,7 +1,8 @@
 """Stages images -> features -> statistics, and the reference statistics cache.
 
-Reference statistics are computed once per (reference identity, extractor name, extractor hash) and cached
-atomically at ``cache_dir()/refstats/<reference key>-<extractor>-<hash>.pt``. The reference key is
+Reference statistics are computed once per (reference identity, extractor name, extractor hash, variant) and
+cached atomically at ``cache_dir()/refstats/<reference key>-<extractor>-<hash>[-<variant>].pt`` (the variant:
+an extractor given another resize, ``FeatureExtractor.with_resize``). The reference key is
 - a ``DatasetRef``: dataset (+ root hash), split, resolution, channels, limit;
 - an ``ImageData``: its name, split, shape and a hash of its pixels and labels;
 - a folder: its path hash and a fingerprint of its files (relative path, size, mtime), plus the decode size
@@ -15,7 +16,7 @@ import hashlib
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,20 +59,38 @@ def compute_features(
     """Run ``extractor`` over image batches (uint8, or float in [-1, 1]) and gather features and logits.
 
     ``task``: report progress under this name (``total`` images expected; see ``genlab.metrics.progress``)."""
-    feats, logits = [], []
+    return compute_all_features([extractor], batches, task, total)[0]
+
+
+def compute_all_features(
+    extractors: Sequence[FeatureExtractor], batches: Iterable[torch.Tensor], task: str | None = None, total: int = 0
+) -> list[Features]:
+    """``compute_features`` for several extractors over the same images, read (or sampled) once.
+
+    Progress is reported after every chunk of the first extractor's ``batch_size`` images, so a long run (the
+    paper protocol's 50,000 Inception images) shows its rate and time left within its first seconds."""
+    feats: list[list[torch.Tensor]] = [[] for _ in extractors]
+    logits: list[list[torch.Tensor]] = [[] for _ in extractors]
     done = 0
+    step = max(1, extractors[0].batch_size)
     for batch in batches:
-        f, logit = extractor.features(batch)
-        feats.append(f)
-        logits.append(logit)
-        done += len(f)
-        if task:
-            report(task, done, total)
-    if not feats:
+        for i in range(0, len(batch), step):
+            chunk = batch[i:i + step]
+            for k, extractor in enumerate(extractors):
+                f, logit = extractor.features(chunk)
+                feats[k].append(f)
+                logits[k].append(logit)
+            done += len(chunk)
+            if task:
+                report(task, done, total)
+    if not done:
         raise GenlabError("no images to compute features of")
-    all_logits = torch.cat(logits).numpy()
-    # an extractor without a classifier head (0 classes, e.g. DINOv2) has no logits, not empty ones
-    return Features(torch.cat(feats).numpy(), all_logits if all_logits.shape[-1] else None)
+    out = []
+    for f, logit in zip(feats, logits):
+        all_logits = torch.cat(logit).numpy()
+        # an extractor without a classifier head (0 classes, e.g. DINOv2) has no logits, not empty ones
+        out.append(Features(torch.cat(f).numpy(), all_logits if all_logits.shape[-1] else None))
+    return out
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -111,7 +130,8 @@ def reference_identity(
 
 
 def refstats_path(key: str, extractor: FeatureExtractor) -> Path:
-    return cache_dir() / "refstats" / f"{key}-{safe_name(extractor.name)}-{extractor.hash}.pt"
+    variant = f"-{extractor.variant}" if extractor.variant else ""  # e.g. the paper protocol's resize
+    return cache_dir() / "refstats" / f"{key}-{safe_name(extractor.name)}-{extractor.hash}{variant}.pt"
 
 
 def check_stats(stats: FeatureStats, dim: int) -> str | None:
@@ -181,6 +201,8 @@ def reference_stats(
     key, described = reference_identity(reference, resolution, channels)
     expected = {"version": REFSTATS_VERSION, "reference": key, "extractor": extractor.name,
                 "extractor_hash": extractor.hash, "rows": REFERENCE_ROWS}
+    if extractor.variant:  # only then: the files of extractors as registered keep their keys
+        expected["variant"] = extractor.variant
     path = refstats_path(key, extractor)
     stats = _read(path, expected, extractor.feature_dim) if cache else None
     if stats is not None:

@@ -21,18 +21,30 @@ Result values (stable keys, JSON-able):
   (VAE family; needs ``reconstructed``);
 - ``recon``: {"mse", "mae", "num_images", "units"} mean per-pixel reconstruction error of the reference images,
   pixels in [-1, 1] (needs ``reconstruction_error``).
+- ``fd_dinov2``: float, the Frechet distance of DINOv2 ViT-L/14 features (FD_DINOv2, as dgm-eval and EDM2 report
+  it; lower is better), whatever ``--features`` the other metrics use (``EvalOptions.fd_dinov2_features``);
+- ``cmmd``: float, CMMD: 1000 x the unbiased MMD^2 of CLIP ViT-L/14@336 embeddings under a Gaussian kernel of
+  bandwidth 10 (lower is better; ``EvalOptions.cmmd_*``);
+- ``vendi``: {"score", "real_score", "q", "num_generated", "num_real"} the Vendi score (diversity of the
+  generated set alone, cosine similarity of the extractor's features; higher is more diverse) and that of the
+  reference rows (None against a statistics file).
+``fd_dinov2`` and ``cmmd`` have features of their own (``Metric.extractor``): the evaluation runs their
+extractor over the same images besides the main one, and ``ci95`` adds their intervals
+(``fd_dinov2_low``/``_high``/``_std``, ``cmmd_low``/...) when they are chosen with it.
 ``flatten_results`` turns them into "kid/mean"-style scalars for JSONL and TensorBoard.
 """
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from genlab.errors import GenlabError
 from genlab.metrics.class_coverage import COVERAGE, class_coverage
+from genlab.metrics.cmmd import CMMD, ESTIMATORS, SCALE, SIGMA, mmd2_rbf, rbf_kernel
 from genlab.metrics.conditional import (
     CAS,
     CLASS_ACC,
@@ -46,8 +58,18 @@ from genlab.metrics.inception_score import IS, inception_score
 from genlab.metrics.kid import KID, kernel_inception_distance
 from genlab.metrics.memorization import COPIES, copies
 from genlab.metrics.prdc import PR, prdc
+from genlab.metrics.protocols import GENLAB, PROTOCOLS
 from genlab.metrics.stats import FeatureStats
-from genlab.metrics.uncertainty import CI95, FID_INF, bootstrap_intervals, fid_infinity
+from genlab.metrics.uncertainty import (
+    CI95,
+    FID_INF,
+    bootstrap_fid,
+    bootstrap_intervals,
+    bootstrap_mmd2,
+    fid_infinity,
+    interval,
+)
+from genlab.metrics.vendi import VENDI, vendi_score
 from genlab.registry import Registry
 
 DEFAULT_METRICS = (FID, KID, IS, PR, COVERAGE, FID_INF, CI95)
@@ -72,6 +94,31 @@ class EvalOptions:
     # CAS budget: ~20 s of one CPU core at 28px (5 epochs of 10k images measured 64 s; cost ~ epochs x images)
     cas_epochs: int = 3  # CAS: epochs of the compact classifier trained on generated images
     cas_max_train: int = 5_000  # CAS: at most this many generated images train it (a seeded subset)
+    # -- comparing with published numbers (genlab.metrics.protocols, genlab.metrics.statsfile)
+    protocol: str = GENLAB  # a PROTOCOLS name: genlab | paper (checked against the published tables' settings)
+    resize: str | None = None  # the main extractor's resize: legacy (pytorch-fid) | clean (clean-fid); None: its own
+    reference_stats: str | None = None  # a mu/sigma .npz (pytorch-fid, TTUR, clean-fid, StudioGAN) replacing the
+    #                                     main extractor's reference statistics (FID, fid_inf; its sha256 recorded)
+    # -- metrics with features of their own
+    fd_dinov2_features: str = "dinov2-vitl14"  # fd_dinov2: the DINOv2 backbone (dinov2-vits14/-vitb14 smaller)
+    fd_dinov2_weights: str | None = None  # fd_dinov2: its weights file (None: $GENLAB_DINOV2_WEIGHTS, cache, download)
+    cmmd_features: str = "clip-vitl14-336"  # cmmd: the CLIP image tower
+    cmmd_weights: str | None = None  # cmmd: its weights file (None: $GENLAB_CLIP_WEIGHTS, the cache, a download)
+    cmmd_sigma: float = SIGMA  # cmmd: bandwidth of the Gaussian kernel (the paper's: 10)
+    cmmd_scale: float = SCALE  # cmmd: the factor MMD^2 is multiplied by (the paper's: 1000)
+    cmmd_estimator: str = "unbiased"  # cmmd: unbiased | biased (diagonals kept: the paper's reference code)
+    vendi_q: float = 1.0  # vendi: the order of the entropy (1: Shannon, as the paper reports)
+
+    def __post_init__(self) -> None:
+        PROTOCOLS.get(self.protocol)  # a checked name
+        if self.cmmd_estimator not in ESTIMATORS:
+            raise GenlabError(f"cmmd_estimator {self.cmmd_estimator!r}: choose from {', '.join(ESTIMATORS)}")
+        for name in ("cmmd_sigma", "cmmd_scale", "vendi_q"):
+            if not getattr(self, name) > 0:
+                raise GenlabError(f"{name}={getattr(self, name)} is not allowed: a positive number")
+        if not self.fd_dinov2_features.startswith("dinov2"):
+            raise GenlabError(f"fd_dinov2_features {self.fd_dinov2_features!r}: a DINOv2 extractor (dinov2-vitl14, "
+                              "dinov2-vitb14 or dinov2-vits14)")
 
 
 @dataclass(frozen=True)
@@ -90,6 +137,9 @@ class MetricInputs:
     generated_images: Any = None  # (N, C, H, W) uint8 tensor of the generated images (CAS trains on them)
     reference_images: Any = None  # the reference's labeled uint8 ImageData (CAS tests on it)
     reconstruction_error: dict[str, Any] | None = None  # {"mse", "mae", "num_images", "units"}: recon
+    #: the inputs of the chosen metrics that have features of their own (``Metric.extractor``), by metric name
+    #: (``ci95`` bootstraps them)
+    companions: dict[str, MetricInputs] = field(default_factory=dict)
 
 
 #: the optional ``MetricInputs`` fields a metric may name in ``Metric.needs``
@@ -98,6 +148,7 @@ OPTIONAL_INPUTS = ("train", "reconstructed", "generated_labels", "reference_labe
 #: the inputs a model's reconstructions provide (the caller computes them only for models with an encoder)
 RECONSTRUCTION_INPUTS = ("reconstructed", "reconstruction_error")
 RFID, RECON = "rfid", "recon"
+FD_DINOV2 = "fd_dinov2"
 
 
 @dataclass(frozen=True)
@@ -108,25 +159,35 @@ class Detailed:
     details: dict[str, Any]
 
 
+#: a metric's own extractor: options -> (FEATURE_EXTRACTORS name, weights file or None)
+OwnExtractor = Callable[[EvalOptions], tuple[str, "str | None"]]
+#: a metric's bootstrap for ci95: (inputs, rng) -> (the values of the resamples, the value of the rows themselves)
+Bootstrap = Callable[[MetricInputs, np.random.Generator], tuple[np.ndarray, float]]
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
     summary: str  # one line for --help
     compute: Callable[[MetricInputs], Any]
     needs: tuple[str, ...] = ()  # optional MetricInputs fields it reads (OPTIONAL_INPUTS)
+    extractor: OwnExtractor | None = None  # features of its own, whatever the evaluation's (None: the evaluation's)
+    bootstrap: Bootstrap | None = None  # its ci95 interval, for metrics with features of their own
+    moments_only: bool = False  # needs no more of the reference than its mean and covariance (so it works
+    #                             against a statistics file): fid, fid_inf; vendi (its real_score is then None)
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def _register(name: str, summary: str, needs: tuple[str, ...] = ()
+def _register(name: str, summary: str, needs: tuple[str, ...] = (), **more: Any
               ) -> Callable[[Callable[[MetricInputs], Any]], Callable[[MetricInputs], Any]]:
     unknown = set(needs) - set(OPTIONAL_INPUTS)
     if unknown:
         raise ValueError(f"metric {name!r} needs unknown inputs {sorted(unknown)}; known: {OPTIONAL_INPUTS}")
 
     def deco(fn: Callable[[MetricInputs], Any]) -> Callable[[MetricInputs], Any]:
-        METRICS.add(name, Metric(name, summary, fn, tuple(needs)))
+        METRICS.add(name, Metric(name, summary, fn, tuple(needs), **more))
         return fn
 
     return deco
@@ -138,7 +199,7 @@ def _rows(stats: FeatureStats, side: str) -> np.ndarray:
     return stats.features
 
 
-@_register(FID, "Frechet distance between feature Gaussians (lower is better)")
+@_register(FID, "Frechet distance between feature Gaussians (lower is better)", moments_only=True)
 def _fid(x: MetricInputs) -> float:
     return fid_from_stats(x.generated, x.reference)
 
@@ -177,7 +238,8 @@ def _coverage(x: MetricInputs) -> dict[str, Any]:
     return asdict(class_coverage(x.generated.class_hist, x.reference.class_hist, x.options.coverage_min_share))
 
 
-@_register(FID_INF, "FD-infinity: FID extrapolated to infinitely many samples, Chong & Forsyth (lower is better)")
+@_register(FID_INF, "FD-infinity: FID extrapolated to infinitely many samples, Chong & Forsyth (lower is better)",
+           moments_only=True)
 def _fid_inf(x: MetricInputs) -> Detailed:
     o = x.options
     r = fid_infinity(_rows(x.generated, "generated"), x.reference.mu, x.reference.sigma,
@@ -185,13 +247,22 @@ def _fid_inf(x: MetricInputs) -> Detailed:
     return Detailed(r.value, {"counts": r.counts, "fid": r.fids, "slope": r.slope})
 
 
-@_register(CI95, "bootstrap confidence intervals of FID and KID over resamples of the generated samples")
+@_register(CI95, "bootstrap confidence intervals of FID and KID (and of fd_dinov2 and cmmd when chosen) over "
+                 "resamples of the generated samples")
 def _ci95(x: MetricInputs) -> dict[str, Any]:
     o = x.options
     r = bootstrap_intervals(_rows(x.generated, "generated"), _rows(x.reference, "reference"), x.reference.mu,
                             x.reference.sigma, resamples=o.ci_resamples, level=o.ci_level, seed=o.seed,
                             kid_rows=o.ci_kid_rows)
-    return asdict(r)
+    out = asdict(r)
+    for name, inputs in x.companions.items():  # after FID and KID: their draws stay as they were
+        boot = METRICS.get(name).bootstrap
+        if boot is None:
+            continue
+        values, full = boot(inputs, np.random.default_rng([o.seed, zlib.crc32(name.encode())]))
+        out[f"{name}_low"], out[f"{name}_high"] = interval(values, full, o.ci_level)
+        out[f"{name}_std"] = float(values.std(ddof=1))
+    return out
 
 
 def split_details(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -243,6 +314,52 @@ def _rfid(x: MetricInputs) -> float:
                   "[-1, 1] (lower is better)", needs=("reconstruction_error",))
 def _recon(x: MetricInputs) -> dict[str, Any]:
     return dict(x.reconstruction_error)  # type: ignore[arg-type]
+
+
+def _fd_dinov2_boot(x: MetricInputs, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    return bootstrap_fid(_rows(x.generated, "generated"), x.reference.mu, x.reference.sigma,
+                         x.options.ci_resamples, rng)
+
+
+@_register(FD_DINOV2, "FD_DINOv2: Frechet distance of DINOv2 ViT-L/14 features, whatever --features (lower is better)",
+           extractor=lambda o: (o.fd_dinov2_features, o.fd_dinov2_weights), bootstrap=_fd_dinov2_boot)
+def _fd_dinov2(x: MetricInputs) -> float:
+    return fid_from_stats(x.generated, x.reference)
+
+
+def _cmmd_boot(x: MetricInputs, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """CMMD's interval as KID's: the resampled MMD^2 on seeded subsamples of ``ci_kid_rows`` rows per side."""
+    o = x.options
+    gen, ref = _rows(x.generated, "generated"), _rows(x.reference, "reference")
+    m = min(len(gen), len(ref), o.ci_kid_rows)
+    g = gen[np.sort(rng.choice(len(gen), m, replace=False))]
+    r = ref[np.sort(rng.choice(len(ref), m, replace=False))]
+    values, full = bootstrap_mmd2(g, r, o.ci_resamples, rng, kernel=lambda a, b: rbf_kernel(a, b, o.cmmd_sigma),
+                                  biased=o.cmmd_estimator == "biased")
+    return values * o.cmmd_scale, full * o.cmmd_scale
+
+
+@_register(CMMD, "CMMD: MMD of CLIP ViT-L/14@336 embeddings, Gaussian kernel sigma 10, x1000 (lower is better)",
+           extractor=lambda o: (o.cmmd_features, o.cmmd_weights), bootstrap=_cmmd_boot)
+def _cmmd(x: MetricInputs) -> float:
+    o = x.options
+    return mmd2_rbf(_rows(x.generated, "generated"), _rows(x.reference, "reference"), sigma=o.cmmd_sigma,
+                    scale=o.cmmd_scale, estimator=o.cmmd_estimator)
+
+
+@_register(VENDI, "Vendi score: diversity of the generated samples alone, and of the real ones (higher is more "
+                  "diverse)", moments_only=True)
+def _vendi(x: MetricInputs) -> dict[str, Any]:
+    q = x.options.vendi_q
+    gen, real = _rows(x.generated, "generated"), x.reference.features
+    return {"score": vendi_score(gen, q), "real_score": None if real is None else vendi_score(real, q), "q": q,
+            "num_generated": len(gen), "num_real": 0 if real is None else len(real)}
+
+
+def own_extractors(names: Any, options: EvalOptions) -> dict[str, tuple[str, str | None]]:
+    """{metric name: (extractor name, weights)} of the chosen metrics that have features of their own."""
+    return {n: METRICS.get(n).extractor(options) for n in check_metrics(names)  # type: ignore[misc]
+            if METRICS.get(n).extractor is not None}
 
 
 def needed_inputs(names: Any) -> set[str]:

@@ -21,6 +21,7 @@ averages subsets of all N rows; its own spread may be somewhat smaller when N is
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,7 +108,7 @@ class CIResult:
     kid_rows: int  # rows per side behind the KID interval
 
 
-def _interval(values: np.ndarray, full: float, level: float) -> tuple[float, float]:
+def interval(values: np.ndarray, full: float, level: float) -> tuple[float, float]:
     """The ``level`` quantile range of the bootstrap values, shifted by their bias (mean - full-sample value)."""
     lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2]) - (values.mean() - full)
     return float(lo), float(hi)
@@ -132,21 +133,26 @@ def bootstrap_fid(features: np.ndarray, ref_mu: np.ndarray, ref_sigma: np.ndarra
     return out, ref.fid(torch.zeros(x.shape[1], dtype=torch.float64), (sigma + sigma.T) / 2)
 
 
-def bootstrap_mmd2(gen: np.ndarray, ref: np.ndarray, resamples: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Unbiased MMD^2 (KID's cubic kernel) of ``resamples`` resamples of the generated rows against ``ref``
-    (equal sizes m): sum over pairs p != q of resampled positions, i.e. c^T K c - c . diag(K) for counts c;
-    and the MMD^2 of the rows themselves (c = 1)."""
+def bootstrap_mmd2(gen: np.ndarray, ref: np.ndarray, resamples: int, rng: np.random.Generator,
+                   kernel: Callable[[np.ndarray, np.ndarray], np.ndarray] = polynomial_kernel,
+                   biased: bool = False) -> tuple[np.ndarray, float]:
+    """MMD^2 (default: KID's cubic kernel, unbiased) of ``resamples`` resamples of the generated rows against
+    ``ref`` (equal sizes m): the unbiased form sums over pairs p != q of resampled positions, i.e.
+    c^T K c - c . diag(K) for counts c; ``biased`` keeps the diagonals (c^T K c / m^2, CMMD's reference code).
+    Also returns the MMD^2 of the rows themselves (c = 1)."""
     m = len(gen)
-    kxx = polynomial_kernel(gen, gen)
-    kyy = polynomial_kernel(ref, ref)
-    kxy_rows = polynomial_kernel(gen, ref).sum(axis=1)
-    yy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+    kxx = kernel(gen, gen)
+    kyy = kernel(ref, ref)
+    kxy_rows = kernel(gen, ref).sum(axis=1)
     counts = np.stack([np.bincount(rng.integers(0, m, m), minlength=m) for _ in range(resamples + 1)])
     counts = counts.astype(np.float64)
     counts[-1] = 1.0  # the rows themselves
-    xx = np.einsum("bi,bi->b", counts @ kxx, counts) - counts @ np.diag(kxx)
-    values = xx / (m * (m - 1)) + yy - 2.0 * (counts @ kxy_rows) / (m * m)
+    quad = np.einsum("bi,bi->b", counts @ kxx, counts)
+    if biased:
+        values = quad / (m * m) + kyy.sum() / (m * m) - 2.0 * (counts @ kxy_rows) / (m * m)
+    else:
+        yy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        values = (quad - counts @ np.diag(kxx)) / (m * (m - 1)) + yy - 2.0 * (counts @ kxy_rows) / (m * m)
     return values[:-1], float(values[-1])
 
 
@@ -168,7 +174,7 @@ def bootstrap_intervals(gen: np.ndarray, ref: np.ndarray, ref_mu: np.ndarray, re
     gi = np.sort(rng.choice(len(g), m, replace=False))
     ri = np.sort(rng.choice(len(r), m, replace=False))
     kids, kid = bootstrap_mmd2(g[gi], r[ri], resamples, rng)
-    f_lo, f_hi = _interval(fids, fid, level)
-    k_lo, k_hi = _interval(kids, kid, level)
+    f_lo, f_hi = interval(fids, fid, level)
+    k_lo, k_hi = interval(kids, kid, level)
     return CIResult(fid_low=f_lo, fid_high=f_hi, fid_std=float(fids.std(ddof=1)), kid_low=k_lo, kid_high=k_hi,
                     kid_std=float(kids.std(ddof=1)), resamples=resamples, level=level, kid_rows=m)

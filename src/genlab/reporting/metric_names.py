@@ -8,13 +8,14 @@ from collections.abc import Sequence
 #: metric names (or the part before "/": "is/mean", "pr/precision") where a larger value is better; every
 #: other metric (fid, kid, losses, coverage/kl_to_real, ...) is lower-is-better
 HIGHER_IS_BETTER = ("is", "inception_score", "precision", "recall", "density", "coverage", "classes_covered",
-                    "entropy", "entropy_normalized", "accuracy", "acc")
+                    "entropy", "entropy_normalized", "accuracy", "acc", "vendi")
 LOWER_IS_BETTER_LEAVES = ("kl_to_real",)
 NON_METRIC_KEYS = {"step", "epoch", "kind", "split", "protocol", "checkpoint", "num_samples", "features", "seed"}
 #: numbers in evaluation results that describe the measurement rather than score the model
 NON_METRIC_LEAVES = ("std", "k", "num_classes", "classes_in_real", "num_samples", "seconds", "subsets", "subset_size",
                      "chance", "classes", "min_generated", "min_reference", "train_images", "epochs",
-                     "num_generated", "num_real", "num_train", "num_images", "resamples", "level", "kid_rows")
+                     "num_generated", "num_real", "num_train", "num_images", "resamples", "level", "kid_rows",
+                     "q", "real_score")  # vendi/q: its order; vendi/real_score: the real rows' diversity (a yardstick)
 
 
 def _leaf(metric: str) -> str:
@@ -62,7 +63,7 @@ def pretty(metric: str) -> str:
              "loss_G": "loss G", "pr/precision": "precision", "pr/recall": "recall", "pr/density": "density",
              "pr/coverage": "PR coverage", "coverage/classes_covered": "classes covered",
              "coverage/kl_to_real": "class KL to real", "coverage/entropy_normalized": "class entropy (norm.)",
-             "fid_inf": "FID∞",
+             "fid_inf": "FID∞", "fd_dinov2": "FD_DINOv2", "cmmd": "CMMD", "vendi/score": "Vendi score",
              "ifid/mean": "intra-class FID", "class_acc/accuracy": "class accuracy", "cas/accuracy": "CAS",
              "rfid": "rFID", "recon/mse": "reconstruction MSE", "recon/mae": "reconstruction MAE",
              "copies/copy_rate": "copies (share of samples)", "copies/real_rate": "copies among real test images"}

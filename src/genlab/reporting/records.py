@@ -97,7 +97,9 @@ class Evaluation:
 
 
 #: where a run's numbers keep the ``ci95`` metric's intervals: metric -> (low key, high key), flattened
-INTERVAL_KEYS = {"fid": ("ci95/fid_low", "ci95/fid_high"), "kid/mean": ("ci95/kid_low", "ci95/kid_high")}
+INTERVAL_KEYS = {"fid": ("ci95/fid_low", "ci95/fid_high"), "kid/mean": ("ci95/kid_low", "ci95/kid_high"),
+                 "fd_dinov2": ("ci95/fd_dinov2_low", "ci95/fd_dinov2_high"),
+                 "cmmd": ("ci95/cmmd_low", "ci95/cmmd_high")}
 
 
 def intervals_of(flat: dict) -> dict[str, tuple[float, float]]:

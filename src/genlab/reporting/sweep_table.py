@@ -31,7 +31,7 @@ from genlab.rundir import RunDir
 
 #: the order metrics appear in tables; others follow in first-seen order
 PREFERRED = ("fid", "fid_inf", "kid", "kid/mean", "is", "is/mean", "precision", "pr/precision", "recall", "pr/recall",
-             "coverage/classes_covered")
+             "coverage/classes_covered", "fd_dinov2", "cmmd", "vendi/score")
 #: the rule behind the ≈ mark, said in every table's caption
 NOISE_RULE = ("≈: the cell's mean lies inside the best cell's noise band, mean ± 2 std over its seeds (with one "
               "seed: its 95% bootstrap interval, metric ci95), so the difference is within the noise; "

@@ -184,8 +184,9 @@ def test_offline_without_weights_and_bad_downloads(monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
+    monkeypatch.delenv("GENLAB_OFFLINE")  # the tests' default: here the download itself is what fails
     monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
-    for arch in ("vits14", "vitb14"):
+    for arch in ("vits14", "vitb14", "vitl14"):
         with pytest.raises(GenlabError) as err:
             get_extractor(f"dinov2-{arch}")
         msg = str(err.value)
@@ -211,7 +212,8 @@ def test_weights_option_goes_to_the_chosen_extractor():
     assert extractor_weights("dinov2-vitb14", None, "b.pth") == "b.pth"
     assert extractor_weights("inception", "i.pth", None) == "i.pth"
     assert extractor_weights("auto", "i.pth", None) == "i.pth"
-    with pytest.raises(ConfigError, match="--dinov2-weights is for --features dinov2-vits14 or dinov2-vitb14"):
+    with pytest.raises(ConfigError, match="--dinov2-weights is for --features dinov2-vitl14, dinov2-vitb14 or "
+                                          "dinov2-vits14, or the fd_dinov2 metric; not for inception"):
         extractor_weights("inception", None, "b.pth")
     with pytest.raises(ConfigError, match="--inception-weights is for the inception features"):
         extractor_weights("dinov2-vits14", "i.pth", None)

@@ -112,6 +112,7 @@ def test_offline_without_weights_is_one_clear_error(monkeypatch):
 
 
 def test_download_with_wrong_hash_leaves_no_file(monkeypatch):
+    monkeypatch.delenv("GENLAB_OFFLINE")  # the tests' default: here the download itself is refused
     monkeypatch.setattr(weights.urllib.request, "urlopen", lambda *a, **k: io.BytesIO(b"not the weights"))
     with pytest.raises(GenlabError, match="download failed"):
         inception_extractor()

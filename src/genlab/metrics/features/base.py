@@ -9,10 +9,15 @@ Every extractor then brings the images to its own input size (``resolution`` x `
 ``channels``), the way Inception takes everything at 299 (``to_input``):
 - colour first: RGB -> grey with the fixed ITU-R BT.601 luma weights 0.299, 0.587, 0.114 (Pillow's
   ``convert("L")``), in float; grey -> RGB repeats the channel (after resizing: cheaper, same result);
-- size: ``torch.nn.functional.interpolate(mode=<the extractor's resize>, align_corners=False,
-  antialias=True)``, clamped to [-1, 1]. ``resize`` is ``"bicubic"`` (Pillow's antialiased bicubic, a=-0.5)
-  unless an extractor documents another: Inception keeps the published FID code's ``"bilinear"`` (its
-  upsizing is that code's exactly; downsizing is antialiased). Bicubic was chosen on the tiny Fashion-MNIST
+- size: ``torch.nn.functional.interpolate(mode=..., align_corners=False, antialias=...)`` as the extractor's
+  ``resize`` says (``RESIZE_MODES``), clamped to [-1, 1]. ``resize`` is ``"bicubic"`` (Pillow's antialiased
+  bicubic, a=-0.5) unless an extractor documents another: Inception keeps the published FID code's
+  ``"bilinear"`` (its upsizing is that code's exactly; downsizing is antialiased). Two more modes reproduce the
+  resizes published FID tables used, for the paper protocol (``genlab.metrics.protocols``): ``"legacy"``,
+  pytorch-fid's ``F.interpolate(bilinear, align_corners=False)`` without antialiasing (aliased when shrinking),
+  and ``"clean"``, clean-fid's resize (Pillow's bicubic on float pixels, per channel, clipped to [0, 255]),
+  which torch's antialiased bicubic equals (tests/metrics/test_clean_resize.py checks it against clean-fid's
+  own ``make_resizer``). Bicubic was chosen on the tiny Fashion-MNIST
   set: training images drawn at 64px (LANCZOS, as the data layer prepares a 64px run's data) score FID 1.5
   against the 28px test split under the 28px classifier, the same images at 28px 1.3; bilinear gave 2.2, and
   a 2x bilinear upsample 2.6 (bicubic) against 4.0 (bilinear). Non-square images are stretched to the square
@@ -28,6 +33,7 @@ that callers passing them keep working).
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable
 
@@ -44,8 +50,18 @@ FEATURE_EXTRACTORS: Registry[Callable[..., FeatureExtractor]] = Registry("featur
 
 #: ITU-R BT.601 luma weights (those of Pillow's convert("L")) for RGB -> grey
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
-#: the ways an extractor may resize its input (``torch.nn.functional.interpolate`` modes, antialiased)
-RESIZE_MODES = ("bicubic", "bilinear")
+#: the ways an extractor may resize its input: name -> (``torch.nn.functional.interpolate`` mode, antialias)
+RESIZES: dict[str, tuple[str, bool]] = {
+    "bicubic": ("bicubic", True),  # Pillow's antialiased bicubic (a = -0.5)
+    "bilinear": ("bilinear", True),  # upsizing as the published FID code; downsizing antialiased
+    "legacy": ("bilinear", False),  # pytorch-fid's resize exactly (aliased when shrinking)
+    "clean": ("bicubic", True),  # clean-fid's "clean" resize (Pillow's bicubic on float pixels)
+}
+RESIZE_MODES = tuple(RESIZES)
+#: what the protocol says of each resize
+RESIZE_NOTES = {"bicubic": "bicubic, antialiased", "bilinear": "bilinear, antialiased",
+                "legacy": "legacy: pytorch-fid's bilinear, not antialiased",
+                "clean": "clean: clean-fid's Pillow bicubic, antialiased"}
 
 
 def to_input(x: torch.Tensor, resolution: int | None, channels: int | None, resize: str = "bicubic") -> torch.Tensor:
@@ -63,7 +79,8 @@ def to_input(x: torch.Tensor, resolution: int | None, channels: int | None, resi
     elif c not in (1, 3):
         raise GenlabError(f"images must have 1 or 3 channels, got {c}")
     if resolution is not None and (h, w) != (resolution, resolution):
-        x = F.interpolate(x, size=(resolution, resolution), mode=resize, align_corners=False, antialias=True)
+        mode, antialias = RESIZES[resize]
+        x = F.interpolate(x, size=(resolution, resolution), mode=mode, align_corners=False, antialias=antialias)
         x = x.clamp_(-1.0, 1.0)
     if channels == 3 and x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
@@ -105,7 +122,7 @@ class FeatureExtractor:
     feature_dim: size of the features used by FID/KID/PR; num_classes: size of the logits (IS, coverage);
     resolution / channels: the network's input size; images of any other size are brought to it by
     ``to_input`` (None: passed as they are, for a network that adapts itself); resize: its method
-    (``RESIZE_MODES``).
+    (``RESIZE_MODES``). ``with_resize`` gives the same network with another resize (the paper protocol's).
     """
 
     def __init__(
@@ -134,6 +151,7 @@ class FeatureExtractor:
         self.channels = channels
         self.batch_size = batch_size
         self.resize = resize
+        self.default_resize = resize  # the extractor's own; another one (with_resize) is a variant of it
         self.device = torch.device(device)
         self.info = dict(info or {})  # extra facts for the protocol (e.g. weights file, test accuracy)
 
@@ -149,7 +167,27 @@ class FeatureExtractor:
 
     def describe(self) -> dict:
         return {"name": self.name, "hash": self.hash, "feature_dim": self.feature_dim, "num_classes": self.num_classes,
-                "input": self.input, "resize": f"{self.resize}, antialiased", **self.info}
+                "input": self.input, "resize": RESIZE_NOTES[self.resize], **self.info}
+
+    @property
+    def variant(self) -> str:
+        """"" for the extractor as registered; ``"resize-legacy"`` etc. for one given another resize (its features
+        differ: cache keys and protocols name the variant)."""
+        return "" if self.resize == self.default_resize else f"resize-{self.resize}"
+
+    def with_resize(self, resize: str | None) -> FeatureExtractor:
+        """The same network with another resize (None: this one as it is). Only for extractors that resize
+        through ``to_input`` (a fixed input size); others preprocess themselves and refuse."""
+        if resize is None or resize == self.resize:
+            return self
+        if resize not in RESIZES:
+            raise GenlabError(f"unknown resize {resize!r}; choose from: {', '.join(RESIZE_MODES)}")
+        if self.resolution is None:
+            raise GenlabError(f"the {self.name} extractor does its own preprocessing; a resize ({resize}) applies "
+                              "to extractors with a fixed input size such as inception")
+        other = copy.copy(self)
+        other.resize = resize
+        return other
 
     def resizes(self, resolution: int, channels: int) -> str | None:
         """What ``features`` does to images of this size, e.g. ``"64px/3ch -> 28px/1ch"`` (None: nothing)."""

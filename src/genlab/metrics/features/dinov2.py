@@ -1,4 +1,6 @@
-"""``dinov2-vits14`` / ``dinov2-vitb14``: DINOv2 features (FD_DINOv2, Stein et al. 2023), 384-d / 768-d.
+"""``dinov2-vitl14`` / ``dinov2-vitb14`` / ``dinov2-vits14``: DINOv2 features (FD_DINOv2, Stein et al. 2023),
+1024-d / 768-d / 384-d. ViT-L/14 is what dgm-eval and EDM2 report FD_DINOv2 with: the ``fd_dinov2`` metric's
+default (``EvalOptions.fd_dinov2_features``); the smaller ones are kept as options.
 
 The features are the CLS token after the final LayerNorm of the official self-supervised backbones
 (``dinov2_net``), with the preprocessing of dgm-eval's DINOv2 encoder (what FD_DINOv2 numbers are computed
@@ -14,7 +16,10 @@ Weights (the published backbone files, float32) are looked for, in order:
 4. a download from https://dl.fbaipublicfiles.com/dinov2/ into 3.; the file only appears when its sha256
    is the published one. The sha256 values are not published by Meta: they are the ones public projects
    pin for these files (the same values in several independent repositories); ViT-S/14's size
-   (88,283,115 bytes) is pinned the same way.
+   (88,283,115 bytes) is pinned the same way. For ViT-L/14 no public sha256 pin was found: its download is
+   checked by its size (1,217,586,395 bytes, as a public audit of the file recorded it), and the file's sha256
+   goes into the protocol (``weights_sha256``) with the loaded network's hash; ``published_weights`` says
+   "size only" for it.
 Any file loads strictly; one whose sha256 is not the published one warns (``DINOv2WeightsWarning``): its
 numbers are not comparable with published FD_DINOv2 values. The extractor's ``hash`` is ``weights_hash``.
 """
@@ -45,9 +50,12 @@ PREPROCESSING = "grey->RGB, PIL-style bicubic antialiased resize to 224x224 (uin
 
 @dataclass(frozen=True)
 class PublishedWeights:
-    arch: str  # "vits14" | "vitb14"
-    sha256: str
+    arch: str  # "vits14" | "vitb14" | "vitl14"
+    sha256: str | None  # None: no public pin (the size is checked)
     size: int | None = None  # bytes, where a public source pins it
+
+    def matches(self, sha: str, size: int) -> bool:
+        return (self.sha256 is None or sha == self.sha256) and self.size in (None, size)
 
     @property
     def file(self) -> str:
@@ -66,6 +74,7 @@ PUBLISHED = {
     "vits14": PublishedWeights("vits14", "b938bf1bc15cd2ec0feacfe3a1bb553fe8ea9ca46a7e1d8d00217f29aef60cd9",
                                88_283_115),
     "vitb14": PublishedWeights("vitb14", "0b8b82f85de91b424aded121c7e1dcc2b7bc6d0adeea651bf73a13307fad8c73"),
+    "vitl14": PublishedWeights("vitl14", None, 1_217_586_395),
 }
 
 
@@ -82,7 +91,7 @@ def download_weights(arch: str, dest: Path) -> Path:
     pub = PUBLISHED[arch]
 
     def check(sha: str, size: int) -> str | None:
-        return None if sha == pub.sha256 and pub.size in (None, size) else f"{pub.sha256[:16]}..."
+        return None if pub.matches(sha, size) else (f"{pub.sha256[:16]}..." if pub.sha256 else f"{pub.size} bytes")
 
     return download_checked(pub.url, dest, check, f"DINOv2 {arch} weights")
 
@@ -160,7 +169,7 @@ def load_dinov2(arch: str, path: str | os.PathLike) -> tuple[DINOv2Features, str
                           f"{PUBLISHED[arch].file} ({PUBLISHED[arch].url})") from None
     net = DINOv2Features(arch, backbone.float())
     sha = file_sha256(path)
-    if sha != PUBLISHED[arch].sha256:
+    if not PUBLISHED[arch].matches(sha, path.stat().st_size):
         warnings.warn(
             f"{path} (sha256 {sha[:16]}...) is not the published {PUBLISHED[arch].file}: its FD_DINOv2 and "
             "other numbers are not comparable with published ones",
@@ -191,12 +200,20 @@ def dinov2_extractor(
         info={
             "weights": str(path),
             "weights_sha256": sha[:16],
-            "published_weights": sha == PUBLISHED[arch].sha256,
+            "published_weights": published(arch, sha, Path(path).stat().st_size),
             "input_size": INPUT_SIZE,
             "preprocessing": PREPROCESSING,
             "features": "CLS token after the final norm",
         },
     )
+
+
+def published(arch: str, sha: str, size: int) -> bool | str:
+    """True for the published file; "size only" where no sha256 is pinned (ViT-L/14) and the size fits."""
+    pub = PUBLISHED[arch]
+    if not pub.matches(sha, size):
+        return False
+    return True if pub.sha256 is not None else "size only"
 
 
 def _register(arch: str) -> None:

@@ -1,8 +1,8 @@
-"""The DINOv2 vision transformers (ViT-S/14, ViT-B/14) of facebookresearch/dinov2, in plain torch.
+"""The DINOv2 vision transformers (ViT-S/14, ViT-B/14, ViT-L/14) of facebookresearch/dinov2, in plain torch.
 
 Module and parameter names follow the official ``DinoVisionTransformer`` as its torch.hub entry points build
 it (``img_size=518, patch_size=14, init_values=1.0, block_chunks=0``, no register tokens), so that the
-published ``dinov2_vits14_pretrain.pth`` / ``dinov2_vitb14_pretrain.pth`` load with ``strict=True``:
+published ``dinov2_vit{s,b,l}14_pretrain.pth`` load with ``strict=True``:
 ``cls_token`` (1, 1, D), ``pos_embed`` (1, 1 + 37*37, D) for the 518px pretraining grid, ``mask_token`` (1, D)
 (used only in training, kept so the file loads), ``patch_embed.proj`` (a 14x14 stride-14 conv), per block
 ``norm1``, ``attn.qkv``, ``attn.proj``, ``ls1.gamma`` (LayerScale), ``norm2``, ``mlp.fc1``, ``mlp.fc2``,
@@ -14,6 +14,10 @@ which samples slightly differently from ``size=grid``; the CLS position is kept 
 
 Checked once by hand against the official code (facebookresearch/dinov2 at b8931f7, no xformers): with the
 same random ViT-S/14 weights loaded into both, the CLS features are bit for bit equal at 112, 224 and 518 px.
+ViT-L/14 (24 blocks, width 1024, 16 heads) is the same code wider and deeper: its layout is checked against
+transformers' ``Dinov2Model`` at full size and its features at a reduced size of the same architecture
+(tests/metrics/features/test_transformers_parity.py; transformers resamples the position embeddings with
+``size=`` instead of the official offset, so the features are compared at the 518px pretraining grid).
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ class ViTConfig:
 ARCHS: dict[str, ViTConfig] = {
     "vits14": ViTConfig(embed_dim=384, depth=12, num_heads=6),
     "vitb14": ViTConfig(embed_dim=768, depth=12, num_heads=12),
+    "vitl14": ViTConfig(embed_dim=1024, depth=24, num_heads=16),
 }
 
 
