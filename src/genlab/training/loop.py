@@ -136,7 +136,9 @@ class Trainer:
                                        budget_steps(t.epochs, self.batches.steps_per_epoch, t.max_steps),
                                        t.warmup_steps, budget_s=t.minutes * 60.0)
         if resume_from is not None:
-            ckpt = load_checkpoint(resume_from, self.device)
+            # on the CPU: the RNG states must stay CPU byte tensors; weights and optimizer state are copied onto
+            # their parameters' device by load_state_dict
+            ckpt = load_checkpoint(resume_from, "cpu")
             check_against_checkpoint(ckpt["config"], cfg, source=str(resume_from), log=log, data=extra["data_identity"],
                                      saved_data=(ckpt.get("extra") or {}).get("data_identity"))
             self.state.load_state_dict(ckpt, rank=self.dist.rank, world_size=world, source=str(resume_from))
