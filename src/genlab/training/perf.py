@@ -12,7 +12,9 @@
   fallback for older GPUs and adds one ``GradScaler`` per optimizer.
 - channels_last: on for models with convolutions (oneDNN on CPU and cuDNN on GPU have faster NHWC kernels).
 - compile: ``torch.compile`` of every network's ``forward`` on CUDA (Triton present); off on the CPU, where
-  compiling costs more than short runs gain (opt in with ``train.compile=true``; needs a C++ compiler).
+  compiling costs more than short runs gain (opt in with ``train.compile=true``; needs a C++ compiler). A network
+  that the objective differentiates twice (a gradient penalty's ``create_graph``: WGAN-GP's critic, R3GAN's D)
+  stays eager: torch.compile's autograd does not support double backward (``Objective.double_backward``).
 - threads: the cores this process may use, split between the ranks on this node.
 - always: fused Adam (foreach RMSprop) on CPU and CUDA; TF32 matmuls/convolutions and cuDNN autotuning on CUDA.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -72,6 +75,8 @@ class Runtime:
     device: str = "cpu"
     precision: str = "fp32"  # fp32 | bf16 | fp16
     compile: bool = False
+    compiled: tuple[str, ...] = ()  # the networks torch.compile runs (compile=True: all but the twice-differentiated)
+    compile_backend: str = "inductor"  # torch.compile's backend (tests: aot_eager, which needs no code generation)
     channels_last: bool = False
     threads: int = 1
     tf32: bool = False  # TF32 tensor-core matmuls/convolutions for float32 work (CUDA)
@@ -85,6 +90,7 @@ class Runtime:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["notes"] = list(self.notes)
+        d["compiled"] = list(self.compiled)
         return d
 
     @property
@@ -107,7 +113,8 @@ class Runtime:
 
     def describe(self) -> str:
         parts = [self.device, self.precision, f"{self.threads} threads", f"{self.optimizer} optimizer"]
-        parts += [name for name, on in (("channels_last", self.channels_last), ("torch.compile", self.compile),
+        compiled = f"torch.compile ({', '.join(self.compiled)})" if self.compiled else "torch.compile"
+        parts += [name for name, on in (("channels_last", self.channels_last), (compiled, self.compile),
                                         ("TF32", self.tf32), ("SyncBatchNorm", self.sync_batchnorm)) if on]
         if self.world_size > 1:
             parts.append(f"{self.world_size} ranks")
@@ -181,9 +188,12 @@ def _cpu_precision_note() -> str:
             "emulated and slower")
 
 
-def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.Module, *, world_size: int = 1,
-                    local_world_size: int = 1) -> Runtime:
-    """``auto`` settings -> concrete ones for ``device`` and these networks; impossible requests -> ConfigError."""
+def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.ModuleDict, *, world_size: int = 1,
+                    local_world_size: int = 1, double_backward: Collection[str] = ()) -> Runtime:
+    """``auto`` settings -> concrete ones for ``device`` and these networks; impossible requests -> ConfigError.
+
+    ``double_backward``: the networks the objective differentiates twice (``Objective.double_backward``); they are
+    never compiled."""
     notes: list[str] = []
     cuda = device.type == "cuda"
 
@@ -221,6 +231,15 @@ def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.Module, *, wo
             raise ConfigError("train.compile=true on the CPU needs a C++ compiler (g++ or clang++; set CXX) for "
                               "TorchInductor; install one or use train.compile=false")
 
+    compiled: tuple[str, ...] = ()
+    if compile_:
+        names = list(nets.keys()) if isinstance(nets, nn.ModuleDict) else []
+        compiled = tuple(n for n in names if n not in double_backward)
+        eager = [n for n in names if n in double_backward]
+        if eager:
+            notes.append(f"compile: {', '.join(eager)} stays eager (a gradient penalty differentiates it twice, "
+                         "which torch.compile does not support)")
+
     if t.threads > 0:
         threads = t.threads
     elif device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
@@ -231,7 +250,8 @@ def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.Module, *, wo
         threads = torch.get_num_threads()
 
     return Runtime(
-        device=str(device), precision=precision, compile=bool(compile_), channels_last=bool(channels_last),
+        device=str(device), precision=precision, compile=bool(compile_), compiled=compiled,
+        channels_last=bool(channels_last),
         threads=threads, tf32=cuda, cudnn_benchmark=cuda,
         optimizer="fused" if device.type in ("cpu", "cuda") else "for-loop",
         world_size=world_size, sync_batchnorm=bool(cuda and world_size > 1 and has_batchnorm(nets)),
@@ -293,11 +313,24 @@ def prepare_networks(nets: nn.ModuleDict, rt: Runtime) -> None:
         nets.to(memory_format=torch.channels_last)
 
 
+#: the methods objectives call besides ``forward`` (D.heads, D.features, G.pre_tanh in training/families/); compiled
+#: with it, since ``nn.Module.compile`` covers ``__call__`` only. Every call of a network must be compiled: an eager
+#: BatchNorm call saves its running statistics for backward without bumping their version, and a compiled call of
+#: the same layer before that backward writes them back with a real copy_, which autograd then refuses.
+COMPILED_METHODS = ("heads", "features", "pre_tanh")
+
+
 def compile_networks(nets: nn.ModuleDict, rt: Runtime) -> None:
-    """``torch.compile`` each network's forward in place (state_dict keys and methods stay as they were)."""
-    if rt.compile:
-        for net in nets.values():
-            net.compile()
+    """``torch.compile`` each network in ``rt.compiled`` in place: its ``forward`` and :data:`COMPILED_METHODS`
+    (state_dict keys stay as they were; a compiled method is an attribute of the instance)."""
+    if not rt.compile:
+        return
+    for name in rt.compiled:
+        net = nets[name]
+        for method in COMPILED_METHODS:
+            if callable(getattr(type(net), method, None)):
+                setattr(net, method, torch.compile(getattr(net, method), backend=rt.compile_backend))
+        net.compile(backend=rt.compile_backend)
 
 
 def make_scalers(optimizers: dict, rt: Runtime) -> dict[str, torch.amp.GradScaler | None]:

@@ -84,6 +84,11 @@ class Objective:
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
+    def double_backward(self) -> tuple[str, ...]:
+        """The networks whose graph a phase differentiates twice (a penalty on input gradients, taken with
+        ``create_graph``): torch.compile cannot run them (perf.resolve_runtime keeps them eager)."""
+        return ()
+
     def state_dict(self) -> dict:
         """What the objective itself learns during a run (moving averages, an adaptive probability), kept in
         checkpoints so a resume is exact; empty for most objectives."""

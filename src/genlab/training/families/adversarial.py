@@ -120,6 +120,9 @@ class AdversarialObjective(Objective):
             g_loss = ctx.loss.g_loss(fake_logits)
         return g_loss, {"loss_G": g_loss.detach()}
 
+    def double_backward(self) -> tuple[str, ...]:
+        return ("D",) if self.penalty else ()
+
     def clip_d(self, ctx: StepContext) -> None:
         clip_weights(ctx.nets["D"], self.opts.clip_value)
 

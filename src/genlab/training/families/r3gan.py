@@ -28,6 +28,9 @@ class R3GANObjective(AdversarialObjective):
         ctx.cache["r3gan_regularised"] = True
         return True
 
+    def double_backward(self) -> tuple[str, ...]:
+        return ("D",) if self.opts.gamma else ()  # R1 and R2 differentiate D's input gradients
+
     def d_phase(self, batch: Batch, ctx: StepContext):
         o, loss = self.opts, ctx.loss
         n = batch.x.shape[0]
