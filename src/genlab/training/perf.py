@@ -5,7 +5,10 @@
 :class:`Runtime` is written to ``runtime.json`` in the run folder and to every checkpoint
 (``extra["runtime"]``). What ``auto`` picks, and why (measurements in docs/benchmarks.md):
 
-- precision: ``bf16`` autocast on a GPU that supports it (no loss scaling needed), else ``fp32``. On the CPU
+- precision: on a GPU, ``bf16`` autocast where it has bfloat16 units (compute capability 8.0+: Ampere, Hopper; no
+  loss scaling needed), ``fp16`` with loss scaling on Volta and Turing (7.x: fp16 tensor cores, bf16 only emulated,
+  which ``torch.cuda.is_bf16_supported()`` counts as support), ``fp32`` on older GPUs; each asked of the run's own
+  device (:func:`gpu_precision`), not the current one. On the CPU
   float32 stays the default (STYLE principle 10); ``bf16`` is available there on request, and ``auto`` says in
   its note whether this CPU has bfloat16 units (:func:`cpu_bf16_units`: AMX or AVX-512 BF16, where bf16 trained
   1.6x-2.1x faster in docs/benchmarks.md) or not (bf16 is then emulated and several times slower). ``fp16`` is a
@@ -188,6 +191,18 @@ def _cpu_precision_note() -> str:
             "emulated and slower")
 
 
+def gpu_precision(device: torch.device) -> tuple[str, str]:
+    """(what ``precision=auto`` takes on this GPU, why), from its compute capability."""
+    major, minor = torch.cuda.get_device_capability(device)
+    what = f"{torch.cuda.get_device_name(device)} (compute capability {major}.{minor})"
+    if major >= 8:
+        return "bf16", f"bf16 autocast: {what} has bfloat16 units"
+    if major >= 7:
+        return "fp16", (f"fp16 autocast with loss scaling: {what} has float16 tensor cores and no bfloat16 units "
+                        "(bf16 would be emulated)")
+    return "fp32", f"float32: {what} has no tensor cores"
+
+
 def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.ModuleDict, *, world_size: int = 1,
                     local_world_size: int = 1, double_backward: Collection[str] = ()) -> Runtime:
     """``auto`` settings -> concrete ones for ``device`` and these networks; impossible requests -> ConfigError.
@@ -199,12 +214,15 @@ def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.ModuleDict, *
 
     precision = str(t.precision).lower()
     if precision == "auto":
-        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
-        notes.append(f"precision auto -> {precision}: " + ("bf16 autocast on a GPU that supports it" if cuda else
-                     _cpu_precision_note() if device.type == "cpu" else "float32 on this device"))
-    elif precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
-        raise ConfigError(f"train.precision=bf16 but {torch.cuda.get_device_name(device)} has no bfloat16 "
-                          "support; use train.precision=fp16 (with loss scaling) or fp32")
+        if cuda:
+            precision, why = gpu_precision(device)
+        else:
+            precision, why = "fp32", _cpu_precision_note() if device.type == "cpu" else "float32 on this device"
+        notes.append(f"precision auto -> {precision}: {why}")
+    elif precision == "bf16" and cuda and gpu_precision(device)[0] != "bf16":
+        raise ConfigError(f"train.precision=bf16 but {torch.cuda.get_device_name(device)} has no bfloat16 units "
+                          "(it would emulate them, several times slower); use train.precision=fp16 (with loss "
+                          "scaling) or fp32")
     elif precision != "fp32" and device.type not in ("cpu", "cuda"):
         raise ConfigError(f"train.precision={precision} is supported on cpu and cuda, not {device.type}; "
                           "use train.precision=fp32")
