@@ -33,6 +33,7 @@ from genlab.metrics.features.base import FeatureExtractor, as_uint8, get_extract
 from genlab.metrics.inception_score import IS
 from genlab.metrics.reference import DatasetRef, Reference, folder_files, iter_folder, load_reference
 from genlab.metrics.refstats import compute_features, iter_batches, reference_stats
+from genlab.metrics.seeding import initialised_gpus, seeded
 from genlab.metrics.stats import Features, FeatureStats
 from genlab.metrics.suite import (
     DEFAULT_METRICS,
@@ -97,8 +98,9 @@ def _sampled_batches(sample_fn: SampleFn, num_samples: int, batch_size: int) -> 
 def sample_features(
     sample_fn: SampleFn, num_samples: int, extractor: FeatureExtractor, batch_size: int = 250, seed: int = 0
 ) -> tuple[Features, tuple[int, int]]:
-    """Features of ``num_samples`` images from ``sample_fn``, drawn under ``torch.manual_seed(seed)`` inside a
-    forked RNG state (the caller's RNG streams are left as they were). Also returns (resolution, channels)."""
+    """Features of ``num_samples`` images from ``sample_fn``, drawn with the CPU's (and every initialised GPU's)
+    generator seeded with ``seed`` inside a forked RNG state (the caller's RNG streams are left as they were;
+    ``seeding.seeded``). Also returns (resolution, channels)."""
     if num_samples < 2:
         raise GenlabError(f"evaluation needs at least 2 samples, got {num_samples}")
     shape: list[tuple[int, int]] = []
@@ -108,9 +110,7 @@ def sample_features(
             shape.append((int(b.shape[-1]), int(b.shape[1])))
             yield b
 
-    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=cuda), torch.no_grad():
-        torch.manual_seed(seed)
+    with seeded(seed, initialised_gpus()), torch.no_grad():
         feats = compute_features(extractor, batches(), task="sampling + features", total=num_samples)
     return feats, shape[0]
 
