@@ -102,7 +102,7 @@ class AdversarialObjective(Objective):
         if not loss.probabilities:  # the critic's estimate of the distance between real and fake
             stats["critic_gap"] = (real_logits.detach().mean() - fake_logits.detach().mean())
         if self.penalty:
-            gp = gradient_penalty(lambda x: self.score(ctx, x, c), real, fake, o.grad_penalty)
+            gp = gradient_penalty(lambda x: self.score(ctx, x, c), real, fake, o.grad_penalty, scale=ctx.loss_scale)
             d_loss = d_loss + gp
             stats["gp"] = gp.detach()
         d_loss = self.regularise_d(d_loss, real_logits, fake_logits, stats)

@@ -45,8 +45,8 @@ class R3GANObjective(AdversarialObjective):
         stats = {"D(x)": real_logits.detach().mean(), "D(G(z))": fake_logits.detach().mean(),
                  "critic_gap": real_logits.detach().mean() - fake_logits.detach().mean()}
         if reg:
-            r1 = zero_centered_penalty(real_logits, real)
-            r2 = zero_centered_penalty(fake_logits, fake)
+            r1 = zero_centered_penalty(real_logits, real, ctx.loss_scale)
+            r2 = zero_centered_penalty(fake_logits, fake, ctx.loss_scale)
             d_loss = d_loss + (o.reg_every * o.gamma / 2) * (r1 + r2)
             ctx.cache["r3gan_r1"], ctx.cache["r3gan_r2"] = r1.detach() * o.reg_every, r2.detach() * o.reg_every
         # every D update reports the same keys (the step's, also after its regularised update); 0 on steps without
