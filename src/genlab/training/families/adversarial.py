@@ -39,7 +39,8 @@ class AdversarialObjective(Objective):
         if getattr(o, "lecam", 0.0) > 0:
             self.lecam_ema = LeCamEMA(o.lecam_decay)
         if getattr(o, "ada_target", 0.0) > 0:
-            self.ada = AdaptiveAugment(self.cfg.train.diffaugment, o.ada_target, o.ada_interval, o.ada_images)
+            self.ada = AdaptiveAugment(self.cfg.train.diffaugment, o.ada_target, o.ada_interval, o.ada_images,
+                                       deferred=device.type == "cuda")  # no GPU sync per interval
             ctx.augment = self.ada
         return ctx
 
@@ -55,7 +56,8 @@ class AdversarialObjective(Objective):
             stats["lecam"] = lc.detach()
         if self.ada is not None:
             self.ada.observe(real_logits, distributed.mean_over_ranks if distributed.group_enabled() else None)
-            stats["ada_p"] = real_logits.new_tensor(self.ada.p, dtype=torch.float32)
+            # a fill, not new_tensor: a host-to-device copy from pageable memory would wait for the stream
+            stats["ada_p"] = torch.full((), self.ada.p, dtype=torch.float32, device=real_logits.device)
         return d_loss
 
     def state_dict(self) -> dict:
