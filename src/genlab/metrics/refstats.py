@@ -1,7 +1,10 @@
 """Stages images -> features -> statistics, and the reference statistics cache.
 
-Reference statistics are computed once per (reference identity, extractor name, extractor hash) and cached
-atomically at ``cache_dir()/refstats/<reference key>-<extractor>-<hash>.pt``. The reference key is
+Reference statistics are computed once per (reference identity, extractor name, extractor hash, device type) and
+cached atomically at ``cache_dir()/refstats/<reference key>-<extractor>-<hash>[-<device>].pt`` (no suffix for the
+CPU). Extraction runs in IEEE float32 on every device (``features.base.full_float32``: no TF32), so training's
+speed settings never reach the statistics; the device is in the key because CPU and GPU kernels still round
+differently. The reference key is
 - a ``DatasetRef``: dataset (+ root hash), split, resolution, channels, limit;
 - an ``ImageData``: its name, split, shape and a hash of its pixels and labels;
 - a folder: its path hash and a fingerprint of its files (relative path, size, mtime), plus the decode size
@@ -109,8 +112,15 @@ def reference_identity(
     return key, {"folder": str(folder), "resolution": resolution, "channels": channels, "fingerprint": digest}
 
 
+def device_type(extractor: FeatureExtractor) -> str:
+    """Where ``extractor`` runs ("cpu", "cuda"); an object with only ``features`` counts as the CPU."""
+    return torch.device(getattr(extractor, "device", "cpu")).type
+
+
 def refstats_path(key: str, extractor: FeatureExtractor) -> Path:
-    return cache_dir() / "refstats" / f"{key}-{safe_name(extractor.name)}-{extractor.hash}.pt"
+    device = device_type(extractor)
+    suffix = "" if device == "cpu" else f"-{device}"
+    return cache_dir() / "refstats" / f"{key}-{safe_name(extractor.name)}-{extractor.hash}{suffix}.pt"
 
 
 def _read(path: Path, expected: dict[str, Any]) -> FeatureStats | None:
@@ -118,7 +128,8 @@ def _read(path: Path, expected: dict[str, Any]) -> FeatureStats | None:
         return None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload.get("key") != expected:
+        # files written before the device was recorded were computed on the CPU (genlab had not run on a GPU)
+        if {"device": "cpu", **(payload.get("key") or {})} != expected:
             log.info("reference statistics %s were made for %s; recomputing", path, payload.get("key"))
             return None
         return FeatureStats.from_state(payload["stats"])
@@ -143,7 +154,7 @@ def reference_stats(
     """
     key, described = reference_identity(reference, resolution, channels)
     expected = {"version": REFSTATS_VERSION, "reference": key, "extractor": extractor.name,
-                "extractor_hash": extractor.hash, "rows": REFERENCE_ROWS}
+                "extractor_hash": extractor.hash, "rows": REFERENCE_ROWS, "device": device_type(extractor)}
     path = refstats_path(key, extractor)
     stats = _read(path, expected) if cache else None
     if stats is not None:
