@@ -109,6 +109,7 @@ def tiny_overrides(root: Path, *extra: str) -> list[str]:
     return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
             "model.hidden_dim=8", "train.batch_size=32", "train.epochs=3", "log.every_steps=1",
             "log.progress=false", "log.tensorboard=false",
+            "train.device=cpu",  # the CPU unless a test is a GPU test (issue 31)
             "train.channels_last=false",  # NCHW: channels_last makes these tiny CPU nets many times slower
             *extra]
 

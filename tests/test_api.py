@@ -101,7 +101,7 @@ def test_train_takes_a_config_and_resumes(data_env, tmp_path):
 
     cfg = load_config(ROOT / "configs" / "demo_fashion_mnist_dcgan.yaml", ["model.latent_dim=8", "model.hidden_dim=8"])
     quiet = ["train.epochs=1", "train.max_steps=2", "eval.every=0", "log.progress=false", "log.tensorboard=false",
-             "data.verify=false"]  # the tiny IDX files are not the published ones
+             "data.verify=false", "train.device=cpu"]  # the tiny IDX files are not the published ones
     run = genlab.train(cfg, quiet, run_dir=tmp_path / "r", log=lambda *_: None)
     assert run.step == 2 and run.cfg.model.latent_dim == 8
     resumed = genlab.train(None, ["train.max_steps=4"], run_dir=tmp_path / "r", resume=True, log=lambda *_: None)

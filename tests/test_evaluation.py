@@ -24,7 +24,8 @@ def overrides(root: Path) -> list[str]:
     return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
             "model.name=dcgan", "model.hidden_dim=8", "model.latent_dim=8", "train.batch_size=32",
             "train.epochs=2", "log.progress=false", "train.threads=1", "train.channels_last=false",
-            "eval.every=1", "eval.metrics=[fid,coverage,vendi]", "eval.features=classifier", "eval.num_samples=128"]
+            "eval.every=1", "eval.metrics=[fid,coverage,vendi]", "eval.features=classifier", "eval.num_samples=128",
+            "train.device=cpu"]
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,7 @@ def test_a_text_model_export_keeps_its_vocabulary(tiny_fmnist, tmp_path, monkeyp
     monkeypatch.setenv("GENLAB_DATA_DIR", str(data))
     run = genlab.train(None, ["model.name=text-dcgan", "data.resolution=28", "data.verify=false", "model.hidden_dim=4",
                               "model.latent_dim=6", "model.embed_dim=8", "train.batch_size=8", "train.max_steps=2",
-                              "log.progress=false", "log.tensorboard=false", "log.num_samples=4"],
+                              "log.progress=false", "log.tensorboard=false", "log.num_samples=4", "train.device=cpu"],
                        run_dir=tmp_path / "text", log=lambda *_: None)
     gen = load_generator(export_generator(run.path, tmp_path / "export"))
     assert gen.info.text["vocab"] == run.loaded.extra["text"]["vocab"]

@@ -27,7 +27,7 @@ def overrides(root: Path) -> list[str]:
     return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28",
             "data.limit=64", "model.name=dcgan", "model.hidden_dim=4", "model.latent_dim=4", "train.batch_size=32",
             "train.epochs=1", "log.progress=false", "log.tensorboard=false", "log.num_samples=4",
-            "train.channels_last=false", "train.threads=1"]
+            "train.channels_last=false", "train.threads=1", "train.device=cpu"]
 
 
 @pytest.fixture(scope="module")

@@ -185,7 +185,8 @@ EXE = Path(sys.executable).with_name("genlab")
 def _train_args(root: Path, extra=()) -> list[str]:
     return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=64",
             "model.name=dcgan", "model.hidden_dim=8", "model.latent_dim=8", "train.batch_size=32",
-            "log.every_steps=1", "log.progress=false", "log.tensorboard=false", "log.sample_every=0", *extra]
+            "log.every_steps=1", "log.progress=false", "log.tensorboard=false", "log.sample_every=0",
+            "train.device=cpu", *extra]
 
 
 def _genlab(*args: str, **kw) -> subprocess.Popen:

@@ -353,8 +353,11 @@ class TrainingEval(Callback):
                              checkpoint=Path(f"(training step {state.step})"), step=state.step, epoch=epoch,
                              extra=state.extra, ema=state.ema.net if state.ema is not None else None,
                              device=trainer.device)
-            # evaluation must not move the training RNG; its long parts (the classifier's first training) log lines
-            with torch.random.fork_rng(devices=[]), progress_to(progress_lines(trainer.log) if trainer.is_main
+            # evaluation must not move the training RNG (the CPU's and the training GPU's); its long parts (the
+            # classifier's first training) log lines
+            dev = trainer.device
+            gpus = [torch.cuda.current_device() if dev.index is None else dev.index] if dev.type == "cuda" else []
+            with torch.random.fork_rng(devices=gpus), progress_to(progress_lines(trainer.log) if trainer.is_main
                                                                   else no_progress):
                 result = evaluate_loaded(live, metrics=ev.metrics, features=ev.features,
                                          num_samples=ev.num_samples, seed=trainer.cfg.train.seed, split=ev.split,

@@ -199,7 +199,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu")
     run = RunDir.of(run_dir).require()
     path = run.checkpoint_path(checkpoint)
     dev = resolve_device(device)  # a missing GPU is a ConfigError, not a broken checkpoint
-    ckpt = load_checkpoint(path, dev)
+    ckpt = load_checkpoint(path, "cpu")  # networks_from_checkpoint moves the networks; the rest stays here
     restored = networks_from_checkpoint(ckpt, dev, source=str(path))
     return LoadedRun(run=run, cfg=restored.cfg, spec=MODELS.get(restored.cfg.model.name), nets=restored.nets,
                      checkpoint=path, step=ckpt["step"], epoch=ckpt["epoch"], extra=restored.extra,

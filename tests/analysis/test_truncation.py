@@ -122,6 +122,7 @@ def test_shrinking_psi_trades_recall_away_on_a_trained_vae(tmp_path):
     cfg = load_config(None, ["model.name=vae", f"data.resolution={SIDE}", "data.channels=1", "model.hidden_dim=32",
                              "model.latent_dim=2", "model.depth=2", "train.g_opt.lr=2e-3", "train.batch_size=32",
                              "train.max_steps=200", "train.epochs=100", "log.progress=false", "log.tensorboard=false",
+                             "train.device=cpu",
                              "log.num_samples=16", "log.sample_every=0", "log.checkpoint_every=200", "train.threads=1",
                              "train.channels_last=false"])
     fit(Trainer(cfg, prepare_run(cfg, tmp_path / "run"), sliding_bars(512, 0), log=lambda *_: None))

@@ -24,7 +24,8 @@ from PIL import Image
 EXE = Path(sys.executable).with_name("genlab")
 COMMON = ["data.name=fashion-mnist", "data.verify=false", "data.resolution=28", "data.channels=1", "data.limit=64",
           "model.latent_dim=8", "model.hidden_dim=8", "train.batch_size=32", "train.epochs=1", "log.every_steps=1",
-          "log.num_samples=16", "log.progress=false", "log.tensorboard=false", "train.threads=1"]
+          "log.num_samples=16", "log.progress=false", "log.tensorboard=false", "train.threads=1",
+          "train.device=cpu"]
 RUNS = {"dcgan": ["model.name=dcgan"], "cgan": ["model.name=cgan"],
         "vae": ["model.name=conv-vae", "data.resolution=32"]}
 

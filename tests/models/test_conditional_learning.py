@@ -47,7 +47,7 @@ def train_toy(model: str, run, extra=()) -> float:
     cfg = load_config(None, [
         f"model.name={model}", f"data.resolution={SIDE}", "data.channels=1", "model.hidden_dim=16",
         "model.latent_dim=16", "model.embed_dim=16", "train.batch_size=32", "train.max_steps=300",
-        "train.epochs=100", "train.g_opt.lr=1e-3", "log.progress=false", "log.tensorboard=false",
+        "train.epochs=100", "train.g_opt.lr=1e-3", "log.progress=false", "log.tensorboard=false", "train.device=cpu",
         "log.num_samples=16", "log.sample_every=0", "log.checkpoint_every=100", "train.threads=1", *extra])
     t0 = time.process_time()  # CPU seconds: the machine may be shared with other jobs
     fit(Trainer(cfg, prepare_run(cfg, run), bars(), log=lambda *_: None))

@@ -50,7 +50,7 @@ def test_sampling_uses_the_ema_weights(model, tmp_path):
     cfg = load_config(None, [f"model.name={model}", "data.resolution=28", "data.channels=1", "model.hidden_dim=4",
                              "model.latent_dim=6", "train.batch_size=4", "train.max_steps=4", "train.ema=0.5",
                              "log.progress=false", "log.tensorboard=false", "log.num_samples=4",
-                             "train.threads=1", "train.g_opt.lr=0.01"])
+                             "train.threads=1", "train.g_opt.lr=0.01", "train.device=cpu"])
     data = ImageData(images=torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8),
                      labels=torch.arange(16) % 2, class_names=["a", "b"])
     trainer = Trainer(cfg, prepare_run(cfg, tmp_path / "run"), data, log=lambda *_: None)

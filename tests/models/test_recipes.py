@@ -37,7 +37,7 @@ def test_recipe_trains_two_steps_on_swapped_data(recipe, tiny_fmnist, tmp_path):
     cfg = load_config(recipe, [
         f"data.root={tiny_fmnist}", "data.verify=false", "data.name=fashion-mnist", "data.download=false",
         "data.limit=32",
-        "train.max_steps=2", "train.batch_size=8", "model.hidden_dim=4", "log.progress=false",
+        "train.max_steps=2", "train.batch_size=8", "model.hidden_dim=4", "log.progress=false", "train.device=cpu",
         "log.tensorboard=false", "log.num_samples=4", "eval.every=0", "train.threads=1"])
     assert (cfg.data.resolution, cfg.data.channels) == (original.data.resolution, original.data.channels)
     initial = InitialWeights()

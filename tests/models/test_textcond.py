@@ -70,7 +70,7 @@ def text_run(tmp_path, data: ImageData, extra=()) -> Trainer:
     cfg = load_config(None, ["model.name=text-dcgan", "data.resolution=32", "data.channels=3", "model.hidden_dim=4",
                              "model.latent_dim=6", "model.embed_dim=8", "train.batch_size=4", "train.max_steps=2",
                              "log.progress=false", "log.tensorboard=false", "log.num_samples=4", "train.threads=1",
-                             *extra])
+                             "train.device=cpu", *extra])
     trainer = Trainer(cfg, prepare_run(cfg, tmp_path / "run"), data, log=lambda *_: None)
     fit(trainer)
     return trainer

@@ -20,7 +20,7 @@ def vae_config(root, model: str, extra=()):
         "data.channels=1", "data.limit=128", f"model.name={model}", "model.latent_dim=4", "model.hidden_dim=8",
         "model.depth=2", "train.batch_size=32", "train.epochs=10", "train.g_opt.lr=3e-3",
         "train.g_opt.betas=[0.9,0.999]", "log.every_steps=4", "log.sample_every=5", "log.progress=false",
-        "log.tensorboard=false", "log.num_samples=16", "train.threads=1", *extra])
+        "train.device=cpu", "log.tensorboard=false", "log.num_samples=16", "train.threads=1", *extra])
 
 
 @pytest.mark.parametrize("model,recon,beta", [("conv-vae", "bce", 0.5), ("vae", "mse", 2.0)])

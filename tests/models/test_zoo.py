@@ -32,6 +32,7 @@ def zoo_config(name: str, res: int, channels: int, extra=()):
         f"model.name={name}", f"data.resolution={res}", f"data.channels={channels}", "model.hidden_dim=4",
         "model.latent_dim=6", "model.embed_dim=4", "train.batch_size=4", "train.max_steps=2",
         f"train.loss={(MODELS.get(name).losses or ('bce',))[0]}", "log.progress=false", "log.tensorboard=false",
+        "train.device=cpu",
         "log.num_samples=4", "train.threads=1", *extra])
 
 

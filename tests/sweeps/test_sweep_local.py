@@ -25,7 +25,7 @@ def write_recipe(folder: Path, root: Path, **train) -> Path:
         "name": "tiny", "data": {"name": "fashion-mnist", "root": str(root), "verify": False, "resolution": 28,
                  "limit": 64},
         "model": {"name": "dcgan", "latent_dim": 8, "hidden_dim": 8},
-        "train": {"epochs": 1, "batch_size": 32, "channels_last": "false", **train},
+        "train": {"epochs": 1, "batch_size": 32, "channels_last": "false", "device": "cpu", **train},
         "log": {"every_steps": 1, "tensorboard": False}}))
     return p
 

@@ -24,7 +24,7 @@ def test_ray_executor_runs_every_run_as_a_task(local_ray, tiny_fmnist, tmp_path)
         "name": "tiny", "data": {"name": "fashion-mnist", "root": str(tiny_fmnist), "verify": False, "resolution": 28,
                                       "limit": 64},
         "model": {"name": "dcgan", "latent_dim": 8, "hidden_dim": 8},
-        "train": {"epochs": 1, "batch_size": 32, "channels_last": "false"},
+        "train": {"epochs": 1, "batch_size": 32, "channels_last": "false", "device": "cpu"},
         "log": {"every_steps": 1, "tensorboard": False}}))
     (tmp_path / "s.yaml").write_text("base: tiny.yaml\ngrid: {model.hidden_dim: [8]}\nseeds: 2\n")
     out = tmp_path / "out"

@@ -30,7 +30,7 @@ def overrides(root: Path, epochs: int, extra=()) -> list[str]:
     return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=64",
             "model.name=dcgan", "model.hidden_dim=8", "model.latent_dim=8", "train.batch_size=32",
             f"train.epochs={epochs}", "log.every_steps=1", "log.progress=false", "log.tensorboard=false",
-            "log.sample_every=0", "train.ema=0.9", *extra]
+            "log.sample_every=0", "train.ema=0.9", "train.device=cpu", *extra]
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ def overrides(root: Path, epochs: int = EPOCHS) -> list[str]:
     return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
             "model.name=dcgan", "model.hidden_dim=8", "model.latent_dim=8", "model.dropout_d=0.2",
             "train.batch_size=32", f"train.epochs={epochs}", "log.every_steps=1", "log.progress=false",
-            "log.keep_checkpoints=10"]
+            "log.keep_checkpoints=10", "train.device=cpu"]
 
 
 def torchrun(args: list[str], env_extra: dict, script: list[str] | None = None) -> subprocess.CompletedProcess:

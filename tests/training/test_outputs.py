@@ -17,7 +17,7 @@ def run(tiny_fmnist, tmp_path_factory):
     run = tmp_path_factory.mktemp("out") / "run"
     cfg = load_config("configs/demo_fashion_mnist_dcgan.yaml", [
         f"data.root={tiny_fmnist}", "data.verify=false", "data.limit=64", "model.hidden_dim=8", "train.batch_size=16",
-        "train.epochs=2", "log.every_steps=2", "log.progress=false", "log.keep_checkpoints=1"])
+        "train.epochs=2", "log.every_steps=2", "log.progress=false", "log.keep_checkpoints=1", "train.device=cpu"])
     train(cfg, run_dir=run, evaluate=False, log=lambda *_: None)  # genlab.train: with the trackers (TensorBoard)
     return run
 

@@ -14,7 +14,7 @@ from genlab.training.phases import Batch
 
 def r3gan(extra=()):
     return load_config(None, ["model.name=r3gan", "train.loss=relativistic", "data.resolution=28",
-                              "model.hidden_dim=4", "model.latent_dim=4", *extra])
+                              "model.hidden_dim=4", "model.latent_dim=4", "train.device=cpu", *extra])
 
 
 def test_penalties_come_with_the_first_d_update_of_every_kth_step():

@@ -25,7 +25,8 @@ def overrides(root: Path, epochs: int, extra=()) -> list[str]:
     return [f"data.root={root}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28", "data.limit=128",
             "model.name=dcgan", "model.hidden_dim=8", "model.latent_dim=8", "model.dropout_d=0.2",
             "train.batch_size=32", f"train.epochs={epochs}", "log.every_steps=1", "log.progress=false",
-            "log.keep_checkpoints=10", "train.ema=0.999", *extra]  # EMA with warm-up: its count must resume too
+            "log.keep_checkpoints=10", "train.ema=0.999", *extra,  # EMA with warm-up: its count must resume too
+            "train.device=cpu"]
 
 
 def deterministic_records(run: Path) -> list[dict]:

@@ -62,7 +62,7 @@ class Rates(Callback):
 
 
 TOY = ["model.name=dcgan", "data.resolution=28", "model.hidden_dim=4", "model.latent_dim=4", "train.batch_size=4",
-       "train.threads=1", "log.progress=false", "log.tensorboard=false"]
+       "train.threads=1", "log.progress=false", "log.tensorboard=false", "train.device=cpu"]
 
 
 def toy_data() -> ImageData:

@@ -54,7 +54,7 @@ def sweep(
         spec = load_sweep(sweep_file)
         out = out or Path("sweeps") / spec.name
         ex = make_executor(executor, workers=workers, address=address, threads=threads,
-                           gpus=[g for g in (gpus or "").split(",") if g.strip()], cpus_per_run=cpus_per_run,
+                           gpus=[g.strip() for g in (gpus or "").split(",") if g.strip()], cpus_per_run=cpus_per_run,
                            gpus_per_run=gpus_per_run)
         outcome = run_sweep(spec, out, ex, dry_run=dry_run, log=console.print)
         if dry_run:

@@ -40,6 +40,7 @@ from genlab.metrics.own_features import companion_extractors, distinct
 from genlab.metrics.protocols import conformance
 from genlab.metrics.reference import DatasetRef, Reference, folder_files, iter_folder, load_reference
 from genlab.metrics.refstats import compute_all_features, compute_features, iter_batches, reference_stats
+from genlab.metrics.seeding import initialised_gpus, seeded
 from genlab.metrics.stats import Features, FeatureStats
 from genlab.metrics.statsfile import check_reference_stats, main_reference_stats
 from genlab.metrics.suite import (
@@ -105,8 +106,9 @@ def _sampled_batches(sample_fn: SampleFn, num_samples: int, batch_size: int) -> 
 def sample_features(
     sample_fn: SampleFn, num_samples: int, extractor: FeatureExtractor, batch_size: int = 250, seed: int = 0
 ) -> tuple[Features, tuple[int, int]]:
-    """Features of ``num_samples`` images from ``sample_fn``, drawn under ``torch.manual_seed(seed)`` inside a
-    forked RNG state (the caller's RNG streams are left as they were). Also returns (resolution, channels)."""
+    """Features of ``num_samples`` images from ``sample_fn``, drawn with the CPU's (and every initialised GPU's)
+    generator seeded with ``seed`` inside a forked RNG state (the caller's RNG streams are left as they were;
+    ``seeding.seeded``). Also returns (resolution, channels)."""
     feats, shape = sample_all_features(sample_fn, num_samples, [extractor], batch_size, seed)
     return feats[0], shape
 
@@ -125,9 +127,7 @@ def sample_all_features(
             shape.append((int(b.shape[-1]), int(b.shape[1])))
             yield b
 
-    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=cuda), torch.no_grad():
-        torch.manual_seed(seed)
+    with seeded(seed, initialised_gpus()), torch.no_grad():
         feats = compute_all_features(extractors, batches(), task="sampling + features", total=num_samples)
     return feats, shape[0]
 

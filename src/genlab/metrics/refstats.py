@@ -1,8 +1,11 @@
 """Stages images -> features -> statistics, and the reference statistics cache.
 
-Reference statistics are computed once per (reference identity, extractor name, extractor hash, variant) and
-cached atomically at ``cache_dir()/refstats/<reference key>-<extractor>-<hash>[-<variant>].pt`` (the variant:
-an extractor given another resize, ``FeatureExtractor.with_resize``). The reference key is
+Reference statistics are computed once per (reference identity, extractor name, extractor hash, variant, device
+type) and cached atomically at ``cache_dir()/refstats/<reference key>-<extractor>-<hash>[-<variant>][-<device>].pt``
+(the variant: an extractor given another resize, ``FeatureExtractor.with_resize``; no device suffix for the CPU).
+Extraction runs in IEEE float32 on every device (``features.base.full_float32``: no TF32), so training's speed
+settings never reach the statistics; the device is in the key because CPU and GPU kernels still round
+differently. The reference key is
 - a ``DatasetRef``: dataset (+ root hash), split, resolution, channels, limit;
 - an ``ImageData``: its name, split, shape and a hash of its pixels and labels;
 - a folder: its path hash and a fingerprint of its files (relative path, size, mtime), plus the decode size
@@ -129,9 +132,16 @@ def reference_identity(
     return key, {"folder": str(folder), "resolution": resolution, "channels": channels, "fingerprint": digest}
 
 
+def device_type(extractor: FeatureExtractor) -> str:
+    """Where ``extractor`` runs ("cpu", "cuda"); an object with only ``features`` counts as the CPU."""
+    return torch.device(getattr(extractor, "device", "cpu")).type
+
+
 def refstats_path(key: str, extractor: FeatureExtractor) -> Path:
     variant = f"-{extractor.variant}" if extractor.variant else ""  # e.g. the paper protocol's resize
-    return cache_dir() / "refstats" / f"{key}-{safe_name(extractor.name)}-{extractor.hash}{variant}.pt"
+    device = device_type(extractor)
+    suffix = "" if device == "cpu" else f"-{device}"
+    return cache_dir() / "refstats" / f"{key}-{safe_name(extractor.name)}-{extractor.hash}{variant}{suffix}.pt"
 
 
 def check_stats(stats: FeatureStats, dim: int) -> str | None:
@@ -165,7 +175,8 @@ def _read(path: Path, expected: dict[str, Any], dim: int) -> FeatureStats | None
         return None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("key") != expected:
+        # files written before the device was recorded were computed on the CPU (genlab had not run on a GPU)
+        if not isinstance(payload, dict) or {"device": "cpu", **(payload.get("key") or {})} != expected:
             log.info("reference statistics %s were made for %s; recomputing", path,
                      payload.get("key") if isinstance(payload, dict) else "something else")
             return None
@@ -200,7 +211,7 @@ def reference_stats(
     """
     key, described = reference_identity(reference, resolution, channels)
     expected = {"version": REFSTATS_VERSION, "reference": key, "extractor": extractor.name,
-                "extractor_hash": extractor.hash, "rows": REFERENCE_ROWS}
+                "extractor_hash": extractor.hash, "rows": REFERENCE_ROWS, "device": device_type(extractor)}
     if extractor.variant:  # only then: the files of extractors as registered keep their keys
         expected["variant"] = extractor.variant
     path = refstats_path(key, extractor)

@@ -122,15 +122,23 @@ class AdaptiveAugment:
     batches ``p`` moves by ``sign(r - target) * images / speed_images`` (so 0 -> 1 takes ``speed_images``
     images), clamped to [0, 1]. ``p`` starts at 0. Each image draws its own keep/augment coin from the global
     torch RNG when ``p`` > 0, so a resumed run (``state_dict``) draws the same ones.
+
+    ``deferred`` (on a GPU): each interval's statistics are copied to the host without waiting and applied one
+    interval later, so no step waits for the GPU to drain (reading them at once synchronised every ``interval``
+    batches); ``p`` then trails by ``interval`` batches, small against ``speed_images``. On the CPU there is
+    nothing to wait for and the statistics are applied at once.
     """
 
-    def __init__(self, policy: str, target: float, interval: int = 4, speed_images: int = 100_000):
+    def __init__(self, policy: str, target: float, interval: int = 4, speed_images: int = 100_000,
+                 deferred: bool = False):
         self.aug = DiffAugment(policy)
         self.target, self.interval, self.speed_images = target, interval, speed_images
+        self.deferred = deferred
         self.p = 0.0
         self._signs: torch.Tensor | None = None  # sum of sign(D(x)) since the last adjustment (no sync per step)
         self._images = 0
         self._batches = 0
+        self._pending: tuple[torch.Tensor, object] | None = None  # deferred: (host copy, its CUDA event or None)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.p <= 0.0:
@@ -146,14 +154,35 @@ class AdaptiveAugment:
         self._images += real_logits.shape[0]
         self._batches += 1
         if self._batches % self.interval == 0:
-            stat = torch.stack([self._signs, torch.tensor(float(self._images), device=s.device)])
+            # torch.full, not torch.tensor: a host-to-device copy from pageable memory waits for the stream
+            stat = torch.stack([self._signs, torch.full((), float(self._images), device=s.device)])
             if reduce is not None:
                 stat = reduce(stat)
-            signs, images = stat.tolist()
-            r = signs / max(images, 1.0)
-            step = (1.0 if r > self.target else -1.0 if r < self.target else 0.0) * images / self.speed_images
-            self.p = min(1.0, max(0.0, self.p + step))
+            if self.deferred:
+                ready, self._pending = self._pending, self._copy_to_host(stat)
+                if ready is not None:
+                    self._adjust(ready)
+            else:
+                self._adjust((stat, None))
             self._signs, self._images = None, 0
+
+    @staticmethod
+    def _copy_to_host(stat: torch.Tensor) -> tuple[torch.Tensor, object]:
+        if stat.device.type != "cuda":
+            return stat.detach().cpu(), None
+        host = stat.detach().to("cpu", non_blocking=True)  # into pinned memory, behind the queued work
+        event = torch.cuda.Event()
+        event.record()
+        return host, event
+
+    def _adjust(self, pending: tuple[torch.Tensor, object]) -> None:
+        stat, event = pending
+        if event is not None:
+            event.synchronize()  # recorded an interval ago: long done
+        signs, images = stat.tolist()
+        r = signs / max(images, 1.0)
+        step = (1.0 if r > self.target else -1.0 if r < self.target else 0.0) * images / self.speed_images
+        self.p = min(1.0, max(0.0, self.p + step))
 
     @property
     def sign_rate(self) -> float | None:
@@ -161,9 +190,16 @@ class AdaptiveAugment:
         return None if self._signs is None else float(self._signs) / max(self._images, 1)
 
     def state_dict(self) -> dict:
-        return {"p": self.p, "signs": 0.0 if self._signs is None else float(self._signs), "images": self._images,
-                "batches": self._batches}
+        out = {"p": self.p, "signs": 0.0 if self._signs is None else float(self._signs), "images": self._images,
+               "batches": self._batches}
+        if self._pending is not None:  # deferred: the statistics of the last interval, not applied yet
+            stat, event = self._pending
+            if event is not None:
+                event.synchronize()
+            out["pending"] = [float(v) for v in stat.tolist()]
+        return out
 
     def load_state_dict(self, d: dict) -> None:
         self.p, self._images, self._batches = float(d["p"]), int(d["images"]), int(d["batches"])
         self._signs = torch.tensor(float(d["signs"])) if self._images else None
+        self._pending = (torch.tensor(d["pending"], dtype=torch.float32), None) if d.get("pending") else None

@@ -1,7 +1,8 @@
 """Run sweep jobs as separate ``python -m genlab ...`` processes, N at a time, on this machine.
 
 Each process gets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` = cores // workers (so N runs do not fight over the
-cores) and, with ``gpus``, one GPU per slot through ``CUDA_VISIBLE_DEVICES``. Output goes to one log file per
+cores) and, with ``gpus``, one GPU per slot through ``CUDA_VISIBLE_DEVICES`` (``gpu_slots``: ids count within an
+inherited ``CUDA_VISIBLE_DEVICES``). Output goes to one log file per
 run. A stop signal to the sweep (Ctrl-C, SIGTERM from ``kill`` or a scheduler, SIGHUP) sends each running
 process a single SIGINT and waits for it: it writes a checkpoint and stops, and running the sweep again continues
 from there. Each run is in a session of its own (a terminal's Ctrl-C reaches only the sweep) and, on Linux, is
@@ -59,6 +60,28 @@ def thread_env(threads: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": t, "MKL_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t}
 
 
+def gpu_slots(gpus: Sequence[str], inherited: str | None) -> list[str]:
+    """The ``CUDA_VISIBLE_DEVICES`` of each GPU slot. Under an inherited ``CUDA_VISIBLE_DEVICES`` (SLURM, a
+    container) the ids count within it, as CUDA counts them there: ``0`` is the first GPU this process may use;
+    an entry that is not a number (a GPU UUID) must be one of the inherited ones."""
+    ids = [str(g).strip() for g in gpus if str(g).strip()]
+    if inherited is None:
+        return ids
+    visible = [v.strip() for v in inherited.split(",") if v.strip()]
+    slots = []
+    for g in ids:
+        if g.isdigit() and int(g) < len(visible):
+            slots.append(visible[int(g)])
+        elif not g.isdigit() and g in visible:
+            slots.append(g)
+        else:
+            raise GenlabError(f"--gpus {g}: this process may use {len(visible)} GPU(s) (CUDA_VISIBLE_DEVICES="
+                              f"{inherited!r}), counted from 0 within them; use ids 0 to {len(visible) - 1}"
+                              if visible else f"--gpus {g}: CUDA_VISIBLE_DEVICES={inherited!r} hides every GPU "
+                              "from this process; unset it or drop --gpus")
+    return slots
+
+
 def command(job: Job) -> list[str]:
     return [sys.executable, "-m", "genlab", *job.args]
 
@@ -106,7 +129,7 @@ class LocalExecutor:
             raise GenlabError(f"--workers {workers}: at least one worker")
         self.workers = workers
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        self.gpus = [str(g) for g in gpus]
+        self.gpus = gpu_slots(gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
         self.poll_s = poll_s
 
     def describe(self) -> str:

@@ -2,9 +2,11 @@
 
 Ray is optional (the ``ray`` extra: ``pip install -e ".[ray]"`` in genlab's clone) and imported only when this
 executor runs. Each task asks Ray for ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs; Ray sets
-``CUDA_VISIBLE_DEVICES`` for the task and the run's process inherits it. Run folders, logs and recipes are plain
-paths: on a multi-machine cluster they must sit on a filesystem every node mounts at the same path (NFS, a shared
-home), and every node needs genlab installed in the same Python environment.
+``CUDA_VISIBLE_DEVICES`` for the task and the run's process inherits it. With 0 GPUs per run the runs are pinned
+to the CPU (``CUDA_VISIBLE_DEVICES=""``): Ray versions differ on whether such a task sees no GPU or every GPU (all
+runs on cuda:0). Run folders, logs and recipes are plain paths: on a multi-machine cluster they must sit on a
+filesystem every node mounts at the same path (NFS, a shared home), and every node needs genlab installed in the
+same Python environment.
 """
 from __future__ import annotations
 
@@ -44,8 +46,17 @@ class RayExecutor:
 
     def describe(self) -> str:
         where = self.address or "a local Ray instance"
-        return (f"ray: tasks on {where}, {self.cpus_per_run:g} CPU and {self.gpus_per_run:g} GPU per run, "
-                f"{self.threads} thread(s) each")
+        gpus = (f"{self.gpus_per_run:g} GPU" if self.gpus_per_run else
+                "no GPU (runs on the CPU; --gpus-per-run 1 gives each a GPU)")
+        return f"ray: tasks on {where}, {self.cpus_per_run:g} CPU and {gpus} per run, {self.threads} thread(s) each"
+
+    def job_env(self) -> dict[str, str]:
+        """What every task's run gets on top of the worker's environment."""
+        # genlab's own settings (cache and data folders) follow the runs; paths are assumed shared
+        env = {**{k: v for k, v in os.environ.items() if k.startswith("GENLAB_")}, **thread_env(self.threads)}
+        if not self.gpus_per_run:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        return env
 
     def _connect(self, ray) -> None:
         if ray.is_initialized():
@@ -65,8 +76,7 @@ class RayExecutor:
         self._connect(ray)
         task = ray.remote(run_job).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
                                            max_retries=0)
-        # genlab's own settings (cache and data folders) follow the runs; paths are assumed shared
-        env = {**{k: v for k, v in os.environ.items() if k.startswith("GENLAB_")}, **thread_env(self.threads)}
+        env = self.job_env()
         refs = [task.remote(Job(j.name, j.args, j.log, {**env, **j.env}, j.cwd)) for j in jobs]
         results: list[JobResult] = []
         remaining = list(refs)

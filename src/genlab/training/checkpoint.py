@@ -55,9 +55,13 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore ``rng_state()``'s output (load checkpoints with ``map_location="cpu"``: the setters take CPU byte
+    tensors only). CUDA states are restored for the GPUs this process sees; a checkpoint written where more were
+    visible keeps its extra states unused (torch.cuda.set_rng_state_all would fail on the first missing one)."""
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        for index, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
 
 
 def save_checkpoint(path: Path, state_dict: dict) -> Path:

@@ -9,8 +9,9 @@ How the loop uses it (see docs/scaling.md):
 - ``train.batch_size`` stays the GLOBAL batch: each rank takes its ``batch_size / world_size`` slice of the
   same epoch permutation, gradients are averaged, so N ranks follow the single-process recipe.
 - The DDP wrappers and per-phase views of the networks are ``genlab.training.ddp``'s.
-- Rank 0 alone writes the run folder; all ranks agree on errors (:func:`run_on_main`), Ctrl-C and NaNs
-  (:func:`any_rank`); logged statistics are averaged (:func:`mean_over_ranks`).
+- Rank 0 alone writes the run folder; all ranks agree on errors (:func:`run_on_main`), Ctrl-C and the clock of
+  ``train.minutes`` and the schedule (:func:`agree`: rank 0's) and NaNs; logged statistics are averaged
+  (:func:`mean_over_ranks`).
 - Evaluation: :func:`collective` hands ``genlab.metrics.evaluate`` the group (:class:`GroupCollective`), and
   the metrics shard their sampling and gather the features themselves.
 """
@@ -166,6 +167,18 @@ def any_rank(flag: bool) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=comm_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def agree(flag: bool, seconds: float) -> tuple[bool, float]:
+    """(``flag`` on any rank, rank 0's ``seconds``) on every rank, in one all-reduce: what the loop decides at a
+    log window (Ctrl-C, and the clock that drives ``train.minutes`` and the learning-rate schedule; each rank's own
+    clock would give the ranks different rates and stopping steps)."""
+    if not group_enabled():
+        return flag, seconds
+    mine = seconds if dist.get_rank() == 0 else -1.0  # seconds >= 0: the maximum is rank 0's
+    t = torch.tensor([1.0 if flag else 0.0, mine], dtype=torch.float64, device=comm_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t[0].item()), float(t[1].item())
 
 
 def mean_over_ranks(t: torch.Tensor) -> torch.Tensor:

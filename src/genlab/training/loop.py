@@ -105,7 +105,8 @@ class Trainer:
         if setup is not None:  # e.g. a text vocabulary built from the captions
             extra.update(setup(data, self.ctx) or {})
         runtime = perf.resolve_runtime(cfg.train, self.device, nets, world_size=world,
-                                       local_world_size=self.dist.local_world_size)
+                                       local_world_size=self.dist.local_world_size,
+                                       double_backward=self.objective.double_backward())
         self.runtime = adjust_runtime(runtime) if adjust_runtime is not None else runtime
         perf.apply_process_settings(self.runtime)
         perf.prepare_networks(nets, self.runtime)  # SyncBatchNorm, channels_last
@@ -138,7 +139,9 @@ class Trainer:
                                        budget_steps(t.epochs, self.batches.steps_per_epoch, t.max_steps),
                                        t.warmup_steps, budget_s=t.minutes * 60.0)
         if resume_from is not None:
-            ckpt = load_checkpoint(resume_from, self.device)
+            # on the CPU: the RNG states must stay CPU byte tensors; weights and optimizer state are copied onto
+            # their parameters' device by load_state_dict
+            ckpt = load_checkpoint(resume_from, "cpu")
             check_against_checkpoint(ckpt["config"], cfg, source=str(resume_from), log=log, data=extra["data_identity"],
                                      saved_data=(ckpt.get("extra") or {}).get("data_identity"))
             self.state.load_state_dict(ckpt, rank=self.dist.rank, world_size=world, source=str(resume_from))
@@ -248,6 +251,10 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
             cb.on_fit_start(trainer)
         step_fn = trainer.step_fn  # read after on_fit_start: a callback may wrap it
         step_end = [cb.on_step_end for cb in cbs if overrides(cb, "on_step_end")]
+        # the seconds the schedule and train.minutes read: under DDP rank 0's, agreed now and at each log window
+        # (each rank's own clock would give the ranks different learning rates, hence different weights)
+        _, agreed = distributed.agree(False, state.seconds)
+        state.seconds = agreed
         if budget_s and state.seconds >= budget_s:
             trainer.log(f"train.minutes={cfg.train.minutes:g} already trained ({state.seconds / 60:.2f} minutes "
                         "in the checkpoint); raise train.minutes to train longer")
@@ -261,22 +268,24 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
                 reporter.reset_clock()
                 while state.step_in_epoch < batches.steps_per_epoch:
                     if schedule is not None:
-                        schedule.apply(state.step, state.seconds)
+                        schedule.apply(state.step, agreed)
                     ctx.step = state.step
                     stats = step_fn(batches.at(perm, state.step_in_epoch))
                     state.step += 1
                     state.seconds = seconds0 + (time.perf_counter() - started)
+                    if not dist.enabled:
+                        agreed = state.seconds
                     state.step_in_epoch += 1
                     reporter.add(state.step, stats, bs)
                     for on_step_end in step_end:
                         on_step_end(trainer)
                     stopping = stop.set
-                    timed_out = bool(budget_s) and state.seconds >= budget_s
+                    timed_out = bool(budget_s) and agreed >= budget_s
                     if state.step % every == 0:
                         trainer.flush()
-                        if dist.enabled:  # ranks agree on Ctrl-C and the time budget at window boundaries
-                            stopping = distributed.any_rank(stop.set)
-                            timed_out = bool(budget_s) and distributed.any_rank(timed_out)
+                        if dist.enabled:  # ranks agree on Ctrl-C and the clock at window boundaries
+                            stopping, agreed = distributed.agree(stop.set, state.seconds)
+                            timed_out = bool(budget_s) and agreed >= budget_s
                     elif dist.enabled:
                         stopping = timed_out = False
                     if stopping:

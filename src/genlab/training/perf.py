@@ -5,14 +5,19 @@
 :class:`Runtime` is written to ``runtime.json`` in the run folder and to every checkpoint
 (``extra["runtime"]``). What ``auto`` picks, and why (measurements in docs/benchmarks.md):
 
-- precision: ``bf16`` autocast on a GPU that supports it (no loss scaling needed), else ``fp32``. On the CPU
+- precision: on a GPU, ``bf16`` autocast where it has bfloat16 units (compute capability 8.0+: Ampere, Hopper; no
+  loss scaling needed), ``fp16`` with loss scaling on Volta and Turing (7.x: fp16 tensor cores, bf16 only emulated,
+  which ``torch.cuda.is_bf16_supported()`` counts as support), ``fp32`` on older GPUs; each asked of the run's own
+  device (:func:`gpu_precision`), not the current one. On the CPU
   float32 stays the default (STYLE principle 10); ``bf16`` is available there on request, and ``auto`` says in
   its note whether this CPU has bfloat16 units (:func:`cpu_bf16_units`: AMX or AVX-512 BF16, where bf16 trained
   1.6x-2.1x faster in docs/benchmarks.md) or not (bf16 is then emulated and several times slower). ``fp16`` is a
   fallback for older GPUs and adds one ``GradScaler`` per optimizer.
 - channels_last: on for models with convolutions (oneDNN on CPU and cuDNN on GPU have faster NHWC kernels).
 - compile: ``torch.compile`` of every network's ``forward`` on CUDA (Triton present); off on the CPU, where
-  compiling costs more than short runs gain (opt in with ``train.compile=true``; needs a C++ compiler).
+  compiling costs more than short runs gain (opt in with ``train.compile=true``; needs a C++ compiler). A network
+  that the objective differentiates twice (a gradient penalty's ``create_graph``: WGAN-GP's critic, R3GAN's D)
+  stays eager: torch.compile's autograd does not support double backward (``Objective.double_backward``).
 - threads: the cores this process may use, split between the ranks on this node.
 - always: fused Adam (foreach RMSprop) on CPU and CUDA; TF32 matmuls/convolutions and cuDNN autotuning on CUDA.
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -74,6 +80,8 @@ class Runtime:
     device: str = "cpu"
     precision: str = "fp32"  # fp32 | bf16 | fp16
     compile: bool = False
+    compiled: tuple[str, ...] = ()  # the networks torch.compile runs (compile=True: all but the twice-differentiated)
+    compile_backend: str = "inductor"  # torch.compile's backend (tests: aot_eager, which needs no code generation)
     channels_last: bool = False
     threads: int = 1
     tf32: bool = False  # TF32 tensor-core matmuls/convolutions for float32 work (CUDA)
@@ -87,6 +95,7 @@ class Runtime:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["notes"] = list(self.notes)
+        d["compiled"] = list(self.compiled)
         return d
 
     @property
@@ -109,7 +118,8 @@ class Runtime:
 
     def describe(self) -> str:
         parts = [self.device, self.precision, f"{self.threads} threads", f"{self.optimizer} optimizer"]
-        parts += [name for name, on in (("channels_last", self.channels_last), ("torch.compile", self.compile),
+        compiled = f"torch.compile ({', '.join(self.compiled)})" if self.compiled else "torch.compile"
+        parts += [name for name, on in (("channels_last", self.channels_last), (compiled, self.compile),
                                         ("TF32", self.tf32), ("SyncBatchNorm", self.sync_batchnorm)) if on]
         if self.world_size > 1:
             parts.append(f"{self.world_size} ranks")
@@ -183,20 +193,38 @@ def _cpu_precision_note() -> str:
             "emulated and slower")
 
 
-def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.Module, *, world_size: int = 1,
-                    local_world_size: int = 1) -> Runtime:
-    """``auto`` settings -> concrete ones for ``device`` and these networks; impossible requests -> ConfigError."""
+def gpu_precision(device: torch.device) -> tuple[str, str]:
+    """(what ``precision=auto`` takes on this GPU, why), from its compute capability."""
+    major, minor = torch.cuda.get_device_capability(device)
+    what = f"{torch.cuda.get_device_name(device)} (compute capability {major}.{minor})"
+    if major >= 8:
+        return "bf16", f"bf16 autocast: {what} has bfloat16 units"
+    if major >= 7:
+        return "fp16", (f"fp16 autocast with loss scaling: {what} has float16 tensor cores and no bfloat16 units "
+                        "(bf16 would be emulated)")
+    return "fp32", f"float32: {what} has no tensor cores"
+
+
+def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.ModuleDict, *, world_size: int = 1,
+                    local_world_size: int = 1, double_backward: Collection[str] = ()) -> Runtime:
+    """``auto`` settings -> concrete ones for ``device`` and these networks; impossible requests -> ConfigError.
+
+    ``double_backward``: the networks the objective differentiates twice (``Objective.double_backward``); they are
+    never compiled."""
     notes: list[str] = []
     cuda = device.type == "cuda"
 
     precision = str(t.precision).lower()
     if precision == "auto":
-        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
-        notes.append(f"precision auto -> {precision}: " + ("bf16 autocast on a GPU that supports it" if cuda else
-                     _cpu_precision_note() if device.type == "cpu" else "float32 on this device"))
-    elif precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
-        raise ConfigError(f"train.precision=bf16 but {torch.cuda.get_device_name(device)} has no bfloat16 "
-                          "support; use train.precision=fp16 (with loss scaling) or fp32")
+        if cuda:
+            precision, why = gpu_precision(device)
+        else:
+            precision, why = "fp32", _cpu_precision_note() if device.type == "cpu" else "float32 on this device"
+        notes.append(f"precision auto -> {precision}: {why}")
+    elif precision == "bf16" and cuda and gpu_precision(device)[0] != "bf16":
+        raise ConfigError(f"train.precision=bf16 but {torch.cuda.get_device_name(device)} has no bfloat16 units "
+                          "(it would emulate them, several times slower); use train.precision=fp16 (with loss "
+                          "scaling) or fp32")
     elif precision != "fp32" and device.type not in ("cpu", "cuda"):
         raise ConfigError(f"train.precision={precision} is supported on cpu and cuda, not {device.type}; "
                           "use train.precision=fp32")
@@ -223,6 +251,15 @@ def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.Module, *, wo
             raise ConfigError("train.compile=true on the CPU needs a C++ compiler (g++ or clang++; set CXX) for "
                               "TorchInductor; install one or use train.compile=false")
 
+    compiled: tuple[str, ...] = ()
+    if compile_:
+        names = list(nets.keys()) if isinstance(nets, nn.ModuleDict) else []
+        compiled = tuple(n for n in names if n not in double_backward)
+        eager = [n for n in names if n in double_backward]
+        if eager:
+            notes.append(f"compile: {', '.join(eager)} stays eager (a gradient penalty differentiates it twice, "
+                         "which torch.compile does not support)")
+
     if t.threads > 0:
         threads = t.threads
     elif device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
@@ -233,7 +270,8 @@ def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.Module, *, wo
         threads = torch.get_num_threads()
 
     return Runtime(
-        device=str(device), precision=precision, compile=bool(compile_), channels_last=bool(channels_last),
+        device=str(device), precision=precision, compile=bool(compile_), compiled=compiled,
+        channels_last=bool(channels_last),
         threads=threads, tf32=cuda, cudnn_benchmark=cuda,
         optimizer="fused" if device.type in ("cpu", "cuda") else "for-loop",
         world_size=world_size, sync_batchnorm=bool(cuda and world_size > 1 and has_batchnorm(nets)),
@@ -295,11 +333,24 @@ def prepare_networks(nets: nn.ModuleDict, rt: Runtime) -> None:
         nets.to(memory_format=torch.channels_last)
 
 
+#: the methods objectives call besides ``forward`` (D.heads, D.features, G.pre_tanh in training/families/); compiled
+#: with it, since ``nn.Module.compile`` covers ``__call__`` only. Every call of a network must be compiled: an eager
+#: BatchNorm call saves its running statistics for backward without bumping their version, and a compiled call of
+#: the same layer before that backward writes them back with a real copy_, which autograd then refuses.
+COMPILED_METHODS = ("heads", "features", "pre_tanh")
+
+
 def compile_networks(nets: nn.ModuleDict, rt: Runtime) -> None:
-    """``torch.compile`` each network's forward in place (state_dict keys and methods stay as they were)."""
-    if rt.compile:
-        for net in nets.values():
-            net.compile()
+    """``torch.compile`` each network in ``rt.compiled`` in place: its ``forward`` and :data:`COMPILED_METHODS`
+    (state_dict keys stay as they were; a compiled method is an attribute of the instance)."""
+    if not rt.compile:
+        return
+    for name in rt.compiled:
+        net = nets[name]
+        for method in COMPILED_METHODS:
+            if callable(getattr(type(net), method, None)):
+                setattr(net, method, torch.compile(getattr(net, method), backend=rt.compile_backend))
+        net.compile(backend=rt.compile_backend)
 
 
 def make_scalers(optimizers: dict, rt: Runtime) -> dict[str, torch.amp.GradScaler | None]:

@@ -41,6 +41,9 @@ class StepContext:
     augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
     cache: dict = field(default_factory=dict)  # per-step scratch shared between phases (cleared each step)
     step: int = 0  # steps done before this one (the loop sets it; lazy regularisation reads it)
+    #: fp16: the running phase's loss scale (a 0-d tensor; TrainStep sets it), which penalties that differentiate
+    #: inside the loss apply to their input gradients (objectives.penalties.input_gradient); None otherwise
+    loss_scale: torch.Tensor | None = None
 
     def z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.model.latent_dim, device=self.device)
@@ -83,6 +86,11 @@ class Objective:
 
     def phases(self) -> list[Phase]:
         raise NotImplementedError
+
+    def double_backward(self) -> tuple[str, ...]:
+        """The networks whose graph a phase differentiates twice (a penalty on input gradients, taken with
+        ``create_graph``): torch.compile cannot run them (perf.resolve_runtime keeps them eager)."""
+        return ()
 
     def state_dict(self) -> dict:
         """What the objective itself learns during a run (moving averages, an adaptive probability), kept in

@@ -46,6 +46,7 @@ class TrainStep:
                                views.get(ph.name)) for ph in phases]
         self._params = {k: list(net.parameters()) for k, net in self.nets.items()}
         self._trainable: frozenset | None = None  # networks whose parameters require grad right now
+        self._one = torch.ones((), device=ctx.device)  # scaler.scale(one): the loss scale, without a sync
 
     def forget_trainable(self) -> None:
         """Someone may have touched ``requires_grad`` (e.g. between two fits): set it afresh next step."""
@@ -76,6 +77,7 @@ class TrainStep:
                     ctx.nets = plan.nets_view
                 for _ in range(phase.repeat):
                     opt.zero_grad(set_to_none=True)
+                    ctx.loss_scale = None if scaler is None else scaler.scale(self._one)
                     with autocast():
                         loss, s = phase.fn(batch, ctx)
                     if scaler is None:
@@ -90,6 +92,7 @@ class TrainStep:
                 stats.update(s)
         finally:
             ctx.nets = nets
+            ctx.loss_scale = None
         if self.ema is not None:
             self.ema.update(self.nets["G"])
         return stats

@@ -33,9 +33,10 @@ that callers passing them keep working).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -113,6 +114,35 @@ def as_uint8(images: torch.Tensor) -> torch.Tensor:
         raise GenlabError(f"images must be uint8 or float in [-1, 1], got {images.dtype}")
     check_finite(images, "images")
     return to_uint8(images)
+
+
+@contextlib.contextmanager
+def full_float32(device: torch.device) -> Iterator[None]:
+    """On a GPU: IEEE float32 matmuls and convolutions (no TF32) and no cuDNN autotuning while the block runs; the
+    settings are put back afterwards. Training turns both on for the whole process (perf.apply_process_settings),
+    and they move features in their last digits (TF32 keeps 10 mantissa bits), so reference statistics cached by
+    a training run would differ from those ``genlab eval`` computes. Nothing changes on other devices."""
+    if device.type != "cuda":
+        yield
+        return
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    conv = getattr(cudnn, "conv", None)
+    new_api = hasattr(matmul, "fp32_precision") and hasattr(conv, "fp32_precision")  # PyTorch >= 2.9 (as perf.py)
+    saved = ((matmul.fp32_precision, conv.fp32_precision) if new_api else (matmul.allow_tf32, cudnn.allow_tf32),
+             cudnn.benchmark)
+    try:
+        if new_api:
+            matmul.fp32_precision = conv.fp32_precision = "ieee"
+        else:
+            matmul.allow_tf32 = cudnn.allow_tf32 = False
+        cudnn.benchmark = False
+        yield
+    finally:
+        if new_api:
+            matmul.fp32_precision, conv.fp32_precision = saved[0]
+        else:
+            matmul.allow_tf32, cudnn.allow_tf32 = saved[0]
+        cudnn.benchmark = saved[1]
 
 
 class FeatureExtractor:
@@ -204,16 +234,17 @@ class FeatureExtractor:
         if images.shape[1] not in (1, 3):
             raise GenlabError(f"extractor {self.name!r} takes 1- or 3-channel images, got {images.shape[1]}")
         feats, logits = [], []
-        for i in range(0, images.shape[0], self.batch_size):
-            # Canonical channels-last strides whatever the images' source (e.g. decoded HWC arrays with C=1):
-            # the same conv kernels run, hence bitwise the same features; channels-last is also ~1.4x faster
-            # through oneDNN convolutions on CPU.
-            batch = images[i : i + self.batch_size].to(self.device)
-            x = to_float(torch.empty_like(batch, memory_format=torch.channels_last).copy_(batch))
-            x = to_input(x, self.resolution, self.channels, self.resize)
-            f, logit = self.net(x.contiguous(memory_format=torch.channels_last))
-            feats.append(f.float().cpu())
-            logits.append(logit.float().cpu())
+        with full_float32(self.device):  # the same numbers whatever speed settings training left on
+            for i in range(0, images.shape[0], self.batch_size):
+                # Canonical channels-last strides whatever the images' source (e.g. decoded HWC arrays with C=1):
+                # the same conv kernels run, hence bitwise the same features; channels-last is also ~1.4x faster
+                # through oneDNN convolutions on CPU.
+                batch = images[i : i + self.batch_size].to(self.device)
+                x = to_float(torch.empty_like(batch, memory_format=torch.channels_last).copy_(batch))
+                x = to_input(x, self.resolution, self.channels, self.resize)
+                f, logit = self.net(x.contiguous(memory_format=torch.channels_last))
+                feats.append(f.float().cpu())
+                logits.append(logit.float().cpu())
         if not feats:
             return torch.empty(0, self.feature_dim), torch.empty(0, self.num_classes)
         return torch.cat(feats), torch.cat(logits)

@@ -39,7 +39,8 @@ class AdversarialObjective(Objective):
         if getattr(o, "lecam", 0.0) > 0:
             self.lecam_ema = LeCamEMA(o.lecam_decay)
         if getattr(o, "ada_target", 0.0) > 0:
-            self.ada = AdaptiveAugment(self.cfg.train.diffaugment, o.ada_target, o.ada_interval, o.ada_images)
+            self.ada = AdaptiveAugment(self.cfg.train.diffaugment, o.ada_target, o.ada_interval, o.ada_images,
+                                       deferred=device.type == "cuda")  # no GPU sync per interval
             ctx.augment = self.ada
         return ctx
 
@@ -55,7 +56,8 @@ class AdversarialObjective(Objective):
             stats["lecam"] = lc.detach()
         if self.ada is not None:
             self.ada.observe(real_logits, distributed.mean_over_ranks if distributed.group_enabled() else None)
-            stats["ada_p"] = real_logits.new_tensor(self.ada.p, dtype=torch.float32)
+            # a fill, not new_tensor: a host-to-device copy from pageable memory would wait for the stream
+            stats["ada_p"] = torch.full((), self.ada.p, dtype=torch.float32, device=real_logits.device)
         return d_loss
 
     def state_dict(self) -> dict:
@@ -102,7 +104,7 @@ class AdversarialObjective(Objective):
         if not loss.probabilities:  # the critic's estimate of the distance between real and fake
             stats["critic_gap"] = (real_logits.detach().mean() - fake_logits.detach().mean())
         if self.penalty:
-            gp = gradient_penalty(lambda x: self.score(ctx, x, c), real, fake, o.grad_penalty)
+            gp = gradient_penalty(lambda x: self.score(ctx, x, c), real, fake, o.grad_penalty, scale=ctx.loss_scale)
             d_loss = d_loss + gp
             stats["gp"] = gp.detach()
         d_loss = self.regularise_d(d_loss, real_logits, fake_logits, stats)
@@ -119,6 +121,9 @@ class AdversarialObjective(Objective):
         else:
             g_loss = ctx.loss.g_loss(fake_logits)
         return g_loss, {"loss_G": g_loss.detach()}
+
+    def double_backward(self) -> tuple[str, ...]:
+        return ("D",) if self.penalty else ()
 
     def clip_d(self, ctx: StepContext) -> None:
         clip_weights(ctx.nets["D"], self.opts.clip_value)

@@ -28,6 +28,9 @@ class R3GANObjective(AdversarialObjective):
         ctx.cache["r3gan_regularised"] = True
         return True
 
+    def double_backward(self) -> tuple[str, ...]:
+        return ("D",) if self.opts.gamma else ()  # R1 and R2 differentiate D's input gradients
+
     def d_phase(self, batch: Batch, ctx: StepContext):
         o, loss = self.opts, ctx.loss
         n = batch.x.shape[0]
@@ -42,8 +45,8 @@ class R3GANObjective(AdversarialObjective):
         stats = {"D(x)": real_logits.detach().mean(), "D(G(z))": fake_logits.detach().mean(),
                  "critic_gap": real_logits.detach().mean() - fake_logits.detach().mean()}
         if reg:
-            r1 = zero_centered_penalty(real_logits, real)
-            r2 = zero_centered_penalty(fake_logits, fake)
+            r1 = zero_centered_penalty(real_logits, real, ctx.loss_scale)
+            r2 = zero_centered_penalty(fake_logits, fake, ctx.loss_scale)
             d_loss = d_loss + (o.reg_every * o.gamma / 2) * (r1 + r2)
             ctx.cache["r3gan_r1"], ctx.cache["r3gan_r2"] = r1.detach() * o.reg_every, r2.detach() * o.reg_every
         # every D update reports the same keys (the step's, also after its regularised update); 0 on steps without
