@@ -40,6 +40,8 @@ class JobResult:
     seconds: float
     log: Path
     host: str = ""
+    pid: int = 0  # the process that ran the job's command (0: the sweep's own loop, the local executor)
+    ray_task: str = ""  # the Ray task that ran it (ray executor), from Ray's runtime context
 
     @property
     def ok(self) -> bool:
@@ -78,7 +80,7 @@ def run_job(job: Job) -> JobResult:
     cwd = job.cwd if job.cwd and Path(job.cwd).is_dir() else None
     with _open_log(job) as f:
         proc = subprocess.run(command(job), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-    return JobResult(job.name, proc.returncode, time.perf_counter() - t0, job.log, socket.gethostname())
+    return JobResult(job.name, proc.returncode, time.perf_counter() - t0, job.log, socket.gethostname(), os.getpid())
 
 
 class LocalExecutor:
