@@ -248,6 +248,19 @@ def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 120) -> 
     raise AssertionError(f"no {needle!r} within {timeout}s")
 
 
+def wait_for_file(proc: subprocess.Popen, path: Path, timeout: float = 120) -> None:
+    """Wait until ``path`` exists; fail at once when the command ended first, and after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while not path.is_file():
+        if proc.poll() is not None:
+            raise AssertionError(f"ended (exit {proc.returncode}) before writing {path}: {proc.stderr.read()}")
+        if time.time() > deadline:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError(f"no {path} within {timeout}s")
+        time.sleep(0.05)
+
+
 def interrupt(proc: subprocess.Popen, after_s: float = 1.0) -> str:
     time.sleep(after_s)
     assert proc.poll() is None, "finished before Ctrl-C; the test needs a longer command"
@@ -270,8 +283,7 @@ def test_ctrl_c_in_train_saves_a_checkpoint_and_says_how_to_resume(world, tmp_pa
     proc = start(["train", *COMMON, f"data.root={world['data']}", "train.epochs=1000", "train.batch_size=4",
                   "--run-dir", str(run)], world["env"], tmp_path)
     wait_for_line(proc, "runtime:")
-    while not (run / "metrics.jsonl").is_file():  # the first step is done
-        time.sleep(0.05)
+    wait_for_file(proc, run / "metrics.jsonl")  # the first step is done
     line = interrupt(proc, 0.2)
     ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
     assert "interrupted at step" in line and f"saved checkpoint {ckpts[-1]}" in line
@@ -313,9 +325,7 @@ def test_ctrl_c_in_sweep_names_the_finished_runs_and_how_to_continue(world, tmp_
     proc = start(["sweep", str(tmp_path / "s.yaml"), "--out", str(out), "--threads", "1"], world["env"], tmp_path)
     wait_for_line(proc, "[1/2] epochs=1/seed=0 ok")
     second = out / "epochs=1000" / "seed=0"
-    deadline = time.time() + 120
-    while not (second / "metrics.jsonl").is_file() and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for_file(proc, second / "metrics.jsonl")
     line = interrupt(proc, 0.2)
     assert "sweep interrupted (Ctrl-C): 1 of 2 run(s) finished (epochs=1/seed=0)" in line
     assert "checkpointed and stopped: epochs=1000/seed=0" in line and "same `genlab sweep` command again" in line
