@@ -74,6 +74,7 @@ def test_round_trip_gives_identical_tensors_and_the_same_next_step(tmp_path):
     sd = through_file(a.state.state_dict(runtime=a.runtime.as_dict()))
     assert set(sd) == CHECKPOINT_KEYS
     assert sd["step"] == 2 and sd["step_in_epoch"] == 2 and sd["extra"]["best"] == 12.5
+    assert sd["extra"]["runtime"] == a.runtime.as_dict() and sd["extra"]["world_size"] == 1
     b = trainer(tmp_path / "b", ["train.seed=1"])  # other initial weights
     assert not torch.equal(next(a.state.nets["G"].parameters()), next(b.state.nets["G"].parameters()))
     b.state.load_state_dict(sd)
@@ -204,3 +205,9 @@ def test_a_resume_into_another_model_names_the_checkpoint_and_the_fix(tmp_path):
                           "(hidden_dim=8), the config asks for model.name=dcgan (hidden_dim=16)"), msg
     assert msg.endswith("; resume the run that wrote it (its own --resume folder), or start a new run for this "
                         "config"), msg
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_the_ema_follows_the_config(warmup, tmp_path):
+    t = trainer(tmp_path / "a", [f"train.ema_warmup={warmup}"])
+    assert (t.state.ema.decay, t.state.ema.warmup) == (0.9, warmup)
