@@ -3,7 +3,8 @@
 ``make mutate`` runs every module below; ``python scripts/mutate.py rundir io`` runs some. Each module gets its own
 scratch copy of the repository under ``build/mutate/<name>/`` (src/, tests/, configs/, pyproject.toml and a
 setup.cfg holding that module's mutmut options), so runs never touch the work tree and a later run resumes where
-the last one stopped (mutmut keeps its results in ``build/mutate/<name>/mutants/``). At the end it prints, per
+the last one stopped (mutmut keeps its results in ``build/mutate/<name>/mutants/``; ``--fresh`` starts over,
+which is needed to test survivors again after the tests changed). At the end it prints, per
 module, the mutants killed and those that survived, and writes the same table to ``build/mutate/summary.md``;
 ``cd build/mutate/<name> && mutmut show NAME`` shows one mutant's diff.
 
@@ -51,10 +52,14 @@ def setup_cfg(module: str, tests: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prepare(name: str) -> Path:
-    """The module's scratch copy, refreshed from the work tree (mutmut regenerates mutants of changed files)."""
+def prepare(name: str, fresh: bool = False) -> Path:
+    """The module's scratch copy, refreshed from the work tree (mutmut regenerates mutants of changed files).
+    ``fresh``: forget earlier results (mutmut keeps a survivor's verdict until its function changes, even when
+    the tests did)."""
     module, tests = MODULES[name]
     work = OUT / name
+    if fresh and (work / "mutants").is_dir():
+        shutil.rmtree(work / "mutants")
     work.mkdir(parents=True, exist_ok=True)
     for item in COPY:
         src, dst = ROOT / item, work / item
@@ -90,8 +95,8 @@ def sampled(names: list[str], every: int) -> list[str]:
     return [n for n in names if int(hashlib.sha1(n.encode()).hexdigest(), 16) % every == 0]
 
 
-def run(name: str, sample: int, children: int) -> dict[str, str]:
-    work = prepare(name)
+def run(name: str, sample: int, children: int, fresh: bool = False) -> dict[str, str]:
+    work = prepare(name, fresh)
     names: list[str] = []
     if sample > 1:
         names = sorted(results(work))
@@ -132,6 +137,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("modules", nargs="*", help=f"modules to mutate: {', '.join(MODULES)} (default: all)")
     ap.add_argument("--sample", type=int, default=1, help="test every N-th mutant (stable choice; default all)")
+    ap.add_argument("--fresh", action="store_true", help="test every mutant again (after the tests changed)")
     ap.add_argument("--max-children", type=int, default=1, help="mutants tested at a time (default 1)")
     args = ap.parse_args()
     if shutil.which("mutmut", path=str(Path(sys.executable).parent)) is None:
@@ -142,7 +148,7 @@ def main() -> None:
     all_results = {}
     for name in args.modules or list(MODULES):
         print(f"mutate {name}: {MODULES[name][0]} against {' '.join(MODULES[name][1])}", flush=True)
-        all_results[name] = run(name, args.sample, args.max_children)
+        all_results[name] = run(name, args.sample, args.max_children, args.fresh)
         text = summary({name: all_results[name]}, args.sample)
         (OUT / name / "summary.md").write_text(text)
         print(text, flush=True)
