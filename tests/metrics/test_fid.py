@@ -8,6 +8,7 @@ import pytest
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from genlab.errors import GenlabError
 from genlab.metrics.fid import (
     cholesky_factor,
     fid_from_stats,
@@ -145,3 +146,27 @@ def test_trace_sqrt_product_matches_explicit_symmetric_root():
         w = np.linalg.eigvalsh(r @ s2 @ r)
         assert trace_sqrt_product(s1, s2) == pytest.approx(np.sqrt(np.clip(w, 0, None)).sum(), rel=1e-7)
         assert trace_sqrt_product(s1, s2) == pytest.approx(trace_sqrt_product(s2, s1), rel=1e-7)
+
+
+def test_bad_statistics_are_refused_by_name():
+    """Each argument's problem names that argument: a non-square or 1-D covariance, a NaN, shapes that differ."""
+    mu, sigma = np.zeros(3), np.eye(3)
+    for args, where in [((mu, np.ones((3, 4)), mu, sigma), "sigma1 must be a square matrix, got shape (3, 4)"),
+                        ((mu, sigma, mu, np.ones(3)), "sigma2 must be a square matrix, got shape (3,)")]:
+        with pytest.raises(ValueError) as e:
+            frechet_distance(*args)
+        assert str(e.value) == where
+    for i, name in enumerate(["mu1", "sigma1", "mu2", "sigma2"]):
+        args = [mu, sigma, mu, sigma]
+        args[i] = args[i].copy()
+        args[i].flat[1] = np.nan
+        with pytest.raises(GenlabError) as e:
+            frechet_distance(*args)
+        assert str(e.value).startswith(f"{name} contain 1 NaN or infinite value(s)"), e.value
+    # each mismatch alone: the means, the covariances, the covariances against the means
+    for args, shapes in [((mu, sigma, np.zeros(4), sigma), "mu (3,) vs (4,), sigma (3, 3) vs (3, 3)"),
+                         ((mu, sigma, mu, np.eye(4)), "mu (3,) vs (3,), sigma (3, 3) vs (4, 4)"),
+                         ((np.zeros(4), sigma, np.zeros(4), sigma), "mu (4,) vs (4,), sigma (3, 3) vs (3, 3)")]:
+        with pytest.raises(ValueError) as e:
+            frechet_distance(*args)
+        assert str(e.value) == f"shapes differ: {shapes}"
