@@ -5,6 +5,7 @@ import warnings
 import mpmath
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
@@ -170,3 +171,23 @@ def test_bad_statistics_are_refused_by_name():
         with pytest.raises(ValueError) as e:
             frechet_distance(*args)
         assert str(e.value) == f"shapes differ: {shapes}"
+
+
+def test_one_feature_is_the_closed_form():
+    """FID of N(0, 1) and N(1, 4) in one dimension: 1 + 1 + 4 - 2 * sqrt(1 * 4) = 2 (a 1x1 matrix route)."""
+    assert frechet_distance(np.zeros(1), [[1.0]], np.ones(1), [[4.0]]) == pytest.approx(2.0, rel=1e-12)
+    assert trace_sqrt_product([[1.0]], [[4.0]]) == pytest.approx(2.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("d", [2, 4, 7])
+def test_few_features_match_the_sqrtm_route(d):
+    """Small feature sizes too: LAPACK's unblocked sygst leaves the other triangle as it was, so reading the wrong
+    one shows here (at 64 features the blocked code happens to fill both)."""
+    _, mu1, s1 = gaussian_stats(d, 50, seed=d)
+    _, mu2, s2 = gaussian_stats(d, 60, seed=d + 10, shift=0.3, scale=1.5)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(frechet_distance_sqrtm(mu1, s1, mu2, s2), rel=1e-10)
+    assert trace_sqrt_product(s1, s2) == pytest.approx(np.trace(scipy.linalg.sqrtm(s1 @ s2)).real, rel=1e-10)
+    with pytest.raises(ValueError, match="sigma2 must be a square matrix"):
+        trace_sqrt_product(s1, np.ones(d + 1))
+    with pytest.raises(ValueError, match="sigma1 must be a square matrix"):
+        trace_sqrt_product(np.ones(d + 1), s2)
