@@ -2,18 +2,19 @@
 
 ``make mutate`` runs every module below; ``python scripts/mutate.py rundir io`` runs some. Each module gets its own
 scratch copy of the repository under ``build/mutate/<name>/`` (src/, tests/, configs/, pyproject.toml and a
-setup.cfg holding that module's mutmut options), so runs never touch the work tree and a later run resumes where
-the last one stopped (mutmut keeps its results in ``build/mutate/<name>/mutants/``; ``--fresh`` starts over,
-which is needed to test survivors again after the tests changed). At the end it prints, per
-module, the mutants killed and those that survived, and writes the same table to ``build/mutate/summary.md``;
-``cd build/mutate/<name> && mutmut show NAME`` shows one mutant's diff.
+setup.cfg holding that module's mutmut options), so runs never touch the work tree. mutmut keeps its results in
+``build/mutate/<name>/mutants/``: a later run continues where the last one stopped; ``--retest`` tests again
+only the mutants not killed yet (the quick way to see what new tests kill); ``--fresh`` starts over. At the end
+it prints, per module, the mutants killed and those that survived, and writes the same table to
+``build/mutate/summary.md`` (and ``build/mutate/<name>/summary.md``); ``cd build/mutate/<name> && mutmut show
+NAME`` shows one mutant's diff.
 
 The tests run in-process (mutmut forks a warm pytest per mutant), so tests that only drive the ``genlab``
 executable in a subprocess cannot see a mutant: they are left out of a module's selection, as are the slow ones
 whose checks a faster test in the selection already makes.
 
 ``--sample N``: test only every N-th mutant of each module (chosen by a stable hash of the mutant's name, so the
-same ones every time), for a quick look; the full runs are the default.
+same ones every time), for modules whose full run is too long on a small machine.
 """
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def sampled(names: list[str], every: int) -> list[str]:
     return [n for n in names if int(hashlib.sha1(n.encode()).hexdigest(), 16) % every == 0]
 
 
-def run(name: str, sample: int, children: int, fresh: bool = False) -> dict[str, str]:
+def run(name: str, sample: int, children: int, fresh: bool = False, retest: bool = False) -> dict[str, str]:
     work = prepare(name, fresh)
     names: list[str] = []
     if sample > 1:
@@ -106,11 +107,15 @@ def run(name: str, sample: int, children: int, fresh: bool = False) -> dict[str,
         if not names:
             raise SystemExit(f"mutate {name}: mutmut produced no mutants; see {work}")
         names = sampled(names, sample)
+    chosen = set(names)  # the sample (empty: every mutant)
+    if retest:  # the mutants not killed yet, named: mutmut tests a named mutant again with the current tests
+        names = sorted(k for k, v in results(work).items() if v != "killed" and (not chosen or k in chosen))
+        if not names:
+            return {k: v for k, v in results(work).items() if not chosen or k in chosen}
     r = mutmut(work, "run", "--max-children", str(children), *names)
     if r.returncode != 0:
         raise SystemExit(f"mutate {name}: mutmut run failed:\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
-    found = results(work)
-    return {k: v for k, v in found.items() if not names or k in names}
+    return {k: v for k, v in results(work).items() if not chosen or k in chosen}
 
 
 def summary(all_results: dict[str, dict[str, str]], sample: int) -> str:
@@ -138,6 +143,8 @@ def main() -> None:
     ap.add_argument("modules", nargs="*", help=f"modules to mutate: {', '.join(MODULES)} (default: all)")
     ap.add_argument("--sample", type=int, default=1, help="test every N-th mutant (stable choice; default all)")
     ap.add_argument("--fresh", action="store_true", help="test every mutant again (after the tests changed)")
+    ap.add_argument("--retest", action="store_true",
+                    help="test again only the mutants not killed yet (after new tests; killed ones stay killed)")
     ap.add_argument("--max-children", type=int, default=1, help="mutants tested at a time (default 1)")
     args = ap.parse_args()
     if shutil.which("mutmut", path=str(Path(sys.executable).parent)) is None:
@@ -148,7 +155,7 @@ def main() -> None:
     all_results = {}
     for name in args.modules or list(MODULES):
         print(f"mutate {name}: {MODULES[name][0]} against {' '.join(MODULES[name][1])}", flush=True)
-        all_results[name] = run(name, args.sample, args.max_children, args.fresh)
+        all_results[name] = run(name, args.sample, args.max_children, args.fresh, args.retest)
         text = summary({name: all_results[name]}, args.sample)
         (OUT / name / "summary.md").write_text(text)
         print(text, flush=True)
