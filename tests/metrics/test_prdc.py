@@ -133,3 +133,6 @@ def test_bad_features_are_refused_by_name():
         prdc(x[:, 0], x)
     with pytest.raises(ValueError, match="^feature sizes differ: 3 vs 2$"):
         prdc(x, x[:, :2])
+    with pytest.raises(GenlabError, match="^k-NN radii with k=3 need more than 3 samples, got 3$"):
+        knn_radii_sq(x[:3], k=3)
+    assert knn_radii_sq(x[:4], k=3).shape == (4,)
