@@ -256,6 +256,10 @@ def test_a_resume_sets_a_corrupt_newest_checkpoint_aside_and_names_it(tmp_path):
     assert lines == ["checkpoints/step_000000004.pt is corrupt (the file is empty, kept as step_000000004.pt.corrupt); "
                      "resuming from step_000000002.pt"], lines
     assert not newest.exists() and (run.checkpoints / "step_000000004.pt.corrupt").read_bytes() == b""
+    newest.write_bytes(b"")
+    lines.clear()
+    assert resume_checkpoint(run, lines.append, set_aside=False) == older and newest.exists()
+    assert lines == ["checkpoints/step_000000004.pt is corrupt (the file is empty); resuming from step_000000002.pt"]
     torch.save({"w": 1}, newest)  # a readable file that is no checkpoint is not skipped
     with pytest.raises(NotACheckpoint):
         resume_checkpoint(run, lines.append)
