@@ -129,7 +129,7 @@ def summary(all_results: dict[str, dict[str, str]], sample: int) -> str:
                 other[v] = other.get(v, 0) + 1
         rows.append(f"| {MODULES[name][0]} | {len(res)} | {killed} | {len(survived)} | "
                     f"{', '.join(f'{k} {n}' for k, n in sorted(other.items())) or '-'} |")
-    note = f"\nA sample: every {sample}th mutant by a stable hash of its name.\n" if sample > 1 else ""
+    note = f"\nA sample: 1 in {sample} mutants, chosen by a stable hash of the name.\n" if sample > 1 else ""
     lists = []
     for name, res in all_results.items():
         survived = sorted(k for k, v in res.items() if v == "survived")
