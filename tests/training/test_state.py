@@ -181,14 +181,16 @@ def test_each_rank_takes_its_own_rng_stream(tmp_path):
 
 
 def test_older_checkpoints_without_newer_entries_load(tmp_path):
-    """No world_size (one process), no EMA update count (the step's), no EMA at all (the EMA is kept)."""
+    """No world_size (one process), no trained seconds (0), no EMA update count (the step's), no EMA at all (the
+    EMA is kept)."""
     a = trainer(tmp_path / "a")
     advance(a, epoch_permutation(0, 0, 64), 3)
     sd = through_file(a.state.state_dict())
-    del sd["extra"]["world_size"], sd["ema"]["num_updates"]
+    del sd["extra"]["world_size"], sd["extra"]["train_seconds"], sd["ema"]["num_updates"]
     b = trainer(tmp_path / "b")
+    b.state.seconds = 5.0
     b.state.load_state_dict(sd)
-    assert b.state.ema._updates == 3 and b.state.step == 3
+    assert b.state.ema._updates == 3 and b.state.step == 3 and b.state.seconds == 0.0
     sd["ema"] = None
     c = trainer(tmp_path / "c")
     before = {k: v.clone() for k, v in c.state.ema.state_dict().items()}
