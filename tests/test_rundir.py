@@ -281,6 +281,7 @@ def test_records_survive_a_bad_line_in_the_middle_and_truncation_ends_lines(tmp_
     run.truncate_records(2)
     run.append_record({"step": 3})
     assert run.read_records() == [{"step": 1}, {"note": "no step"}, {"step": 2}, {"step": 3}]
+    assert run.metrics.read_text() == '{"step": 1}\n{"note": "no step"}\n{"step": 2}\n{"step": 3}\n'
 
 
 def test_small_json_files_take_numpy_and_torch_numbers(tmp_path):
@@ -304,6 +305,10 @@ def test_a_folder_without_a_config_and_a_config_that_is_no_mapping_are_named(tmp
     assert run.read_config_text() == "- a\n- b\n"
     with pytest.raises(ConfigError, match="holds a YAML list, not a genlab config mapping; restore it from a "):
         run.read_config()
+    run.write_config("5\n")
+    with pytest.raises(ConfigError, match="holds a YAML int, not a genlab config mapping"):
+        run.read_config()
+    assert RunDir.of(run) is run
     run.write_config("model: {name: dcgan\n")
     with pytest.raises(ConfigError) as e:
         run.read_config()
