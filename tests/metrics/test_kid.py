@@ -100,3 +100,8 @@ def test_the_defaults_are_100_subsets_of_1000_seed_0():
     assert (r.subsets, r.subset_size) == (100, 20)
     assert r == kernel_inception_distance(a[:20], b[:30], subsets=100, subset_size=1000, seed=0)
     assert r.mean != kernel_inception_distance(a[:20], b[:30], seed=1).mean
+
+
+def test_the_kernel_defaults_to_the_cubic_with_offset_1():
+    x, y = np.random.default_rng(0).normal(size=(5, 4)), np.random.default_rng(1).normal(size=(6, 4))
+    assert np.allclose(polynomial_kernel(x, y), (x @ y.T / 4 + 1) ** 3, rtol=1e-12)

@@ -136,3 +136,9 @@ def test_bad_features_are_refused_by_name():
     with pytest.raises(GenlabError, match="^k-NN radii with k=3 need more than 3 samples, got 3$"):
         knn_radii_sq(x[:3], k=3)
     assert knn_radii_sq(x[:4], k=3).shape == (4,)
+
+
+def test_the_defaults_are_k_3():
+    x = np.random.default_rng(0).normal(size=(12, 3))
+    assert prdc(x[:6], x[6:]) == prdc(x[:6], x[6:], k=3, block=1024)
+    assert torch.equal(knn_radii_sq(x), knn_radii_sq(x, k=3, block=1024))
