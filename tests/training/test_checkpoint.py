@@ -232,6 +232,10 @@ def test_the_older_checkpoint_and_pruning_follow_the_step_order(tmp_path):
         load_checkpoint(files[2])
     assert str(e.value) == (f"checkpoint {files[2]} is corrupt (the file is empty); use the older {files[1]} instead "
                             "(pass it to --checkpoint; `genlab train --resume` falls back to it by itself)")
+    files[2].write_bytes(b"not a checkpoint\n")  # not empty: the cause is what torch said
+    with pytest.raises(CorruptCheckpoint) as e:
+        load_checkpoint(files[2])
+    assert e.value.cause.startswith("UnpicklingError: ") and "the file is empty" not in str(e.value), e.value
     prune(files, 0)
     assert all(p.exists() for p in files)
     prune(files, 2)
