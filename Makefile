@@ -78,3 +78,14 @@ bench: install
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# Mutation testing (mutmut) of the modules where a silent mistake costs users most, each against its own fast
+# tests (scripts/mutate.py; docs/contributing.md). Long (an hour or more on 2 cores) and not part of `make test`;
+# MUTATE_ARGS picks modules or a sample, e.g. MUTATE_ARGS="io fid --sample 3".
+MUTMUT_SPEC ?= mutmut==3.8.1
+MUTATE_ARGS ?=
+.PHONY: mutate
+mutate: dev
+	$(PY) -m pip install -q "$(MUTMUT_SPEC)"
+	$(PY) -m pip check
+	nice -n 15 $(PY) scripts/mutate.py $(MUTATE_ARGS)

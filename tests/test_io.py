@@ -18,6 +18,7 @@ from genlab.io import (
     atomic_write,
     atomic_write_bytes,
     atomic_write_text,
+    cache_dir,
     make_temp_dir,
     temp_name,
 )
@@ -123,5 +124,37 @@ def test_a_file_size_limit_is_an_oserror_naming_the_file_and_nothing_is_left(tmp
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, old_handler)
     assert e.value.errno == errno.EFBIG and e.value.filename == str(target)
+    assert e.value.strerror == os.strerror(errno.EFBIG)  # what the CLI's one line says
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]
+
+
+def test_missing_folders_are_made_and_the_bytes_land_whole(tmp_path):
+    data = bytes(range(256)) * 3
+    target = atomic_write_bytes(tmp_path / "a" / "b" / "c.bin", data)
+    assert target == tmp_path / "a" / "b" / "c.bin" and target.read_bytes() == data
+    folder = make_temp_dir(tmp_path / "x" / "y", ".staged-")
+    assert folder.is_dir() and folder.parent == tmp_path / "x" / "y" and list(folder.iterdir()) == []
+
+
+def test_a_temporary_folder_name_taken_already_is_skipped(monkeypatch, tmp_path):
+    """A name collision (forced: the random suffix repeats) makes a new name, never reuses the folder."""
+    taken = tmp_path / f".staged-{os.getpid()}.aaaa"
+    taken.mkdir()
+    (taken / "other.txt").write_text("someone else's")
+    suffixes = iter(["aaaa", "aaaa", "bbbb"])
+    monkeypatch.setattr("secrets.token_hex", lambda _n: next(suffixes))
+    folder = make_temp_dir(tmp_path, ".staged-")
+    assert folder == tmp_path / f".staged-{os.getpid()}.bbbb" and folder.is_dir()
+    assert (taken / "other.txt").read_text() == "someone else's"
+
+
+def test_the_cache_folder_follows_genlab_then_xdg_then_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("GENLAB_CACHE_DIR", raising=False)
+    assert cache_dir() == tmp_path / "home" / ".cache" / "genlab"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "genlab"
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,9 +14,10 @@ import pytest
 import torch
 import yaml
 
+from genlab.config import to_dict
 from genlab.errors import ConfigError
 from genlab.recipe import load_config
-from genlab.resume import resume_config
+from genlab.resume import check_against_checkpoint, check_resume, resume_config
 from genlab.rundir import RunDir
 from genlab.training.loop import train
 
@@ -83,7 +85,11 @@ def test_a_data_root_with_other_images_is_refused_and_a_copy_is_accepted(run, ti
     partial.write_bytes(b"half a checkpoint")
     with pytest.raises(ConfigError) as e:
         train(cfg, run, resume=True, log=lambda *_: None)
-    assert f"data.root {other} holds different images than the run was trained on (64x1x28x28 images" in str(e.value)
+    saved_sha = torch.load(last_checkpoint(run), weights_only=True)["extra"]["data_identity"]["sha256"]
+    assert re.search(rf"data\.root {re.escape(str(other))} holds different images than the run was trained on "
+                     rf"\(64x1x28x28 images, sha256 (?!{saved_sha[:12]})[0-9a-f]{{12}} now, 64x1x28x28 images, "
+                     rf"sha256 {saved_sha[:12]} in the checkpoint\); point data\.root at the run's data \(it was "
+                     rf"{re.escape(str(tiny_fmnist))}\), or start a new run$", str(e.value)), str(e.value)
     after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"}
     assert after == before, "a refused resume changed the run folder (config.yaml keeps the trained-on data.root)"
     assert not partial.exists(), "the unfinished checkpoint write was not cleaned up under the lock"
@@ -104,6 +110,40 @@ def test_an_old_checkpoint_without_the_data_identity_is_accepted_and_said(run, t
     trainer = train(resume_config(RunDir.of(run), ["train.epochs=2"]), run, resume=True, log=lines.append)
     assert trainer.state.step == 4
     notes = [line for line in lines if "does not record which training images" in line]
-    assert len(notes) == 1 and str(path) in notes[0]
+    assert notes == [f"note: {path} does not record which training images it was trained on (written by an older "
+                     "genlab); the data is not checked against it"], notes
     ckpt = torch.load(last_checkpoint(run), weights_only=True)  # the next checkpoint records them
     assert ckpt["extra"]["data_identity"]["shape"] == [64, 1, 28, 28]
+
+
+def test_the_resume_policy_lets_length_logging_and_evaluation_change_and_nothing_else():
+    saved = load_config(None, ["model.name=dcgan"])
+    fine = load_config(None, ["model.name=dcgan", "train.epochs=7", "log.every_steps=3", "eval.every=2",
+                              "name=other", "train.threads=1"])
+    assert check_resume(saved, fine) == []
+    changed = load_config(None, ["model.name=dcgan", "model.hidden_dim=16", "train.g_opt.lr=0.1", "train.epochs=7"])
+    assert check_resume(saved, changed) == ["model.hidden_dim", "train.g_opt.lr"]
+
+
+def test_a_changed_objective_option_is_named_with_both_values():
+    saved = to_dict(load_config(None, ["objective.lecam=0.1"]))
+    requested = load_config(None, ["objective.lecam=0.2", "objective.lecam_decay=0.9"])
+    with pytest.raises(ConfigError) as e:
+        check_against_checkpoint(saved, requested, source="step_2.pt")
+    assert str(e.value) == ("cannot resume from step_2.pt: the requested config differs from the one stored in the "
+                            "checkpoint in objective.lecam (0.1 -> 0.2), objective.lecam_decay (0.99 -> 0.9) (was "
+                            "config.yaml edited?); put those keys back, or start a new run (another --run-dir) for a "
+                            "different config"), str(e.value)
+
+
+def test_a_resume_with_a_recipe_takes_the_recipe(run, tmp_path):
+    """`genlab train RECIPE --resume RUN`: the recipe's values (here a new name and more epochs), checked against
+    the run's saved config."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({**RunDir.of(run).read_config(), "name": "renamed"}))
+    cfg = resume_config(RunDir.of(run), ["train.epochs=3"], recipe=str(recipe))
+    assert cfg.name == "renamed" and cfg.train.epochs == 3
+    with pytest.raises(ConfigError) as e:
+        resume_config(RunDir.of(run), ["train.epochs=3", "model.hidden_dim=16", "train.g_opt.lr=0.1"])
+    assert str(e.value) == (f"cannot resume {run}: the config changed in model.hidden_dim, train.g_opt.lr; start a "
+                            "new run (another --run-dir) for a different config"), str(e.value)

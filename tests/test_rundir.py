@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import genlab
-from genlab.errors import DataError, RunError
+from genlab.errors import ConfigError, DataError, RunError
 from genlab.recipe import load_config
 from genlab.rundir import RunDir
 from genlab.training.loop import train
@@ -253,3 +253,66 @@ def test_a_failed_start_in_an_existing_empty_folder_removes_only_what_it_made(tm
     with pytest.raises(DataError):
         train(cfg, run, log=lambda *_: None)
     assert run.is_dir() and list(run.iterdir()) == []  # the folder was the user's: kept, emptied of ours
+
+
+# ------------------------------------------------------------------ small cases found by mutation testing (fast)
+def test_a_run_folder_is_made_with_its_missing_parents_and_the_lock_names_the_writer(tmp_path):
+    run = RunDir.of(tmp_path / "a" / "b" / "run")
+    with run.create():
+        assert json.loads(run.lock_file.read_text()) == {"pid": os.getpid(), "host": os.uname().nodename,
+                                                         "genlab_version": genlab.__version__}
+    assert run.path.is_dir() and run.checkpoints.is_dir()
+
+
+def test_the_last_checkpoint_is_the_newest_and_a_missing_best_says_what_to_use(tmp_path):
+    run = RunDir.of(tmp_path / "run")
+    run.create().release()
+    for step in (2, 4, 6):
+        run.step_checkpoint(step).write_bytes(b"x")
+    assert run.checkpoint_path("last") == run.checkpoints / "step_000000006.pt"
+    assert run.checkpoint_path("step_000000004.pt") == run.checkpoints / "step_000000004.pt"
+    with pytest.raises(RunError) as e:
+        run.checkpoint_path("best")
+    assert str(e.value) == (f"run {str(run.path)!r} has no best.pt (it is kept when eval.every > 0); use "
+                            "--checkpoint last")
+
+
+def test_records_survive_a_bad_line_in_the_middle_and_truncation_ends_lines(tmp_path):
+    run = RunDir.of(tmp_path / "run")
+    run.create().release()
+    run.metrics.write_text('{"step": 1}\n{"step": 2, "lo\n{"step": 3}\n{"note": "no step"}\n{"step": 4}')
+    assert run.read_records() == [{"step": 1}, {"step": 3}, {"note": "no step"}, {"step": 4}]
+    run.metrics.write_text('{"step": 1}\n{"note": "no step"}\n{"step": 2}')  # the last line has no newline
+    run.truncate_records(2)
+    run.append_record({"step": 3})
+    assert run.read_records() == [{"step": 1}, {"note": "no step"}, {"step": 2}, {"step": 3}]
+    assert run.metrics.read_text() == '{"step": 1}\n{"note": "no step"}\n{"step": 2}\n{"step": 3}\n'
+
+
+def test_small_json_files_take_numpy_and_torch_numbers(tmp_path):
+    import numpy as np
+
+    run = RunDir.of(tmp_path / "run")
+    run.create().release()
+    run.write_status("running", loss=np.float32(0.5), fid=torch.tensor(1.25))
+    assert run.read_status() == {"state": "running", "loss": 0.5, "fid": 1.25}
+
+
+def test_a_folder_without_a_config_and_a_config_that_is_no_mapping_are_named(tmp_path):
+    run = RunDir.of(tmp_path / "run")
+    with pytest.raises(RunError) as e:
+        run.require()
+    assert str(e.value) == (f"{str(run.path)!r} is not a genlab run folder (no config.yaml); train one with "
+                            "`genlab train RECIPE --run-dir PATH`")
+    assert run.read_config_text() == ""
+    run.create().release()
+    run.write_config("- a\n- b\n")
+    assert run.read_config_text() == "- a\n- b\n"
+    with pytest.raises(ConfigError, match="holds a YAML list, not a genlab config mapping; restore it from a "):
+        run.read_config()
+    assert RunDir.of(run) is run
+    run.write_config("model: {name: dcgan\n")
+    with pytest.raises(ConfigError) as e:
+        run.read_config()
+    assert str(e.value) == (f"{run.config} is not a readable genlab config (did not find expected ',' or '}}'); "
+                            "restore it from a checkpoint's config or train the run again")

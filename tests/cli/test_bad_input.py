@@ -279,6 +279,19 @@ def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 120) -> 
     raise AssertionError(f"no {needle!r} within {timeout}s")
 
 
+def wait_for_file(proc: subprocess.Popen, path: Path, timeout: float = 120) -> None:
+    """Wait until ``path`` exists; fail at once when the command ended first, and after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while not path.is_file():
+        if proc.poll() is not None:
+            raise AssertionError(f"ended (exit {proc.returncode}) before writing {path}: {proc.stderr.read()}")
+        if time.time() > deadline:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError(f"no {path} within {timeout}s")
+        time.sleep(0.05)
+
+
 def interrupt(proc: subprocess.Popen, after_s: float = 1.0, sig: int = signal.SIGINT) -> str:
     """Send ``sig`` after ``after_s``; the command must end with one error line and 128 + the signal."""
     time.sleep(after_s)
@@ -302,8 +315,7 @@ def test_ctrl_c_in_train_saves_a_checkpoint_and_says_how_to_resume(world, tmp_pa
     proc = start(["train", *COMMON, f"data.root={world['data']}", "train.epochs=1000", "train.batch_size=4",
                   "--run-dir", str(run)], world["env"], tmp_path)
     wait_for_line(proc, "runtime:")
-    while not (run / "metrics.jsonl").is_file():  # the first step is done
-        time.sleep(0.05)
+    wait_for_file(proc, run / "metrics.jsonl")  # the first step is done
     line = interrupt(proc, 0.2)
     ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
     assert "interrupted (Ctrl-C) at step" in line and f"saved checkpoint {ckpts[-1]}" in line
@@ -318,8 +330,7 @@ def test_kill_and_a_closed_terminal_stop_training_like_ctrl_c(world, tmp_path, s
     proc = start(["train", *COMMON, f"data.root={world['data']}", "train.epochs=1000", "train.batch_size=4",
                   "--run-dir", str(run)], world["env"], tmp_path)
     wait_for_line(proc, "runtime:")
-    while not (run / "metrics.jsonl").is_file():  # the first step is done
-        time.sleep(0.05)
+    wait_for_file(proc, run / "metrics.jsonl")  # the first step is done
     line = interrupt(proc, 0.2, sig)
     ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
     assert f"interrupted ({name}) at step" in line and f"saved checkpoint {ckpts[-1]}" in line
@@ -378,9 +389,7 @@ def _start_sweep(world, tmp_path) -> tuple[subprocess.Popen, Path]:
     proc = start(["sweep", str(sweep), "--out", str(out), "--threads", "1"], world["env"], tmp_path)
     wait_for_line(proc, "[1/2] epochs=1/seed=0 ok")
     second = out / "epochs=1000" / "seed=0"
-    deadline = time.time() + 120
-    while not (second / "metrics.jsonl").is_file() and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for_file(proc, second / "metrics.jsonl")
     return proc, second
 
 

@@ -67,10 +67,12 @@ def test_no_arguments_shows_the_help_without_an_error_line(no_click):
 
 
 def test_a_failure_outside_genlab_errors_is_one_line_too(tmp_path, no_click):
-    """An OSError (here: the output folder is a file) is named with its path, no traceback."""
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    r = genlab("datasets", "list", env={**no_click, "GENLAB_CACHE_DIR": str(blocker / "cache")})
+    """An OSError that no check before it caught (a run folder /proc cannot hold) is one line naming the path,
+    exit 2: a problem the user can fix, not the "internal error" of a bug."""
+    r = genlab("train", "model.name=dcgan", "--run-dir", "/proc/genlab-run", env=no_click, cwd=tmp_path)
     assert "Traceback" not in r.stderr, r.stderr
-    if r.returncode != 0:  # listing may not need the cache at all; if it does, the error is one line
-        assert r.stderr.strip().startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    err = r.stderr.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert "'/proc/genlab-run'" in err and "check the path and its permissions" in err, err
+    assert list(tmp_path.iterdir()) == [], "a failed command wrote files"

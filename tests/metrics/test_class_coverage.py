@@ -27,8 +27,17 @@ def test_partial_mode_collapse_is_visible():
 
 
 def test_without_real_histogram_compares_to_uniform():
-    r = class_coverage([5, 5, 0, 0])
-    assert r.kl_to_real is None and r.classes_covered == 2
+    # shares 0.65, 0.3, 0.03, 0.02 around a tenth of the uniform 0.25 (0.025): exactly three classes are covered,
+    # which pins the reference share between 0.2 and 0.3
+    gen = [650, 300, 30, 20]
+    r = class_coverage(gen)
+    assert r.kl_to_real is None and r.classes_covered == 3 and r.classes_in_real == 4
+    # the same as a real histogram that is uniform (the +0.5 smoothing vanishes at this size)...
+    assert class_coverage(gen, [10**6] * 4).classes_covered == 3
+    # ...and unlike another one: class 3 counts as covered when the real data shows it rarely
+    skewed = class_coverage(gen, [970, 10, 10, 10])
+    assert skewed.classes_covered == 4 and skewed.classes_in_real == 4
+    assert class_coverage([5, 5, 0, 0]).classes_covered == 2
 
 
 def test_bad_predictions_refused():

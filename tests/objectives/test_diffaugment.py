@@ -5,7 +5,16 @@ import pytest
 import torch
 
 from genlab.errors import ConfigError
-from genlab.objectives.diffaugment import AdaptiveAugment, DiffAugment, cutout, make_augment, translation
+from genlab.objectives.diffaugment import (
+    AdaptiveAugment,
+    DiffAugment,
+    brightness,
+    contrast,
+    cutout,
+    make_augment,
+    saturation,
+    translation,
+)
 from genlab.recipe import build_networks, load_config
 from genlab.training.families import build_objective
 from genlab.training.phases import Batch
@@ -20,14 +29,28 @@ def test_empty_policy_is_the_identity_and_unknown_words_fail():
         load_config(None, ["train.diffaugment=rotate"])
 
 
+POLICY_TRANSFORMS = {"color": (brightness, saturation, contrast), "translation": (translation,), "cutout": (cutout,)}
+
+
 @pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
 def test_transforms_keep_shape_and_pass_gradients(policy):
+    """Each policy keeps the shape, changes the images exactly as its transforms in order do (with the same
+    random draws) and passes a gradient that is not the identity's."""
     torch.manual_seed(0)
     x = torch.randn(4, 3, 16, 16, requires_grad=True)
+    rng = torch.get_rng_state()
     out = DiffAugment(policy)(x)
     assert out.shape == x.shape
+    assert not torch.equal(out, x), "the images came back unchanged"
+    torch.set_rng_state(rng)
+    expected = x.detach()
+    for word in policy.split(","):
+        for transform in POLICY_TRANSFORMS[word]:
+            expected = transform(expected)
+    assert torch.equal(out.detach(), expected)
     out.pow(2).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+    assert not torch.allclose(x.grad, 2 * x.detach()), "the gradient of the identity"
 
 
 def _shift(x, dy, dx):

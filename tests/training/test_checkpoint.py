@@ -17,7 +17,16 @@ from genlab.recipe import load_config
 from genlab.resume import resume_config
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
-from genlab.training.checkpoint import CorruptCheckpoint, NotACheckpoint, load_checkpoint, resume_checkpoint
+from genlab.training.checkpoint import (
+    CorruptCheckpoint,
+    NotACheckpoint,
+    _first_line,
+    load_checkpoint,
+    older_checkpoint,
+    prune,
+    resume_checkpoint,
+    save_checkpoint,
+)
 from genlab.training.loop import Trainer, train
 from genlab.training.perf import resolve_device
 from genlab.training.state import networks_from_checkpoint
@@ -159,3 +168,103 @@ def test_resume_checkpoint_can_choose_without_moving_anything(run_copy):
     older.write_bytes(b"")
     with pytest.raises(RunError, match="is corrupt .* and the run has no older checkpoint"):
         resume_checkpoint(run_copy, lines.append, set_aside=False)
+
+
+# ------------------------------------------------------------------ small files, no training (fast)
+def _minimal(step: int) -> dict:
+    """The smallest dict load_checkpoint accepts (its required keys)."""
+    return {"nets": {}, "optimizers": {}, "step": step, "epoch": 0, "config": {}}
+
+
+def test_a_failed_checkpoint_write_names_the_cause_and_the_checkpoint_still_good(tmp_path):
+    """RLIMIT_FSIZE for real (soft limit only, restored), as in tests/test_io.py."""
+    import resource
+    import signal
+
+    folder = tmp_path / "run" / "checkpoints"
+    good = save_checkpoint(folder / "step_000000002.pt", _minimal(2))
+    big = {**_minimal(4), "w": torch.zeros(100_000)}  # 400 kB
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, hard))
+    try:
+        with pytest.raises(RunError) as e:
+            save_checkpoint(folder / "step_000000004.pt", big)
+        with pytest.raises(RunError) as first:
+            save_checkpoint(tmp_path / "new" / "checkpoints" / "step_000000002.pt", big)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert str(e.value) == (f"could not write checkpoint {folder / 'step_000000004.pt'}: File too large [EFBIG]; a "
+                            f"file-size limit was hit (ulimit -f); the last good checkpoint {good} is intact: "
+                            f"continue from it with `genlab train --resume {tmp_path / 'run'}`"), e.value
+    assert str(first.value).endswith("a file-size limit was hit (ulimit -f); no earlier checkpoint exists"), first.value
+    assert sorted(p.name for p in folder.iterdir()) == ["step_000000002.pt"]
+
+
+def test_what_is_not_a_checkpoint_file_is_named(tmp_path):
+    with pytest.raises(RunError) as e:
+        load_checkpoint(tmp_path / "nope.pt")
+    assert str(e.value) == (f"checkpoint {str(tmp_path / 'nope.pt')!r} does not exist; use --checkpoint last, best or "
+                            "a path to a .pt file")
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(RunError) as e:
+        load_checkpoint(tmp_path / "folder.pt")
+    assert str(e.value) == (f"checkpoint {str(tmp_path / 'folder.pt')!r} cannot be read: Is a directory; check the "
+                            "path and its permissions")
+    for obj, what in (({k: 0 for k in "abcdefg"}, "a dict of a, b, c, d, e, ..."),
+                      ({k: 0 for k in "abcde"}, "a dict of a, b, c, d, e"), ([1, 2], "a list")):
+        torch.save(obj, tmp_path / "x.pt")
+        with pytest.raises(NotACheckpoint) as e:
+            load_checkpoint(tmp_path / "x.pt")
+        assert str(e.value) == (f"{tmp_path / 'x.pt'} is not a genlab checkpoint: it holds {what}, not nets, "
+                                "optimizers, step, epoch, config; pass a checkpoint written by `genlab train` "
+                                "(RUN/checkpoints/step_*.pt or best.pt, or --checkpoint last|best)"), e.value
+
+
+def test_the_older_checkpoint_and_pruning_follow_the_step_order(tmp_path):
+    files = [save_checkpoint(tmp_path / f"step_{s:09d}.pt", _minimal(s)) for s in (2, 4, 6)]
+    best = save_checkpoint(tmp_path / "best.pt", _minimal(4))
+    assert [older_checkpoint(p) for p in files] == [None, files[0], files[1]]
+    assert older_checkpoint(best) == files[2]
+    (tmp_path / "step_000000006.pt").write_bytes(b"")
+    with pytest.raises(CorruptCheckpoint) as e:
+        load_checkpoint(files[2])
+    assert str(e.value) == (f"checkpoint {files[2]} is corrupt (the file is empty); use the older {files[1]} instead "
+                            "(pass it to --checkpoint; `genlab train --resume` falls back to it by itself)")
+    files[2].write_bytes(b"not a checkpoint\n")  # not empty: the cause is what torch said
+    with pytest.raises(CorruptCheckpoint) as e:
+        load_checkpoint(files[2])
+    assert e.value.cause.startswith("UnpicklingError: ") and "the file is empty" not in str(e.value), e.value
+    prune(files, 0)
+    assert all(p.exists() for p in files)
+    prune(files, 2)
+    assert [p.exists() for p in files] == [False, True, True] and best.exists()
+
+
+def test_a_damaged_files_cause_is_its_first_sentence():
+    assert _first_line(ValueError("First part. Second part.\nMore")) == "ValueError: First part"
+    assert _first_line(ValueError("  ")) == "ValueError"
+    assert _first_line(RuntimeError("Weights only load failed. Advice.\nWeightsUnpickler error: Bad opcode 7. More"
+                                    )) == "RuntimeError: Bad opcode 7"
+    assert _first_line(OSError("x" * 200)) == "OSError: " + "x" * 120
+
+
+def test_a_resume_sets_a_corrupt_newest_checkpoint_aside_and_names_it(tmp_path):
+    run = RunDir.of(tmp_path / "run")
+    older = save_checkpoint(run.checkpoints / "step_000000002.pt", _minimal(2))
+    newest = run.checkpoints / "step_000000004.pt"
+    newest.write_bytes(b"")
+    lines: list[str] = []
+    assert resume_checkpoint(run, lines.append) == older
+    assert lines == ["checkpoints/step_000000004.pt is corrupt (the file is empty, kept as step_000000004.pt.corrupt); "
+                     "resuming from step_000000002.pt"], lines
+    assert not newest.exists() and (run.checkpoints / "step_000000004.pt.corrupt").read_bytes() == b""
+    newest.write_bytes(b"")
+    lines.clear()
+    assert resume_checkpoint(run, lines.append, set_aside=False) == older and newest.exists()
+    assert lines == ["checkpoints/step_000000004.pt is corrupt (the file is empty); resuming from step_000000002.pt"]
+    torch.save({"w": 1}, newest)  # a readable file that is no checkpoint is not skipped
+    with pytest.raises(NotACheckpoint):
+        resume_checkpoint(run, lines.append)
+    assert resume_checkpoint(RunDir.of(tmp_path / "empty"), lines.append) is None

@@ -14,7 +14,7 @@ from genlab.recipe import build_networks, load_config
 from genlab.resume import resume_config
 from genlab.rundir import RunDir
 from genlab.training import perf
-from genlab.training.loop import Trainer, epoch_permutation, load_training_data, prepare_run, train
+from genlab.training.loop import Trainer, epoch_permutation, prepare_run, train
 
 
 def tiny(extra=()) -> list[str]:
@@ -167,18 +167,21 @@ def test_every_family_trains_under_bf16_autocast(model, tmp_path):
     assert all(p.dtype == torch.float32 for p in t.state.nets.parameters())
 
 
-def test_fp16_scalers_are_saved_and_restored(tiny_fmnist, tmp_path):
-    run = tmp_path / "run"
-    base = tiny([f"data.root={tiny_fmnist}", "data.name=fashion-mnist", "data.limit=32", "train.precision=fp16"])
-    t = train(load_config(None, base + ["train.epochs=1"]), run, log=lambda *_: None)
-    assert set(t.state.scalers) == {"D", "G"} and all(s is not None for s in t.state.scalers.values())
-    ckpt = torch.load(RunDir.of(run).checkpoint_path("last"), weights_only=True)
-    assert set(ckpt["extra"]["scalers"]) == {"D", "G"}
-    scale = ckpt["extra"]["scalers"]["G"]["scale"]
-    # the run's own data: a resume checks it against the checkpoint's data identity
-    resumed = Trainer(t.cfg, RunDir.of(run), load_training_data(t.cfg),
-                      resume_from=RunDir.of(run).checkpoint_path("last"), log=lambda *_: None)
-    assert resumed.state.scalers["G"].get_scale() == scale
+def test_fp16_scalers_are_saved_and_restored(tmp_path):
+    """Each optimizer's loss scaler comes back as it was saved. Both are first moved away from a fresh scaler's
+    state, each to its own scale, so a resume that skipped or swapped them cannot pass."""
+    t = trainer(tmp_path, ["train.precision=fp16"])
+    steps(t, 2)
+    t.state.scalers["G"].update(new_scale=2.0 ** 10)
+    t.state.scalers["D"].update(new_scale=2.0 ** 7)
+    saved = {k: s.state_dict() for k, s in t.state.scalers.items()}
+    fresh = torch.amp.GradScaler("cpu").state_dict()
+    assert set(saved) == {"D", "G"} and saved["G"] != fresh and saved["D"] != fresh and saved["G"] != saved["D"]
+    path = t.save()
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["extra"]["scalers"] == saved
+    resumed = Trainer(t.cfg, t.run, synthetic(), resume_from=path, log=lambda *_: None)
+    assert {k: s.state_dict() for k, s in resumed.state.scalers.items()} == saved
     assert "scalers" not in resumed.state.extra and "runtime" not in resumed.state.extra
 
 

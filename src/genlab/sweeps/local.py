@@ -43,6 +43,8 @@ class JobResult:
     seconds: float
     log: Path
     host: str = ""
+    pid: int = 0  # the process that ran the job's command (0: the sweep's own loop, the local executor)
+    ray_task: str = ""  # the Ray task that ran it (ray executor), from Ray's runtime context
 
     @property
     def ok(self) -> bool:
@@ -115,7 +117,7 @@ def run_job(job: Job) -> JobResult:
     with _open_log(job) as f:
         proc = subprocess.run(command(job), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                               preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
-    return JobResult(job.name, proc.returncode, time.perf_counter() - t0, job.log, socket.gethostname())
+    return JobResult(job.name, proc.returncode, time.perf_counter() - t0, job.log, socket.gethostname(), os.getpid())
 
 
 class LocalExecutor:

@@ -10,6 +10,7 @@ same Python environment.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 
@@ -25,6 +26,13 @@ def import_ray():
                           '"ray[default]>=2.9,<3"); '
                           "the default --executor local needs nothing extra") from None
     return ray
+
+
+def run_task(job: Job) -> JobResult:
+    """``run_job`` as a Ray task; the result names the task (Ray's runtime context), so where it ran is known."""
+    import ray
+
+    return dataclasses.replace(run_job(job), ray_task=ray.get_runtime_context().get_task_id() or "")
 
 
 class RayExecutor:
@@ -74,8 +82,8 @@ class RayExecutor:
     def run(self, jobs: Sequence[Job], on_done: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
         ray = import_ray()
         self._connect(ray)
-        task = ray.remote(run_job).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
-                                           max_retries=0)
+        task = ray.remote(run_task).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
+                                            max_retries=0)
         env = self.job_env()
         refs = [task.remote(Job(j.name, j.args, j.log, {**env, **j.env}, j.cwd)) for j in jobs]
         results: list[JobResult] = []

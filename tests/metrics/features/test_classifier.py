@@ -118,13 +118,24 @@ def test_architecture_adapts_to_resolution():
         assert f.shape == (2, 128) and logits.shape == (2, 5)
 
 
-def test_training_threads_are_scoped():
+@pytest.mark.parametrize("threads", [1, 3])
+def test_training_threads_are_scoped(threads):
+    """While training, torch uses ``threads`` threads (read at each progress report, inside the call); after it,
+    the count it had before."""
     g = torch.Generator().manual_seed(0)
     data = ImageData(images=torch.randint(0, 256, (16, 1, 8, 8), generator=g, dtype=torch.uint8),
                      labels=torch.arange(16) % 2, class_names=["a", "b"], name="tiny")
-    torch.set_num_threads(2)
-    clf.fit_classifier(data, epochs=1, batch_size=8, threads=1)
-    assert torch.get_num_threads() == 2
+    before = torch.get_num_threads()
+    inside: list[int] = []
+    try:
+        torch.set_num_threads(2)
+        with progress_to(lambda *_a, **_k: inside.append(torch.get_num_threads())):
+            clf.fit_classifier(data, epochs=1, batch_size=8, threads=threads)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert inside and set(inside) == {threads}, inside
+    assert after == 2
 
 
 def test_training_reports_progress_with_the_accuracy_reached():
