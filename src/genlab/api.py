@@ -91,22 +91,32 @@ class Run:
         return (f"Run({str(self.path)!r}, model={self.cfg.model.name!r}, step={self.step}, epoch={self.epoch}, "
                 f"checkpoint={self.checkpoint.name!r})")
 
+    def with_sampling(self, steps: int | None = None, solver: str | None = None,
+                      guidance: float | None = None) -> Run:
+        """This run drawing with another number of ODE steps, solver (euler | heun) or classifier-free guidance
+        scale (flow and diffusion models; None keeps the run's default, ``objective.steps`` etc.). Every image,
+        evaluation and interpolation of the returned run uses it; a GAN or VAE refuses (a ConfigError)."""
+        return Run(self.loaded.with_sampling(steps, solver, guidance))
+
     # ------------------------------------------------------------------------------------ images
     def sample(self, n: int = 64, seed: int = 0, labels: Sequence[int] | None = None,
                prompt: str | None = None, batch_size: int = 256,
                log: Callable[[str], None] = print, truncation: float | Truncation | None = None,
-               truncation_mode: str = "resample") -> torch.Tensor:
+               truncation_mode: str = "resample", steps: int | None = None, solver: str | None = None,
+               guidance: float | None = None) -> torch.Tensor:
         """``n`` images (float, (n, C, H, W), in [-1, 1]) from seeded latents: the images `genlab sample`
         draws. ``labels`` (class-conditional models) are cycled; ``prompt`` is a caption for text models
         (``log`` names the words of it the model does not know). ``truncation``: psi > 0, latents kept inside
-        it (``truncation_mode`` resample | interp; see ``genlab.sampling``)."""
+        it (``truncation_mode`` resample | interp; see ``genlab.sampling``). ``steps`` / ``solver`` /
+        ``guidance``: flow and diffusion models (see :meth:`with_sampling`)."""
         if n <= 0:
             raise ConfigError(f"n={n} is not allowed: a positive number of images")
         trunc = as_truncation(truncation, truncation_mode)
+        loaded = self.loaded.with_sampling(steps, solver, guidance)
         if prompt is not None:
-            return sample_prompt(self.loaded, prompt, n, seed, log=log, truncation=trunc)
-        return self.loaded.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size,
-                                  truncation=trunc)
+            return sample_prompt(loaded, prompt, n, seed, log=log, truncation=trunc)
+        return loaded.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size,
+                             truncation=trunc)
 
     def interpolate(self, seeds: Sequence[int] = (0, 1), steps: int = 10, method: str = "slerp",
                     label: int | None = None) -> torch.Tensor:
@@ -127,23 +137,27 @@ class Run:
     def evaluate(self, metrics: Metrics = DEFAULT_METRICS, num_samples: int = 10_000, *, features: Any = "auto",
                  seed: int = 0, split: str = "test", batch_size: int = 250, inception_weights: str | None = None,
                  out: PathLike | None = None, verify: bool | None = None,
-                 truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> dict[str, Any]:
+                 truncation: float | Truncation | None = None, truncation_mode: str = "resample",
+                 steps: int | None = None, solver: str | None = None,
+                 guidance: float | None = None) -> dict[str, Any]:
         """Metrics of this checkpoint's generator against the run's dataset ``split`` (the result `genlab eval`
         prints: top-level keys are the metric names, plus ``protocol``). ``out``: also write it there as JSON
         (the run's ``eval.json`` is left alone unless ``out`` names it; naming it for a checkpoint of another run
         is refused with a RunError, before anything is computed). Under torchrun every rank computes its
         shard and rank 0 writes. ``verify``: refuse reference files whose checksum is not the dataset's
         published one (None: the run's ``data.verify``). ``truncation``: psi > 0 (``truncation_mode`` resample |
-        interp), recorded in the protocol."""
+        interp), recorded in the protocol. ``steps`` / ``solver`` / ``guidance``: how a flow or diffusion model
+        draws (see :meth:`with_sampling`), recorded in the protocol with the network evaluations per image."""
         if num_samples <= 0:
             raise ConfigError(f"num_samples={num_samples} is not allowed: a positive count")
         trunc = as_truncation(truncation, truncation_mode)
-        check_eval_target(self.loaded, out)
-        result = evaluate_loaded(self.loaded, metrics=metrics, features=features, num_samples=num_samples,
+        loaded = self.loaded.with_sampling(steps, solver, guidance)
+        check_eval_target(loaded, out)
+        result = evaluate_loaded(loaded, metrics=metrics, features=features, num_samples=num_samples,
                                  seed=seed, split=split, batch_size=batch_size, inception_weights=inception_weights,
-                                 device=str(self.loaded.device), verify=verify, truncation=trunc)
+                                 device=str(loaded.device), verify=verify, truncation=trunc)
         if out is not None and distributed.collective().rank == 0:
-            self.loaded.run.write_eval(result, out)
+            loaded.run.write_eval(result, out)
         return result
 
     def plot_curves(self, path: PathLike | None = None, smoothing: float = 0.9, svg: bool = True) -> list[Path]:
@@ -246,7 +260,8 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
              channels: int | None = None, root: str | None = None, seed: int = 0, batch_size: int = 250,
              inception_weights: str | None = None, device: str = "cpu",
              out: PathLike | None = None, verify: bool | None = None,
-             truncation: float | Truncation | None = None, truncation_mode: str = "resample") -> dict[str, Any]:
+             truncation: float | Truncation | None = None, truncation_mode: str = "resample",
+             steps: int | None = None, solver: str | None = None, guidance: float | None = None) -> dict[str, Any]:
     """Metrics of a run (a run folder or a :class:`Run`: its generator against its dataset's ``split``) or of a
     folder of images (against ``"DATASET[:SPLIT]"``, a DatasetRef or another folder), as `genlab eval` and
     `genlab eval-folder` compute them. ``out``: also write the result there as JSON.
@@ -256,7 +271,8 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
     them a folder is read at its own sizes, a dataset at its native size, and the extractor resizes both).
     ``verify``: refuse dataset files whose checksum is not the published one (None: a run's ``data.verify``,
     True for a folder's reference).
-    ``truncation`` / ``truncation_mode``: runs only (see :meth:`Run.evaluate`).
+    ``truncation`` / ``truncation_mode`` and ``steps`` / ``solver`` / ``guidance`` (flow and diffusion models):
+    runs only (see :meth:`Run.evaluate`).
     """
     if isinstance(source, Run) or RunDir.of(source).exists():
         if against is not None:
@@ -264,9 +280,12 @@ def evaluate(source: PathLike | Run, against: str | PathLike | DatasetRef | None
         run = source if isinstance(source, Run) else load_run(source, checkpoint, device)
         return run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
                             batch_size=batch_size, inception_weights=inception_weights, out=out, verify=verify,
-                            truncation=truncation, truncation_mode=truncation_mode)
+                            truncation=truncation, truncation_mode=truncation_mode, steps=steps, solver=solver,
+                            guidance=guidance)
     if truncation is not None:
         raise ConfigError("truncation= applies to a run's generator, not to a folder of images")
+    if (steps, solver, guidance) != (None, None, None):
+        raise ConfigError("steps=, solver= and guidance= apply to a run's sampler, not to a folder of images")
     folder = Path(source)
     if not folder.is_dir():
         raise GenlabError(f"{str(folder)!r} is neither a run folder (no config.yaml) nor a folder of images")
