@@ -28,11 +28,13 @@ def toy_data(res: int, channels: int, n: int = 8, labeled: bool = True, captions
 
 
 def zoo_config(name: str, res: int, channels: int, extra=()):
+    # flow and diffusion U-Nets: one block per level, two ODE steps (their default 18-50 steps cost seconds here)
+    process = ["model.depth=1", "model.channel_mult=[1,2]", "objective.steps=2"] if MODELS.get(name).process else []
     return load_config(None, [
         f"model.name={name}", f"data.resolution={res}", f"data.channels={channels}", "model.hidden_dim=4",
         "model.latent_dim=6", "model.embed_dim=4", "train.batch_size=4", "train.max_steps=2",
         f"train.loss={(MODELS.get(name).losses or ('bce',))[0]}", "log.progress=false", "log.tensorboard=false",
-        "log.num_samples=4", "train.threads=1", *extra])
+        "log.num_samples=4", "train.threads=1", *process, *extra])
 
 
 def fit(cfg, data, path) -> Trainer:
