@@ -128,6 +128,8 @@ def test_models_list_names_every_model_with_conditioning_and_resolutions(monkeyp
     # LeCam's averages and ADA's p (moving fast here) are the objective's state: the checkpoint must keep them
     ("dcgan", ["objective.lecam=0.3", "objective.ada_target=0.5", "objective.ada_interval=1",
                "objective.ada_images=8", "train.diffaugment=color"]),
+    # EDM's noise levels and noise, the half-life EMA's count (flow: tests/training/test_diffusion.py, with kill -9)
+    ("cedm-unet", ["train.ema_halflife_kimg=1", "objective.label_dropout=0.5"]),
 ])
 def test_resume_is_exact(name, extra, tmp_path):
     """2 epochs in one go == 1 epoch + resume + 1 epoch (RNG, optimizers, vocabulary, EMA all restored)."""
