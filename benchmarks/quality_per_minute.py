@@ -26,6 +26,7 @@ the minutes each arm needs to reach the baseline's final FID, the FID of each fu
 best GAN by default) per minute, and the targets of docs/benchmarks.md for the best arm. Nothing here asserts.
 
 Usage: python benchmarks/quality_per_minute.py [--minutes 10] [--repeats 3] [--arm 'configs/x.yaml k=v'] [--out r.json]
+       [--grids DIR]
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -158,11 +160,9 @@ def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], ma
                elapsed=lambda: trainer.state.seconds)
 
 
-def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> tuple[float, float, float]:
-    """Classifier FID and class-coverage KL (predicted class histogram vs the real one) of one snapshot, and the
-    seconds its images took to draw (the generator's calls: one for a GAN, the ODE for a flow model)."""
-    from genlab.metrics import DatasetRef, evaluate
-
+def snapshot_sampler(cfg, state: dict) -> tuple[Callable[[int], torch.Tensor], list[float]]:
+    """``n -> images`` of one snapshot (its generator with the recipe's sampler: one call for a GAN, the ODE for a
+    flow model; noise from the global RNG) and a one-element list accumulating the seconds spent drawing."""
     conditioning = MODELS.get(cfg.model.name).conditioning
     num_classes = 10 if conditioning.conditional else 0  # Fashion-MNIST's classes, for class-conditional arms
     G = build_networks(cfg, num_classes)["G"]
@@ -179,11 +179,47 @@ def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> tuple[float, float
         clock[0] += time.perf_counter() - t0
         return images
 
+    return sample_fn, clock
+
+
+def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> tuple[float, float, float]:
+    """Classifier FID and class-coverage KL (predicted class histogram vs the real one) of one snapshot, and the
+    seconds its images took to draw (the generator's calls: one for a GAN, the ODE for a flow model)."""
+    from genlab.metrics import DatasetRef, evaluate
+
+    sample_fn, clock = snapshot_sampler(cfg, state)
     ref = DatasetRef(cfg.data.name, "test", cfg.data.resolution, cfg.data.channels, root=cfg.data.root,
                      verify=cfg.data.verify)
     res = evaluate(sample_fn, eval_samples, ref, "classifier", metrics=("fid", "coverage"), batch_size=500,
                    seed=seed)
     return float(res["fid"]), float(res["coverage"]["kl_to_real"]), clock[0]
+
+
+def write_grids(arms: list[Arm], marks: list[float], folder: Path, seed: int, n: int = 64) -> list[Path]:
+    """One PNG per snapshot minute: every arm's ``n`` images side by side, in arm order (a, b, ...), each arm from
+    the same seeded noise at every minute (a flow model: the same ODE start), so a row of files shows each arm's
+    progress and one file compares the arms at the same minute of training."""
+    from genlab.grids import make_grid, png_bytes
+    from genlab.io import atomic_write_bytes
+
+    written = []
+    for i, mark in enumerate(marks):
+        panels = []
+        for arm in arms:
+            snap = arm.snapshots[i]
+            torch.manual_seed(1000 + seed)
+            panels.append(make_grid(snapshot_sampler(arm.cfg, snap["state"])[0](n), nrow=8))
+        height = max(p.shape[0] for p in panels)
+        gap = np.full((height, 12, panels[0].shape[2]), 255, dtype=np.uint8)
+        row = []
+        for panel in panels:
+            padded = np.full((height, panel.shape[1], panel.shape[2]), 255, dtype=np.uint8)
+            padded[:panel.shape[0]] = panel
+            row += [padded, gap]
+        path = folder / f"seed{seed}_minute{mark:05.2f}.png"
+        atomic_write_bytes(path, png_bytes(np.concatenate(row[:-1], axis=1), scale=2))
+        written.append(path)
+    return written
 
 
 def sampling_cost(arm: Arm) -> dict:
@@ -246,9 +282,14 @@ def run_repeat(args, seed: int, marks: list[float], root: list[str]) -> dict:
     train_s = time.perf_counter() - t0
     for arm in arms:
         for snap in arm.snapshots:
-            snap["fid"], snap["kl"], snap["sample_seconds"] = fid_of(arm.cfg, snap.pop("state"), args.eval_samples,
-                                                                     seed)
+            snap["fid"], snap["kl"], snap["sample_seconds"] = fid_of(arm.cfg, snap["state"], args.eval_samples, seed)
             snap["sampled"] = args.eval_samples
+    if args.grids:
+        for path in write_grids(arms, marks, Path(args.grids), seed):
+            print(f"wrote {path}")
+    for arm in arms:
+        for snap in arm.snapshots:
+            del snap["state"]
     labels = LABELS[:len(arms)]
     costs = [sampling_cost(arm) for arm in arms]
     print(f"\n## seed {seed}: {args.minutes:g} min of training per arm (interleaved, {train_s / 60:.1f} min in all)")
@@ -353,6 +394,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-verify", action="store_true", help="use data files whose md5 is not the published one "
                     "(data.verify=false)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--grids", default=None, help="write each snapshot minute's grids here, the arms side by side "
+                    "(64 images each, the same noise at every minute): the flow model next to the GANs")
     args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error("--repeats must be at least 1")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -144,9 +145,13 @@ def test_eval_throughput_runs_every_section(tiny_fmnist, tiny_env):
 def test_quality_per_minute_repeats_arms_and_summarises(tiny_fmnist, tiny_env, tmp_path):
     out = bench("quality_per_minute.py", "--data-root", str(tiny_fmnist), "--no-verify", "--minutes", "0.02",
                 "--repeats", "2", "--snapshots", "0.01", "--slice-seconds", "0.3", "--eval-samples", "64",
-                "--out", str(tmp_path / "q.json"), env=tiny_env)
+                "--out", str(tmp_path / "q.json"), "--grids", str(tmp_path / "grids"), env=tiny_env)
     assert "(a) DCGAN paper recipe" in out and "(b) genlab fashion_mnist_10min" in out, out
     assert "(c) genlab fashion_mnist_flow_10min" in out, out  # the flow arm is a default arm
+    grids = sorted(p.name for p in (tmp_path / "grids").iterdir())  # the arms side by side at every minute
+    assert grids == [f"seed{s}_minute{m}.png" for s in (0, 1) for m in ("00.01", "00.02")], grids
+    width = Image.open(tmp_path / "grids" / grids[0]).size[0]
+    assert width == 2 * (3 * (8 * 30 + 2) + 2 * 12)  # three 8-wide grids of 28px images (+ padding), scale 2
     res = json.loads((tmp_path / "q.json").read_text())
     assert len(res["arms"]) == 3 and [r["seed"] for r in res["repeats"]] == [0, 1], res["arms"]
     triple = r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)"
