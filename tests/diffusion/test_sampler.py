@@ -91,7 +91,7 @@ def test_the_sampler_is_deterministic_given_the_noise_and_checks_its_settings():
 
     torch.manual_seed(0)
     net = UNet(1, 8, 4, (1, 2), 1, attention=(4,)).eval()
-    for p in net.out.parameters():  # the output conv starts at zero: give it weights so the images depend on z
+    for p in net.out.parameters():  # the output conv starts near zero: give it weights so the images depend on z
         torch.nn.init.normal_(p, std=0.1)
     sampler = ODESampler(FlowProcess(), "heun", 3, (1, 8, 8))
     z = torch.randn(4, 64, generator=torch.Generator().manual_seed(3))

@@ -18,14 +18,14 @@ def unet_config(name: str, res: int = 28, channels: int = 1, extra=()):
 
 @pytest.mark.parametrize("res, mult, attention", [(28, "[1,2,2]", "[7]"), (32, "[1,2,2,2]", "[8,4]"),
                                                   (64, "[1,1,2]", "[16]")])
-def test_the_unet_keeps_the_image_shape_and_starts_at_zero(res, mult, attention):
+def test_the_unet_keeps_the_image_shape_and_starts_near_zero(res, mult, attention):
     cfg = unet_config("flow-unet", res, 3, [f"model.channel_mult={mult}", f"model.attention={attention}"])
     assert cfg.model.latent_dim == 3 * res * res  # the ODE starts from noise of the image's shape
     G = build_networks(cfg)["G"]
     x = torch.randn(2, 3, res, res)
     out = G(x, torch.rand(2))
     assert out.shape == x.shape
-    assert torch.equal(out, torch.zeros_like(out))  # zero-initialised output conv: "predict 0" at the start
+    assert 0 < out.abs().max() < 1e-3  # the output conv starts near zero (EDM's init): "predict ~0" at the start
 
 
 def test_the_unet_refuses_levels_and_attention_its_resolution_does_not_have():
@@ -40,8 +40,8 @@ def test_the_unet_refuses_levels_and_attention_its_resolution_does_not_have():
 def test_label_minus_one_is_no_label_and_labels_change_the_output():
     torch.manual_seed(0)
     net = UNet(1, 28, 4, (1, 2), 1, num_classes=3).eval()
-    for m in net.modules():  # the zero-initialised convs (residual outputs, the output) get weights
-        if isinstance(m, torch.nn.Conv2d) and not m.weight.any():
+    for m in net.modules():  # the near-zero convs (residual outputs, the output) get ordinary weights
+        if isinstance(m, torch.nn.Conv2d) and m.weight.abs().max() < 1e-3:
             torch.nn.init.normal_(m.weight, std=0.1)
     x, s = torch.randn(3, 1, 28, 28), torch.full((3,), 0.5)
     with torch.no_grad():

@@ -8,9 +8,10 @@ Layout (the DDPM++ / ADM family, simplified): a 3x3 input conv; per resolution l
 blocks of width ``model.hidden_dim x model.channel_mult[level]``, self-attention after each block whose feature
 map side is in ``model.attention``, then a strided-conv downsampling (not after the last level); a middle of
 block, attention, block; the mirror path up with one more block per level taking the skip connections, nearest
-upsampling + conv; GroupNorm, SiLU and a zero-initialised 3x3 conv out. Every residual block takes the embedding
+upsampling + conv; GroupNorm, SiLU and a 3x3 conv out. Every residual block takes the embedding
 of the noise label (Fourier features at frequencies 1 to 1000, then a 2-layer MLP) as a scale and shift after its
-second normalisation; ``model.dropout_g`` is its dropout. Residual sums are scaled by 1/sqrt(2) (DDPM++).
+second normalisation; ``model.dropout_g`` is its dropout. Residual sums are plain sums (ADM's; DDPM++'s 1/sqrt(2)
+scaling shrinks the signal of a deep stack of near-zero branches at initialisation, and its gradients with it).
 
 Class-conditional networks (``num_classes`` > 0) add a learned class embedding to the noise embedding; a label of
 -1 (or ``cond=None``) means "no label": its own embedding row, which label dropout trains and classifier-free
@@ -29,7 +30,6 @@ from genlab.errors import ConfigError
 from genlab.models.registry import DataShape, ModelSpec, register_model
 
 RESOLUTIONS = (28, 32, 64)
-SKIP_SCALE = 1 / math.sqrt(2)
 
 
 def norm(channels: int) -> nn.GroupNorm:
@@ -40,10 +40,14 @@ def norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(groups, channels, eps=1e-6)
 
 
-def zero(module: nn.Module) -> nn.Module:
-    """Zero-initialised weights and bias: the block starts as the identity (its residual adds nothing)."""
-    for p in module.parameters():
-        nn.init.zeros_(p)
+def near_zero(module: nn.Module) -> nn.Module:
+    """Weights at 1e-5 x Xavier-uniform and a zero bias (EDM's init of the last layer of every block and of the
+    output): each residual branch starts as almost nothing, so the network starts near the identity and near 0,
+    yet every weight behind it gets a gradient from the first step (exact zeros would cut them off)."""
+    nn.init.xavier_uniform_(module.weight)
+    with torch.no_grad():
+        module.weight.mul_(1e-5)
+    nn.init.zeros_(module.bias)
     return module
 
 
@@ -70,7 +74,7 @@ class ResBlock(nn.Module):
         self.affine = nn.Linear(emb_dim, 2 * c_out)
         self.norm2 = norm(c_out)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.conv2 = zero(nn.Conv2d(c_out, c_out, 3, padding=1))
+        self.conv2 = near_zero(nn.Conv2d(c_out, c_out, 3, padding=1))
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -78,7 +82,7 @@ class ResBlock(nn.Module):
         scale, shift = self.affine(emb)[:, :, None, None].chunk(2, dim=1)
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(self.dropout(F.silu(h)))
-        return (self.skip(x) + h) * SKIP_SCALE
+        return self.skip(x) + h
 
 
 class SelfAttention(nn.Module):
@@ -89,14 +93,14 @@ class SelfAttention(nn.Module):
         self.heads = max(1, channels // 64)
         self.norm = norm(channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.proj = zero(nn.Conv2d(channels, channels, 1))
+        self.proj = near_zero(nn.Conv2d(channels, channels, 1))
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
         n, c, h, w = x.shape
         q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, h * w).unbind(1)
         out = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
         out = out.transpose(-1, -2).reshape(n, c, h, w)
-        return (x + self.proj(out)) * SKIP_SCALE
+        return x + self.proj(out)
 
 
 class UNet(nn.Module):
@@ -142,7 +146,7 @@ class UNet(nn.Module):
             if i > 0:
                 self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
                                              nn.Conv2d(c, c, 3, padding=1)))
-        self.out = nn.Sequential(norm(c), nn.SiLU(), zero(nn.Conv2d(c, channels, 3, padding=1)))
+        self.out = nn.Sequential(norm(c), nn.SiLU(), near_zero(nn.Conv2d(c, channels, 3, padding=1)))
 
     def embedding(self, s: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         emb = self.embed(s)
