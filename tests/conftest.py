@@ -137,7 +137,7 @@ def flow_run(tiny_fmnist, tmp_path_factory) -> Path:
     return train_tiny(tiny_fmnist, tmp_path_factory.mktemp("flow") / "run", "model.name=cflow-unet", "model.depth=1",
                       "model.channel_mult=[1,2]", "model.attention=[14]", "objective.steps=2",
                       "objective.label_dropout=0.2", "train.ema_halflife_kimg=1", "log.num_samples=8",
-                      "train.threads=1")
+                      "train.threads=1", "train.epochs=2")
 
 
 @pytest.fixture(scope="session")
