@@ -6,10 +6,10 @@ reordered by minibatch optimal transport to the batch), times ``t`` (``objective
 ``edm`` (Karras et al. 2022): noise levels ``ln(sigma) ~ N(p_mean, p_std^2)``, the preconditioned denoiser and
 the loss weight of the paper (``edm_loss``).
 
-Both log ``loss`` (and ``loss_total``, the same number, for the curves every family has). Class-conditional
-models replace each label by "no label" with probability ``objective.label_dropout`` (classifier-free guidance).
-Every random draw comes from the run's RNG, so a resumed run draws the same noise. How the trained G draws
-images is not the objective's business: ``genlab.recipe.image_sampler`` composes the ODE sampler.
+Both log ``loss`` (the curves and the divergence check read it). Class-conditional models replace each label by
+"no label" with probability ``objective.label_dropout`` (classifier-free guidance). Every random draw comes from
+the run's RNG, so a resumed run draws the same noise. How the trained G draws images is not the objective's
+business: ``genlab.recipe.image_sampler`` composes the ODE sampler.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class DenoisingObjective(Objective):
         G = ctx.nets["G"]
         c = self.condition(batch, ctx)
         loss = self.loss(batch, ctx, lambda x, s: G(x, s, c))
-        return loss, {"loss": loss.detach(), "loss_total": loss.detach()}
+        return loss, {"loss": loss.detach()}
 
     def phases(self) -> list[Phase]:
         return [Phase("G", "G", ("G",), self.step)]
