@@ -14,10 +14,13 @@ from genlab.analysis.interpolation import interpolation_rows, seed_latents
 from genlab.analysis.steps import parse_steps
 from genlab.cli import app
 from genlab.errors import ConfigError
-from genlab.evaluation import describe_protocol, evaluate_loaded, protocol_id
+from genlab.evaluation import TrainingEval, describe_protocol, evaluate_loaded, protocol_id
+from genlab.recipe import load_config
 from genlab.reporting.page import Section
 from genlab.reporting.run_sections import RunContext, _steps_section
+from genlab.rundir import RunDir
 from genlab.sampling import load_run
+from genlab.training.loop import train
 
 runner = CliRunner()
 
@@ -43,6 +46,25 @@ def test_the_steps_are_part_of_the_protocol_and_gans_refuse_them(flow_run, gan_r
     with pytest.raises(ConfigError, match="'x' is not a positive whole number"):
         parse_steps("1,x")
     assert parse_steps("10, 1,2,2") == [1, 2, 10]
+
+
+def test_a_flow_run_evaluates_during_training_with_its_sampler(tiny_fmnist, classifier_cache_28, tmp_path,
+                                                               monkeypatch):
+    shutil.copytree(classifier_cache_28, tmp_path / "cache")
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    cfg = load_config(None, [
+        f"data.root={tiny_fmnist}", "data.verify=false", "data.name=fashion-mnist", "data.resolution=28",
+        "data.limit=64", "model.name=flow-unet", "model.hidden_dim=4", "model.depth=1", "model.channel_mult=[1,2]",
+        "objective.steps=3", "objective.solver=heun", "train.batch_size=32", "train.epochs=1", "train.threads=1",
+        "train.channels_last=false", "log.progress=false", "log.tensorboard=false", "log.num_samples=4",
+        "eval.every=1", "eval.num_samples=32", "eval.features=classifier", "eval.metrics=[fid]"])
+    train(cfg, run, log=lambda *_: None, callbacks=(TrainingEval(),))
+    evals = [r for r in RunDir.of(run).read_records() if r.get("kind") == "eval"]
+    assert len(evals) == 1 and evals[0]["fid"] > 0
+    assert evals[0]["protocol"]["sampling"] == {"process": "flow", "solver": "heun", "steps": 3, "nfe": 6,
+                                                "guidance": 1.0}
+    assert (run / "checkpoints" / "best.pt").exists()
 
 
 def test_interpolation_slerps_the_starting_noise(flow_run):
