@@ -2,6 +2,7 @@
 docs/benchmarks.md; nothing here asserts a speed)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -143,11 +144,18 @@ def test_eval_throughput_runs_every_section(tiny_fmnist, tiny_env):
 
 
 def test_quality_per_minute_repeats_arms_and_summarises(tiny_fmnist, tiny_env, tmp_path):
+    spec = importlib.util.spec_from_file_location("qpm", BENCH / "quality_per_minute.py")
+    qpm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(qpm)
+    assert qpm.DEFAULT_ARMS == ("fashion_mnist_10min.yaml", "fashion_mnist_flow_10min.yaml")  # the flow arm
+    # the default arms, the flow recipe drawing in 2 Euler steps here (its 10 Heun steps cost seconds per grid)
+    flow = str(BENCH.parent / "configs" / "fashion_mnist_flow_10min.yaml") + " objective.solver=euler objective.steps=2"
     out = bench("quality_per_minute.py", "--data-root", str(tiny_fmnist), "--no-verify", "--minutes", "0.02",
                 "--repeats", "2", "--snapshots", "0.01", "--slice-seconds", "0.3", "--eval-samples", "64",
-                "--out", str(tmp_path / "q.json"), "--grids", str(tmp_path / "grids"), env=tiny_env)
+                "--out", str(tmp_path / "q.json"), "--grids", str(tmp_path / "grids"),
+                "--arm", str(BENCH.parent / "configs" / "fashion_mnist_10min.yaml"), "--arm", flow, env=tiny_env)
     assert "(a) DCGAN paper recipe" in out and "(b) genlab fashion_mnist_10min" in out, out
-    assert "(c) genlab fashion_mnist_flow_10min" in out, out  # the flow arm is a default arm
+    assert "(c) genlab fashion_mnist_flow_10min" in out, out
     grids = sorted(p.name for p in (tmp_path / "grids").iterdir())  # the arms side by side at every minute
     assert grids == [f"seed{s}_minute{m}.png" for s in (0, 1) for m in ("00.01", "00.02")], grids
     width = Image.open(tmp_path / "grids" / grids[0]).size[0]
@@ -185,8 +193,8 @@ def test_quality_per_minute_repeats_arms_and_summarises(tiny_fmnist, tiny_env, t
     assert re.search(r"^  \(a\) 0\.0[12] \+- 0\.0\d$", summary, flags=re.M), summary  # it reaches its own FID
     assert re.search(r"^targets, best arm \([bc]\), means: FID ratio <= 0\.5 .* (met|missed)", summary, flags=re.M)
     rep = res["repeats"][0]
-    for lab, ips, cost, nfe in zip("abc", rep["images_per_s"], rep["sampling"], (1, 1, 20), strict=True):
-        assert cost["nfe"] == nfe and cost["seconds_per_10k"] > 0  # the flow recipe: Heun, 10 steps
+    for lab, ips, cost, nfe in zip("abc", rep["images_per_s"], rep["sampling"], (1, 1, 2), strict=True):
+        assert cost["nfe"] == nfe and cost["seconds_per_10k"] > 0  # the flow arm here: Euler, 2 steps
         assert re.search(rf"^\({lab}\) .*: {ips:.0f} images/s; sampling {cost['seconds_per_10k']:.1f} s per 10k "
                          rf"images \({nfe} NFE per image\)$", out, flags=re.M), out
 
