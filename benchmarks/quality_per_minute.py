@@ -5,9 +5,15 @@ Arms train for the same wall-clock budget (``--minutes``, default 10) on the rea
 (a) baseline: the DCGAN paper's recipe (Radford et al.: batch 128, Adam 2e-4 / beta1 0.5, non-saturating BCE,
     BatchNorm in G and D, latent 100, N(0, 0.02) init) in a plain fp32 eager PyTorch loop (the textbook loop
     of benchmarks/train_throughput.py);
-(b), (c), ...: each ``--arm 'RECIPE.yaml [key=value ...]'`` (default ``configs/fashion_mnist_10min.yaml``)
-    through genlab's training loop with its default speed settings and ``train.minutes`` set to the budget, so
-    a recipe's ``train.lr_schedule`` decays over the arm's minutes as it would for a user with that budget.
+(b), (c), ...: each ``--arm 'RECIPE.yaml [key=value ...]'`` (default: ``configs/fashion_mnist_10min.yaml``, genlab's
+    best GAN, and ``configs/fashion_mnist_flow_10min.yaml``, flow matching) through genlab's training loop with its
+    default speed settings and ``train.minutes`` set to the budget, so a recipe's ``train.lr_schedule`` decays over
+    the arm's minutes as it would for a user with that budget.
+
+A flow or diffusion arm draws its images with its recipe's ODE sampler (``objective.steps``, ``solver``; change
+them with the arm's overrides, e.g. ``objective.steps=5``); every arm's sampling cost (seconds per 10,000 images,
+timed while its snapshots are evaluated, and the network evaluations per image) is printed next to its FID, since a
+GAN draws in one step.
 
 The arms run interleaved in one process, in slices of ``--slice-seconds``, and each counts only its own
 training time, so all see the same machine load. The generator (genlab: its EMA) is copied at every snapshot
@@ -16,10 +22,11 @@ evaluated with the classifier FID and the class-coverage KL (``genlab.metrics.ev
 ``classifier``: the predicted class histogram of the samples against the real one) on ``--eval-samples``
 generated images against the test split. ``--repeats N`` runs it all N times with seeds ``--seed``,
 ``--seed+1``, ... and ends with mean +- std per minute of FID, of each arm's FID over the baseline's and of the KL,
-the minutes each arm needs to reach the baseline's final FID, and the targets of docs/benchmarks.md for the best
-arm. Nothing here asserts.
+the minutes each arm needs to reach the baseline's final FID, the FID of each further arm over arm (b)'s (genlab's
+best GAN by default) per minute, and the targets of docs/benchmarks.md for the best arm. Nothing here asserts.
 
 Usage: python benchmarks/quality_per_minute.py [--minutes 10] [--repeats 3] [--arm 'configs/x.yaml k=v'] [--out r.json]
+       [--grids DIR]
 """
 from __future__ import annotations
 
@@ -32,13 +39,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_throughput as tt  # the plain loop
 
 from genlab.data.base import to_float
-from genlab.recipe import build_networks, load_config
+from genlab.models import MODELS
+from genlab.recipe import build_networks, image_sampler, load_config
 from genlab.training.callbacks import Callback
 from genlab.training.loop import Trainer, fit, load_training_data, prepare_run
 
@@ -49,6 +58,8 @@ DCGAN_PAPER = ["data.name=fashion-mnist", "data.resolution=28", "data.channels=1
                "train.d_opt.betas=[0.5,0.999]", "train.device=cpu"]
 QUIET = ["log.progress=false", "log.tensorboard=false"]
 ENDLESS_EPOCHS = 1_000_000
+#: the genlab arms when no --arm is given: genlab's best GAN for ten minutes, then flow matching
+DEFAULT_ARMS = ("fashion_mnist_10min.yaml", "fashion_mnist_flow_10min.yaml")
 LABELS = "abcdefghij"
 
 
@@ -149,24 +160,72 @@ def genlab_arm(budget_s: float, seed: int, recipe: str, overrides: list[str], ma
                elapsed=lambda: trainer.state.seconds)
 
 
-def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> tuple[float, float]:
-    """Classifier FID and class-coverage KL (predicted class histogram vs the real one) of one snapshot."""
-    from genlab.metrics import DatasetRef, evaluate
-
-    G = build_networks(cfg, 0)["G"]
+def snapshot_sampler(cfg, state: dict) -> tuple[Callable[[int], torch.Tensor], list[float]]:
+    """``n -> images`` of one snapshot (its generator with the recipe's sampler: one call for a GAN, the ODE for a
+    flow model; noise from the global RNG) and a one-element list accumulating the seconds spent drawing."""
+    conditioning = MODELS.get(cfg.model.name).conditioning
+    num_classes = 10 if conditioning.conditional else 0  # Fashion-MNIST's classes, for class-conditional arms
+    G = build_networks(cfg, num_classes)["G"]
     G.load_state_dict(state)
     G.eval()
-    latent = cfg.model.latent_dim
+    latent, draw, clock = cfg.model.latent_dim, image_sampler(cfg), [0.0]
 
     @torch.inference_mode()
     def sample_fn(n: int) -> torch.Tensor:
-        return G(torch.randn(n, latent))
+        t0 = time.perf_counter()
+        z = torch.randn(n, latent)
+        y = conditioning.random(n, torch.default_generator, {"num_classes": num_classes})
+        images = draw(G, z, y, conditioning.without(y))
+        clock[0] += time.perf_counter() - t0
+        return images
 
+    return sample_fn, clock
+
+
+def fid_of(cfg, state: dict, eval_samples: int, seed: int) -> tuple[float, float, float]:
+    """Classifier FID and class-coverage KL (predicted class histogram vs the real one) of one snapshot, and the
+    seconds its images took to draw (the generator's calls: one for a GAN, the ODE for a flow model)."""
+    from genlab.metrics import DatasetRef, evaluate
+
+    sample_fn, clock = snapshot_sampler(cfg, state)
     ref = DatasetRef(cfg.data.name, "test", cfg.data.resolution, cfg.data.channels, root=cfg.data.root,
                      verify=cfg.data.verify)
     res = evaluate(sample_fn, eval_samples, ref, "classifier", metrics=("fid", "coverage"), batch_size=500,
                    seed=seed)
-    return float(res["fid"]), float(res["coverage"]["kl_to_real"])
+    return float(res["fid"]), float(res["coverage"]["kl_to_real"]), clock[0]
+
+
+def write_grids(arms: list[Arm], marks: list[float], folder: Path, seed: int, n: int = 64) -> list[Path]:
+    """One PNG per snapshot minute: every arm's ``n`` images side by side, in arm order (a, b, ...), each arm from
+    the same seeded noise at every minute (a flow model: the same ODE start), so a row of files shows each arm's
+    progress and one file compares the arms at the same minute of training."""
+    from genlab.grids import make_grid, png_bytes
+    from genlab.io import atomic_write_bytes
+
+    written = []
+    for i, mark in enumerate(marks):
+        panels = []
+        for arm in arms:
+            snap = arm.snapshots[i]
+            torch.manual_seed(1000 + seed)
+            panels.append(make_grid(snapshot_sampler(arm.cfg, snap["state"])[0](n), nrow=8))
+        height = max(p.shape[0] for p in panels)
+        gap = np.full((height, 12, panels[0].shape[2]), 255, dtype=np.uint8)
+        row = []
+        for panel in panels:
+            padded = np.full((height, panel.shape[1], panel.shape[2]), 255, dtype=np.uint8)
+            padded[:panel.shape[0]] = panel
+            row += [padded, gap]
+        path = folder / f"seed{seed}_minute{mark:05.2f}.png"
+        atomic_write_bytes(path, png_bytes(np.concatenate(row[:-1], axis=1), scale=2))
+        written.append(path)
+    return written
+
+
+def sampling_cost(arm: Arm) -> dict:
+    """An arm's sampling: seconds per 10,000 images (mean over its snapshots' evaluations) and NFE per image."""
+    per_10k = [s["sample_seconds"] * 10_000 / s["sampled"] for s in arm.snapshots]
+    return {"seconds_per_10k": statistics.fmean(per_10k), "nfe": image_sampler(arm.cfg).nfe}
 
 
 def snapshot_marks(minutes: float, spec: str | None) -> list[float]:
@@ -208,7 +267,7 @@ def run_repeat(args, seed: int, marks: list[float], root: list[str]) -> dict:
 
     budget = args.minutes * 60
     arms = [baseline_arm(budget, seed, root, marks)]
-    for i, spec in enumerate(args.arm or [str(CONFIGS / "fashion_mnist_10min.yaml")]):
+    for i, spec in enumerate(args.arm or [str(CONFIGS / name) for name in DEFAULT_ARMS]):
         recipe, *ovr = spec.split()
         arms.append(genlab_arm(budget, seed, recipe, [*ovr, *root], marks,
                                Path(tempfile.mkdtemp(prefix=f"genlab-qpm{i}-"))))
@@ -223,11 +282,20 @@ def run_repeat(args, seed: int, marks: list[float], root: list[str]) -> dict:
     train_s = time.perf_counter() - t0
     for arm in arms:
         for snap in arm.snapshots:
-            snap["fid"], snap["kl"] = fid_of(arm.cfg, snap.pop("state"), args.eval_samples, seed)
+            snap["fid"], snap["kl"], snap["sample_seconds"] = fid_of(arm.cfg, snap["state"], args.eval_samples, seed)
+            snap["sampled"] = args.eval_samples
+    if args.grids:
+        for path in write_grids(arms, marks, Path(args.grids), seed):
+            print(f"wrote {path}")
+    for arm in arms:
+        for snap in arm.snapshots:
+            del snap["state"]
     labels = LABELS[:len(arms)]
+    costs = [sampling_cost(arm) for arm in arms]
     print(f"\n## seed {seed}: {args.minutes:g} min of training per arm (interleaved, {train_s / 60:.1f} min in all)")
-    for lab, arm in zip(labels, arms):
-        print(f"({lab}) {arm.name}: {arm.steps * arm.cfg.train.batch_size / arm.clock:.0f} images/s")
+    for lab, arm, cost in zip(labels, arms, costs):
+        print(f"({lab}) {arm.name}: {arm.steps * arm.cfg.train.batch_size / arm.clock:.0f} images/s; sampling "
+              f"{cost['seconds_per_10k']:.1f} s per 10k images ({cost['nfe']} NFE per image)")
     print(f"{'minute':>7}" + "".join(f"{'(' + lab + ') steps':>11}{'(' + lab + ') FID':>10}{'(' + lab + ') KL':>9}"
                                      for lab in labels) + "".join(f"{lab + '/a':>7}" for lab in labels[1:]))
     for i, mark in enumerate(marks):
@@ -237,7 +305,7 @@ def run_repeat(args, seed: int, marks: list[float], root: list[str]) -> dict:
               + "".join(f"{s['fid'] / base['fid']:>7.2f}" for s in snaps[1:]))
     return {"seed": seed, "arms": [a.name for a in arms], "train_seconds": train_s,
             "images_per_s": [a.steps * a.cfg.train.batch_size / a.clock for a in arms],
-            "snapshots": [a.snapshots for a in arms]}
+            "sampling": costs, "snapshots": [a.snapshots for a in arms]}
 
 
 def summarize(repeats: list[dict], marks: list[float], minutes: float) -> dict:
@@ -250,7 +318,9 @@ def summarize(repeats: list[dict], marks: list[float], minutes: float) -> dict:
     ratio = [[[f / b for f, b in zip(fid[a][i], fid[0][i])] for i in range(len(marks))] for a in range(n_arms)]
     print(f"\n## {len(repeats)} repeat(s), mean +- std (seeds {', '.join(str(r['seed']) for r in repeats)})")
     for lab, a in zip(labels, range(n_arms)):
-        print(f"({lab}) {repeats[0]['arms'][a]}: {pm([r['images_per_s'][a] for r in repeats], 0)} images/s")
+        print(f"({lab}) {repeats[0]['arms'][a]}: {pm([r['images_per_s'][a] for r in repeats], 0)} images/s; sampling "
+              f"{pm([r['sampling'][a]['seconds_per_10k'] for r in repeats], 1)} s per 10k images "
+              f"({repeats[0]['sampling'][a]['nfe']} NFE per image)")
     print(f"{'minute':>7}" + "".join(f"{'(' + lab + ') FID':>17}" for lab in labels)
           + "".join(f"{lab + '/a':>15}" for lab in labels[1:]) + "".join(f"{'(' + lab + ') KL':>19}" for lab in labels))
     uneven = False
@@ -272,6 +342,12 @@ def summarize(repeats: list[dict], marks: list[float], minutes: float) -> dict:
             curve = [(m, s["fid"]) for m, s in zip(marks, r["snapshots"][a])]
             times.append(minutes_to_reach(curve, target))
         to_target.append(times)
+    if n_arms > 2:  # every further arm (e.g. flow matching) against (b), genlab's best GAN by default
+        print(f"FID over ({labels[1]})'s at each minute (below 1: better than ({labels[1]}) there):")
+        print(f"{'minute':>7}" + "".join(f"{lab + '/' + labels[1]:>15}" for lab in labels[2:]))
+        for i, mark in enumerate(marks):
+            print(f"{mark:>7.2f}" + "".join(
+                f"{pm([f / b for f, b in zip(fid[a][i], fid[1][i])]):>15}" for a in range(2, n_arms)))
     print(f"minutes to the baseline's {minutes:g}-minute FID (linear between snapshots):")
     for lab, a in zip(labels, range(n_arms)):
         times = to_target[a]
@@ -309,7 +385,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--slice-seconds", type=float, default=15.0, help="interleaving slice")
     ap.add_argument("--arm", action="append", default=None,
                     help="a genlab arm: 'RECIPE.yaml [key=value ...]'; repeat for more arms "
-                         "(default: configs/fashion_mnist_10min.yaml)")
+                         "(default: configs/fashion_mnist_10min.yaml and configs/fashion_mnist_flow_10min.yaml)")
     ap.add_argument("--snapshots", default=None, help="comma-separated minutes at which to copy the generators "
                     "(default: every 0.5 min up to 3, then every minute; the budget's end always)")
     ap.add_argument("--seed", type=int, default=0)
@@ -318,6 +394,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-verify", action="store_true", help="use data files whose md5 is not the published one "
                     "(data.verify=false)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--grids", default=None, help="write each snapshot minute's grids here, the arms side by side "
+                    "(64 images each, the same noise at every minute): the flow model next to the GANs")
     args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error("--repeats must be at least 1")

@@ -134,6 +134,17 @@ def vae_run(tiny_fmnist, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def flow_run(tiny_fmnist, tmp_path_factory) -> Path:
+    """A tiny class-conditional flow-matching run (label dropout, half-life EMA, 2 ODE steps) for the export,
+    evaluation and analysis tests of flow and diffusion models."""
+    MODELS.get("cflow-unet")
+    return train_tiny(tiny_fmnist, tmp_path_factory.mktemp("flow") / "run", "model.name=cflow-unet", "model.depth=1",
+                      "model.channel_mult=[1,2]", "model.attention=[14]", "objective.steps=2",
+                      "objective.label_dropout=0.2", "train.ema_halflife_kimg=1", "log.num_samples=8",
+                      "train.threads=1", "train.epochs=2")
+
+
+@pytest.fixture(scope="session")
 def train_tiny_run():
     """train_tiny_run(root, run, *overrides) -> a tiny run trained in ``run`` (for a conftest's own runs)."""
     return train_tiny

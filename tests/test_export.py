@@ -120,3 +120,20 @@ def test_the_export_command(tmp_path):
     assert json.loads((out / META_FILE).read_text())["step"] == 8
     r = genlab_cli("export", str(tmp_path / "nope"), "-o", str(tmp_path / "e2"))
     assert r.returncode == 2 and "not a genlab run folder" in r.stderr
+
+
+def test_a_flow_export_integrates_the_same_ode_as_its_run(flow_run, tmp_path):
+    """A flow model's export draws with the run's sampler (its steps, solver) and takes other ones as the run does."""
+    run = genlab.load_run(flow_run)
+    expected = run.sample(6, seed=2, labels=[1, 4])
+    other = run.sample(6, seed=2, labels=[1, 4], steps=3, solver="euler")
+    guided = run.sample(6, seed=2, labels=[1, 4], guidance=2.0)
+    assert not torch.equal(expected, other) and not torch.equal(expected, guided)
+    gen = load_generator(export_generator(flow_run, tmp_path / "export"))
+    assert torch.equal(gen.sample(6, seed=2, labels=[1, 4]), expected)
+    assert torch.equal(gen.sample(6, seed=2, labels=[1, 4], steps=3, solver="euler"), other)
+    assert torch.equal(gen.sample(6, seed=2, labels=[1, 4], guidance=2.0), guided)
+    assert gen.info.sampling == {"process": "flow", "solver": "euler", "steps": 2, "nfe": 2, "guidance": 1.0}
+    assert gen.latent_dim == 28 * 28 and gen.info.model == "cflow-unet"
+    with pytest.raises(GenlabError, match="steps=0"):
+        gen.sample(2, steps=0)

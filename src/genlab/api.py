@@ -106,26 +106,35 @@ class Run:
 
     def _repr_markdown_(self) -> str:
         return run_markdown(self.loaded.run, self.cfg, self.step, self.epoch, self.checkpoint)
+    def with_sampling(self, steps: int | None = None, solver: str | None = None,
+                      guidance: float | None = None) -> Run:
+        """This run drawing with another number of ODE steps, solver (euler | heun) or classifier-free guidance
+        scale (flow and diffusion models; None keeps the run's default, ``objective.steps`` etc.). Every image,
+        evaluation and interpolation of the returned run uses it; a GAN or VAE refuses (a ConfigError)."""
+        return Run(self.loaded.with_sampling(steps, solver, guidance))
 
     # ------------------------------------------------------------------------------------ images
     def sample(self, n: int = 64, seed: int = 0, labels: Sequence[int] | None = None,
                prompt: str | None = None, batch_size: int = 256,
                log: Callable[[str], None] = print, truncation: float | Truncation | None = None,
-               truncation_mode: str = "resample") -> torch.Tensor:
+               truncation_mode: str = "resample", steps: int | None = None, solver: str | None = None,
+               guidance: float | None = None) -> torch.Tensor:
         """``n`` images (float, (n, C, H, W), in [-1, 1]) from seeded latents: the images `genlab sample`
         draws. ``labels`` (class-conditional models) are cycled; ``prompt`` is a caption for text models
         (``log`` names the words of it the model does not know). ``truncation``: psi > 0, latents kept inside
-        it (``truncation_mode`` resample | interp; see ``genlab.sampling``)."""
+        it (``truncation_mode`` resample | interp; see ``genlab.sampling``). ``steps`` / ``solver`` /
+        ``guidance``: flow and diffusion models (see :meth:`with_sampling`)."""
         if n <= 0:
             raise ConfigError(f"n={n} is not allowed: a positive number of images")
         d = self.cfg.data
         check_fits(8 * n * d.channels * d.resolution ** 2, f"{n:,} images of {d.resolution}px",
                    "draw fewer at a time (-n)")
         trunc = as_truncation(truncation, truncation_mode)
+        loaded = self.loaded.with_sampling(steps, solver, guidance)
         if prompt is not None:
-            return sample_prompt(self.loaded, prompt, n, seed, log=log, truncation=trunc)
-        return self.loaded.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size,
-                                  truncation=trunc)
+            return sample_prompt(loaded, prompt, n, seed, log=log, truncation=trunc)
+        return loaded.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size,
+                             truncation=trunc)
 
     def interpolate(self, seeds: Sequence[int] = (0, 1), steps: int = 10, method: str = "slerp",
                     label: int | None = None) -> torch.Tensor:
@@ -154,7 +163,8 @@ class Run:
                  out: PathLike | None = None, verify: bool | None = None,
                  truncation: float | Truncation | None = None, truncation_mode: str = "resample",
                  protocol: str | None = None, reference_stats: PathLike | None = None,
-                 options: EvalOptions | None = None) -> Result:
+                 options: EvalOptions | None = None, steps: int | None = None, solver: str | None = None,
+                 guidance: float | None = None) -> Result:
         """Metrics of this checkpoint's generator against the run's dataset ``split`` (the result `genlab eval`
         prints: top-level keys are the metric names, plus ``protocol``). ``metrics`` None: ``DEFAULT_METRICS``
         (those a statistics file allows with ``reference_stats``). ``features``, ``num_samples``, ``split`` None:
@@ -166,21 +176,23 @@ class Run:
         is refused with a RunError, before anything is computed). Under torchrun every rank computes its
         shard and rank 0 writes. ``verify``: refuse reference files whose checksum is not the dataset's
         published one (None: the run's ``data.verify``). ``truncation``: psi > 0 (``truncation_mode`` resample |
-        interp), recorded in the protocol."""
+        interp), recorded in the protocol. ``steps`` / ``solver`` / ``guidance``: how a flow or diffusion model
+        draws (see :meth:`with_sampling`), recorded in the protocol with the network evaluations per image."""
         if num_samples is not None and num_samples <= 0:
             raise ConfigError(f"num_samples={num_samples} is not allowed: a positive count")
         if num_samples is not None:  # the features (and float64 copies) of every image are kept: up to 2048 each
             check_fits(num_samples * 3 * 8 * 2048, f"evaluating {num_samples:,} generated images",
                        "use fewer (--num-samples; 10,000 is the usual count, 50,000 the paper protocol's)")
         trunc = as_truncation(truncation, truncation_mode)
-        check_eval_target(self.loaded, out)
+        loaded = self.loaded.with_sampling(steps, solver, guidance)
+        check_eval_target(loaded, out)
         opts = eval_options(options, protocol, reference_stats)
-        result = evaluate_loaded(self.loaded, metrics=metrics if metrics is not None else default_metrics(opts),
+        result = evaluate_loaded(loaded, metrics=metrics if metrics is not None else default_metrics(opts),
                                  features=features, num_samples=num_samples, seed=seed, split=split,
                                  batch_size=batch_size, inception_weights=inception_weights,
-                                 device=str(self.loaded.device), verify=verify, truncation=trunc, options=opts)
+                                 device=str(loaded.device), verify=verify, truncation=trunc, options=opts)
         if out is not None and distributed.collective().rank == 0:
-            self.loaded.run.write_eval(result, out)
+            loaded.run.write_eval(result, out)
         return Result(result)  # a dict that a notebook shows as a table
 
     def plot_curves(self, path: PathLike | None = None, smoothing: float = 0.9, svg: bool = True) -> list[Path]:
@@ -306,7 +318,8 @@ def evaluate(source: Any, against: str | PathLike | DatasetRef | None = None, *,
              out: PathLike | None = None, verify: bool | None = None,
              truncation: float | Truncation | None = None, truncation_mode: str = "resample",
              protocol: str | None = None, reference_stats: PathLike | None = None,
-             options: EvalOptions | None = None, latent_dim: int | None = None) -> Result:
+             options: EvalOptions | None = None, latent_dim: int | None = None, steps: int | None = None,
+             solver: str | None = None, guidance: float | None = None) -> Result:
     """Metrics of any generator or set of images (``genlab.scoring``): a run folder or :class:`Run` (its
     generator against its dataset's ``split``), an export folder (the same), a folder or ``.npz`` of images, a
     (N, C, H, W) tensor, a ``torch.nn.Module`` (``latent_dim``: its latent size when it has no ``latent_dim``
@@ -321,7 +334,8 @@ def evaluate(source: Any, against: str | PathLike | DatasetRef | None = None, *,
     the reference dataset's files are; resolution / channels: an explicit size both sides are decoded at; without
     them a folder is read at its own sizes, a dataset at its native size, and the extractor resizes both).
     ``verify``: refuse dataset files whose checksum is not the published one (None: a run's ``data.verify``,
-    True for a folder's reference). ``truncation`` / ``truncation_mode``: runs only (see :meth:`Run.evaluate`).
+    True for a folder's reference). ``truncation`` / ``truncation_mode`` and ``steps`` / ``solver`` /
+    ``guidance`` (flow and diffusion models): runs only (see :meth:`Run.evaluate`).
     """
     opts = eval_options(options, protocol, reference_stats)
     if isinstance(source, Run) or (isinstance(source, (str, Path)) and RunDir.of(source).exists()):
@@ -330,9 +344,12 @@ def evaluate(source: Any, against: str | PathLike | DatasetRef | None = None, *,
         run = source if isinstance(source, Run) else load_run(source, checkpoint, device)
         return run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
                             batch_size=batch_size, inception_weights=inception_weights, out=out, verify=verify,
-                            truncation=truncation, truncation_mode=truncation_mode, options=opts)
+                            truncation=truncation, truncation_mode=truncation_mode, options=opts, steps=steps,
+                            solver=solver, guidance=guidance)
     if truncation is not None:
         raise ConfigError("truncation= applies to a run's generator, not to other sources")
+    if (steps, solver, guidance) != (None, None, None):
+        raise ConfigError("steps=, solver= and guidance= apply to a run's sampler, not to other sources")
     if out is not None:
         check_output_file(out, (".json",), "out")
     if isinstance(source, (str, Path)) and not Path(source).exists():

@@ -46,7 +46,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "dcgan"  # a registered model (`genlab models list`)
-    latent_dim: int = 100  # size of z
+    latent_dim: int = 100  # size of z (flow and diffusion models: set to channels x resolution^2, the noise image)
     hidden_dim: int = 64  # MLP: units of the first hidden layer; conv nets: base channel width
     depth: int = 3  # MLP: hidden layers per network
     dropout_g: float = 0.0  # dropout probability in G (the 128x128 report needed it)
@@ -55,6 +55,11 @@ class ModelConfig:
     num_classes: int = 0  # conditional models: 0 = take it from the dataset
     embed_dim: int = 0  # conditional models: label/text embedding size (0 = model default)
     cond_d: str = "concat"  # conditional D: "concat" or "projection"
+    #: U-Nets (flow and diffusion models): the width of each resolution level as a multiple of hidden_dim (the
+    #: number of entries is the number of levels; each level after the first halves the side), and the feature-map
+    #: sides that get self-attention (e.g. [7] at 28 px, [8] or [16] at 32 px; the middle block always has it)
+    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 2])
+    attention: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -78,6 +83,11 @@ class TrainConfig:
     d_opt: OptimConfig = field(default_factory=OptimConfig)  # discriminator / critic optimizer
     ema: float = 0.0  # G weight EMA decay (0 = off; e.g. 0.999); EMA weights sample and evaluate
     ema_warmup: bool = True  # decay min(ema, (1+t)/(10+t)) at update t, so early samples forget the random init
+    #: EMA by half-life instead (Karras et al.'s EDM; flow and diffusion models): > 0 turns the EMA on with a decay
+    #: of 0.5 ** (batch / half-life) per step, the half-life being this many thousand images (EDM: 500), capped
+    #: at ema_rampup x the images seen so far (so short runs average over their recent past); train.ema is ignored
+    ema_halflife_kimg: float = 0.0
+    ema_rampup: float = 0.05  # the half-life's cap as a fraction of the images seen (EDM: 0.05; 0 = no cap)
     diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color" ("" = off)
     #: learning rate over the run's budget (epochs x steps per epoch, or max_steps when smaller; with minutes,
     #: whichever of steps and minutes runs out first): constant, cosine (to 0 at the end) or linear (to 0 at the
@@ -410,10 +420,15 @@ def validate(cfg: Config) -> None:
         _check(0.0 <= v < 1.0, f"model.{k}", v, "a probability in [0, 1)")
     _check(m.num_classes >= 0, "model.num_classes", m.num_classes, "0 (from the dataset) or a positive count")
     _check(m.cond_d in ("concat", "projection"), "model.cond_d", m.cond_d, "concat or projection")
+    _check(len(m.channel_mult) > 0 and all(k > 0 for k in m.channel_mult), "model.channel_mult", m.channel_mult,
+           "a list of positive width multipliers, one per level, e.g. [1, 2, 2]")
     _check(t.epochs > 0, "train.epochs", t.epochs, "a positive integer")
     _check(t.batch_size > 0, "train.batch_size", t.batch_size, "a positive integer")
     _check(t.max_steps is None or t.max_steps > 0, "train.max_steps", t.max_steps, "a positive integer or null")
     _check(0.0 <= t.ema < 1.0, "train.ema", t.ema, "a decay in [0, 1); 0 turns EMA off")
+    _check(t.ema_halflife_kimg >= 0, "train.ema_halflife_kimg", t.ema_halflife_kimg,
+           "thousands of images >= 0 (0 = use train.ema; EDM: 500)")
+    _check(t.ema_rampup >= 0, "train.ema_rampup", t.ema_rampup, "a fraction >= 0 (EDM: 0.05; 0 = no cap)")
     _check(t.lr_schedule in ("constant", "cosine", "linear"), "train.lr_schedule", t.lr_schedule,
            "constant, cosine or linear")
     _check(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "a number of steps >= 0 (0 = no warm-up)")

@@ -78,7 +78,18 @@ def protocol_id(protocol: dict | None) -> dict | None:
     if isinstance(extractors, dict) and extractors:  # fd_dinov2, cmmd: their own features
         pid["extractors"] = {m: f"{e.get('name')} {str(e.get('hash') or '')[:12]}" for m, e in extractors.items()
                              if isinstance(e, dict)}
+    if protocol.get("sampling"):  # flow and diffusion models: solver, steps, NFE and guidance (one-step GANs: none)
+        pid["sampling"] = protocol["sampling"]
     return pid
+
+
+def describe_sampling(sampling: dict | None) -> str:
+    """``heun, 18 steps (35 NFE)`` (+ ``, guidance 2``); "" for one-step generators."""
+    if not isinstance(sampling, dict) or not sampling:
+        return ""
+    text = f"{sampling.get('solver', '?')}, {sampling.get('steps', '?')} steps ({sampling.get('nfe', '?')} NFE)"
+    guidance = sampling.get("guidance", 1.0)
+    return text + (f", guidance {guidance:g}" if guidance not in (None, 1.0) else "")
 
 
 def describe_protocol(pid: dict | None) -> str:
@@ -94,6 +105,8 @@ def describe_protocol(pid: dict | None) -> str:
         size = f" {ref['resolution']}px/{ref.get('channels', '?')}ch" if "resolution" in ref else ""
         limit = f" (first {ref['limit']})" if ref.get("limit") else ""
         parts.append(f"{where}{size}{limit}")
+    if pid.get("sampling"):
+        parts.append(f"sampled with {describe_sampling(pid['sampling'])}")
     return ", ".join(parts)
 
 
@@ -228,6 +241,9 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str | None, feat
     gathered and every rank returns the same result (protocol ``world_size`` = N). ``verify``: checksum check
     of the reference dataset's raw files (None: the run's ``data.verify``). ``truncation``: a psi or a
     ``genlab.sampling.Truncation`` (recorded in the protocol). ``metrics`` None: :func:`run_default_metrics`.
+    Flow and diffusion runs draw with ``run.image_sampler`` (``LoadedRun.with_sampling`` sets the steps, solver
+    and guidance), recorded as the protocol's ``sampling`` (solver, steps, NFE per image, guidance): numbers of
+    different step counts never share a protocol.
     ``copies`` searches the run's training images (``data.limit`` applied); ``rfid`` / ``recon`` reconstruct the
     reference split (models with an encoder only). Conditional metrics (ifid, class_acc, cas) are refused for
     runs that draw no class labels. ``options``: metric settings, the protocol, the resize and a reference
@@ -258,6 +274,9 @@ def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str | None, feat
                                "truncation": None if trunc is None else trunc.describe()})
     if why is not None:
         result["protocol"]["features_note"] = f"auto fell back to genlab's classifier ({why}): FID {NOT_COMPARABLE}"
+    sampling = run.image_sampler.describe()
+    if sampling:  # flow and diffusion models only: GAN and VAE protocols are unchanged
+        result["protocol"]["sampling"] = sampling
     if "generated_labels" in needs:
         result["protocol"]["class_names"] = run.class_names  # the per_class keys "0", "1", ... in order
     return result
@@ -303,6 +322,9 @@ def summary_line(result: dict[str, Any]) -> str:
     line = conformance_line(protocol.get("published_protocol"))
     if line:
         parts.append(line)
+    sampling = describe_sampling(result.get("protocol", {}).get("sampling"))
+    if sampling and parts:
+        parts.append(f"sampled with {sampling}")
     return ", ".join(parts) or "no metrics"
 
 

@@ -3,7 +3,11 @@ without the run folder (no optimizer state, no pickles, no training code)::
 
     DIR/generator.safetensors   the generator's state dict (the EMA weights when the run kept an EMA)
     DIR/generator.json          model name and options, data shape, classes, text vocabulary, checkpoint step,
-                                genlab version, and the run's resolved config (what the model builder reads)
+                                genlab version, and the run's resolved config (what the model builder reads);
+                                flow and diffusion models: their default sampler (solver, steps, NFE, guidance)
+
+A flow or diffusion export samples with the same ODE as its run (``genlab.recipe.image_sampler`` from the saved
+config); ``sample(..., steps=, solver=, guidance=)`` changes it as ``genlab sample --steps`` does.
 
 ``format="hub"`` writes the Hugging Face Hub's layout instead: ``model.safetensors``, ``config.json`` (the same
 two files under the names the Hub expects) plus a model card (``README.md``, ``samples.png``, ``recipe.yaml``:
@@ -87,6 +91,7 @@ class GeneratorInfo:
     source_checkpoint: str
     genlab_version: str
     config: dict  # the run's resolved config
+    sampling: dict | None = None  # flow and diffusion models: the default sampler (None: one network call)
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
     weights_sha256: str = ""  # of generator.safetensors, checked on load (exports before it have none)
@@ -100,7 +105,7 @@ class GeneratorInfo:
                    latent_dim=run.cfg.model.latent_dim, conditioning=run.conditioning.name,
                    num_classes=run.num_classes, class_names=run.class_names, text=run.extra.get("text"),
                    step=run.step, epoch=run.epoch, ema=run.ema is not None, source_checkpoint=str(run.checkpoint),
-                   genlab_version=__version__, config=cfg)
+                   genlab_version=__version__, config=cfg, sampling=run.image_sampler.describe())
 
     @classmethod
     def read(cls, path: Path) -> GeneratorInfo:
@@ -238,17 +243,22 @@ class ExportedGenerator:
     def latents(self, n: int, seed: int = 0) -> torch.Tensor:
         return self._run.latents(n, seed)
 
-    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
-        """Latents (and labels / bag-of-words conditions) -> float images in [-1, 1] on the CPU."""
-        return self._run.generate(z, y, batch_size)
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 256, *,
+                 steps: int | None = None, solver: str | None = None, guidance: float | None = None) -> torch.Tensor:
+        """Latents (and labels / bag-of-words conditions) -> float images in [-1, 1] on the CPU. ``steps`` /
+        ``solver`` / ``guidance``: flow and diffusion models (None: the run's defaults)."""
+        return self._run.with_sampling(steps, solver, guidance).generate(z, y, batch_size)
 
     def sample(self, n: int, seed: int = 0, labels: Sequence[int] | None = None, prompt: str | None = None,
-               batch_size: int = 256) -> torch.Tensor:
+               batch_size: int = 256, *, steps: int | None = None, solver: str | None = None,
+               guidance: float | None = None) -> torch.Tensor:
         """``n`` images from seeded latents: the same images ``genlab.load_run(RUN).sample(n, seed)`` draws.
-        ``labels``: classes to cycle through (class-conditional models); ``prompt``: a caption (text models)."""
+        ``labels``: classes to cycle through (class-conditional models); ``prompt``: a caption (text models);
+        ``steps`` / ``solver`` / ``guidance``: how a flow or diffusion model integrates its ODE (None: the run's)."""
+        run = self._run.with_sampling(steps, solver, guidance)
         if prompt is not None:
-            return sample_prompt(self._run, prompt, n, seed, log=print)  # names words it does not know
-        return self._run.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size)
+            return sample_prompt(run, prompt, n, seed, log=print)  # names words it does not know
+        return run.sample(n, seed=seed, labels=list(labels) if labels else None, batch_size=batch_size)
 
 
 def _stored_shapes(weights: Path) -> dict[str, tuple[int, ...]]:

@@ -3,7 +3,8 @@
 ``genlab.config`` knows no registry; this module's ``load_config`` and ``from_dict`` are config's plus
 ``check_recipe``, so a recipe or a saved config fails with one line before any work. Every caller outside
 ``genlab.config`` loads configs through these two.
-``build_networks`` is the one way from a config to its networks.
+``build_networks`` is the one way from a config to its networks, ``image_sampler`` the one way from a config to how
+its generator draws images (one call for GANs and VAEs, an ODE for flow and diffusion models).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from genlab import config as _config
 from genlab.config import Config
+from genlab.diffusion import PROCESSES, ImageSampler, ODESampler, OneStep
 from genlab.errors import ConfigError
 from genlab.memory import check_fits
 from genlab.models import MODELS, DataShape
@@ -25,8 +27,8 @@ from genlab.objectives import LOSSES
 from genlab.objectives.diffaugment import parse_policy
 from genlab.objectives.options import OPTIONS, ObjectiveOptions
 
-__all__ = ["build_networks", "check_recipe", "check_training_fits", "data_shape", "from_dict", "load_config",
-           "network_sizes", "objective_options"]
+__all__ = ["build_networks", "check_recipe", "check_training_fits", "data_shape", "from_dict", "image_sampler",
+           "load_config", "network_sizes", "objective_options"]
 
 
 def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
@@ -78,6 +80,13 @@ def check_recipe(cfg: Config) -> None:
                           "(dcgan, resnet-gan, r3gan, wgan-gp, cgan, ...) or another loss")
     if t.diffaugment and not opts.augments:
         raise ConfigError(f"train.diffaugment={t.diffaugment!r} is not supported by model {m.name}; leave it at ''")
+    if spec.process:
+        m.latent_dim = d.channels * d.resolution ** 2  # the ODE starts from noise of the image's shape
+        for key, neutral in (("guidance", 1.0), ("label_dropout", 0.0)):
+            if getattr(opts, key) != neutral and not spec.conditioning.takes_labels:
+                raise ConfigError(f"objective.{key}={getattr(opts, key)!r} is for class-conditional models and "
+                                  f"{m.name} is unconditional; leave it at {neutral:g} or use the class-conditional "
+                                  "model (cflow-unet, cedm-unet)")
     cfg.objective = dataclasses.asdict(opts)
 
 
@@ -122,6 +131,27 @@ def check_training_fits(cfg: Config, num_classes: int, device: str = "cpu") -> N
                f"log.num_samples={cfg.log.num_samples} (the fixed noise and images of each sample grid)",
                "a grid of a few hundred images is plenty, e.g. log.num_samples=64", "cpu")
 
+def image_sampler(cfg: Config, *, steps: int | None = None, solver: str | None = None,
+                  guidance: float | None = None) -> ImageSampler:
+    """How ``cfg``'s generator draws images: ``OneStep`` (GANs, VAEs), or the ODE sampler of a flow or diffusion
+    model with the objective's defaults (``objective.steps``, ``solver``, ``guidance``) unless given here. Asking a
+    one-step generator for steps, a solver or guidance, or an unconditional model for guidance, is a ConfigError."""
+    spec = MODELS.get(cfg.model.name)
+    if not spec.process:
+        asked = [k for k, v in (("steps", steps), ("solver", solver), ("guidance", guidance)) if v is not None]
+        if asked:
+            raise ConfigError(f"model {spec.name} draws each image in one network call: {asked[0]} applies to flow "
+                              "and diffusion models only (flow-unet, edm-unet, ...)")
+        return OneStep()
+    opts = objective_options(cfg)
+    scale = opts.guidance if guidance is None else float(guidance)
+    if scale != 1.0 and not spec.conditioning.takes_labels:
+        raise ConfigError(f"guidance {scale:g} needs a class-conditional model; {spec.name} is unconditional "
+                          "(leave the guidance at 1)")
+    process = PROCESSES.get(spec.process).from_options(dataclasses.asdict(opts))
+    d = cfg.data
+    return ODESampler(process, solver or opts.solver, opts.steps if steps is None else steps,
+                      (d.channels, d.resolution, d.resolution), scale)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),

@@ -19,7 +19,9 @@ from genlab.rundir import RunDir
 #: keys a resume may change (they do not alter what the model has learned so far)
 RESUMABLE_KEYS = ("train.epochs", "train.max_steps", "train.minutes", "train.device", "train.precision",
                   "train.compile", "train.channels_last", "train.threads", "log.", "eval.", "data.root",
-                  "data.download", "data.verify", "name", "description")
+                  "data.download", "data.verify", "name", "description",
+                  # how a flow or diffusion model draws its grids and evaluations, not what it learns
+                  "objective.solver", "objective.steps", "objective.guidance")
 
 
 def check_resume(saved: Config, requested: Config) -> list[str]:

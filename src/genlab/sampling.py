@@ -16,7 +16,7 @@ space with a mean latent), so both forms act on ``z ~ N(0, I)`` itself:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +24,11 @@ import torch
 from torch import nn
 
 from genlab.config import Config
+from genlab.diffusion import ImageSampler
 from genlab.errors import ConfigError, GenlabError
 from genlab.models import MODELS, ModelSpec
 from genlab.models.conditioning import Conditioning
+from genlab.recipe import image_sampler
 from genlab.rundir import RunDir
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.perf import resolve_device
@@ -126,6 +128,24 @@ class LoadedRun:
     extra: dict = field(default_factory=dict)
     ema: nn.Module | None = None
     device: torch.device = torch.device("cpu")
+    #: how flow and diffusion models draw: steps / solver / guidance replacing the run's defaults (with_sampling)
+    sampling: dict = field(default_factory=dict)
+
+    def with_sampling(self, steps: int | None = None, solver: str | None = None,
+                      guidance: float | None = None) -> LoadedRun:
+        """This run drawing with another ODE step count, solver or guidance scale (None: keep); a ConfigError for
+        a one-step generator (GANs, VAEs) or guidance on an unconditional model."""
+        asked = {k: v for k, v in (("steps", steps), ("solver", solver), ("guidance", guidance)) if v is not None}
+        if not asked:
+            return self
+        sampling = {**self.sampling, **asked}
+        image_sampler(self.cfg, **sampling)  # checked now, before any image is drawn
+        return replace(self, sampling=sampling)
+
+    @property
+    def image_sampler(self) -> ImageSampler:
+        """How the generator turns latents into images (one call, or an ODE: ``genlab.recipe.image_sampler``)."""
+        return image_sampler(self.cfg, **self.sampling)
 
     @property
     def generator(self) -> nn.Module:
@@ -159,12 +179,12 @@ class LoadedRun:
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
         """Latents (and labels/conditions for conditional models) -> float images in [-1, 1] on the CPU."""
-        G = self.generator
+        G, draw, cond = self.generator, self.image_sampler, self.conditioning
         out = []
         for i in range(0, len(z), batch_size):
             zi = z[i:i + batch_size].to(self.device)
             yi = y[i:i + batch_size].to(self.device) if y is not None and self.conditional else None
-            out.append(G(zi, yi).float().cpu())
+            out.append(draw(G, zi, yi, cond.without(yi)).float().cpu())
         images = torch.cat(out) if out else torch.empty(0)
         if not torch.isfinite(images).all():
             raise GenlabError(f"the generator of checkpoint {self.checkpoint} produced NaN/inf images; "

@@ -2,6 +2,7 @@
 docs/benchmarks.md; nothing here asserts a speed)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -147,37 +149,59 @@ def test_eval_throughput_runs_every_section(tiny_fmnist, tiny_env):
 
 
 def test_quality_per_minute_repeats_arms_and_summarises(tiny_fmnist, tiny_env, tmp_path):
+    spec = importlib.util.spec_from_file_location("qpm", BENCH / "quality_per_minute.py")
+    qpm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(qpm)
+    assert qpm.DEFAULT_ARMS == ("fashion_mnist_10min.yaml", "fashion_mnist_flow_10min.yaml")  # the flow arm
+    # the default arms, the flow recipe drawing in 2 Euler steps here (its 10 Heun steps cost seconds per grid)
+    flow = str(BENCH.parent / "configs" / "fashion_mnist_flow_10min.yaml") + " objective.solver=euler objective.steps=2"
     out = bench("quality_per_minute.py", "--data-root", str(tiny_fmnist), "--no-verify", "--minutes", "0.02",
                 "--repeats", "2", "--snapshots", "0.01", "--slice-seconds", "0.3", "--eval-samples", "64",
-                "--out", str(tmp_path / "q.json"), env=tiny_env)
+                "--out", str(tmp_path / "q.json"), "--grids", str(tmp_path / "grids"),
+                "--arm", str(BENCH.parent / "configs" / "fashion_mnist_10min.yaml"), "--arm", flow, env=tiny_env)
     assert "(a) DCGAN paper recipe" in out and "(b) genlab fashion_mnist_10min" in out, out
+    assert "(c) genlab fashion_mnist_flow_10min" in out, out
+    grids = sorted(p.name for p in (tmp_path / "grids").iterdir())  # the arms side by side at every minute
+    assert grids == [f"seed{s}_minute{m}.png" for s in (0, 1) for m in ("00.01", "00.02")], grids
+    width = Image.open(tmp_path / "grids" / grids[0]).size[0]
+    assert width == 2 * (3 * (8 * 30 + 2) + 2 * 12)  # three 8-wide grids of 28px images (+ padding), scale 2
     res = json.loads((tmp_path / "q.json").read_text())
-    assert len(res["arms"]) == 2 and [r["seed"] for r in res["repeats"]] == [0, 1], res["arms"]
-    for rep in res["repeats"]:  # each repeat prints a row per snapshot: steps, FID and KL per arm, then b/a
+    assert len(res["arms"]) == 3 and [r["seed"] for r in res["repeats"]] == [0, 1], res["arms"]
+    triple = r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)"
+    for rep in res["repeats"]:  # each repeat prints a row per snapshot: steps, FID and KL per arm, then b/a, c/a
         text = out.split(f"## seed {rep['seed']}:")[1].split("##")[0]
         for i, mark in enumerate(("0.01", "0.02")):
-            a, b = (arm[i] for arm in rep["snapshots"])
-            m = re.search(rf"^\s+{mark}\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$",
-                          text, flags=re.M)
+            snaps = [arm[i] for arm in rep["snapshots"]]
+            m = re.search(rf"^\s+{mark}{triple * 3}\s+([\d.]+)\s+([\d.]+)$", text, flags=re.M)
             assert m, text
-            steps_a, fid_a, kl_a, steps_b, fid_b, kl_b, ratio = m.groups()
-            assert (a["steps"], b["steps"]) == (int(steps_a), int(steps_b)) and a["steps"] >= 1
-            assert (f"{a['fid']:.2f}", f"{b['fid']:.2f}", f"{b['kl']:.4f}") == (fid_a, fid_b, kl_b)
-            assert a["fid"] > 0 and a["kl"] >= 0 and float(kl_a) == round(a["kl"], 4)
-            assert_quotient(ratio, fid_b, fid_a)
+            cells = m.groups()
+            for k, snap in enumerate(snaps):
+                steps, fid, kl = cells[3 * k:3 * k + 3]
+                assert snap["steps"] == int(steps) >= 1 and snap["fid"] > 0 and snap["kl"] >= 0
+                assert (f"{snap['fid']:.2f}", f"{snap['kl']:.4f}") == (fid, kl)
+            for k, ratio in enumerate(cells[9:], start=1):
+                assert_quotient(ratio, cells[3 * k + 1], cells[1])
     summary = out.split("## 2 repeat(s)")[1]
-    fid_b = [rep["snapshots"][1][1]["fid"] for rep in res["repeats"]]  # arm b at the budget's end
-    ratios = [rep["snapshots"][1][1]["fid"] / rep["snapshots"][0][1]["fid"] for rep in res["repeats"]]
+    fid = [[rep["snapshots"][a][1]["fid"] for rep in res["repeats"]] for a in range(3)]  # at the budget's end
+    ratios = [b / a for b, a in zip(fid[1], fid[0])]
     row = re.search(r"^\s+0\.02\s+(.*)$", summary, flags=re.M).group(1)
     cells = re.findall(r"([\d.]+) \+- ([\d.]+)", row)
-    assert len(cells) == 5, row  # FID a, FID b, b/a, KL a, KL b
-    assert cells[1] == (f"{statistics.fmean(fid_b):.2f}", f"{statistics.stdev(fid_b):.2f}"), (cells, fid_b)
-    assert cells[2] == (f"{statistics.fmean(ratios):.2f}", f"{statistics.stdev(ratios):.2f}"), (cells, ratios)
+    assert len(cells) == 8, row  # FID a, b, c, b/a, c/a, KL a, b, c
+    assert cells[1] == (f"{statistics.fmean(fid[1]):.2f}", f"{statistics.stdev(fid[1]):.2f}"), (cells, fid)
+    assert cells[3] == (f"{statistics.fmean(ratios):.2f}", f"{statistics.stdev(ratios):.2f}"), (cells, ratios)
+    # the flow arm against genlab's best GAN, minute by minute
+    c_over_b = [c / b for c, b in zip(fid[2], fid[1])]
+    versus = summary.split("FID over (b)'s at each minute")[1]
+    row = re.search(r"^\s+0\.02\s+(.*)$", versus, flags=re.M).group(1)
+    assert row.split() == [f"{statistics.fmean(c_over_b):.2f}", "+-", f"{statistics.stdev(c_over_b):.2f}"], row
     assert "minutes to the baseline's 0.02-minute FID" in summary, summary
     assert re.search(r"^  \(a\) 0\.0[12] \+- 0\.0\d$", summary, flags=re.M), summary  # it reaches its own FID
-    assert re.search(r"^targets, best arm \(b\), means: FID ratio <= 0\.5 .* (met|missed)", summary, flags=re.M)
-    for lab, ips in zip("ab", res["repeats"][0]["images_per_s"], strict=True):
-        assert re.search(rf"^\({lab}\) .*: {ips:.0f} images/s$", out, flags=re.M), out
+    assert re.search(r"^targets, best arm \([bc]\), means: FID ratio <= 0\.5 .* (met|missed)", summary, flags=re.M)
+    rep = res["repeats"][0]
+    for lab, ips, cost, nfe in zip("abc", rep["images_per_s"], rep["sampling"], (1, 1, 2), strict=True):
+        assert cost["nfe"] == nfe and cost["seconds_per_10k"] > 0  # the flow arm here: Euler, 2 steps
+        assert re.search(rf"^\({lab}\) .*: {ips:.0f} images/s; sampling {cost['seconds_per_10k']:.1f} s per 10k "
+                         rf"images \({nfe} NFE per image\)$", out, flags=re.M), out
 
 
 def test_quality_per_minute_time_to_target_interpolates():

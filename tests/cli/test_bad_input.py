@@ -122,6 +122,9 @@ CASES = [
      ['[/bold] pip install "genlab[ray]"', "not a genlab run folder", "genlab train"]),
     # eval, eval-folder
     ("eval-num-samples-0", ["eval", "{R}/dcgan", "--num-samples", "0"], ["--num-samples 0", "at least 1"]),
+    ("sample-steps-one-step-model", ["sample", "{R}/dcgan", "--steps", "3", "-o", "{C}/s.png"],
+     ["dcgan draws each image in one network call", "flow and diffusion models"]),
+    ("eval-solver-unknown", ["eval", "{R}/dcgan", "--solver", "rk4"], ["unknown ODE solver 'rk4'", "euler, heun"]),
     ("eval-batch-size-0", ["eval", "{R}/dcgan", "--batch-size", "0"], ["--batch-size 0", "images per batch"]),
     ("eval-out-under-file", ["eval", "{R}/dcgan", "--out", "{F}/blocker/e.json"], ["blocker", "is a file"]),
     ("eval-rfid-gan", ["eval", "{R}/dcgan", "--metrics", "fid,rfid"],

@@ -28,12 +28,14 @@ def toy_data(res: int, channels: int, n: int = 8, labeled: bool = True, captions
 
 
 def zoo_config(name: str, res: int, channels: int, extra=()):
+    # flow and diffusion U-Nets: one block per level, two ODE steps (their default 18-50 steps cost seconds here)
+    process = ["model.depth=1", "model.channel_mult=[1,2]", "objective.steps=2"] if MODELS.get(name).process else []
     return load_config(None, [
         f"model.name={name}", f"data.resolution={res}", f"data.channels={channels}", "model.hidden_dim=4",
         "model.latent_dim=6", "model.embed_dim=4", "train.batch_size=4", "train.max_steps=2",
         f"train.loss={(MODELS.get(name).losses or ('bce',))[0]}", "log.progress=false", "log.tensorboard=false",
         "train.device=cpu",
-        "log.num_samples=4", "train.threads=1", *extra])
+        "log.num_samples=4", "train.threads=1", *process, *extra])
 
 
 def fit(cfg, data, path) -> Trainer:
@@ -127,6 +129,8 @@ def test_models_list_names_every_model_with_conditioning_and_resolutions(monkeyp
     # LeCam's averages and ADA's p (moving fast here) are the objective's state: the checkpoint must keep them
     ("dcgan", ["objective.lecam=0.3", "objective.ada_target=0.5", "objective.ada_interval=1",
                "objective.ada_images=8", "train.diffaugment=color"]),
+    # EDM's noise levels and noise, the half-life EMA's count (flow: tests/training/test_diffusion.py, with kill -9)
+    ("cedm-unet", ["train.ema_halflife_kimg=1", "objective.label_dropout=0.5"]),
 ])
 def test_resume_is_exact(name, extra, tmp_path):
     """2 epochs in one go == 1 epoch + resume + 1 epoch (RNG, optimizers, vocabulary, EMA all restored)."""

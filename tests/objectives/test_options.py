@@ -13,7 +13,10 @@ def test_every_objective_has_options_and_every_model_an_objective():
 
 
 #: options added after 0.1.0 (never in train:, so no 0.1.0 config holds them)
-NEWER_OPTIONS = {"gamma", "reg_every", "lecam", "lecam_decay", "ada_target", "ada_interval", "ada_images"}
+NEWER_OPTIONS = {"gamma", "reg_every", "lecam", "lecam_decay", "ada_target", "ada_interval", "ada_images",
+                 # flow matching and EDM (genlab 0.1.0 had neither)
+                 "solver", "steps", "guidance", "label_dropout", "ot_pairing", "time_sampling", "logit_mean",
+                 "logit_std", "sigma_data", "p_mean", "p_std", "sigma_min", "sigma_max", "rho"}
 
 
 def test_option_defaults_are_the_010_defaults():

@@ -105,6 +105,20 @@ def test_bad_cell_fails_before_anything_runs(recipe, tmp_path):
     assert not out.exists()
 
 
+def test_objective_options_are_swept_and_checked_against_the_model(recipe, tmp_path):
+    """objective.* keys depend on the model (a flow model's steps, a GAN's n_critic): checked when the plan is built."""
+    s = parse_sweep(sweep_dict(recipe, grid={"objective.n_critic": [1, 2]}, seeds=1))
+    configs = validate_plan(s, s.plan(tmp_path / "out"))
+    assert sorted(c.objective["n_critic"] for c in configs.values()) == [1, 2]
+    flow = parse_sweep(sweep_dict(recipe, overrides={"model.name": "flow-unet"}, grid={"objective.steps": [2, 10]},
+                                  seeds=1))
+    assert sorted(c.objective["steps"] for c in validate_plan(flow, flow.plan(tmp_path / "f")).values()) == [2, 10]
+    bad = parse_sweep(sweep_dict(recipe, grid={"objective.steps": [2, 10]}, seeds=1))
+    with pytest.raises(ConfigError, match=r"sweep cell steps=2 \(seed 0\): objective.steps=2 is not an option of "
+                                          "model dcgan"):
+        validate_plan(bad, bad.plan(tmp_path / "b"))
+
+
 def test_existing_run_with_another_config_is_refused(recipe, tmp_path):
     s = parse_sweep(sweep_dict(recipe, grid={"model.latent_dim": [8]}, seeds=1))
     out = tmp_path / "out"

@@ -9,6 +9,7 @@ and where they came from (checkpoint, step, seed), so the HTML report can show t
     analysis/curves.png .json               genlab plot curves (the final losses)
     analysis/progress.png .json             genlab plot progress (the epochs shown)
     analysis/truncation.png .json           genlab eval --truncation-sweep (FID, precision, recall per psi)
+    analysis/steps.png .json                genlab eval --steps-sweep (FID, NFE, seconds per 10k images per step count)
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ NEIGHBOURS = "neighbours.json"
 CURVES = "curves.json"
 PROGRESS = "progress.json"
 TRUNCATION = "truncation.json"
+STEPS = "steps.json"
 
 
 @dataclass(frozen=True)

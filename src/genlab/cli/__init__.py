@@ -29,7 +29,7 @@ err_console = Console(stderr=True, markup=False)
 
 app = typer.Typer(
     name="genlab",
-    help="Train, evaluate and compare image generative models (GANs and VAEs).",
+    help="Train, evaluate and compare image generative models (GANs, VAEs, flow matching and diffusion).",
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from genlab.cli import app, console, device_option, on_ctrl_c, output_path, positive
 from genlab.cli.progress import metric_progress
+from genlab.cli.train import GUIDANCE_HELP, SOLVER_HELP, STEPS_HELP, check_sampling
 from genlab.errors import ConfigError
 from genlab.metrics.protocols import PROTOCOLS
 
@@ -118,6 +119,12 @@ def eval_run(
     truncation_sweep: str | None = typer.Option(
         None, "--truncation-sweep", help="e.g. 0.5,0.7,1.0,1.5: FID, precision and recall per psi (--metrics is "
         "not used), printed and written to RUN/analysis/truncation.png and .json"),
+    steps: int | None = typer.Option(None, "--steps", help=STEPS_HELP + "; recorded in the protocol"),
+    solver: str | None = typer.Option(None, "--solver", help=SOLVER_HELP),
+    guidance: float | None = typer.Option(None, "--guidance", help=GUIDANCE_HELP),
+    steps_sweep: str | None = typer.Option(
+        None, "--steps-sweep", help="flow and diffusion models, e.g. 1,2,5,10,20,50: FID, network evaluations and "
+        "seconds per 10k images per step count (--metrics is not used), written to RUN/analysis/steps.png and .json"),
 ) -> None:
     from genlab.api import load_run
     from genlab.evaluation import check_conditional_metrics, run_default_metrics, summary_line
@@ -128,21 +135,35 @@ def eval_run(
     positive(num_samples, "--num-samples", "the number of generated images")
     positive(batch_size, "--batch-size", "images per batch")
     output_path(out, "--out", (".json",))
+    check_sampling(steps, solver, guidance)
     options = cli_options(protocol, resize, reference_stats, dinov2_weights, clip_weights)
     settings = resolve(protocol, features=features, num_samples=num_samples, split=split, resize=resize)
     weights = extractor_weights(settings.features, inception_weights, dinov2_weights, clip_weights, metrics)
     as_truncation(truncation if truncation is not None else 1.0, truncation_mode)  # checked before loading
+    if steps_sweep is not None:
+        from genlab.analysis.steps import parse_steps
+
+        values = parse_steps(steps_sweep)
+        if truncation_sweep is not None or steps is not None or out is not None:
+            raise ConfigError("--steps-sweep evaluates each of its step counts and writes RUN/analysis/steps.json; "
+                              "drop --steps, --truncation-sweep and --out")
+        _steps_sweep(run_dir, values, checkpoint=checkpoint, solver=solver, guidance=guidance,
+                     features=settings.features, num_samples=settings.num_samples, seed=seed, split=settings.split,
+                     batch_size=batch_size, inception_weights=weights, device=device,
+                     verify=False if no_verify else None)
+        return
     if truncation_sweep is not None:
         if truncation is not None or out is not None or protocol != "genlab" or reference_stats is not None:
             raise ConfigError("--truncation-sweep evaluates each of its psis and writes RUN/analysis/truncation.json; "
                               "drop --truncation, --out, --protocol and --reference-stats")
         _sweep(run_dir, truncation_sweep, truncation_mode, checkpoint=checkpoint, features=settings.features,
                num_samples=settings.num_samples, seed=seed, split=settings.split, batch_size=batch_size,
-               inception_weights=weights, device=device, verify=False if no_verify else None)
+               inception_weights=weights, device=device, verify=False if no_verify else None,
+               sampling={"steps": steps, "solver": solver, "guidance": guidance})
         return
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
-        run = load_run(run_dir, checkpoint, str(ctx.device(device)))
+        run = load_run(run_dir, checkpoint, str(ctx.device(device))).with_sampling(steps, solver, guidance)
         metrics = metrics if metrics is not None else ",".join(
             run_default_metrics(run.loaded, settings.features, settings.split, reference_stats is not None))
         check_conditional_metrics(run.loaded, metrics)  # before the "evaluating" line: the error is the only one
@@ -164,8 +185,10 @@ def eval_run(
 
 
 def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, features: str, num_samples: int, seed: int,
-           split: str, batch_size: int, inception_weights: str | None, device: str, verify: bool | None) -> None:
-    """`genlab eval RUN --truncation-sweep ...`: the curve, a table and RUN/analysis/truncation.png/.json."""
+           split: str, batch_size: int, inception_weights: str | None, device: str, verify: bool | None,
+           sampling: dict | None = None) -> None:
+    """`genlab eval RUN --truncation-sweep ...`: the curve, a table and RUN/analysis/truncation.png/.json
+    (``sampling``: steps / solver / guidance of a flow or diffusion model)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from genlab.analysis.artifacts import Source, write_numbers
@@ -176,7 +199,7 @@ def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, features: st
 
     values = parse_psis(psis)
     with on_ctrl_c("nothing was written (the curve is written when every psi is done)"):
-        run = load_run(run_dir, checkpoint, device)
+        run = load_run(run_dir, checkpoint, device).with_sampling(**(sampling or {}))
         console.print(f"truncation sweep ({mode}) of {run.checkpoint.name} (step {run.step}): {len(values)} psis x "
                       f"{num_samples} generated images vs the {split} split")
         columns = (TextColumn("truncation sweep"), BarColumn(), MofNCompleteColumn(),
@@ -201,6 +224,49 @@ def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, features: st
     console.print(table)
     png = run.loaded.run.artifact("truncation.png")
     written = save_figure(plot_truncation(numbers), png, svg=False)
+    written.append(write_numbers(run.path, png, numbers, Source.of(run.loaded, seed)))
+    console.print(f"wrote {', '.join(str(w) for w in written)}")
+
+
+def _steps_sweep(run_dir: Path, values: list[int], *, checkpoint: str, solver: str | None, guidance: float | None,
+                 features: str, num_samples: int, seed: int, split: str, batch_size: int,
+                 inception_weights: str | None, device: str, verify: bool | None) -> None:
+    """`genlab eval RUN --steps-sweep ...`: FID against the ODE steps, a table and RUN/analysis/steps.png/.json."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from genlab.analysis.artifacts import Source, write_numbers
+    from genlab.analysis.steps import COLUMNS, steps_sweep
+    from genlab.api import load_run
+    from genlab.reporting.plots import save_figure
+    from genlab.reporting.steps import plot_steps
+
+    with on_ctrl_c("nothing was written (the curve is written when every step count is done)"):
+        run = load_run(run_dir, checkpoint, device).with_sampling(guidance=guidance)
+        run.loaded.with_sampling(steps=values[0], solver=solver)  # a one-step model is refused before the bar
+        console.print(f"steps sweep of {run.checkpoint.name} (step {run.step}): {len(values)} step counts x "
+                      f"{num_samples} generated images vs the {split} split")
+        columns = (TextColumn("steps sweep"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[last]}"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("sweep", total=len(values), last="")
+
+            def done(point: dict) -> None:
+                bar.update(task, advance=1, last=f"{point['steps']} steps: FID {point['fid']:.2f}")
+
+            numbers = steps_sweep(run.loaded, values, solver=solver, features=features, num_samples=num_samples,
+                                  seed=seed, split=split, batch_size=batch_size, inception_weights=inception_weights,
+                                  device=device, verify=verify, on_point=done)
+    guided = f", guidance {numbers['guidance']:g}" if numbers["guidance"] != 1.0 else ""
+    table = Table(title=f"genlab eval {run_dir} --steps-sweep ({numbers['process']}, {numbers['solver']}{guided})",
+                  caption=f"extractor {numbers['extractor']} ({numbers['extractor_hash'][:12]}), {num_samples} "
+                          f"generated per step count, seed {seed}, sampling time on {device}")
+    for col in COLUMNS:
+        table.add_column(col, justify="right")
+    for p in numbers["points"]:
+        table.add_row(str(p["steps"]), str(p["nfe"]), f"{p['fid']:.4f}", f"{p['seconds_per_10k']:.1f}")
+    console.print(table)
+    png = run.loaded.run.artifact("steps.png")
+    written = save_figure(plot_steps(numbers), png, svg=False)
     written.append(write_numbers(run.path, png, numbers, Source.of(run.loaded, seed)))
     console.print(f"wrote {', '.join(str(w) for w in written)}")
 

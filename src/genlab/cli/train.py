@@ -87,6 +87,21 @@ def _ended_by(run_dir: Path) -> str:
     """``: train.minutes=10 ran out first``: the budget (steps, epochs, minutes) that ended the run (status.json)."""
     ended = (RunDir.of(run_dir).read_status() or {}).get("ended_by")
     return f": {ended} ran out first" if ended else ""
+STEPS_HELP = "flow and diffusion models: ODE steps (default: the run's objective.steps)"
+SOLVER_HELP = "flow and diffusion models: euler | heun (default: the run's objective.solver)"
+GUIDANCE_HELP = ("class-conditional flow and diffusion models: classifier-free guidance scale (1 = none, the "
+                 "default: the run's objective.guidance)")
+
+
+def check_sampling(steps: int | None, solver: str | None, guidance: float | None) -> None:
+    """--steps, --solver and --guidance checked before any work (whether the model takes them: once loaded)."""
+    from genlab.diffusion import SOLVERS
+
+    positive(steps, "--steps", "ODE steps per image")
+    if solver is not None:
+        SOLVERS.get(solver)
+    if guidance is not None and not guidance >= 0:
+        raise ConfigError(f"--guidance {guidance} is not allowed: a scale >= 0 (1 = no guidance)")
 
 
 @app.command(help="Draw a grid of samples from a trained run.")
@@ -104,22 +119,29 @@ def sample(
                                             help="psi > 0: latents kept inside it (smaller: more typical images)"),
     truncation_mode: str = typer.Option("resample", "--truncation-mode",
                                         help="resample (redraw every |z_i| > psi) | interp (z -> psi z)"),
+    steps: int | None = typer.Option(None, "--steps", help=STEPS_HELP),
+    solver: str | None = typer.Option(None, "--solver", help=SOLVER_HELP),
+    guidance: float | None = typer.Option(None, "--guidance", help=GUIDANCE_HELP),
 ) -> None:
     from genlab.api import load_run
+    from genlab.evaluation import describe_sampling
     from genlab.grids import image_format
     from genlab.sampling import as_truncation
 
     positive(n, "-n", "the number of images")
     positive(nrow, "--nrow", "images per row")
+    check_sampling(steps, solver, guidance)
     image_format(out)
     output_path(out, suffixes=(".png", ".jpg", ".jpeg", ".webp"))
     trunc = as_truncation(truncation, truncation_mode) if truncation is not None else None
     if trunc is None:
         as_truncation(1.0, truncation_mode)  # an unknown --truncation-mode is refused even without --truncation
     with on_ctrl_c("nothing was written"):
-        run = load_run(run_dir, checkpoint, device)
+        run = load_run(run_dir, checkpoint, device).with_sampling(steps, solver, guidance)
         images = run.sample(n, seed=seed, labels=list(label) if label else None, prompt=prompt, log=console.print,
                             truncation=trunc)
         run.save_grid(images, out, nrow=nrow)
     how = f" with truncation psi={trunc.psi:g} ({trunc.mode})" if trunc is not None else ""
+    ode = describe_sampling(run.loaded.image_sampler.describe())
+    how += f", sampled with {ode}" if ode else ""
     console.print(f"wrote {n} samples from {run.checkpoint} (step {run.step}){how} to {out}")

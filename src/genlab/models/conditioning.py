@@ -6,7 +6,9 @@ A :class:`Conditioning` knows every condition a caller needs, so no caller compa
 - ``random(n, g, extra)``: random conditions for metrics, drawn from ``g`` right after the latents;
 - ``from_labels(labels, n, num_classes, model)``: the conditions for user labels (``--label``) or the default;
 - ``from_prompt(prompt, n, extra, model, log)``: a caption's bag of words (text models only);
-- ``from_batch(batch, ctx)``: what a training batch conditions on.
+- ``from_batch(batch, ctx)``: what a training batch conditions on;
+- ``without(c, mask)``: the conditions with entries replaced by "no condition" (label dropout, classifier-free
+  guidance's unconditional branch).
 
 Every network takes ``(x, cond=None)``; ``None`` is what unconditional networks get (and ignore).
 """
@@ -71,6 +73,11 @@ class Conditioning:
         """The conditions of a batch concatenated with itself (one forward over real + fake)."""
         return None if not self.conditional else torch.cat([c, c])
 
+    def without(self, c: torch.Tensor | None, mask: torch.Tensor | None = None) -> torch.Tensor | None:
+        """``c`` with the entries where ``mask`` (N,) bool is set (all when None) replaced by "no condition": the
+        unconditional branch of classifier-free guidance, and label dropout in training."""
+        return None
+
     def require_classes(self, model: str, data: str, num_classes: int) -> None:
         """ConfigError when the model needs classes the data lacks (only class-conditional models do)."""
 
@@ -96,6 +103,12 @@ class ClassConditioning(Conditioning):
         if batch.y is None:
             raise ConfigError(f"model {ctx.cfg.model.name} needs labeled batches")
         return batch.y
+
+    def without(self, c: torch.Tensor | None, mask: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Label -1 = "no label" (class-conditional U-Nets keep an embedding row for it)."""
+        if c is None:
+            return None
+        return torch.full_like(c, -1) if mask is None else torch.where(mask, torch.full_like(c, -1), c)
 
     def require_classes(self, model: str, data: str, num_classes: int) -> None:
         if num_classes <= 0:

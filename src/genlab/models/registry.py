@@ -36,6 +36,10 @@ class ModelSpec:
     conditioning: Conditioning | str = "none"  # a CONDITIONINGS name (none | class | text), resolved once
     resolutions: tuple[int, ...] = (28, 32, 64, 128)
     losses: tuple[str, ...] = ()  # the GAN losses its D can train with (empty = any); critics: no sigmoid
+    #: a ``genlab.diffusion.PROCESSES`` name (flow | edm) for flow and diffusion models: G is then a denoising
+    #: network that the process's ODE sampler integrates from noise of the image's shape (latent_dim = C x H x W);
+    #: "" (GANs, VAEs): G maps a latent to an image in one call
+    process: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conditioning", resolve(self.conditioning))

@@ -148,10 +148,72 @@ class VAEGANOptions(AdversarialOptions):
         _check(self.recon_weight >= 0, "recon_weight", self.recon_weight, "a non-negative weight")
 
 
+@dataclass
+class DenoisingOptions(ObjectiveOptions):
+    """What flow and diffusion objectives share: label dropout in training, and how the run draws its images by
+    default (the sample grids, evaluations during training, `genlab sample` and `genlab eval` unless their
+    --steps / --solver / --guidance say otherwise)."""
+
+    augments: ClassVar[bool] = False  # the denoising target is the image itself: no DiffAugment
+    solver: str = "euler"  # ODE solver of the sampler: euler | heun (genlab.diffusion.SOLVERS)
+    steps: int = 50  # ODE steps per image (network evaluations: euler steps, heun 2 x steps, EDM 2 x steps - 1)
+    #: classifier-free guidance scale w (class-conditional models): out_u + w (out_c - out_u); 1 = the plain
+    #: conditional model (one evaluation per step), 0 = unconditional, > 1 sharper classes, less diversity
+    guidance: float = 1.0
+    #: training: the probability that a label is replaced by "no label", which teaches the unconditional model that
+    #: guidance needs (Ho & Salimans: 0.1-0.2); class-conditional models only
+    label_dropout: float = 0.0
+
+    def check(self) -> None:
+        _check(self.solver in ("euler", "heun"), "solver", self.solver, "euler or heun")
+        _check(self.steps > 0, "steps", self.steps, "a positive number of ODE steps")
+        _check(0.0 <= self.guidance < float("inf"), "guidance", self.guidance, "a scale >= 0 (1 = no guidance)")
+        _check(0.0 <= self.label_dropout < 1.0, "label_dropout", self.label_dropout,
+               "a probability in [0, 1) (0.1-0.2 for classifier-free guidance)")
+
+
+@dataclass
+class FlowOptions(DenoisingOptions):
+    """Flow matching with straight paths from noise (t = 0) to data (t = 1); genlab.diffusion.FlowProcess."""
+
+    ot_pairing: bool = False  # pair each batch's noise with its images by minibatch optimal transport
+    time_sampling: str = "uniform"  # training times: uniform | logit-normal (sigmoid of N(logit_mean, logit_std))
+    logit_mean: float = 0.0  # logit-normal times: the normal's mean (flow_matching's CIFAR-10 "skewed": 1.2)
+    logit_std: float = 1.0  # logit-normal times: its standard deviation (flow_matching's CIFAR-10: 1.2)
+
+    def check(self) -> None:
+        super().check()
+        _check(self.time_sampling in ("uniform", "logit-normal"), "time_sampling", self.time_sampling,
+               "uniform or logit-normal")
+        _check(self.logit_std > 0, "logit_std", self.logit_std, "a positive standard deviation")
+
+
+@dataclass
+class EDMOptions(DenoisingOptions):
+    """EDM (Karras et al. 2022); genlab.diffusion.EDMProcess. Defaults: the paper's values."""
+
+    solver: str = "heun"  # EDM's sampler: Heun, 18 steps = 35 network evaluations (CIFAR-10)
+    steps: int = 18
+    sigma_data: float = 0.5  # standard deviation of the images in [-1, 1]
+    p_mean: float = -1.2  # training noise levels: ln(sigma) ~ N(p_mean, p_std^2)
+    p_std: float = 1.2
+    sigma_min: float = 0.002  # sampling: the smallest noise level before the final step to 0
+    sigma_max: float = 80.0  # sampling: the noise level sampling starts from
+    rho: float = 7.0  # sampling: exponent of the time discretisation
+
+    def check(self) -> None:
+        super().check()
+        for key in ("sigma_data", "p_std", "sigma_min", "sigma_max", "rho"):
+            _check(getattr(self, key) > 0, key, getattr(self, key), "a positive number")
+        _check(self.sigma_min < self.sigma_max, "sigma_min", self.sigma_min,
+               f"a noise level below objective.sigma_max={self.sigma_max}")
+
+
 OPTIONS: Registry[type[ObjectiveOptions]] = Registry("objective")
 for _name, _cls in (("gan", GANOptions), ("cgan", GANOptions), ("text-gan", GANOptions),
                     ("acgan", AdversarialOptions),  # D's class head sees real and fake apart: no merged batch
                     ("wgan", WGANOptions), ("wgan-gp", WGANGPOptions), ("text-wgan-gp", WGANGPOptions),
                     ("r3gan", R3GANOptions),
-                    ("vae", VAEOptions), ("vae-gan", VAEGANOptions), ("cvae-gan", VAEGANOptions)):
+                    ("vae", VAEOptions), ("vae-gan", VAEGANOptions), ("cvae-gan", VAEGANOptions),
+                    ("flow", FlowOptions), ("edm", EDMOptions)):
     OPTIONS.add(_name, _cls)

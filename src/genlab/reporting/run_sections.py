@@ -1,5 +1,5 @@
 """The sections of one run in the report: summary, config, metrics, curves, progress, samples, and the analysis
-sections (interpolation, latent maps, coverage, truncation, nearest training images).
+sections (interpolation, latent maps, coverage, truncation, sampling steps, nearest training images).
 
 Analysis sections show what the analysis commands left in RUN/analysis/ when it came from the report's
 checkpoint, and compute only what is missing (the section then says so), so a report never trains the
@@ -31,6 +31,7 @@ from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_im
 from genlab.reporting.plots import plot_class_coverage, plot_image_grid, plot_latent_scatter, plot_losses, plot_metrics
 from genlab.reporting.progress import progress_figure
 from genlab.reporting.records import eval_metrics, read_records, run_evaluation
+from genlab.reporting.steps import plot_steps
 from genlab.reporting.truncation import plot_truncation
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
@@ -49,6 +50,7 @@ RUN_SECTIONS = {
     "latent": "Latent maps",
     "coverage": "Class coverage",
     "truncation": "Truncation: quality vs diversity",
+    "steps": "Sampling steps: quality vs cost",
     "neighbours": "Nearest training images",
 }
 
@@ -357,6 +359,21 @@ def _truncation_section(ctx: RunContext, s: Section) -> None:
                                                   f"samples per psi; from {got.about}"))
     s.tables.append(Table(["psi", "FID", "precision", "recall"],
                           [[fmt(p.get(k)) for k in ("psi", "fid", "precision", "recall")] for p in n["points"]]))
+def _steps_section(ctx: RunContext, s: Section) -> None:
+    """The curve `genlab eval --steps-sweep` saved (flow and diffusion models); never computed here."""
+    got, why = ctx.saved(artifacts.STEPS)
+    if got is None:
+        s.notes.append(f"not available: {why} (flow and diffusion models: `genlab eval {ctx.path} --steps-sweep "
+                       "1,2,5,10,20,50` writes it; the next report includes it)")
+        return
+    n = got.numbers
+    s.images.append(fig_image(plot_steps(n), f"FID against the ODE steps and the sampling time "
+                                             f"({n.get('solver', '?')}), {n.get('num_samples', '?')} samples per "
+                                             f"point; from {got.about}"))
+    s.tables.append(Table(["steps", "NFE", "FID", "seconds per 10k images"],
+                          [[fmt(p.get(k)) for k in ("steps", "nfe", "fid", "seconds_per_10k")] for p in n["points"]]))
+
+
 def _copies_note(ctx: RunContext, s: Section) -> None:
     """The ``copies`` rate of eval.json, when the run was evaluated with it."""
     data = ctx.rundir.read_eval()
@@ -401,6 +418,7 @@ BUILDERS: dict[str, Callable[[RunContext, Section], None]] = {
     "latent": _latent_section,
     "coverage": _coverage_section,
     "truncation": _truncation_section,
+    "steps": _steps_section,
     "neighbours": _neighbours_section,
 }
 

@@ -229,7 +229,7 @@ def parse_sweep(data: Any, source: Path | None = None) -> Sweep:
     known = set(known_keys())
     for section, keys in (("overrides", overrides), ("grid", grid)):
         for k in keys:
-            if k not in known:
+            if k not in known and not k.startswith("objective."):  # objective options: checked per model (plan)
                 close = [x for x in known if x.rsplit(".", 1)[-1] == k.rsplit(".", 1)[-1]]
                 hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
                 raise ConfigError(f"{where}: {section} key {k!r} is not a config key{hint}; "

@@ -28,6 +28,7 @@ from genlab import __version__
 from genlab.data.base import to_float
 from genlab.grids import save_grid
 from genlab.models.conditioning import grid_labels
+from genlab.recipe import image_sampler
 from genlab.training.phases import Batch
 
 if TYPE_CHECKING:  # annotations only: the loop imports this module
@@ -109,7 +110,8 @@ class StatusFile(Callback):
 
 class SampleGrids(Callback):
     """Fixed-noise grids (samples/epoch_XXXX.png) every ``log.sample_every`` epochs and at the end, plus the
-    objective's own images (a VAE's reconstructions). The noise is noise.pt, so a resumed run draws the same."""
+    objective's own images (a VAE's reconstructions). The noise is noise.pt, so a resumed run draws the same; flow
+    and diffusion models integrate it with the run's default sampler (the same ODE every time)."""
 
     def __init__(self) -> None:
         self.fixed: dict[str, torch.Tensor] | None = None
@@ -130,7 +132,9 @@ class SampleGrids(Callback):
         was_training = G.training
         G.eval()
         # noise.pt holds the grid's labels for any labeled run; only conditional networks are given them
-        images = G(fixed["z"], fixed.get("y") if trainer.spec.conditioning.conditional else None)
+        cond = trainer.spec.conditioning
+        y = fixed.get("y") if cond.conditional else None
+        images = image_sampler(trainer.cfg)(G, fixed["z"], y, cond.without(y))
         G.train(was_training)
         trainer.emit_image("samples", save_grid(images, trainer.run.sample_path(epoch)))
         extra = getattr(trainer.objective, "sample_images", None)

@@ -5,6 +5,11 @@ With ``warmup`` (``train.ema_warmup``, on by default) the decay of update ``t`` 
 ~10,000. A fixed 0.999 would keep e^-1 of the random initial weights after 1,000 steps and e^-5 after 5,000,
 so short runs would sample from an average still dominated by the untrained generator. The update count is a
 buffer (``num_updates``), saved in checkpoints, so a resumed run continues the same schedule.
+
+With a half-life (``train.ema_halflife_kimg``, EDM's form, for flow and diffusion models, which need a long
+average) the decay is ``0.5 ** (batch / h)`` with ``h`` the half-life in images, capped at ``rampup`` times the
+images seen before the update (``train.ema_rampup``): the first update copies the weights and the average then
+covers the last ``rampup`` share of training until it reaches the half-life.
 """
 from __future__ import annotations
 
@@ -15,15 +20,22 @@ from torch import nn
 
 
 class EMA(nn.Module):
-    def __init__(self, net: nn.Module, decay: float, warmup: bool = False):
+    def __init__(self, net: nn.Module, decay: float, warmup: bool = False, *, halflife_images: float = 0.0,
+                 rampup: float = 0.0, batch_size: int = 1):
         super().__init__()
         self.decay, self.warmup = decay, warmup
+        self.halflife, self.rampup, self.batch_size = float(halflife_images), float(rampup), int(batch_size)
         self.net = copy.deepcopy(net).eval().requires_grad_(False)
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.int64))
         self._updates = 0  # host copy of num_updates (no device sync per step)
 
     def current_decay(self) -> float:
         """The decay the next update uses."""
+        if self.halflife > 0:
+            h = self.halflife
+            if self.rampup > 0:
+                h = min(h, self._updates * self.batch_size * self.rampup)
+            return 0.5 ** (self.batch_size / h) if h > 0 else 0.0
         if not self.warmup:
             return self.decay
         return min(self.decay, (1 + self._updates) / (10 + self._updates))

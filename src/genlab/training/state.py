@@ -26,8 +26,12 @@ WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers", "train_se
 
 
 def build_ema(cfg: Config, G: nn.Module) -> EMA | None:
-    """The EMA of the generator when ``train.ema`` > 0."""
-    return EMA(G, cfg.train.ema, cfg.train.ema_warmup) if cfg.train.ema > 0 else None
+    """The EMA of the generator when ``train.ema`` > 0, or by half-life when ``train.ema_halflife_kimg`` > 0."""
+    t = cfg.train
+    if t.ema_halflife_kimg > 0:
+        return EMA(G, t.ema, t.ema_warmup, halflife_images=1000 * t.ema_halflife_kimg, rampup=t.ema_rampup,
+                   batch_size=t.batch_size)
+    return EMA(G, t.ema, t.ema_warmup) if t.ema > 0 else None
 
 
 @dataclass
