@@ -64,6 +64,8 @@ def test_shell_completion_script_and_answers():
     # and what that script asks: commands, options, the shipped recipes' names
     assert _complete("genlab rec") == ["recipes"]
     assert "--device" in _complete("genlab sample runs/x --dev")
-    assert _complete("genlab train fashion_mnist_f") == ["fashion_mnist_fast"]
+    assert _complete("genlab train fashion_mnist_fa") == ["fashion_mnist_fast"]
+    shipped = sorted(p.stem for p in (Path(__file__).parents[2] / "configs").glob("fashion_mnist_f*.yaml"))
+    assert len(shipped) > 1 and _complete("genlab train fashion_mnist_f") == shipped
     assert _complete("genlab train de") == ["demo", "demo_fashion_mnist_dcgan"]
     assert _complete("genlab train fashion_mnist_fast train.epochs=") == []  # an override: no recipe names
