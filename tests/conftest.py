@@ -3,9 +3,15 @@ trained runs (a GAN, a VAE: each trained once per session) for the analysis and 
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import warnings
 from pathlib import Path
+
+# One OpenMP thread per test process, set before torch starts its pool: `make test` runs two workers on two cores,
+# and `train.threads=auto` then keeps that one thread (no thread governor) in every run a test starts, in this
+# process or in a `genlab` subprocess (tests of the governor itself remove it)
+os.environ["OMP_NUM_THREADS"] = "1"
 
 import numpy as np
 import pytest

@@ -56,7 +56,8 @@ def test_booleans_from_yaml_or_cli_are_normalised():
     assert (cfg.train.compile, cfg.train.channels_last, cfg.train.precision) == ("true", "false", "bf16")
 
 
-def test_auto_on_cpu_resolves_to_measured_defaults():
+def test_auto_on_cpu_resolves_to_measured_defaults(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # tests pin one thread (conftest); auto counts cores
     cfg = load_config(None, tiny())
     conv = build_networks(cfg, 0)
     rt = perf.resolve_runtime(cfg.train, torch.device("cpu"), conv)

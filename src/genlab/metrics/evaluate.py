@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 import genlab
+from genlab import threads
 from genlab.data.base import ImageData, to_float
 from genlab.errors import GenlabError
 from genlab.metrics.class_coverage import COVERAGE
@@ -122,13 +123,23 @@ def sample_all_features(
         raise GenlabError(f"evaluation needs at least 2 samples, got {num_samples}")
     shape: list[tuple[int, int]] = []
 
+    # on a shared CPU, fewer threads while other programs keep cores busy (genlab.threads; never with a GPU at work)
+    full = 0 if torch.cuda.is_available() and torch.cuda.is_initialized() else threads.adaptive()
+    governor = threads.Governor(full, log=lambda line: None) if full else None
+
     def batches() -> Iterator[torch.Tensor]:
         for b in _sampled_batches(sample_fn, num_samples, batch_size):
             shape.append((int(b.shape[-1]), int(b.shape[1])))
             yield b
+            if governor is not None:  # one tick per batch drawn and passed through the extractors
+                governor.tick()
 
-    with seeded(seed, initialised_gpus()), torch.no_grad():
-        feats = compute_all_features(extractors, batches(), task="sampling + features", total=num_samples)
+    try:
+        with seeded(seed, initialised_gpus()), torch.no_grad():
+            feats = compute_all_features(extractors, batches(), task="sampling + features", total=num_samples)
+    finally:
+        if governor is not None:
+            torch.set_num_threads(full)
     return feats, shape[0]
 
 

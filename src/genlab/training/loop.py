@@ -39,6 +39,7 @@ from genlab.training.reporting import Reporter
 from genlab.training.schedule import LRSchedule, budget_steps
 from genlab.training.state import TrainState, build_ema
 from genlab.training.step import TrainStep
+from genlab.training.threads import ThreadGovernor
 
 __all__ = ["Trainer", "fit", "train", "prepare_run", "standard_callbacks", "epoch_permutation",
            "load_training_data", "resolve_device"]
@@ -220,6 +221,8 @@ def standard_callbacks(trainer: Trainer, extra: Sequence[Callback] = ()) -> list
     trackers of ``log.trackers`` there) before the epoch's checkpoint, so a checkpoint written for a new best FID
     is the epoch's checkpoint."""
     cbs: list[Callback] = [RecordWriter(), StatusFile()]
+    if trainer.runtime.adaptive_threads:  # first: it notes a thread change in the record the writer writes
+        cbs.insert(0, ThreadGovernor(trainer.runtime.threads, trainer.log))
     if trainer.cfg.log.progress and trainer.is_main:
         cbs.append(ProgressBar())
     return [*cbs, SampleGrids(), *extra, Checkpoints()]

@@ -18,7 +18,9 @@
   compiling costs more than short runs gain (opt in with ``train.compile=true``; needs a C++ compiler). A network
   that the objective differentiates twice (a gradient penalty's ``create_graph``: WGAN-GP's critic, R3GAN's D)
   stays eager: torch.compile's autograd does not support double backward (``Objective.double_backward``).
-- threads: the cores this process may use, split between the ranks on this node.
+- threads: the cores this process may use, split between the ranks on this node; on the CPU the count then
+  adapts while the run trains (``training.threads.ThreadGovernor``: fewer threads while other programs keep
+  cores busy, the full count again once they are free). ``train.threads=N`` or ``OMP_NUM_THREADS`` pins it.
 - always: fused Adam (foreach RMSprop) on CPU and CUDA; TF32 matmuls/convolutions and cuDNN autotuning on CUDA.
 
 Nothing here touches CUDA at import time.
@@ -84,6 +86,7 @@ class Runtime:
     compile_backend: str = "inductor"  # torch.compile's backend (tests: aot_eager, which needs no code generation)
     channels_last: bool = False
     threads: int = 1
+    adaptive_threads: bool = False  # the CPU thread count follows the free cores (training.threads)
     tf32: bool = False  # TF32 tensor-core matmuls/convolutions for float32 work (CUDA)
     cudnn_benchmark: bool = False
     optimizer: str = "fused"  # how optimizer steps run: fused | foreach | for-loop
@@ -260,19 +263,22 @@ def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.ModuleDict, *
             notes.append(f"compile: {', '.join(eager)} stays eager (a gradient penalty differentiates it twice, "
                          "which torch.compile does not support)")
 
+    adaptive = False
     if t.threads > 0:
         threads = t.threads
     elif device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         threads = max(1, cpu_cores() // max(1, local_world_size))
+        adaptive = threads > 1
         notes.append(f"threads auto -> {threads}: {cpu_cores()} usable cores / {max(1, local_world_size)} "
-                     "local ranks")
+                     "local ranks" + ("; fewer while other programs keep cores busy (train.threads=N pins it)"
+                                      if adaptive else ""))
     else:
         threads = torch.get_num_threads()
 
     return Runtime(
         device=str(device), precision=precision, compile=bool(compile_), compiled=compiled,
         channels_last=bool(channels_last),
-        threads=threads, tf32=cuda, cudnn_benchmark=cuda,
+        threads=threads, adaptive_threads=adaptive, tf32=cuda, cudnn_benchmark=cuda,
         optimizer="fused" if device.type in ("cpu", "cuda") else "for-loop",
         world_size=world_size, sync_batchnorm=bool(cuda and world_size > 1 and has_batchnorm(nets)),
         notes=tuple(notes),
