@@ -46,7 +46,8 @@ def train_toy(model: str, run, extra=()) -> None:
         f"model.name={model}", f"data.resolution={SIDE}", "data.channels=1", "model.hidden_dim=16",
         "model.latent_dim=16", "model.embed_dim=16", "train.batch_size=32", "train.max_steps=300",
         "train.epochs=100", "train.g_opt.lr=1e-3", "log.progress=false", "log.tensorboard=false", "train.device=cpu",
-        "log.num_samples=16", "log.sample_every=0", "log.checkpoint_every=100", "train.threads=1", *extra])
+        "log.num_samples=16", "log.sample_every=0", "log.checkpoint_every=100", "train.threads=1",
+        "train.precision=fp32", *extra])  # the thresholds below were set in float32 (CPUs differ in bf16)
     fit(Trainer(cfg, prepare_run(cfg, run), bars(), log=lambda *_: None))
 
 

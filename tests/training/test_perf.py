@@ -76,15 +76,26 @@ def test_auto_on_cpu_resolves_to_measured_defaults(monkeypatch):
     ("fpu avx2 avx512f avx512_bf16", "AVX-512 BF16"),  # Zen 4/5
     ("fpu avx avx2 fma", None),  # an AVX2-only CPU: bf16 is emulated
 ])
-def test_auto_precision_names_the_cpus_bf16_units(flags, units, monkeypatch):
+@pytest.mark.parametrize("model", ["dcgan", "mlp-gan"])
+def test_auto_precision_takes_bf16_only_with_units_and_a_measured_model(flags, units, model, monkeypatch):
     info = f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n"
     assert perf.cpu_bf16_units(info) == units
     monkeypatch.setattr(perf, "cpu_bf16_units", lambda: units)
-    cfg = load_config(None, tiny())
-    rt = perf.resolve_runtime(cfg.train, torch.device("cpu"), build_networks(cfg, 0))
-    note = next(n for n in rt.notes if n.startswith("precision auto -> fp32"))
-    assert rt.precision == "fp32"  # float32 stays the CPU default either way; the note says what bf16 would do
-    assert (f"has bfloat16 units ({units})" in note) if units else ("no bfloat16 units" in note), note
+    monkeypatch.setattr(perf, "CPU_BF16_KEEPS", {"dcgan": "measured"})
+    cfg = load_config(None, tiny([f"model.name={model}"]))
+    rt = perf.resolve_runtime(cfg.train, torch.device("cpu"), build_networks(cfg, 0), model=model)
+    note = next(n for n in rt.notes if n.startswith("precision auto -> "))
+    expected = "bf16" if units and model == "dcgan" else "fp32"
+    assert rt.precision == expected and note.startswith(f"precision auto -> {expected}"), note
+    assert rt.amp_dtype == (torch.bfloat16 if expected == "bf16" else None)
+    if units:
+        assert f"has bfloat16 units ({units})" in note, note
+        assert ("keeps its FID" in note) if model == "dcgan" else ("was not measured" in note), note
+    else:
+        assert "no bfloat16 units" in note, note
+    explicit = load_config(None, tiny([f"model.name={model}", "train.precision=fp32"]))
+    assert perf.resolve_runtime(explicit.train, torch.device("cpu"), build_networks(explicit, 0),
+                                model=model).precision == "fp32"  # an explicit choice always wins
 
 
 def test_explicit_compile_without_a_compiler_is_a_clear_error(monkeypatch):
@@ -102,7 +113,9 @@ def test_resolved_settings_are_recorded_in_run_and_checkpoint(tiny_fmnist, tmp_p
     t = train(cfg, run, log=lambda *_: None)
     recorded = json.loads((run / "runtime.json").read_text())
     assert recorded == t.runtime.as_dict() and recorded["channels_last"] is True
-    assert recorded["precision"] == "fp32" and recorded["compile"] is False and recorded["world_size"] == 1
+    assert recorded["precision"] == perf.cpu_precision("dcgan")[0]  # bf16 on a CPU with bfloat16 units
+    assert recorded["compile"] is False and recorded["world_size"] == 1
+    assert any(n.startswith(f"precision auto -> {recorded['precision']}: ") for n in recorded["notes"])  # and why
     assert json.loads((run / "status.json").read_text())["runtime"] == recorded
     ckpt = torch.load(RunDir.of(run).checkpoint_path("last"), weights_only=True)
     assert ckpt["extra"]["runtime"] == recorded and ckpt["extra"]["world_size"] == 1
@@ -110,8 +123,8 @@ def test_resolved_settings_are_recorded_in_run_and_checkpoint(tiny_fmnist, tmp_p
 
 
 def test_channels_last_and_fused_adam_learn_the_same_as_the_plain_path(tmp_path):
-    fast = trainer(tmp_path / "a")  # auto: channels_last + fused Adam
-    slow = trainer(tmp_path / "b", ["train.channels_last=false"])
+    fast = trainer(tmp_path / "a", ["train.precision=fp32"])  # auto: channels_last + fused Adam
+    slow = trainer(tmp_path / "b", ["train.channels_last=false", "train.precision=fp32"])
     for opt in slow.state.optimizers.values():  # the textbook for-loop Adam
         for g in opt.param_groups:
             g["fused"] = False
@@ -132,7 +145,8 @@ def test_channels_last_and_fused_adam_learn_the_same_as_the_plain_path(tmp_path)
 
 def bf16_and_fp32(tmp_path, extra=(), n: int = 2) -> tuple[Trainer, list[dict], list[dict]]:
     """The same steps (same weights, same batches, same noise) under bf16 autocast and in float32."""
-    t, ref = trainer(tmp_path / "bf16", [*extra, "train.precision=bf16"]), trainer(tmp_path / "fp32", extra)
+    t = trainer(tmp_path / "bf16", [*extra, "train.precision=bf16"])
+    ref = trainer(tmp_path / "fp32", [*extra, "train.precision=fp32"])
     assert ref.runtime.precision == "fp32" and t.runtime.precision == "bf16"
     torch.manual_seed(1)
     a = steps(t, n)

@@ -107,7 +107,7 @@ class Trainer:
             extra.update(setup(data, self.ctx) or {})
         runtime = perf.resolve_runtime(cfg.train, self.device, nets, world_size=world,
                                        local_world_size=self.dist.local_world_size,
-                                       double_backward=self.objective.double_backward())
+                                       double_backward=self.objective.double_backward(), model=cfg.model.name)
         self.runtime = adjust_runtime(runtime) if adjust_runtime is not None else runtime
         perf.apply_process_settings(self.runtime)
         perf.prepare_networks(nets, self.runtime)  # SyncBatchNorm, channels_last

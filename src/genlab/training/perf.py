@@ -8,10 +8,10 @@
 - precision: on a GPU, ``bf16`` autocast where it has bfloat16 units (compute capability 8.0+: Ampere, Hopper; no
   loss scaling needed), ``fp16`` with loss scaling on Volta and Turing (7.x: fp16 tensor cores, bf16 only emulated,
   which ``torch.cuda.is_bf16_supported()`` counts as support), ``fp32`` on older GPUs; each asked of the run's own
-  device (:func:`gpu_precision`), not the current one. On the CPU
-  float32 stays the default (STYLE principle 10); ``bf16`` is available there on request, and ``auto`` says in
-  its note whether this CPU has bfloat16 units (:func:`cpu_bf16_units`: AMX or AVX-512 BF16, where bf16 trained
-  1.6x-2.1x faster in docs/benchmarks.md) or not (bf16 is then emulated and several times slower). ``fp16`` is a
+  device (:func:`gpu_precision`), not the current one. On the CPU ``auto`` takes ``bf16`` autocast where the CPU
+  has bfloat16 units (:func:`cpu_bf16_units`: AMX or AVX-512 BF16) *and* the model is one whose FID bf16 kept at
+  equal steps (:data:`CPU_BF16_KEEPS`, measured with benchmarks/precision.py), else float32 (STYLE principle 10:
+  emulated bf16 is several times slower, and an unmeasured model keeps the safe default). ``fp16`` is a
   fallback for older GPUs and adds one ``GradScaler`` per optimizer.
 - channels_last: on for models with convolutions (oneDNN on CPU and cuDNN on GPU have faster NHWC kernels).
 - compile: ``torch.compile`` of every network's ``forward`` on CUDA (Triton present); off on the CPU, where
@@ -187,13 +187,34 @@ def cpu_bf16_units(cpuinfo: str | None = None) -> str | None:
     return "AVX-512 BF16" if "avx512_bf16" in flags else None
 
 
-def _cpu_precision_note() -> str:
-    units = cpu_bf16_units()
-    if units:
-        return (f"float32 on the CPU (safe default); this CPU has bfloat16 units ({units}): train.precision=bf16 "
-                "trains faster here (check FID against a float32 run)")
-    return ("float32 on the CPU (safe default); this CPU has no bfloat16 units, so train.precision=bf16 would be "
-            "emulated and slower")
+#: models whose quality bf16 autocast keeps at equal steps on a CPU with bfloat16 units, and which it makes faster:
+#: model name -> the evidence (benchmarks/precision.py: 3 seeds, bf16's mean FID within one fp32 std, at least 1.1x
+#: less command time; docs/benchmarks.md section 9). ``precision=auto`` takes bf16 on such CPUs for these models
+#: only; the VAE kept its FID but gained nothing (1.03x), the others were not measured. Add one with its numbers.
+CPU_BF16_KEEPS: dict[str, str] = {
+    "dcgan": "the demo recipe, 1250 steps, 3 seeds: classifier FID 22.84 +- 1.10 (fp32) vs 21.73 +- 0.90 (bf16), "
+             "1.49x faster on a 2-core AMD EPYC with AVX-512 BF16; 58.14 +- 1.24 vs 57.46 +- 1.74 in 0.62x the time "
+             "on a 2-core Intel Xeon with AMX",
+    "mlp-gan": "fashion_mnist_mlp_gan, 1250 steps, 3 seeds: 108.81 +- 4.57 vs 104.41 +- 6.40, 1.21x faster "
+               "(AVX-512 BF16)",
+    "cgan": "fashion_mnist_cgan28, 1250 steps, 3 seeds: 41.99 +- 6.54 vs 41.29 +- 4.59, 1.15x faster "
+            "(AVX-512 BF16)",
+    "wgan": "fashion_mnist_wgan_clip, 1250 steps, 3 seeds: 81.56 +- 3.61 vs 81.40 +- 2.36, 1.16x faster "
+            "(AVX-512 BF16)",
+}
+
+
+def cpu_precision(model: str, units: str | None = None) -> tuple[str, str]:
+    """(what ``precision=auto`` takes on this CPU for ``model``, why); ``units``: :func:`cpu_bf16_units`."""
+    units = cpu_bf16_units() if units is None else units
+    if not units:
+        return "fp32", ("float32: this CPU has no bfloat16 units, so bf16 would be emulated and several times "
+                        "slower")
+    if model in CPU_BF16_KEEPS:
+        return "bf16", (f"bf16 autocast: this CPU has bfloat16 units ({units}) and {model} keeps its FID in bf16 "
+                        f"at equal steps ({CPU_BF16_KEEPS[model]}); train.precision=fp32 turns it off")
+    return "fp32", (f"float32: this CPU has bfloat16 units ({units}) but bf16's quality for {model} was not "
+                    "measured (benchmarks/precision.py); train.precision=bf16 trains faster, check its FID")
 
 
 def gpu_precision(device: torch.device) -> tuple[str, str]:
@@ -209,8 +230,10 @@ def gpu_precision(device: torch.device) -> tuple[str, str]:
 
 
 def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.ModuleDict, *, world_size: int = 1,
-                    local_world_size: int = 1, double_backward: Collection[str] = ()) -> Runtime:
+                    local_world_size: int = 1, double_backward: Collection[str] = (), model: str = "") -> Runtime:
     """``auto`` settings -> concrete ones for ``device`` and these networks; impossible requests -> ConfigError.
+
+    ``model``: the model's registered name (``cfg.model.name``), for the CPU's precision (:data:`CPU_BF16_KEEPS`).
 
     ``double_backward``: the networks the objective differentiates twice (``Objective.double_backward``); they are
     never compiled."""
@@ -222,7 +245,7 @@ def resolve_runtime(t: TrainConfig, device: torch.device, nets: nn.ModuleDict, *
         if cuda:
             precision, why = gpu_precision(device)
         else:
-            precision, why = "fp32", _cpu_precision_note() if device.type == "cpu" else "float32 on this device"
+            precision, why = cpu_precision(model) if device.type == "cpu" else ("fp32", "float32 on this device")
         notes.append(f"precision auto -> {precision}: {why}")
     elif precision == "bf16" and cuda and gpu_precision(device)[0] != "bf16":
         raise ConfigError(f"train.precision=bf16 but {torch.cuda.get_device_name(device)} has no bfloat16 units "
