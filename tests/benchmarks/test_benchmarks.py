@@ -224,3 +224,41 @@ def test_dropout_prints_both_layouts_and_the_speed_up():
         assert m, out
         reference_ms, genlab_ms, speed_up = m.groups()
         assert_quotient(speed_up, reference_ms, genlab_ms)
+
+
+def tiny_sets(root: Path) -> list[str]:
+    return [x for kv in (f"data.root={root}", "data.verify=false", "data.limit=128") for x in ("--set", kv)]
+
+
+def test_contention_runs_each_arm_idle_and_busy_and_prints_its_ratios(tiny_fmnist):
+    out = bench("contention.py", "--seconds", "3", "--warmup", "0", "--every", "1", "--repeats", "1",
+                "--arms", "one,adaptive", *tiny_sets(tiny_fmnist))
+    runs = re.findall(r"^repeat 1 (idle|busy) (\w+) +(\d+) images/s", out, re.M)
+    assert sorted((c, a) for c, a, _ in runs) == [("busy", "adaptive"), ("busy", "one"), ("idle", "adaptive"),
+                                                    ("idle", "one")]
+    speed = {(c, a): s for c, a, s in runs}
+    for arm in ("one", "adaptive"):  # | arm | idle | busy | busy / idle | ...: from the speeds printed above
+        row = re.search(rf"^\| {arm} \| (\d+) \| (\d+) \| ([\d.]+) \|", out, re.M)
+        assert row and row.group(1) == speed[("idle", arm)] and row.group(2) == speed[("busy", arm)], out
+        assert_quotient(row.group(3), row.group(2), row.group(1))
+
+
+def test_precision_trains_both_precisions_per_seed_and_judges_quality(tiny_fmnist, tiny_env):
+    out = bench("precision.py", "--seeds", "0,1", "--steps", "3", "--num-samples", "200", *tiny_sets(tiny_fmnist),
+                env=tiny_env)
+    fids = {(p, int(s)): float(f) for s, p, f in re.findall(r"seed (\d) (fp32|bf16): FID ([\d.]+)", out)}
+    assert sorted(fids) == [("bf16", 0), ("bf16", 1), ("fp32", 0), ("fp32", 1)]
+    row = re.search(r"^\| demo_fashion_mnist_dcgan \| ([\d.]+) / ([\d.]+) \(([\d.]+) \+- ([\d.]+)\) \| "
+                    r"([\d.]+) / ([\d.]+) \(([\d.]+) \+- ([\d.]+)\) \| (\d+) \| (\d+) \| ([\d.]+)x \| (yes|no) \|$",
+                    out, re.M)
+    assert row, out
+    g = row.groups()
+    assert [float(g[0]), float(g[1]), float(g[4]), float(g[5])] == pytest.approx(
+        [fids[("fp32", 0)], fids[("fp32", 1)], fids[("bf16", 0)], fids[("bf16", 1)]], abs=0.006)
+    f32 = [fids[("fp32", 0)], fids[("fp32", 1)]]
+    mean32, sd32, meanb = statistics.mean(f32), statistics.stdev(f32), float(g[6])
+    assert float(g[2]) == pytest.approx(mean32, abs=0.006) and float(g[3]) == pytest.approx(sd32, abs=0.006)
+    assert_quotient(g[10], g[8], g[9])  # the speed-up is fp32's command time over bf16's
+    keeps = meanb <= mean32 + sd32
+    if abs(meanb - (mean32 + sd32)) > 0.02:  # far enough from the line for the rounded figures to decide it
+        assert g[11] == ("yes" if keeps else "no"), out
