@@ -20,8 +20,8 @@ from genlab.errors import ConfigError
 from genlab.evaluation import auto_features, summary_line
 from genlab.metrics import get_extractor
 from genlab.metrics.features import inception_fid
-from genlab.metrics.progress import progress_to
 from genlab.metrics.reference import native_ref
+from genlab.metrics.work_progress import progress_to
 from genlab.scoring import load_image_array
 
 EXE = Path(sys.executable).with_name("genlab")

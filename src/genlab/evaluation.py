@@ -18,10 +18,10 @@ from genlab.metrics import DEFAULT_METRICS, DatasetRef, EvalOptions, evaluate, f
 from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD
 from genlab.metrics.features.inception_fid import find_inception_weights
 from genlab.metrics.memorization import COPIES
-from genlab.metrics.progress import ProgressFn, no_progress, progress_to
 from genlab.metrics.protocols import conformance_line, resolve
 from genlab.metrics.reference import native_ref
 from genlab.metrics.suite import METRICS, RECON, RECONSTRUCTION_INPUTS, RFID, check_metrics, needed_inputs
+from genlab.metrics.work_progress import ProgressFn, no_progress, progress_to
 from genlab.recipe import from_dict
 from genlab.resume import check_resume
 from genlab.rundir import check_output_file

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from genlab.analysis.progress import sample_epochs, select_epochs
+from genlab.analysis.epoch_grids import sample_epochs, select_epochs
 from genlab.errors import GenlabError
-from genlab.reporting.progress import progress_figure
+from genlab.reporting.epoch_grids_figure import progress_figure
 
 
 def test_select_epochs_like_the_reports():

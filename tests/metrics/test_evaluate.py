@@ -212,7 +212,7 @@ def test_folder_vs_folder_of_mixed_sizes_needs_no_size(tmp_path, real_images, ot
 
 
 def test_progress_of_sampling_and_features(real_data, other_real_images, extractor):
-    from genlab.metrics.progress import progress_to
+    from genlab.metrics.work_progress import progress_to
 
     calls = []
     with progress_to(lambda task, done, total, note="": calls.append((task, done, total))):

@@ -367,9 +367,9 @@ def plot_progress(
     svg: bool = typer.Option(True, "--svg/--no-svg", help="also write an SVG next to the PNG"),
 ) -> None:
     from genlab.analysis.artifacts import write_numbers
-    from genlab.analysis.progress import chosen_epochs, sample_epochs
+    from genlab.analysis.epoch_grids import chosen_epochs, sample_epochs
+    from genlab.reporting.epoch_grids_figure import progress_figure
     from genlab.reporting.plots import save_figure
-    from genlab.reporting.progress import progress_figure
 
     positive(columns, "--columns", "panels per row")
     positive(max_panels, "--max-panels", "the number of epochs shown")

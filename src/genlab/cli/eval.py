@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from genlab.cli import app, console, device_option, on_ctrl_c, output_path, positive
-from genlab.cli.progress import metric_progress
+from genlab.cli.progress_bars import metric_progress
 from genlab.cli.train import GUIDANCE_HELP, SOLVER_HELP, STEPS_HELP, check_sampling
 from genlab.errors import ConfigError
 from genlab.metrics.protocols import PROTOCOLS

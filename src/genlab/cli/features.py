@@ -28,7 +28,7 @@ def train_classifier_cmd(
     (one per dataset); print its accuracy and hash. With --width or --epochs: train that variant and print its
     accuracy and time, without caching it."""
     from genlab.cli import console, positive
-    from genlab.cli.progress import metric_progress
+    from genlab.cli.progress_bars import metric_progress
     from genlab.errors import ConfigError
     from genlab.metrics import train_classifier
     from genlab.metrics.reference import native_size
@@ -103,7 +103,7 @@ def stats_cmd(
     """Write the feature statistics (mu, sigma) of a dataset, a folder or a generator to an .npz that
     pytorch-fid, clean-fid and `genlab eval --reference-stats` read."""
     from genlab.cli import console, on_ctrl_c, output_path, positive
-    from genlab.cli.progress import metric_progress
+    from genlab.cli.progress_bars import metric_progress
     from genlab.errors import ConfigError
     from genlab.metrics.features.base import RESIZE_MODES
     from genlab.scoring import feature_stats

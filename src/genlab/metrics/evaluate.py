@@ -6,7 +6,7 @@ The protocol records what makes numbers comparable: extractor name, hash and det
 reference, seed, metric options, genlab version; plus timings in seconds. Generated images of any size are
 accepted: the extractor resizes them to its input (``extractor_info.input``; ``generated.resized`` says
 what was done, e.g. "64px/3ch -> 28px/1ch"), and the reference is read at its dataset's native size.
-Sampling + features and reference features report progress through ``genlab.metrics.progress``.
+Sampling + features and reference features report progress through ``genlab.metrics.work_progress``.
 Metrics take a sampler and never import training: ``sample_fn(n)`` returns n float images in [-1, 1].
 ``evaluate`` also runs split over processes: pass a ``Collective`` (genlab.metrics.collective).
 Conditional metrics (``ifid``, ``class_acc``, ``cas``) read the class of each generated image from the

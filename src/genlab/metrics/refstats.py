@@ -29,7 +29,6 @@ from genlab.data.base import ImageData
 from genlab.errors import GenlabError
 from genlab.io import atomic_torch_save, cache_dir, content_digest
 from genlab.metrics.features.base import FeatureExtractor
-from genlab.metrics.progress import report
 from genlab.metrics.reference import (
     DatasetRef,
     Reference,
@@ -40,6 +39,7 @@ from genlab.metrics.reference import (
     safe_name,
 )
 from genlab.metrics.stats import Features, FeatureStats, FeatureWarning
+from genlab.metrics.work_progress import report
 
 log = logging.getLogger("genlab.metrics")
 
@@ -61,7 +61,7 @@ def compute_features(
 ) -> Features:
     """Run ``extractor`` over image batches (uint8, or float in [-1, 1]) and gather features and logits.
 
-    ``task``: report progress under this name (``total`` images expected; see ``genlab.metrics.progress``)."""
+    ``task``: report progress under this name (``total`` images expected; see ``genlab.metrics.work_progress``)."""
     return compute_all_features([extractor], batches, task, total)[0]
 
 

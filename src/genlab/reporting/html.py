@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from genlab.analysis.progress import sample_epochs
+from genlab.analysis.epoch_grids import sample_epochs
 from genlab.errors import GenlabError
 from genlab.evaluation import describe_protocol
 from genlab.io import atomic_write_text

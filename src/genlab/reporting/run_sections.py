@@ -18,18 +18,18 @@ from genlab import signals
 from genlab.analysis import artifacts
 from genlab.analysis import coverage as coverage_analysis  # called through the module: tests replace its functions
 from genlab.analysis.conditional import class_grid
+from genlab.analysis.epoch_grids import sample_epochs
 from genlab.analysis.interpolation import interpolation_rows
 from genlab.analysis.neighbours import run_neighbours
-from genlab.analysis.progress import sample_epochs
 from genlab.analysis.traversal import encode_split, latent_plane, pca_2d, traversal
 from genlab.errors import GenlabError, RunError
 from genlab.grids import gif_bytes
 from genlab.objectives import LOSSES
+from genlab.reporting.epoch_grids_figure import progress_figure
 from genlab.reporting.metric_names import higher_is_better, pretty
 from genlab.reporting.neighbours_plot import plot_neighbours
 from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_image, file_image, fmt, grid_image
 from genlab.reporting.plots import plot_class_coverage, plot_image_grid, plot_latent_scatter, plot_losses, plot_metrics
-from genlab.reporting.progress import progress_figure
 from genlab.reporting.records import eval_metrics, read_records, run_evaluation
 from genlab.reporting.steps import plot_steps
 from genlab.reporting.truncation import plot_truncation

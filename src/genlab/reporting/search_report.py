@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from genlab.analysis.progress import sample_epochs
+from genlab.analysis.epoch_grids import sample_epochs
 from genlab.errors import GenlabError
 from genlab.reporting.page import Block, Image, Section, Table, data_uri, fig_image
 from genlab.reporting.search_table import best_row, read_search_manifest, rows, to_markdown

@@ -1,5 +1,5 @@
 """What happens around the training loop, as callbacks: records (metrics.jsonl), the status file, sample
-grids, checkpoints (progress.py: the progress bar; evaluation.py: metrics during training and best.pt;
+grids, checkpoints (progress_bar.py: the progress bar; evaluation.py: metrics during training and best.pt;
 genlab.trackers: TensorBoard, MLflow, W&B).
 
 ``loop.fit`` calls, in this order::

@@ -32,10 +32,10 @@ from genlab.training.budget import Budget
 from genlab.training.callbacks import Callback, Checkpoints, RecordWriter, SampleGrids, StatusFile, overrides
 from genlab.training.checkpoint import load_checkpoint, prune, resume_checkpoint, rng_state, save_checkpoint
 from genlab.training.families import build_objective
+from genlab.training.log_window import Reporter
 from genlab.training.perf import resolve_device
 from genlab.training.phases import make_optimizer
-from genlab.training.progress import ProgressBar
-from genlab.training.reporting import Reporter
+from genlab.training.progress_bar import ProgressBar
 from genlab.training.schedule import LRSchedule, budget_steps
 from genlab.training.state import TrainState, build_ema
 from genlab.training.step import TrainStep

@@ -13,8 +13,8 @@ from genlab.errors import GenlabError
 from genlab.metrics.features import TrainedClassifier, get_extractor, train_classifier
 from genlab.metrics.features import classifier as clf
 from genlab.metrics.features.base import weights_hash
-from genlab.metrics.progress import progress_to
 from genlab.metrics.reference import DatasetRef, load_split
+from genlab.metrics.work_progress import progress_to
 
 NATIVE = 28  # the tiny IDX dataset is written at Fashion-MNIST's native 28x28
 

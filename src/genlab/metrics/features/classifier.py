@@ -12,7 +12,7 @@ one dataset are judged by the same network against the same reference statistics
 ``cache_dir()/extractors/classifier-<dataset>-<res>-<ch>-<weights hash>.pt`` (res/ch: the native size;
 weights + config, loaded with ``weights_only=True``). The weights hash is ``weights_hash`` of the network
 and is re-checked on load. Training reports progress (steps, running train accuracy, then the test
-accuracy) through ``genlab.metrics.progress``; the CLI shows it as a Rich bar.
+accuracy) through ``genlab.metrics.work_progress``; the CLI shows it as a Rich bar.
 Default recipe: width 16 for grey datasets and 24 for colour ones (``default_width``), 3 epochs (more on small
 datasets: at least 1000 steps), Adam with a one-cycle schedule, batch 128, random shifts of up to 2 pixels, one
 torch thread. On Fashion-MNIST 28x28 width 16 reaches 91.3% test accuracy in 3 epochs, width 24 91.5% with 1.7x the
@@ -42,10 +42,10 @@ from genlab.data.base import ImageData, to_float
 from genlab.errors import GenlabError
 from genlab.io import atomic_torch_save, cache_dir
 from genlab.metrics.features.base import FEATURE_EXTRACTORS, FeatureExtractor, weights_hash
-from genlab.metrics.progress import report
 from genlab.metrics.reference import DatasetRef, dataset_key, load_split, native_size, safe_name
 from genlab.metrics.seeding import seeded
 from genlab.metrics.stats import FeatureWarning
+from genlab.metrics.work_progress import report
 
 log = logging.getLogger("genlab.metrics")
 

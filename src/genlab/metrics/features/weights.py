@@ -2,7 +2,7 @@
 a download is checked. The search order is the same for every extractor: the file given on the command line, the
 extractor's environment variable, the cache (``cache_dir()/weights/<file>``), then a download that only leaves a
 file behind when its checksum is the published one. A download reports its progress (bytes) through
-``genlab.metrics.progress`` (the CLI shows a bar with the time left).
+``genlab.metrics.work_progress`` (the CLI shows a bar with the time left).
 
 Two environment variables: ``GENLAB_OFFLINE=1`` never downloads (the one-line error says where to put the file);
 ``GENLAB_WEIGHTS_MIRROR=URL`` fetches ``URL/<file name>`` instead of the official URL (a local mirror for
@@ -20,8 +20,8 @@ from pathlib import Path
 from genlab.downloads import copy_with_progress
 from genlab.errors import GenlabError
 from genlab.io import atomic_write, cache_dir
-from genlab.metrics.progress import active as progress_active
-from genlab.metrics.progress import report
+from genlab.metrics.work_progress import active as progress_active
+from genlab.metrics.work_progress import report
 
 log = logging.getLogger("genlab.metrics")
 

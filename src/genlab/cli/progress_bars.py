@@ -1,4 +1,4 @@
-"""Rich progress bars for the metrics package's long work (``genlab.metrics.progress``): one bar per task
+"""Rich progress bars for the metrics package's long work (``genlab.metrics.work_progress``): one bar per task
 (training the classifier extractor, sampling + features, reference features), shown while a command runs."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from genlab.metrics.progress import progress_to
+from genlab.metrics.work_progress import progress_to
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from genlab.analysis.progress import chosen_epochs, sample_epochs
+from genlab.analysis.epoch_grids import chosen_epochs, sample_epochs
 from genlab.reporting.plots import new_figure
 from genlab.rundir import RunDir
 

@@ -1,5 +1,5 @@
 """Training progress: which fixed-noise grids the loop saved (samples/epoch_XXXX.png) and which of them to show,
-e.g. epochs 30, 60, ..., 300 of a 300-epoch run (``genlab.reporting.progress`` draws them side by side)."""
+e.g. epochs 30, 60, ..., 300 of a 300-epoch run (``genlab.reporting.epoch_grids_figure`` draws them side by side)."""
 from __future__ import annotations
 
 import math
