@@ -238,9 +238,11 @@ def _schema() -> DictConfig:
     return schema
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
-                base: dict | None = None) -> Config:
-    """Recipe YAML (or a saved config dict) + dotted overrides (``model.latent_dim=64``) -> validated Config.
+def parse_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                 base: dict | None = None) -> Config:
+    """Recipe YAML (or a saved config dict) + dotted overrides (``model.latent_dim=64``) -> a Config whose keys,
+    types and ranges are valid. Whether model, objective and data fit each other is genlab.recipe's check: use
+    ``genlab.recipe.load_config``, the one public loader.
     ``path``: a YAML file, or the name of a recipe that ships with genlab (``genlab.recipe_files.locate``)."""
     cfg = _schema()
     OmegaConf.set_struct(cfg, True)
@@ -344,8 +346,9 @@ def to_yaml(cfg: Config) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
-def from_dict(d: dict) -> Config:
-    """A config saved in a run folder or checkpoint -> Config (unknown keys still fail)."""
+def parse_saved(d: dict) -> Config:
+    """A config saved in a run folder or checkpoint -> Config (unknown keys still fail; ``genlab.recipe.from_dict``
+    adds the model/objective/data check)."""
     moved: list[str] = []
     refuse_resolvers(d, "saved config")
     try:
@@ -371,7 +374,8 @@ def diff(a: Config | dict, b: Config | dict, prefix: str = "") -> list[str]:
     return out
 
 
-def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
+def require(cond: bool, key: str, value: Any, allowed: str) -> None:
+    """A ConfigError naming ``key``, its ``value`` and what is ``allowed``, unless ``cond``."""
     if not cond:
         raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
@@ -409,52 +413,53 @@ def validate(cfg: Config) -> None:
     """Value checks that need no data, model or objective (the registry checks are genlab.recipe's)."""
     check_finite(cfg)
     d, m, t, lg, ev = cfg.data, cfg.model, cfg.train, cfg.log, cfg.eval
-    _check(d.resolution >= 8, "data.resolution", d.resolution, "an image side of at least 8 pixels")
-    _check(d.channels in (1, 3), "data.channels", d.channels, "1 (grayscale) or 3 (RGB)")
-    _check(d.limit is None or d.limit > 0, "data.limit", d.limit, "a positive number of images, or null for all")
-    _check(m.latent_dim > 0, "model.latent_dim", m.latent_dim, "a positive integer")
-    _check(m.hidden_dim > 0, "model.hidden_dim", m.hidden_dim, "a positive integer")
-    _check(m.depth > 0, "model.depth", m.depth, "a positive integer")
+    require(d.resolution >= 8, "data.resolution", d.resolution, "an image side of at least 8 pixels")
+    require(d.channels in (1, 3), "data.channels", d.channels, "1 (grayscale) or 3 (RGB)")
+    require(d.limit is None or d.limit > 0, "data.limit", d.limit, "a positive number of images, or null for all")
+    require(m.latent_dim > 0, "model.latent_dim", m.latent_dim, "a positive integer")
+    require(m.hidden_dim > 0, "model.hidden_dim", m.hidden_dim, "a positive integer")
+    require(m.depth > 0, "model.depth", m.depth, "a positive integer")
     for k in ("dropout_g", "dropout_d"):
         v = getattr(m, k)
-        _check(0.0 <= v < 1.0, f"model.{k}", v, "a probability in [0, 1)")
-    _check(m.num_classes >= 0, "model.num_classes", m.num_classes, "0 (from the dataset) or a positive count")
-    _check(m.cond_d in ("concat", "projection"), "model.cond_d", m.cond_d, "concat or projection")
-    _check(len(m.channel_mult) > 0 and all(k > 0 for k in m.channel_mult), "model.channel_mult", m.channel_mult,
+        require(0.0 <= v < 1.0, f"model.{k}", v, "a probability in [0, 1)")
+    require(m.num_classes >= 0, "model.num_classes", m.num_classes, "0 (from the dataset) or a positive count")
+    require(m.cond_d in ("concat", "projection"), "model.cond_d", m.cond_d, "concat or projection")
+    require(len(m.channel_mult) > 0 and all(k > 0 for k in m.channel_mult), "model.channel_mult", m.channel_mult,
            "a list of positive width multipliers, one per level, e.g. [1, 2, 2]")
-    _check(t.epochs > 0, "train.epochs", t.epochs, "a positive integer")
-    _check(t.batch_size > 0, "train.batch_size", t.batch_size, "a positive integer")
-    _check(t.max_steps is None or t.max_steps > 0, "train.max_steps", t.max_steps, "a positive integer or null")
-    _check(0.0 <= t.ema < 1.0, "train.ema", t.ema, "a decay in [0, 1); 0 turns EMA off")
-    _check(t.ema_halflife_kimg >= 0, "train.ema_halflife_kimg", t.ema_halflife_kimg,
+    require(t.epochs > 0, "train.epochs", t.epochs, "a positive integer")
+    require(t.batch_size > 0, "train.batch_size", t.batch_size, "a positive integer")
+    require(t.max_steps is None or t.max_steps > 0, "train.max_steps", t.max_steps, "a positive integer or null")
+    require(0.0 <= t.ema < 1.0, "train.ema", t.ema, "a decay in [0, 1); 0 turns EMA off")
+    require(t.ema_halflife_kimg >= 0, "train.ema_halflife_kimg", t.ema_halflife_kimg,
            "thousands of images >= 0 (0 = use train.ema; EDM: 500)")
-    _check(t.ema_rampup >= 0, "train.ema_rampup", t.ema_rampup, "a fraction >= 0 (EDM: 0.05; 0 = no cap)")
-    _check(t.lr_schedule in ("constant", "cosine", "linear"), "train.lr_schedule", t.lr_schedule,
+    require(t.ema_rampup >= 0, "train.ema_rampup", t.ema_rampup, "a fraction >= 0 (EDM: 0.05; 0 = no cap)")
+    require(t.lr_schedule in ("constant", "cosine", "linear"), "train.lr_schedule", t.lr_schedule,
            "constant, cosine or linear")
-    _check(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "a number of steps >= 0 (0 = no warm-up)")
-    _check(t.minutes >= 0, "train.minutes", t.minutes, "minutes >= 0 (0 = no wall-clock budget)")
+    require(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "a number of steps >= 0 (0 = no warm-up)")
+    require(t.minutes >= 0, "train.minutes", t.minutes, "minutes >= 0 (0 = no wall-clock budget)")
     t.precision, t.compile, t.channels_last = (str(t.precision).lower(), str(t.compile).lower(),
                                                str(t.channels_last).lower())
-    _check(t.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision", t.precision, "auto, fp32, bf16 or fp16")
-    _check(t.compile in ("auto", "true", "false"), "train.compile", t.compile, "auto, true or false")
-    _check(t.channels_last in ("auto", "true", "false"), "train.channels_last", t.channels_last,
+    require(t.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision", t.precision, "auto, fp32, bf16 or fp16")
+    require(t.compile in ("auto", "true", "false"), "train.compile", t.compile, "auto, true or false")
+    require(t.channels_last in ("auto", "true", "false"), "train.channels_last", t.channels_last,
            "auto, true or false")
-    _check(t.threads >= 0, "train.threads", t.threads, "a number of CPU threads, or 0 for auto")
+    require(t.threads >= 0, "train.threads", t.threads, "a number of CPU threads, or 0 for auto")
     for name in ("g_opt", "d_opt"):
         o: OptimConfig = getattr(t, name)
-        _check(o.optimizer in ("adam", "rmsprop"), f"train.{name}.optimizer", o.optimizer, "adam or rmsprop")
-        _check(o.lr > 0, f"train.{name}.lr", o.lr, "a positive learning rate")
-        _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"train.{name}.betas", o.betas,
+        require(o.optimizer in ("adam", "rmsprop"), f"train.{name}.optimizer", o.optimizer, "adam or rmsprop")
+        require(o.lr > 0, f"train.{name}.lr", o.lr, "a positive learning rate")
+        require(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"train.{name}.betas", o.betas,
                "two numbers in [0, 1)")
-        _check(o.eps > 0, f"train.{name}.eps", o.eps, "a positive epsilon")
-        _check(o.weight_decay >= 0, f"train.{name}.weight_decay", o.weight_decay, "a non-negative number")
-    _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda") or t.device == "mps",
+        require(o.eps > 0, f"train.{name}.eps", o.eps, "a positive epsilon")
+        require(o.weight_decay >= 0, f"train.{name}.weight_decay", o.weight_decay, "a non-negative number")
+    require(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda") or t.device == "mps",
            "train.device", t.device, "auto, cpu, cuda, cuda:N or mps")
-    _check(lg.sample_every >= 0, "log.sample_every", lg.sample_every, "epochs >= 0 (0 = only at the end)")
-    _check(lg.checkpoint_every > 0, "log.checkpoint_every", lg.checkpoint_every, "a positive number of epochs")
-    _check(lg.keep_checkpoints > 0, "log.keep_checkpoints", lg.keep_checkpoints, "a positive count")
-    _check(lg.every_steps > 0, "log.every_steps", lg.every_steps, "a positive number of steps")
-    _check(lg.num_samples > 0, "log.num_samples", lg.num_samples, "a positive count")
-    _check(bool(lg.experiment.strip()), "log.experiment", lg.experiment, "a name (an MLflow experiment, a W&B project)")
-    _check(ev.every >= 0, "eval.every", ev.every, "epochs >= 0 (0 = off)")
-    _check(ev.num_samples > 0, "eval.num_samples", ev.num_samples, "a positive count")
+    require(lg.sample_every >= 0, "log.sample_every", lg.sample_every, "epochs >= 0 (0 = only at the end)")
+    require(lg.checkpoint_every > 0, "log.checkpoint_every", lg.checkpoint_every, "a positive number of epochs")
+    require(lg.keep_checkpoints > 0, "log.keep_checkpoints", lg.keep_checkpoints, "a positive count")
+    require(lg.every_steps > 0, "log.every_steps", lg.every_steps, "a positive number of steps")
+    require(lg.num_samples > 0, "log.num_samples", lg.num_samples, "a positive count")
+    require(bool(lg.experiment.strip()), "log.experiment", lg.experiment,
+            "a name (an MLflow experiment, a W&B project)")
+    require(ev.every >= 0, "eval.every", ev.every, "epochs >= 0 (0 = off)")
+    require(ev.num_samples > 0, "eval.num_samples", ev.num_samples, "a positive count")

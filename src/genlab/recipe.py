@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 from omegaconf import OmegaConf
 from omegaconf import errors as oc_errors
@@ -29,11 +28,6 @@ from genlab.objectives.options import OPTIONS, ObjectiveOptions
 
 __all__ = ["build_networks", "check_recipe", "check_training_fits", "data_shape", "from_dict", "image_sampler",
            "load_config", "network_sizes", "objective_options"]
-
-
-def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
-    if not cond:
-        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
 
 def objective_options(cfg: Config) -> ObjectiveOptions:
@@ -60,11 +54,11 @@ def objective_options(cfg: Config) -> ObjectiveOptions:
 def check_recipe(cfg: Config) -> None:
     """Cross-registry checks; fills ``cfg.objective`` with every option of the model's objective."""
     m, d, t = cfg.model, cfg.data, cfg.train
-    _check(m.name in MODELS, "model.name", m.name, f"one of {', '.join(MODELS.names())}")
+    _config.require(m.name in MODELS, "model.name", m.name, f"one of {', '.join(MODELS.names())}")
     spec = MODELS.get(m.name)
-    _check(d.resolution in spec.resolutions, "data.resolution", d.resolution,
+    _config.require(d.resolution in spec.resolutions, "data.resolution", d.resolution,
            f"model {m.name} supports {', '.join(map(str, spec.resolutions))}")
-    _check(t.loss in LOSSES, "train.loss", t.loss, f"one of {', '.join(LOSSES.names())}")
+    _config.require(t.loss in LOSSES, "train.loss", t.loss, f"one of {', '.join(LOSSES.names())}")
     if spec.losses and t.loss not in spec.losses:
         others = f" (or {', '.join(spec.losses[1:])})" if len(spec.losses) > 1 else ""
         raise ConfigError(f"model {m.name} trains a critic (no sigmoid): set train.loss={spec.losses[0]}{others}, "
@@ -157,13 +151,13 @@ def image_sampler(cfg: Config, *, steps: int | None = None, solver: str | None =
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                 base: dict | None = None) -> Config:
     """Recipe YAML (or a saved config dict) + dotted overrides -> a Config whose model, objective and data fit."""
-    cfg = _config.load_config(path, overrides, base)
+    cfg = _config.parse_config(path, overrides, base)
     check_recipe(cfg)
     return cfg
 
 
 def from_dict(d: dict) -> Config:
     """A config saved in a run folder or checkpoint -> a checked Config (unknown keys still fail)."""
-    cfg = _config.from_dict(d)
+    cfg = _config.parse_saved(d)
     check_recipe(cfg)
     return cfg
