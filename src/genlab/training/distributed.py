@@ -220,18 +220,6 @@ def shard(n: int, rank: int | None = None, world: int | None = None) -> tuple[in
     return shard_of(n, rank, world)
 
 
-# -------------------------------------------------------------------------------------------- evaluation
-@torch.inference_mode()
-def sharded_samples(generate: Callable[[int, int], torch.Tensor], n: int, batch_size: int = 500) -> torch.Tensor:
-    """``n`` images drawn across ranks: rank r calls ``generate(start, count)`` for its shard (in batches), then
-    all shards are gathered in rank order on every rank. ``generate`` should seed by ``start`` so the result
-    does not depend on the world size."""
-    start, count = shard(n)
-    parts = [generate(start + i, min(batch_size, count - i)) for i in range(0, count, batch_size)]
-    local = torch.cat(parts) if parts else torch.empty(0)
-    return gather_features(local)
-
-
 @dataclass(frozen=True)
 class GroupCollective:
     """``genlab.metrics.Collective`` over the initialised process group, from the collectives above."""
