@@ -17,7 +17,18 @@ from genlab.grids import png_bytes
 from genlab.metrics import DatasetRef, FeatureStats, compute_features, evaluate_folder, fid_from_stats, get_extractor
 from genlab.recipe import load_config
 from genlab.rundir import RunDir
+from genlab.training.callbacks import Callback
 from genlab.training.loop import train
+
+
+class Saves(Callback):
+    """The steps of every checkpoint written (Trainer.save calls on_checkpoint once per write)."""
+
+    def __init__(self):
+        self.steps: list[int] = []
+
+    def on_checkpoint(self, trainer, path):
+        self.steps.append(trainer.state.step)
 
 
 def overrides(root: Path) -> list[str]:
@@ -43,8 +54,10 @@ def evaluated_run(tiny_fmnist, tmp_path_factory, cache):
     mp.setenv("GENLAB_CACHE_DIR", str(cache))
     run = tmp_path_factory.mktemp("eval") / "run"
     lines = []
-    train(load_config(None, overrides(tiny_fmnist)), run, log=lines.append, callbacks=(TrainingEval(),))
+    saves = Saves()  # before TrainingEval: the order of callbacks must not matter
+    train(load_config(None, overrides(tiny_fmnist)), run, log=lines.append, callbacks=(saves, TrainingEval()))
     mp.undo()
+    lines.append(saves)
     return run, lines
 
 
@@ -62,6 +75,10 @@ def test_training_eval_logs_records_and_keeps_best(evaluated_run):
 
     best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
     assert best["extra"]["best"] == min(r["fid"] for r in evals)
+    # one write per epoch end, also when a new best FID and the epoch's checkpoint fall on the same step
+    saves = lines[-1].steps
+    assert len(saves) == 2 and len(set(saves)) == 2, saves
+    assert best["step"] in saves
 
 
 def test_progress_lines_quiet_when_short_a_line_every_30_s_when_long():

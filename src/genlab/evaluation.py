@@ -394,6 +394,4 @@ class TrainingEval(Callback):
         fid = result.get("fid")
         if fid is not None and (state.best is None or fid < state.best):
             state.best = float(fid)
-            path = trainer.save()
-            if trainer.is_main:
-                trainer.run.keep_as_best(path)
+            trainer.request_checkpoint(best=True)  # this epoch end's one checkpoint, copied to best.pt

@@ -137,13 +137,11 @@ class SampleGrids(Callback):
         images = image_sampler(trainer.cfg)(G, fixed["z"], y, cond.without(y))
         G.train(was_training)
         trainer.emit_image("samples", save_grid(images, trainer.run.sample_path(epoch)))
-        extra = getattr(trainer.objective, "sample_images", None)
-        if extra is None:
-            return
         n = max(1, min(trainer.cfg.log.num_samples // 2, len(trainer.batches.images)))
         labels = trainer.batches.labels
         real = Batch(to_float(trainer.batches.images[:n]), labels[:n] if labels is not None else None)
-        for tag, imgs in extra(trainer.state.nets, G, real).items():  # e.g. a VAE's reconstructions
+        for tag, imgs in trainer.objective.sample_images(trainer.state.nets, G, real).items():  # e.g. a VAE's
+            # reconstructions (none for most objectives)
             trainer.emit_image(tag, save_grid(imgs, trainer.run.sample_path(epoch, tag)))
 
 
@@ -163,8 +161,9 @@ def fixed_noise(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 
 class Checkpoints(Callback):
-    """A checkpoint every ``log.checkpoint_every`` epochs and at the end (every rank calls Trainer.save)."""
+    """A checkpoint every ``log.checkpoint_every`` epochs and at the end (requested here; ``fit`` writes it once
+    on every rank, after all callbacks)."""
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, final: bool) -> None:
         if final or epoch % trainer.cfg.log.checkpoint_every == 0:
-            trainer.save()
+            trainer.request_checkpoint()

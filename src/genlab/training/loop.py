@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from genlab import signals
 from genlab.config import Config, to_yaml
@@ -85,7 +86,28 @@ class Trainer:
         self.cfg, self.run, self.log = cfg, run, log
         self.dist = dist_ctx or distributed.DistContext(rank=rank, world_size=world_size, local_rank=rank,
                                                         local_world_size=world_size)
-        world = self.dist.world_size
+        # the build, in this order (each step reads what the ones before made):
+        self._check_world()  # 1. the global batch splits over the ranks; torchrun's process group is up
+        nets = self._build_networks(data)  # 2. seed, networks, objective (and its setup on the data)
+        self._resolve_speed(nets, adjust_runtime)  # 3. auto -> concrete settings, applied to the networks
+        self._build_training_state(nets)  # 4. optimizers, EMA, TrainState; then compile (EMA keeps a plain copy)
+        self._build_step(nets)  # 5. DDP, the step; each rank its own random stream from here on
+        self._build_batches(data)  # 6. the batches on the device, the budget, the learning-rate schedule
+        if resume_from is not None:  # 7. the checkpoint's state over all of it
+            self._resume(resume_from)
+        self.reporter = Reporter(reduce=distributed.mean_over_ranks if self.dist.enabled else None)
+        self.callbacks: list[Callback] = []  # those of the current fit (events the trainer emits reach them)
+        self.stop_requested = False
+        self.out_of_time = False  # the last fit stopped at train.minutes
+        # asked for at an epoch end by the callbacks (Checkpoints, TrainingEval's new best FID); written once, after
+        # all of them ran (fit), whatever their order
+        self.checkpoint_requested = self.best_requested = False
+        if self.is_main:
+            self.run.write_runtime(self.runtime.as_dict())
+
+    # ------------------------------------------------------------------------------------- the build steps
+    def _check_world(self) -> None:
+        world, cfg = self.dist.world_size, self.cfg
         if cfg.train.batch_size % world:
             raise ConfigError(f"train.batch_size={cfg.train.batch_size} is the global batch and must divide evenly "
                               f"over {world} ranks; use a multiple of {world}")
@@ -93,6 +115,9 @@ class Trainer:
             raise ConfigError(f"world_size={world} needs an initialised process group; launch with "
                               "torchrun (see docs/scaling.md), which `genlab train` joins by itself")
         self.device = self.dist.device(cfg.train.device) if self.dist.enabled else resolve_device(cfg.train.device)
+
+    def _build_networks(self, data: ImageData) -> nn.ModuleDict:
+        cfg = self.cfg
         self.spec = MODELS.get(cfg.model.name)
         num_classes = cfg.model.num_classes or data.num_classes
         check_training_fits(cfg, num_classes, str(self.device))  # before anything is allocated
@@ -100,58 +125,63 @@ class Trainer:
         nets = build_networks(cfg, num_classes).to(self.device)
         self.objective = build_objective(cfg)
         self.ctx = self.objective.context(nets, self.device, num_classes)
-        extra: dict = {"num_classes": num_classes, "class_names": list(data.class_names),
-                       "data_identity": data_identity(data)}
-        setup = getattr(self.objective, "setup", None)
-        if setup is not None:  # e.g. a text vocabulary built from the captions
-            extra.update(setup(data, self.ctx) or {})
-        runtime = perf.resolve_runtime(cfg.train, self.device, nets, world_size=world,
+        self.extra: dict = {"num_classes": num_classes, "class_names": list(data.class_names),
+                            "data_identity": data_identity(data)}
+        self.extra.update(self.objective.setup(data, self.ctx) or {})  # e.g. a text vocabulary from the captions
+        return nets
+
+    def _resolve_speed(self, nets: nn.ModuleDict,
+                       adjust_runtime: Callable[[perf.Runtime], perf.Runtime] | None) -> None:
+        runtime = perf.resolve_runtime(self.cfg.train, self.device, nets, world_size=self.dist.world_size,
                                        local_world_size=self.dist.local_world_size,
-                                       double_backward=self.objective.double_backward(), model=cfg.model.name)
+                                       double_backward=self.objective.double_backward(), model=self.cfg.model.name)
         self.runtime = adjust_runtime(runtime) if adjust_runtime is not None else runtime
         perf.apply_process_settings(self.runtime)
         perf.prepare_networks(nets, self.runtime)  # SyncBatchNorm, channels_last
+
+    def _build_training_state(self, nets: nn.ModuleDict) -> None:
         options, optimizers = {}, {}
         for name, (owns, ocfg) in self.objective.optimizers().items():
             options[name] = perf.optimizer_options(ocfg, self.runtime)
             optimizers[name] = make_optimizer([p for n in owns for p in nets[n].parameters()], ocfg, **options[name])
-        ema = build_ema(cfg, nets["G"])
+        ema = build_ema(self.cfg, nets["G"])
         if ema is not None:
             ema.to(self.device)
-        self.state = TrainState(cfg, nets, optimizers, perf.make_scalers(optimizers, self.runtime), ema,
-                                extra=extra, optimizer_options=options, objective=self.objective)
+        self.state = TrainState(self.cfg, nets, optimizers, perf.make_scalers(optimizers, self.runtime), ema,
+                                extra=self.extra, optimizer_options=options, objective=self.objective)
         perf.compile_networks(nets, self.runtime)  # after EMA: its copy stays a plain module
+
+    def _build_step(self, nets: nn.ModuleDict) -> None:
         synced = ddp.wrap_ddp(nets, self.device) if self.dist.enabled else {}
-        self.step_fn = TrainStep(self.objective.phases(), self.ctx, optimizers, self.state.scalers, ema=ema,
-                                 autocast=self.runtime.autocast, synced=synced)
+        self.step_fn = TrainStep(self.objective.phases(), self.ctx, self.state.optimizers, self.state.scalers,
+                                 ema=self.state.ema, autocast=self.runtime.autocast, synced=synced)
         if synced:
             self.dist.hold(self.step_fn.release_ddp)
         if self.dist.rank:  # own noise/dropout stream per rank (rank 0 keeps the single-process stream)
-            torch.manual_seed(cfg.train.seed * 1_000_003 + self.dist.rank)
+            torch.manual_seed(self.cfg.train.seed * 1_000_003 + self.dist.rank)
+
+    def _build_batches(self, data: ImageData) -> None:
+        t = self.cfg.train
         self.batches = Batches(data.images.to(self.device),
                                data.labels.to(self.device) if data.labels is not None else None,
-                               cfg.train.batch_size, self.runtime, rank=self.dist.rank, world_size=world)
-        self.budget = Budget.of(cfg.train, self.batches.steps_per_epoch)  # steps, epochs, minutes: which ends first
-        t = cfg.train
+                               t.batch_size, self.runtime, rank=self.dist.rank, world_size=self.dist.world_size)
+        self.budget = Budget.of(t, self.batches.steps_per_epoch)  # steps, epochs, minutes: which ends first
         self.schedule: LRSchedule | None = None  # train.lr_schedule / warmup_steps; None: the rates stay put
         if t.lr_schedule != "constant" or t.warmup_steps:
             base = {name: ocfg.lr for name, (_, ocfg) in self.objective.optimizers().items()}
-            self.schedule = LRSchedule(optimizers, base, t.lr_schedule,
+            self.schedule = LRSchedule(self.state.optimizers, base, t.lr_schedule,
                                        budget_steps(t.epochs, self.batches.steps_per_epoch, t.max_steps),
                                        t.warmup_steps, budget_s=t.minutes * 60.0)
-        if resume_from is not None:
-            # on the CPU: the RNG states must stay CPU byte tensors; weights and optimizer state are copied onto
-            # their parameters' device by load_state_dict
-            ckpt = load_checkpoint(resume_from, "cpu")
-            check_against_checkpoint(ckpt["config"], cfg, source=str(resume_from), log=log, data=extra["data_identity"],
-                                     saved_data=(ckpt.get("extra") or {}).get("data_identity"))
-            self.state.load_state_dict(ckpt, rank=self.dist.rank, world_size=world, source=str(resume_from))
-        self.reporter = Reporter(reduce=distributed.mean_over_ranks if self.dist.enabled else None)
-        self.callbacks: list[Callback] = []  # those of the current fit (events the trainer emits reach them)
-        self.stop_requested = False
-        self.out_of_time = False  # the last fit stopped at train.minutes
-        if self.is_main:
-            run.write_runtime(self.runtime.as_dict())
+
+    def _resume(self, checkpoint: Path) -> None:
+        # on the CPU: the RNG states must stay CPU byte tensors; weights and optimizer state are copied onto
+        # their parameters' device by load_state_dict
+        ckpt = load_checkpoint(checkpoint, "cpu")
+        check_against_checkpoint(ckpt["config"], self.cfg, source=str(checkpoint), log=self.log,
+                                 data=self.extra["data_identity"],
+                                 saved_data=(ckpt.get("extra") or {}).get("data_identity"))
+        self.state.load_state_dict(ckpt, rank=self.dist.rank, world_size=self.dist.world_size,
+                                   source=str(checkpoint))
 
     @property
     def is_main(self) -> bool:
@@ -177,14 +207,24 @@ class Trainer:
         Under DDP every rank must ask at the same step."""
         self.stop_requested = True
 
+    def request_checkpoint(self, best: bool = False) -> None:
+        """Ask for this epoch end's checkpoint (``best``: also kept as best.pt); ``fit`` writes it once, after every
+        callback's ``on_epoch_end``. Under DDP every rank must ask alike."""
+        self.checkpoint_requested = True
+        self.best_requested = self.best_requested or best
+
     def save(self) -> Path:
-        """Write a checkpoint (rank 0; every rank must call it: it gathers each rank's RNG state)."""
+        """Write a checkpoint (rank 0; every rank must call it: it gathers each rank's RNG state), and best.pt when
+        it was requested as the best."""
         state = self.state
         path = self.run.step_checkpoint(state.step)
         rank_rng = distributed.all_gather_objects(rng_state()) if self.dist.enabled else None
+        best, self.checkpoint_requested, self.best_requested = self.best_requested, False, False
         if self.is_main:
             save_checkpoint(path, state.state_dict(runtime=self.runtime.as_dict(), world_size=self.dist.world_size,
                                                    rank_rng=rank_rng))
+            if best:
+                self.run.keep_as_best(path)
             prune(self.run.checkpoint_files(), self.cfg.log.keep_checkpoints)
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
@@ -218,14 +258,34 @@ class Trainer:
 
 def standard_callbacks(trainer: Trainer, extra: Sequence[Callback] = ()) -> list[Callback]:
     """What every run does around its steps, with ``extra`` (e.g. evaluation.TrainingEval; genlab.train adds the
-    trackers of ``log.trackers`` there) before the epoch's checkpoint, so a checkpoint written for a new best FID
-    is the epoch's checkpoint."""
+    trackers of ``log.trackers`` there). The epoch's checkpoint is written by ``fit`` after all of them, once."""
     cbs: list[Callback] = [RecordWriter(), StatusFile()]
     if trainer.runtime.adaptive_threads:  # first: it notes a thread change in the record the writer writes
         cbs.insert(0, ThreadGovernor(trainer.runtime.threads, trainer.log))
     if trainer.cfg.log.progress and trainer.is_main:
         cbs.append(ProgressBar())
     return [*cbs, SampleGrids(), *extra, Checkpoints()]
+
+
+def stop_reason(trainer: Trainer, signalled: bool, seconds: float, *, decided: bool = True) -> str | None:
+    """Why :func:`fit` stops after the step just taken, or None to go on: the one place that decides it.
+
+    "interrupted": Ctrl-C or a termination signal (checkpoint now, exit 130); "out of time": ``train.minutes``
+    (``seconds``: the training clock, rank 0's under DDP) ends the run like its last epoch; "stopped":
+    :meth:`Trainer.request_stop` (return, no checkpoint); "max steps": ``train.max_steps``. The end of the last
+    epoch is the loop's own condition. ``decided``: whether ``signalled`` and ``seconds`` are agreed by every rank
+    now (under DDP only at log windows; between them only the reasons every rank sees alike count)."""
+    if decided and signalled:
+        return "interrupted"
+    budget_s = trainer.cfg.train.minutes * 60.0
+    if decided and budget_s and seconds >= budget_s:
+        return "out of time"
+    if trainer.stop_requested:
+        return "stopped"
+    max_steps = trainer.cfg.train.max_steps
+    if max_steps and trainer.state.step >= max_steps:
+        return "max steps"
+    return None
 
 
 def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool = True) -> None:
@@ -282,16 +342,13 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
                     reporter.add(state.step, stats, bs)
                     for on_step_end in step_end:
                         on_step_end(trainer)
-                    stopping = stop.set
-                    timed_out = bool(budget_s) and agreed >= budget_s
-                    if state.step % every == 0:
+                    window, signalled = state.step % every == 0, stop.set
+                    if window:
                         trainer.flush()
                         if dist.enabled:  # ranks agree on Ctrl-C and the clock at window boundaries
-                            stopping, agreed = distributed.agree(stop.set, state.seconds)
-                            timed_out = bool(budget_s) and agreed >= budget_s
-                    elif dist.enabled:
-                        stopping = timed_out = False
-                    if stopping:
+                            signalled, agreed = distributed.agree(stop.set, state.seconds)
+                    reason = stop_reason(trainer, signalled, agreed, decided=window or not dist.enabled)
+                    if reason == "interrupted":
                         trainer.flush()
                         trainer.sync_ranks()
                         path = trainer.save()
@@ -299,10 +356,8 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
                         raise Interrupted(f"interrupted ({signals.describe(stop.signum)}) at step {state.step} "
                                           f"(epoch {state.epoch + 1}); saved checkpoint {path}; continue with "
                                           f"`genlab train --resume {trainer.run.path}`", stop.signum)
-                    if timed_out:
-                        trainer.out_of_time = True
-                        break
-                    if trainer.stop_requested or (max_steps and state.step >= max_steps):
+                    if reason is not None:
+                        trainer.out_of_time = reason == "out of time"
                         break
                 if trainer.stop_requested:
                     trainer.flush()
@@ -318,6 +373,8 @@ def fit(trainer: Trainer, callbacks: Sequence[Callback] = (), *, standard: bool 
                          or trainer.out_of_time)
                 for cb in cbs:
                     cb.on_epoch_end(trainer, state.epoch, final)
+                if trainer.checkpoint_requested:  # one write, whoever asked (Checkpoints, a new best FID)
+                    trainer.save()
                 if trainer.out_of_time:
                     trainer.log(f"train.minutes={cfg.train.minutes:g} reached at step {state.step} (epoch "
                                 f"{state.epoch + 1}); checkpoint saved; resume with a larger train.minutes to "

@@ -7,7 +7,7 @@ here in ``OBJECTIVES`` and builds the one a config asks for (``build_objective``
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -99,6 +99,16 @@ class Objective:
 
     def load_state_dict(self, d: dict) -> None:
         """Take back ``state_dict``'s output."""
+
+    def setup(self, data, ctx: StepContext) -> dict | None:
+        """Once, before the first step, with the run's training data (e.g. a text vocabulary from the captions);
+        returns facts for the checkpoint's ``extra`` (None: nothing)."""
+        return None
+
+    def sample_images(self, nets: Mapping[str, nn.Module], G: nn.Module, real: Batch) -> dict[str, torch.Tensor]:
+        """Image grids beside the samples at each grid epoch: tag -> images in [-1, 1] (e.g. a VAE's
+        reconstructions of ``real``); none by default."""
+        return {}
 
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
