@@ -59,10 +59,12 @@ data: install
 demo:
 	MAKE="$(MAKE)" bash scripts/demo.sh
 
-# ruff (lint) and import-linter (the layer contract in pyproject.toml) before the tests: a cycle fails CI
+# ruff (lint), import-linter (the layer contract in pyproject.toml) and mypy (types; [tool.mypy] there) before
+# the tests: a cycle or a type error fails CI
 lint: dev
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 # the system packages the tests need (Chromium, Debian's Fashion-MNIST, ...: the list is in the script), installed
 # with apt when run as root, else one line naming them and the install command, before anything else

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 #: the signals that ask genlab to stop (SIGHUP does not exist on Windows)
 STOP_SIGNALS: tuple[int, ...] = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP"))
@@ -42,14 +45,14 @@ def exit_code(signum: int | None = None) -> int:
     return 128 + int(signum if signum is not None else (_received or signal.SIGINT))
 
 
-def handler(signum, frame) -> None:
+def handler(signum: int, frame: FrameType | None) -> None:
     """A stop signal: remember it, then raise KeyboardInterrupt as Python's own SIGINT handler does."""
     global _received
     _received = signum
     raise KeyboardInterrupt
 
 
-def install_handler(fn) -> dict[int, object]:
+def install_handler(fn: Callable[[int, FrameType | None], Any]) -> dict[int, object]:
     """Make ``fn`` the handler of every stop signal; returns the previous handlers (for :func:`restore`).
     Nothing is installed outside the main thread (Python allows handlers only there)."""
     old: dict[int, object] = {}
@@ -75,7 +78,7 @@ def install() -> None:
     sys.unraisablehook = _unraisable
 
 
-def _unraisable(info) -> None:
+def _unraisable(info: Any) -> None:  # sys.UnraisableHookArgs
     if info.exc_type is not None and issubclass(info.exc_type, KeyboardInterrupt) and _received is not None:
         return
     _default_unraisable(info)
