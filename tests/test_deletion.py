@@ -210,3 +210,16 @@ def test_a_sweep_never_writes_into_a_users_folder(tmp_path):
     with pytest.raises(RunError, match="not a sweep folder"):
         run_sweep(sweep, docs, log=lambda *_: None)
     assert contents(docs) == before
+
+
+def test_empty_created_folders_go_only_while_empty_and_never_a_protected_one(tmp_path, monkeypatch):
+    from genlab.deletion import remove_empty_created
+
+    inner, outer = tmp_path / "runs" / "a", tmp_path / "runs"
+    inner.mkdir(parents=True)
+    (outer / "other-run").mkdir()  # another run started beside it
+    remove_empty_created([inner, outer])
+    assert not inner.exists() and outer.is_dir() and (outer / "other-run").is_dir()
+    monkeypatch.chdir(outer / "other-run")  # the current folder, empty, is never removed
+    remove_empty_created([outer / "other-run"])
+    assert (outer / "other-run").is_dir()

@@ -165,6 +165,19 @@ def remove_created(path: Path, existed_before: set[str] | None) -> None:
                 pass
 
 
+def remove_empty_created(folders: Iterable[Path]) -> None:
+    """Remove folders one call created and left empty (a run's new ``runs/``, an emptied temporary folder), in the
+    order given (innermost first), stopping at the first that is protected or no longer empty: ``rmdir`` never
+    removes a folder that holds anything (another run may have started in it)."""
+    for folder in folders:
+        if protected_reason(folder) is not None or folder.is_symlink():
+            return
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 def check_output_file(path: str | os.PathLike, suffixes: Iterable[str], option: str = "-o",
                       owner: Callable[[Path], str | None] | None = None) -> None:
     """RunError of one line unless ``path`` may receive a file genlab writes: it has one of ``suffixes`` (the

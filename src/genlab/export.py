@@ -36,7 +36,13 @@ from torch import nn
 
 from genlab import __version__
 from genlab.config import to_dict
-from genlab.deletion import check_replaceable, refuse_protected, remove_created, remove_folder
+from genlab.deletion import (
+    check_replaceable,
+    refuse_protected,
+    remove_created,
+    remove_empty_created,
+    remove_folder,
+)
 from genlab.errors import RunError
 from genlab.io import atomic_write_bytes, atomic_write_text, make_temp_dir
 from genlab.memory import check_fits
@@ -165,10 +171,10 @@ def _publish(staged: Path, out: Path) -> None:
             os.replace(staged, out)
         except BaseException:
             os.replace(old / out.name, out)  # the old export stays in place
-            old.rmdir()
+            remove_empty_created([old])
             raise
         remove_folder(old / out.name, EXPORT_LAYOUT)
-        old.rmdir()
+        remove_empty_created([old])
     else:
         os.replace(staged, out)
 

@@ -39,7 +39,7 @@ def test_checksum_mismatch_deletes_the_download(tmp_path, fx, serve, monkeypatch
         prepare_dataset("mnist")
     target = cache_dir() / "datasets" / "mnist"
     assert "t10k-images-idx3-ubyte.gz" not in os.listdir(target)
-    assert not [n for n in os.listdir(target) if n.endswith(".part")]
+    assert not [n for n in os.listdir(target) if n.startswith(".")]  # nor its temporary file
 
 
 def test_network_errors_become_data_errors(tmp_path, fx, serve, monkeypatch):

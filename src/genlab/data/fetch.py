@@ -19,7 +19,6 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from genlab.downloads import copy_with_progress
 from genlab.errors import DataError
-from genlab.io import cache_dir
+from genlab.io import atomic_write, cache_dir
 
 if TYPE_CHECKING:
     from genlab.data.sources import DatasetSource, RemoteFile
@@ -136,43 +135,35 @@ class DownloadError(DataError):
 
 
 def download_file(url: str, dest: Path, md5: str) -> Path:
-    """Download ``url`` to ``dest`` through a temporary file; verify the MD5 before renaming it into place."""
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    except OSError as e:
-        raise DownloadError(f"cannot write to {dest.parent}: {e.strerror or e}") from None
-    tmp = Path(tmp_name)
-    h = hashlib.md5(usedforsecurity=False)
+    """Download ``url`` to ``dest`` through a temporary file (``io.atomic_write``: removed on any failure); the MD5
+    is verified before the file is renamed into place."""
     log.info("downloading %s -> %s", url, dest)
-    try:
-        with os.fdopen(fd, "wb") as out:
+
+    def transfer(out) -> None:
+        h = hashlib.md5(usedforsecurity=False)
+        try:
             request = urllib.request.Request(url, headers={"User-Agent": "genlab"})
             with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
                 copy_with_progress(response, out, dest.name, h.update)
-            out.flush()
-            os.fsync(out.fileno())
-    except (OSError, http.client.HTTPException, ValueError) as e:  # URLError and timeouts are OSErrors
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, urllib.error.HTTPError):
-            reason = f"HTTP {e.code} {e.reason}"
-        elif isinstance(e, urllib.error.URLError):
-            reason = str(e.reason)
-        else:
-            reason = str(e) or type(e).__name__
-        raise DownloadError(f"could not download {url}: {reason}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    digest = h.hexdigest()
-    if digest != md5:
-        tmp.unlink(missing_ok=True)
-        raise DataError(
-            f"checksum mismatch for {dest.name} downloaded from {url}: expected md5 {md5}, got {digest}; "
-            "the download was deleted (a broken mirror or a truncated transfer; try again)"
-        )
-    os.replace(tmp, dest)
-    return dest
+        except (OSError, http.client.HTTPException, ValueError) as e:  # URLError and timeouts are OSErrors
+            if isinstance(e, urllib.error.HTTPError):
+                reason = f"HTTP {e.code} {e.reason}"
+            elif isinstance(e, urllib.error.URLError):
+                reason = str(e.reason)
+            else:
+                reason = str(e) or type(e).__name__
+            raise DownloadError(f"could not download {url}: {reason}") from None
+        digest = h.hexdigest()
+        if digest != md5:
+            raise DataError(
+                f"checksum mismatch for {dest.name} downloaded from {url}: expected md5 {md5}, got {digest}; "
+                "the download was deleted (a broken mirror or a truncated transfer; try again)"
+            )
+
+    try:
+        return atomic_write(dest, transfer)
+    except OSError as e:  # the folder itself: creating, syncing or renaming into it
+        raise DownloadError(f"cannot write to {dest.parent}: {e.strerror or e}") from None
 
 
 def fetch(source: DatasetSource, root: Path | None, download: bool, verify: bool = True) -> Path:

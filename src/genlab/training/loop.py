@@ -21,7 +21,7 @@ from genlab import signals
 from genlab.config import Config, to_yaml
 from genlab.data.base import ImageData, data_identity
 from genlab.data.loading import load_training_set
-from genlab.deletion import remove_created, remove_owned_files
+from genlab.deletion import remove_created, remove_empty_created, remove_owned_files
 from genlab.errors import ConfigError, Interrupted, TrainingDiverged
 from genlab.models import MODELS
 from genlab.recipe import build_networks, check_training_fits
@@ -418,11 +418,7 @@ class _Created:
     def remove(self) -> None:
         remove_created(self.path, self.before)
         if self.before is None:
-            for parent in self.new_parents:  # innermost first; only while empty (another run may have started)
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
+            remove_empty_created(self.new_parents)  # innermost first; only while empty
 
 
 def _remove_partial_checkpoints(run: RunDir, log: Callable[[str], None]) -> None:
