@@ -30,22 +30,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from genlab.threads import usable_cores
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "configs" / "demo_fashion_mnist_dcgan.yaml"
 BATCH = 64  # the recipe's train.batch_size
 
 
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 ARMS = {  # name -> (overrides, environment)
-    "before": ([f"train.threads={cores()}"], {"OMP_WAIT_POLICY": ""}),
+    "before": ([f"train.threads={usable_cores()}"], {"OMP_WAIT_POLICY": ""}),
     "one": (["train.threads=1"], {}),
-    "passive": ([f"train.threads={cores()}"], {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "passive": ([f"train.threads={usable_cores()}"], {"OMP_WAIT_POLICY": "PASSIVE"}),
     "adaptive": (["train.threads=0"], {}),
     "adaptive-passive": (["train.threads=0"], {"OMP_WAIT_POLICY": "PASSIVE"}),
 }
@@ -95,7 +90,7 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown arm(s) {unknown}; known: {', '.join(ARMS)}")
     speeds: dict[tuple[str, str], list[float]] = {}
-    print(f"{cores()} cores; {len(arms)} arms x idle/busy x {a.repeats} repeats x {a.seconds:g} s", flush=True)
+    print(f"{usable_cores()} cores; {len(arms)} arms x idle/busy x {a.repeats} repeats x {a.seconds:g} s", flush=True)
     for rep in range(a.repeats):
         for condition in ("idle", "busy"):
             for arm in arms:

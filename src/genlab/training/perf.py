@@ -39,6 +39,7 @@ from torch import nn
 from genlab.config import OptimConfig, TrainConfig
 from genlab.data.base import to_float
 from genlab.errors import ConfigError
+from genlab.threads import usable_cores as cpu_cores  # taskset/cgroup affinity, unlike os.cpu_count
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -135,14 +136,6 @@ def has_convolutions(nets: nn.Module) -> bool:
 
 def has_batchnorm(nets: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in nets.modules())
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _cxx_compiler() -> str | None:
