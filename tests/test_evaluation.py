@@ -209,3 +209,26 @@ def test_eval_refuses_to_write_another_runs_checkpoint_into_this_runs_eval_json(
     (other / "config.yaml").write_text(cfg.replace("latent_dim: 8", "latent_dim: 9"))
     with pytest.raises(RunError, match=r"its config differs from .*config.yaml in model.latent_dim"):
         load_run(other).evaluate("fid", 64, features="classifier", out=other / "eval.json")
+
+
+def test_the_cli_and_the_api_build_one_request_and_give_the_same_numbers(evaluated_run, cache, tmp_path,
+                                                                         monkeypatch):
+    from genlab import EvalRequest, load_run
+
+    run, _ = evaluated_run
+    out = tmp_path / "cli.json"
+    r = genlab("eval", str(run), "--metrics", "fid,kid,coverage", "--features", "classifier", "--num-samples", "150",
+               "--seed", "3", "--batch-size", "50", "--out", str(out), cache=cache)
+    assert r.returncode == 0, r.stderr + r.stdout
+    cli = json.loads(out.read_text())
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(cache))
+    loaded = load_run(run, device="cpu")
+    by_args = loaded.evaluate("fid,kid,coverage", 150, features="classifier", seed=3, batch_size=50)
+    request = EvalRequest.of("fid,kid,coverage", 150, features="classifier", seed=3, batch_size=50)
+    by_request = loaded.evaluate(request=request)
+    for result in (by_args, by_request):
+        assert result["fid"] == cli["fid"] and result["kid"] == cli["kid"]
+        assert result["protocol"]["extractor_hash"] == cli["protocol"]["extractor_hash"]
+    assert request.metrics == ("fid", "kid", "coverage") and request.batch_size == 50
+    with pytest.raises(Exception, match="request= or as arguments, not both"):
+        loaded.evaluate("fid", request=request)

@@ -29,6 +29,7 @@ _LAZY = {
     "ExportedGenerator": "genlab.export",
     "feature_stats": "genlab.scoring",
     "EvalOptions": "genlab.metrics",
+    "EvalRequest": "genlab.evaluation",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -18,7 +18,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -29,11 +29,18 @@ from genlab.analysis.interpolation import interpolate, seed_latents
 from genlab.config import Config, to_dict
 from genlab.data.base import to_uint8
 from genlab.errors import ConfigError, GenlabError
-from genlab.evaluation import TrainingEval, check_eval_target, default_metrics, evaluate_loaded
+from genlab.evaluation import (
+    EvalRequest,
+    TrainingEval,
+    check_conditional_metrics,
+    check_eval_target,
+    evaluate_loaded,
+    run_default_metrics,
+)
 from genlab.grids import save_grid
 from genlab.io import atomic_write_bytes, atomic_write_text
 from genlab.memory import check_fits
-from genlab.metrics import DatasetRef, EvalOptions
+from genlab.metrics import DatasetRef
 from genlab.objectives import LOSSES
 from genlab.recipe import load_config
 from genlab.reporting.notebook import Comparison, Result, grid_png, png_image, run_html, run_markdown, to_image
@@ -158,41 +165,40 @@ class Run:
         return save_images(images, folder, prefix)
 
     # ------------------------------------------------------------------------------------ numbers and plots
-    def evaluate(self, metrics: Metrics | None = None, num_samples: int | None = None, *, features: Any = None,
-                 seed: int = 0, split: str | None = None, batch_size: int = 250, inception_weights: str | None = None,
-                 out: PathLike | None = None, verify: bool | None = None,
-                 truncation: float | Truncation | None = None, truncation_mode: str = "resample",
-                 protocol: str | None = None, reference_stats: PathLike | None = None,
-                 options: EvalOptions | None = None, steps: int | None = None, solver: str | None = None,
-                 guidance: float | None = None) -> Result:
-        """Metrics of this checkpoint's generator against the run's dataset ``split`` (the result `genlab eval`
-        prints: top-level keys are the metric names, plus ``protocol``). ``metrics`` None: ``DEFAULT_METRICS``
-        (those a statistics file allows with ``reference_stats``). ``features``, ``num_samples``, ``split`` None:
-        the ``protocol``'s (``genlab``: auto, 10,000, test; ``paper``: inception, 50,000, train, the legacy
-        resize; ``genlab.metrics.protocols``). ``reference_stats``: a mu/sigma ``.npz`` (pytorch-fid, TTUR,
-        clean-fid, StudioGAN) to compare with instead of the split's statistics. ``options``: every other
-        metric setting (``EvalOptions``). ``out``: also write it there as JSON
-        (the run's ``eval.json`` is left alone unless ``out`` names it; naming it for a checkpoint of another run
-        is refused with a RunError, before anything is computed). Under torchrun every rank computes its
-        shard and rank 0 writes. ``verify``: refuse reference files whose checksum is not the dataset's
-        published one (None: the run's ``data.verify``). ``truncation``: psi > 0 (``truncation_mode`` resample |
-        interp), recorded in the protocol. ``steps`` / ``solver`` / ``guidance``: how a flow or diffusion model
-        draws (see :meth:`with_sampling`), recorded in the protocol with the network evaluations per image."""
-        if num_samples is not None and num_samples <= 0:
-            raise ConfigError(f"num_samples={num_samples} is not allowed: a positive count")
-        if num_samples is not None:  # the features (and float64 copies) of every image are kept: up to 2048 each
-            check_fits(num_samples * 3 * 8 * 2048, f"evaluating {num_samples:,} generated images",
-                       "use fewer (--num-samples; 10,000 is the usual count, 50,000 the paper protocol's)")
-        trunc = as_truncation(truncation, truncation_mode)
-        loaded = self.loaded.with_sampling(steps, solver, guidance)
-        check_eval_target(loaded, out)
-        opts = eval_options(options, protocol, reference_stats)
-        result = evaluate_loaded(loaded, metrics=metrics if metrics is not None else default_metrics(opts),
-                                 features=features, num_samples=num_samples, seed=seed, split=split,
-                                 batch_size=batch_size, inception_weights=inception_weights,
-                                 device=str(loaded.device), verify=verify, truncation=trunc, options=opts)
-        if out is not None and distributed.collective().rank == 0:
-            loaded.run.write_eval(result, out)
+    def metrics_for(self, request: EvalRequest) -> tuple[str, ...]:
+        """The metrics ``evaluate(request=request)`` measures: the request's, else the run's defaults; checked
+        (conditional metrics of a run that draws no classes are refused with one line, before any work)."""
+        settings, features = request.settings, request.features
+        names = request.metrics if request.metrics is not None else run_default_metrics(
+            self.loaded, features if features is not None and not isinstance(features, str) else settings.features,
+            settings.split, request.options.reference_stats is not None)
+        check_conditional_metrics(self.loaded, names)
+        return names
+
+    def evaluate(self, metrics: Metrics | None = None, num_samples: int | None = None, *,
+                 request: EvalRequest | None = None, **fields: Any) -> Result:
+        """Metrics of this checkpoint's generator against the run's dataset split (the result `genlab eval`
+        prints: top-level keys are the metric names, plus ``protocol``), as ``request`` asks, else
+        ``EvalRequest.of(metrics, num_samples, **fields)``: ``features``, ``split``, ``seed``, ``batch_size``,
+        ``inception_weights`` (the extractor's weights file), ``verify``, ``truncation`` / ``truncation_mode``,
+        ``protocol``, ``reference_stats``, ``options`` (``EvalOptions``), ``steps`` / ``solver`` / ``guidance`` and
+        ``out`` (see :class:`genlab.evaluation.EvalRequest`).
+
+        ``metrics`` None: the run's defaults, those `genlab eval` measures (``evaluation.run_default_metrics``:
+        ``DEFAULT_METRICS`` and ``copies``, plus ``rfid`` and ``recon`` for the VAE family; those a statistics file
+        allows with ``reference_stats``). ``features``, ``num_samples``, ``split`` None: the ``protocol``'s
+        (``genlab``: auto, 10,000, test; ``paper``: inception, 50,000, train, the legacy resize). ``out``: also
+        write the result there as JSON (the run's ``eval.json`` is left alone unless ``out`` names it; naming it for
+        a checkpoint of another run is refused with a RunError, before anything is computed). Under torchrun every
+        rank computes its shard and rank 0 writes."""
+        if request is None:
+            request = EvalRequest.of(metrics, num_samples, **fields)
+        elif metrics is not None or num_samples is not None or fields:
+            raise ConfigError("give the evaluation as request= or as arguments, not both")
+        check_eval_target(self.loaded, request.out)
+        result = evaluate_loaded(self.loaded, request)
+        if request.out is not None and distributed.collective().rank == 0:
+            self.loaded.run.write_eval(result, request.out)
         return Result(result)  # a dict that a notebook shows as a table
 
     def plot_curves(self, path: PathLike | None = None, smoothing: float = 0.9, svg: bool = True) -> list[Path]:
@@ -299,71 +305,48 @@ def train(recipe: PathLike | Config | None, overrides: Sequence[str] = (), run_d
     return load_run(target, "last", device)
 
 
-def eval_options(options: EvalOptions | None = None, protocol: str | None = None,
-                 reference_stats: PathLike | None = None) -> EvalOptions:
-    """``options`` (default ``EvalOptions()``) with ``protocol`` and ``reference_stats`` set when given."""
-    opts = options or EvalOptions()
-    if protocol is not None:
-        opts = replace(opts, protocol=protocol)
-    if reference_stats is not None:
-        opts = replace(opts, reference_stats=str(reference_stats))
-    return opts
-
-
-def evaluate(source: Any, against: str | PathLike | DatasetRef | None = None, *,
-             metrics: Metrics | None = None, features: Any = None, num_samples: int | None = None,
-             checkpoint: str = "last", split: str | None = None, resolution: int | None = None,
-             channels: int | None = None, root: str | None = None, seed: int = 0, batch_size: int = 250,
-             inception_weights: str | None = None, device: str = "auto",
-             out: PathLike | None = None, verify: bool | None = None,
-             truncation: float | Truncation | None = None, truncation_mode: str = "resample",
-             protocol: str | None = None, reference_stats: PathLike | None = None,
-             options: EvalOptions | None = None, latent_dim: int | None = None, steps: int | None = None,
-             solver: str | None = None, guidance: float | None = None) -> Result:
+def evaluate(source: Any, against: str | PathLike | DatasetRef | None = None, *, checkpoint: str = "last",
+             resolution: int | None = None, channels: int | None = None, root: str | None = None,
+             latent_dim: int | None = None, device: str = "auto", request: EvalRequest | None = None,
+             **fields: Any) -> Result:
     """Metrics of any generator or set of images (``genlab.scoring``): a run folder or :class:`Run` (its
     generator against its dataset's ``split``), an export folder (the same), a folder or ``.npz`` of images, a
     (N, C, H, W) tensor, a ``torch.nn.Module`` (``latent_dim``: its latent size when it has no ``latent_dim``
     attribute) or a callable ``f(n, seed) -> images``, the last five against ``against``: ``"DATASET[:SPLIT]"``,
-    a DatasetRef, another folder or a ``mu``/``sigma`` ``.npz``. ``out``: also write the result there as JSON.
+    a DatasetRef, another folder or a ``mu``/``sigma`` ``.npz``.
 
+    What is measured is ``request``, else ``EvalRequest.of(**fields)``: ``metrics``, ``num_samples``,
+    ``features``, ``split``, ``seed``, ``batch_size``, ``inception_weights``, ``verify``, ``protocol``,
+    ``reference_stats``, ``options``, ``out``; and for runs ``truncation`` / ``truncation_mode`` and ``steps`` /
+    ``solver`` / ``guidance`` (see :class:`genlab.evaluation.EvalRequest` and :meth:`Run.evaluate`).
     ``metrics`` None: ``DEFAULT_METRICS`` (with a statistics file: those it allows). ``protocol``: ``genlab`` or
     ``paper`` (``genlab.metrics.protocols``): the defaults of ``features``, ``num_samples`` and ``split`` and the
-    published settings the result is checked against (``protocol.published_protocol``). ``reference_stats``: a
-    ``mu``/``sigma`` ``.npz`` to compare with. ``options``: every other metric setting (``EvalOptions``).
-    num_samples, checkpoint and split apply to generators; resolution, channels and root to folders (root: where
-    the reference dataset's files are; resolution / channels: an explicit size both sides are decoded at; without
-    them a folder is read at its own sizes, a dataset at its native size, and the extractor resizes both).
-    ``verify``: refuse dataset files whose checksum is not the published one (None: a run's ``data.verify``,
-    True for a folder's reference). ``truncation`` / ``truncation_mode`` and ``steps`` / ``solver`` /
-    ``guidance`` (flow and diffusion models): runs only (see :meth:`Run.evaluate`).
+    published settings the result is checked against (``protocol.published_protocol``). ``checkpoint`` applies
+    to runs; ``resolution``, ``channels`` and ``root`` to folders (root: where the reference dataset's files are;
+    resolution / channels: an explicit size both sides are decoded at; without them a folder is read at its own
+    sizes, a dataset at its native size, and the extractor resizes both). ``verify`` None: a run's
+    ``data.verify``, True for a folder's reference. ``out``: also write the result there as JSON.
     """
-    opts = eval_options(options, protocol, reference_stats)
+    req = request if request is not None else EvalRequest.of(**fields)
     if isinstance(source, Run) or (isinstance(source, (str, Path)) and RunDir.of(source).exists()):
         if against is not None:
             raise ConfigError("a run is evaluated against its own dataset: pass split=, not against=")
         run = source if isinstance(source, Run) else load_run(source, checkpoint, device)
-        return run.evaluate(metrics, num_samples, features=features, seed=seed, split=split,
-                            batch_size=batch_size, inception_weights=inception_weights, out=out, verify=verify,
-                            truncation=truncation, truncation_mode=truncation_mode, options=opts, steps=steps,
-                            solver=solver, guidance=guidance)
-    if truncation is not None:
+        return run.evaluate(request=req)
+    if req.truncation is not None:
         raise ConfigError("truncation= applies to a run's generator, not to other sources")
-    if (steps, solver, guidance) != (None, None, None):
+    if (req.steps, req.solver, req.guidance) != (None, None, None):
         raise ConfigError("steps=, solver= and guidance= apply to a run's sampler, not to other sources")
-    if out is not None:
-        check_output_file(out, (".json",), "out")
     if isinstance(source, (str, Path)) and not Path(source).exists():
         raise GenlabError(f"{str(source)!r} is neither a run folder (no config.yaml) nor an export, a folder or an "
                           ".npz of images")
-    if against is None and opts.reference_stats is None and not is_export(source):
+    if against is None and req.options.reference_stats is None and not is_export(source):
         raise ConfigError("these images need a reference: against='DATASET[:SPLIT]' (e.g. 'fashion-mnist:test'), a "
                           "folder of images, or a mu/sigma .npz statistics file")
-    result = score(source, against, metrics=metrics, features=features, num_samples=num_samples, seed=seed,
-                   batch_size=batch_size, resolution=resolution, channels=channels, root=root,
-                   inception_weights=inception_weights, device=str(resolve_device(device)), verify=verify,
-                   options=opts, latent_dim=latent_dim, checkpoint=checkpoint, split=split)
-    if out is not None and distributed.collective().rank == 0:
-        atomic_write_text(out, json.dumps(result, indent=1, default=float))
+    result = score(source, against, req, resolution=resolution, channels=channels, root=root,
+                   device=str(resolve_device(device)), latent_dim=latent_dim)
+    if req.out is not None and distributed.collective().rank == 0:
+        atomic_write_text(req.out, json.dumps(result, indent=1, default=float))
     return Result(result)
 
 

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from genlab.errors import GenlabError, RunError
+from genlab.diffusion import SOLVERS
+from genlab.errors import ConfigError, GenlabError, RunError
+from genlab.memory import check_fits
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, EvalOptions, evaluate, flatten_results
 from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD
+from genlab.metrics.features.base import RESIZE_MODES
 from genlab.metrics.features.inception_fid import find_inception_weights
 from genlab.metrics.memorization import COPIES
-from genlab.metrics.protocols import conformance_line, resolve
+from genlab.metrics.protocols import BATCH_SIZE, Settings, conformance_line, resolve
 from genlab.metrics.reference import native_ref
 from genlab.metrics.suite import METRICS, RECON, RECONSTRUCTION_INPUTS, RFID, check_metrics, needed_inputs
 from genlab.metrics.work_progress import ProgressFn, no_progress, progress_to
@@ -28,6 +31,103 @@ from genlab.rundir import check_output_file
 from genlab.sampling import LoadedRun, Truncation, as_truncation
 from genlab.training import distributed
 from genlab.training.callbacks import Callback
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """One evaluation of a generator, asked for once and checked once. `genlab eval`'s flags, the arguments of
+    ``genlab.evaluate`` and ``Run.evaluate``, a recipe's ``eval.*`` (in-training evaluation) and the truncation and
+    steps sweeps all build this object, and what runs below takes it as it is.
+
+    None means the protocol's value (``options.protocol``; genlab's: ``auto`` features, 10,000 images, the test
+    split; the paper's: Inception, 50,000, train; ``genlab.metrics.protocols``), and for ``metrics`` the run's
+    defaults (:func:`run_default_metrics`). Build it with :meth:`of` from the arguments people type (a metric
+    string, a psi, a protocol name, a statistics file)."""
+
+    metrics: tuple[str, ...] | None = None
+    #: an extractor name (``auto``: inception when its weights are on disk or can be downloaded, else classifier)
+    #: or a ``FeatureExtractor`` object
+    features: Any = None
+    num_samples: int | None = None  # generated images
+    split: str | None = None  # the reference split of the run's dataset
+    seed: int = 0  # latents (rank r of a sharded evaluation: seed + RANK_SEED_STRIDE * r) and metric subsets
+    batch_size: int = BATCH_SIZE
+    weights: str | None = None  # the main extractor's weights file (Inception, DINOv2 or CLIP)
+    verify: bool | None = None  # refuse reference files whose checksum is not the published one (None: data.verify)
+    truncation: Truncation | None = None  # recorded in the protocol
+    steps: int | None = None  # flow and diffusion models: ODE steps, solver, guidance (None: the run's own)
+    solver: str | None = None
+    guidance: float | None = None
+    options: EvalOptions = field(default_factory=EvalOptions)  # every metric setting, the protocol, the resize
+    out: Path | None = None  # also write the result there as JSON
+
+    def __post_init__(self) -> None:
+        if self.metrics is not None:
+            object.__setattr__(self, "metrics", check_metrics(self.metrics))  # a string or names -> checked names
+        if self.num_samples is not None:
+            if self.num_samples <= 0:
+                raise ConfigError(f"num_samples {self.num_samples} is not allowed (--num-samples): a positive count")
+            # the features (and float64 copies) of every image are kept: up to 2048 each
+            check_fits(self.num_samples * 3 * 8 * 2048, f"evaluating {self.num_samples:,} generated images",
+                       "use fewer (--num-samples; 10,000 is the usual count, 50,000 the paper protocol's)")
+        if self.batch_size <= 0:
+            raise ConfigError(f"batch_size {self.batch_size} is not allowed (--batch-size): images per batch, at "
+                              "least 1")
+        if self.steps is not None and self.steps <= 0:
+            raise ConfigError(f"steps {self.steps} is not allowed (--steps): ODE steps per image, at least 1")
+        if self.solver is not None:
+            SOLVERS.get(self.solver)
+        if self.guidance is not None and not self.guidance >= 0:
+            raise ConfigError(f"guidance {self.guidance} is not allowed (--guidance): a scale >= 0 (1 = no guidance)")
+        resize, stats = self.options.resize, self.options.reference_stats
+        if resize is not None and resize not in RESIZE_MODES:
+            raise ConfigError(f"resize {resize} is not allowed (--resize): {', '.join(RESIZE_MODES)} (legacy: "
+                              "pytorch-fid's, clean: clean-fid's)")
+        resolve(self.options.protocol, resize=resize)  # a resize the protocol does not allow
+        if stats is not None and not Path(stats).is_file():
+            raise ConfigError(f"reference statistics {stats} (--reference-stats): no such file")
+        if self.out is not None:
+            check_output_file(self.out, (".json",), "--out")
+
+    @classmethod
+    def of(cls, metrics: Sequence[str] | str | None = None, num_samples: int | None = None, *,
+           truncation: Truncation | float | None = None, truncation_mode: str = "resample",
+           protocol: str | None = None, reference_stats: str | Path | None = None,
+           inception_weights: str | None = None, options: EvalOptions | None = None,
+           out: str | Path | None = None, **fields: Any) -> EvalRequest:
+        """The request from the arguments people type: ``truncation`` a psi (with ``truncation_mode`` resample |
+        interp), ``protocol`` and ``reference_stats`` set into ``options`` (default ``EvalOptions()``),
+        ``inception_weights`` the main extractor's weights file (any extractor's, despite the name: the API's
+        name since 0.1); ``fields``: the other fields (features, split, seed, batch_size, verify, steps, solver,
+        guidance)."""
+        opts = options or EvalOptions()
+        if protocol is not None:
+            opts = replace(opts, protocol=protocol)
+        if reference_stats is not None:
+            opts = replace(opts, reference_stats=str(reference_stats))
+        return cls(metrics=metrics, num_samples=num_samples,  # type: ignore[arg-type]  # checked into names
+                   truncation=as_truncation(truncation, truncation_mode), options=opts,
+                   weights=fields.pop("weights", inception_weights),
+                   out=None if out is None else Path(out), **fields)
+
+    @classmethod
+    def of_recipe(cls, cfg: Any) -> EvalRequest:
+        """A recipe's in-training evaluation (``eval.metrics``, ``features``, ``num_samples``, ``split``; the
+        training seed)."""
+        ev = cfg.eval
+        return cls(metrics=ev.metrics, features=ev.features, num_samples=ev.num_samples, split=ev.split,
+                   seed=cfg.train.seed)
+
+    @property
+    def settings(self) -> Settings:
+        """Features, sample count, split and resize: what was asked, else the protocol's."""
+        return resolve(self.options.protocol, features=self.features if isinstance(self.features, str) else None,
+                       num_samples=self.num_samples, split=self.split, resize=self.options.resize)
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """steps / solver / guidance, for ``LoadedRun.with_sampling``."""
+        return {"steps": self.steps, "solver": self.solver, "guidance": self.guidance}
 
 
 def auto_features(features: str, inception_weights: str | None = None) -> tuple[str, str | None]:
@@ -225,48 +325,40 @@ def check_conditional_metrics(run: LoadedRun, metrics: Sequence[str] | str) -> N
                       "(e.g. cgan, acgan)")
 
 
-def evaluate_loaded(run: LoadedRun, *, metrics: Sequence[str] | str | None, features: Any = None,
-                    num_samples: int | None = None, seed: int = 0, split: str | None = None, batch_size: int = 250,
-                    inception_weights: str | None = None, device: str = "cpu",
-                    verify: bool | None = None, truncation: Truncation | float | None = None,
-                    options: EvalOptions | None = None) -> dict[str, Any]:
-    """Metrics of a loaded run's generator against its dataset's ``split``.
+def evaluate_loaded(run: LoadedRun, request: EvalRequest | None = None, **fields: Any) -> dict[str, Any]:
+    """Metrics of a loaded run's generator against its dataset's split, as ``request`` asks (or
+    ``EvalRequest.of(**fields)``), on the run's device.
 
-    ``features``, ``num_samples``, ``split``: None takes them from ``options.protocol`` (genlab's: ``auto``,
-    10,000, ``test``; ``paper``: ``inception``, 50,000, ``train``, resize legacy; ``genlab.metrics.protocols``).
-    ``features``: an extractor name (``auto``: inception when its weights are on disk or can be downloaded,
-    else classifier, and the protocol says why: ``features_note``) or a ``FeatureExtractor``. Under torchrun (an
-    initialised process group of N > 1 ranks) every rank must call this:
-    each draws its shard of the samples with its own latents and extracts their features, the features are
-    gathered and every rank returns the same result (protocol ``world_size`` = N). ``verify``: checksum check
-    of the reference dataset's raw files (None: the run's ``data.verify``). ``truncation``: a psi or a
-    ``genlab.sampling.Truncation`` (recorded in the protocol). ``metrics`` None: :func:`run_default_metrics`.
-    Flow and diffusion runs draw with ``run.image_sampler`` (``LoadedRun.with_sampling`` sets the steps, solver
-    and guidance), recorded as the protocol's ``sampling`` (solver, steps, NFE per image, guidance): numbers of
-    different step counts never share a protocol.
-    ``copies`` searches the run's training images (``data.limit`` applied); ``rfid`` / ``recon`` reconstruct the
-    reference split (models with an encoder only). Conditional metrics (ifid, class_acc, cas) are refused for
-    runs that draw no class labels. ``options``: metric settings, the protocol, the resize and a reference
-    statistics file (``EvalOptions``; its seed is ``seed``).
+    ``features`` ``auto`` is resolved here (and the protocol says why it fell back: ``features_note``). Under
+    torchrun (an initialised process group of N > 1 ranks) every rank must call this: each draws its shard of the
+    samples with its own latents and extracts their features, the features are gathered and every rank returns the
+    same result (protocol ``world_size`` = N). Flow and diffusion runs draw with ``run.image_sampler`` (the request's
+    steps, solver and guidance), recorded as the protocol's ``sampling`` (solver, steps, NFE per image, guidance):
+    numbers of different step counts never share a protocol. ``copies`` searches the run's training images
+    (``data.limit`` applied); ``rfid`` / ``recon`` reconstruct the reference split (models with an encoder only).
+    Conditional metrics (ifid, class_acc, cas) are refused for runs that draw no class labels. The result is
+    returned, not written (``request.out`` is the caller's: ``Run.evaluate``).
     """
-    options = options or EvalOptions()
-    settings = resolve(options.protocol, features=features if isinstance(features, str) else None,
-                       num_samples=num_samples, split=split, resize=options.resize)
-    options = replace(options, resize=settings.resize)
-    features = settings.features if features is None or isinstance(features, str) else features
+    req = request if request is not None else EvalRequest.of(**fields)
+    run = run.with_sampling(req.steps, req.solver, req.guidance)
+    settings = req.settings
+    options = replace(req.options, resize=settings.resize)
+    features = settings.features if req.features is None or isinstance(req.features, str) else req.features
     names = run_default_metrics(run, features, settings.split, options.reference_stats is not None) \
-        if metrics is None else check_metrics(metrics)
+        if req.metrics is None else req.metrics
     check_conditional_metrics(run, names)
     needs = needed_inputs(names)
     recon = reconstructor(run, [n for n in names if n in (RFID, RECON)]) \
         if needs & set(RECONSTRUCTION_INPUTS) else None  # a GAN asked for rfid stops here, before sampling
-    trunc = as_truncation(truncation)
-    name, why = auto_features(features, inception_weights) if isinstance(features, str) else (features, None)
+    trunc = req.truncation
+    name, why = auto_features(features, req.weights) if isinstance(features, str) else (features, None)
     ranks = distributed.collective()
-    sampler = run.sampler(seed=seed + RANK_SEED_STRIDE * ranks.rank, batch_size=batch_size, truncation=trunc)
-    result = evaluate(sampler, settings.num_samples, reference_of(run.cfg, settings.split, verify), name, names,
-                      batch_size=batch_size, seed=seed, device=device, weights=inception_weights, collective=ranks,
-                      train=train_reference_of(run.cfg, verify), reconstruct_fn=recon, options=options)
+    sampler = run.sampler(seed=req.seed + RANK_SEED_STRIDE * ranks.rank, batch_size=req.batch_size,
+                          truncation=trunc)
+    result = evaluate(sampler, settings.num_samples, reference_of(run.cfg, settings.split, req.verify), name, names,
+                      batch_size=req.batch_size, seed=req.seed, device=str(run.device), weights=req.weights,
+                      collective=ranks, train=train_reference_of(run.cfg, req.verify), reconstruct_fn=recon,
+                      options=options)
     result["protocol"].update({"checkpoint": str(run.checkpoint), "step": run.step, "epoch": run.epoch,
                                "model": run.cfg.model.name, "ema": run.ema is not None,
                                # "auto" is resolved above: "extractor" names the one used, this what was asked
@@ -381,9 +473,7 @@ class TrainingEval(Callback):
             gpus = [torch.cuda.current_device() if dev.index is None else dev.index] if dev.type == "cuda" else []
             with torch.random.fork_rng(devices=gpus), progress_to(progress_lines(trainer.log) if trainer.is_main
                                                                   else no_progress):
-                result = evaluate_loaded(live, metrics=ev.metrics, features=ev.features,
-                                         num_samples=ev.num_samples, seed=trainer.cfg.train.seed, split=ev.split,
-                                         device=str(trainer.device))
+                result = evaluate_loaded(live, EvalRequest.of_recipe(trainer.cfg))
         finally:
             G.train(was_training)
         trainer.emit_record({"step": state.step, "epoch": epoch, "kind": "eval", **flatten_results(result),

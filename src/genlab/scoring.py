@@ -33,13 +33,20 @@ from genlab import __version__
 from genlab.data import DATASETS
 from genlab.data.base import to_float
 from genlab.errors import ConfigError, GenlabError
-from genlab.evaluation import NOT_COMPARABLE, RANK_SEED_STRIDE, auto_features, default_metrics, evaluate_loaded
+from genlab.evaluation import (
+    NOT_COMPARABLE,
+    RANK_SEED_STRIDE,
+    EvalRequest,
+    auto_features,
+    default_metrics,
+    evaluate_loaded,
+)
 from genlab.export import META_FILE, load_generator
-from genlab.metrics import DatasetRef, EvalOptions, evaluate, evaluate_folder
+from genlab.metrics import DatasetRef, evaluate, evaluate_folder
 from genlab.metrics.collective import shard
 from genlab.metrics.evaluate import resolve_extractor, sample_features
 from genlab.metrics.features.base import FeatureExtractor
-from genlab.metrics.protocols import resolve
+from genlab.metrics.protocols import BATCH_SIZE, resolve
 from genlab.metrics.reference import native_ref
 from genlab.metrics.refstats import reference_stats
 from genlab.metrics.stats import FeatureStats
@@ -163,39 +170,35 @@ def callable_sampler(fn: Callable[[int, int], Any], seed: int) -> Callable[[int]
     return sample
 
 
-def score(source: Any, against: Any = None, *, metrics: Any = None, features: Any = None,
-          num_samples: int | None = None, seed: int = 0, batch_size: int = 250, resolution: int | None = None,
-          channels: int | None = None, root: str | None = None, inception_weights: str | None = None,
-          device: str = "cpu", verify: bool | None = None, options: EvalOptions | None = None,
-          latent_dim: int | None = None, checkpoint: str = "last", split: str | None = None) -> dict[str, Any]:
+def score(source: Any, against: Any = None, request: EvalRequest | None = None, *, resolution: int | None = None,
+          channels: int | None = None, root: str | None = None, device: str = "cpu",
+          latent_dim: int | None = None) -> dict[str, Any]:
     """Metrics of any source in the module docstring's table except a run (``genlab.evaluate`` calls runs'
-    own path), against ``against`` (an export: its dataset's ``split``). ``device`` auto: CUDA, MPS, the CPU."""
-    options = options or EvalOptions()
+    own path), against ``against`` (an export: its dataset's ``request.split``), as ``request`` asks (default
+    ``EvalRequest()``). ``device`` auto: CUDA, MPS, the CPU."""
+    req = request or EvalRequest()
+    options, features, seed, batch_size = req.options, req.features, req.seed, req.batch_size
     device = str(resolve_device(device))
     if is_export(source):
         if against is not None:
             raise ConfigError("an exported generator is evaluated against its own dataset: pass split=, not against=")
         loaded = load_generator(source, device).loaded
-        return evaluate_loaded(loaded, metrics=metrics if metrics is not None else default_metrics(options),
-                               features=features, num_samples=num_samples, seed=seed, split=split,
-                               batch_size=batch_size, inception_weights=inception_weights, device=device,
-                               verify=verify, options=options)
+        return evaluate_loaded(loaded, req)
     if is_stats_file(against):
         if options.reference_stats is not None:
             raise ConfigError("two statistics files: pass the reference as against= or reference_stats=, not both")
         options, against = replace(options, reference_stats=str(against)), None
     settings = resolve(options.protocol, features=features if isinstance(features, str) else None,
-                       num_samples=num_samples, resize=options.resize)
+                       num_samples=req.num_samples, resize=options.resize)
     options = replace(options, resize=settings.resize)
-    names = metrics if metrics is not None else default_metrics(options)
-    ref = None if against is None else reference_of(against, resolution, channels, root, verify is not False)
+    names = req.metrics if req.metrics is not None else default_metrics(options)
+    ref = None if against is None else reference_of(against, resolution, channels, root, req.verify is not False)
     name, why = (features, None) if isinstance(features, FeatureExtractor) else \
-        auto_features(settings.features, inception_weights)
+        auto_features(settings.features, req.weights)
     if name == "classifier" and not isinstance(ref, DatasetRef):
         raise ConfigError("the classifier extractor is trained on a labeled dataset: compare against "
                           "DATASET:SPLIT, or use --features inception (folders, statistics files)")
-    common = {"batch_size": batch_size, "seed": seed, "options": options, "weights": inception_weights,
-              "device": device}
+    common = {"batch_size": batch_size, "seed": seed, "options": options, "weights": req.weights, "device": device}
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         return _noted(evaluate_folder(source, ref, name, names, resolution=resolution, channels=channels, **common),
                       why)
@@ -210,7 +213,7 @@ def score(source: Any, against: Any = None, *, metrics: Any = None, features: An
             raise GenlabError(f"cannot score a {type(source).__name__}: give a run or export folder, a folder or "
                               ".npz of images, a (N, C, H, W) tensor, a torch.nn.Module or a callable f(n, seed)")
         images = torch.as_tensor(images)
-        total = num_samples or len(images)
+        total = req.num_samples or len(images)
         if total > len(images):
             raise GenlabError(f"{total} samples asked of a set of {len(images)} images")
         start, count = shard(total, ranks.rank, ranks.world_size)
@@ -253,9 +256,10 @@ def generator_sampler(source: Any, seed: int, batch_size: int, device: str, chec
 
 
 def feature_stats(source: Any, out: str | os.PathLike, *, features: str = "inception", split: str = "train",
-                  num_samples: int | None = None, resize: str | None = None, seed: int = 0, batch_size: int = 250,
-                  weights: str | None = None, device: str = "cpu", checkpoint: str = "last", root: str | None = None,
-                  verify: bool = True, latent_dim: int | None = None) -> tuple[Path, FeatureStats, dict[str, Any]]:
+                  num_samples: int | None = None, resize: str | None = None, seed: int = 0,
+                  batch_size: int = BATCH_SIZE, weights: str | None = None, device: str = "cpu",
+                  checkpoint: str = "last", root: str | None = None, verify: bool = True,
+                  latent_dim: int | None = None) -> tuple[Path, FeatureStats, dict[str, Any]]:
     """Write the ``mu``/``sigma`` statistics file (``metrics.statsfile``) of ``source`` under ``features``:
     a dataset (``"cifar10"``, ``"cifar10:test"``; default split ``split``, at its native size), a folder of images
     (read as they are), or anything ``score`` samples (a run, an export, an ``.npz`` of images...; ``num_samples``

@@ -22,6 +22,7 @@ from genlab.errors import GenlabError
 from genlab.metrics import compute_features
 from genlab.metrics.features.base import FeatureExtractor
 from genlab.metrics.memorization import nearest
+from genlab.metrics.protocols import BATCH_SIZE
 from genlab.metrics.refstats import iter_batches
 
 SPACES = ("features", "pixels")
@@ -89,7 +90,7 @@ def pixel_neighbours(generated: torch.Tensor, train: ImageData, k: int) -> Space
 
 
 def feature_neighbours(generated: torch.Tensor, train: ImageData, k: int, extractor: FeatureExtractor,
-                       batch_size: int = 250) -> SpaceNeighbours:
+                       batch_size: int = BATCH_SIZE) -> SpaceNeighbours:
     """Nearest training images by ``extractor`` features (every training image is embedded)."""
     gen = compute_features(extractor, iter_batches(generated, batch_size)).features
     base = compute_features(extractor, iter_batches(train.images, batch_size)).features
@@ -98,7 +99,7 @@ def feature_neighbours(generated: torch.Tensor, train: ImageData, k: int, extrac
 
 
 def find_neighbours(generated: torch.Tensor, train: ImageData, k: int = 5, spaces: Sequence[str] = SPACES,
-                    extractor: FeatureExtractor | None = None, batch_size: int = 250) -> Neighbours:
+                    extractor: FeatureExtractor | None = None, batch_size: int = BATCH_SIZE) -> Neighbours:
     """The ``k`` nearest images of ``train`` to each generated image, in each of ``spaces``."""
     spaces = check_spaces(spaces)
     if k < 1 or k > len(train):

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from genlab.errors import ConfigError
-from genlab.evaluation import choose_features, evaluate_loaded, protocol_id, reference_of
+from genlab.evaluation import EvalRequest, choose_features, evaluate_loaded, protocol_id, reference_of
 from genlab.metrics.evaluate import resolve_extractor
 from genlab.sampling import LoadedRun
 
@@ -25,6 +25,8 @@ from genlab.sampling import LoadedRun
 COLUMNS = ("steps", "nfe", "fid", "seconds_per_10k")
 #: the step counts `genlab eval --steps-sweep` suggests
 DEFAULT_STEPS = (1, 2, 5, 10, 20, 50)
+#: generated images per point when no request says otherwise (`genlab eval` passes the protocol's)
+SWEEP_SAMPLES = 2000
 
 
 def parse_steps(text: str | Sequence[int]) -> list[int]:
@@ -63,29 +65,33 @@ class TimedRun(LoadedRun):
             self.seconds += time.perf_counter() - t0
 
 
-def steps_sweep(run: LoadedRun, steps: Sequence[int], *, solver: str | None = None, features: Any = "auto",
-                num_samples: int = 2000, seed: int = 0, split: str = "test", batch_size: int = 250,
-                inception_weights: str | None = None, device: str = "cpu", verify: bool | None = None,
+def steps_sweep(run: LoadedRun, steps: Sequence[int], *, request: EvalRequest | None = None,
                 on_point: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """{"solver", "guidance", "num_samples", "seed", "split", "extractor", "extractor_hash", "protocol", "points"}: one
-    point per step count (ascending) with the ``COLUMNS``. ``solver`` None: the run's. ``on_point``: progress."""
+    point per step count (ascending) with the ``COLUMNS``, each measured as ``request`` asks (default: 2000 images;
+    its solver and guidance are kept, None: the run's; its metrics and steps are the sweep's). ``on_point``:
+    progress."""
     values = parse_steps(steps)
-    run.with_sampling(steps=values[0], solver=solver)  # a GAN or VAE is refused here, before any work
-    name = choose_features(features, inception_weights) if isinstance(features, str) else features
-    ext = resolve_extractor(name, reference_of(run.cfg, split, verify), inception_weights, device)
+    req = request if request is not None else EvalRequest(num_samples=SWEEP_SAMPLES)
+    run = run.with_sampling(guidance=req.guidance)
+    run.with_sampling(steps=values[0], solver=req.solver)  # a GAN or VAE is refused here, before any work
+    settings = req.settings
+    name = choose_features(settings.features, req.weights) if isinstance(req.features, (str, type(None))) \
+        else req.features
+    ext = resolve_extractor(name, reference_of(run.cfg, settings.split, req.verify), req.weights, str(run.device))
+    sweep = dataclasses.replace(req, metrics=("fid",), features=ext, num_samples=settings.num_samples,
+                                split=settings.split, steps=None, solver=None, guidance=None)
     points, protocol, described = [], None, None
     for n in values:
-        timed = TimedRun.of(run.with_sampling(steps=n, solver=solver))
-        result = evaluate_loaded(timed, metrics=["fid"], features=ext, num_samples=num_samples, seed=seed,
-                                 split=split, batch_size=batch_size, inception_weights=inception_weights,
-                                 device=device, verify=verify)
+        timed = TimedRun.of(run.with_sampling(steps=n, solver=req.solver))
+        result = evaluate_loaded(timed, sweep)
         described = timed.image_sampler.describe()
         point = {"steps": n, "nfe": described["nfe"], "fid": float(result["fid"]),
-                 "seconds_per_10k": timed.seconds * 10_000 / num_samples}
+                 "seconds_per_10k": timed.seconds * 10_000 / settings.num_samples}
         points.append(point)
         protocol = protocol or {k: v for k, v in (protocol_id(result["protocol"]) or {}).items() if k != "sampling"}
         if on_point is not None:
             on_point(point)
     return {"process": described["process"], "solver": described["solver"], "guidance": described["guidance"],
-            "num_samples": num_samples, "seed": seed, "split": split, "extractor": ext.name,
-            "extractor_hash": ext.hash, "device": str(device), "protocol": protocol, "points": points}
+            "num_samples": settings.num_samples, "seed": req.seed, "split": settings.split, "extractor": ext.name,
+            "extractor_hash": ext.hash, "device": str(run.device), "protocol": protocol, "points": points}

@@ -10,15 +10,18 @@ differ only in psi. ``genlab eval RUN --truncation-sweep 0.5,0.7,1.0,1.5`` write
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from genlab.errors import ConfigError
-from genlab.evaluation import choose_features, evaluate_loaded, protocol_id, reference_of
+from genlab.evaluation import EvalRequest, choose_features, evaluate_loaded, protocol_id, reference_of
 from genlab.metrics.evaluate import resolve_extractor
 from genlab.sampling import LoadedRun, Truncation
 
 #: the metrics every point of the curve holds
 SWEEP_METRICS = ("fid", "pr")
+#: generated images per point when no request says otherwise (`genlab eval` passes the protocol's)
+SWEEP_SAMPLES = 2000
 #: the columns of each point, in table order
 COLUMNS = ("psi", "fid", "precision", "recall", "density", "coverage")
 
@@ -40,20 +43,22 @@ def parse_psis(text: str | Sequence[float]) -> list[float]:
     return sorted(set(out))
 
 
-def truncation_sweep(run: LoadedRun, psis: Sequence[float], *, mode: str = "resample", features: Any = "auto",
-                     num_samples: int = 2000, seed: int = 0, split: str = "test", batch_size: int = 250,
-                     inception_weights: str | None = None, device: str = "cpu", verify: bool | None = None,
+def truncation_sweep(run: LoadedRun, psis: Sequence[float], *, mode: str = "resample",
+                     request: EvalRequest | None = None,
                      on_point: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """{"mode", "num_samples", "seed", "split", "extractor", "extractor_hash", "protocol", "points": [...]}: one
-    point per psi (ascending) with the ``COLUMNS``. ``on_point`` is called after each (progress)."""
+    point per psi (ascending) with the ``COLUMNS``, each measured as ``request`` asks (default: 2000 images;
+    its metrics and truncation are the sweep's). ``on_point`` is called after each (progress)."""
     values = parse_psis(psis)
-    name = choose_features(features, inception_weights) if isinstance(features, str) else features
-    ext = resolve_extractor(name, reference_of(run.cfg, split, verify), inception_weights, device)
+    req = request if request is not None else EvalRequest(num_samples=SWEEP_SAMPLES)
+    settings = req.settings
+    name = choose_features(settings.features, req.weights) if isinstance(req.features, (str, type(None))) \
+        else req.features
+    ext = resolve_extractor(name, reference_of(run.cfg, settings.split, req.verify), req.weights, str(run.device))
+    req = replace(req, metrics=SWEEP_METRICS, features=ext, num_samples=settings.num_samples, split=settings.split)
     points, protocol, k = [], None, None
     for psi in values:
-        result = evaluate_loaded(run, metrics=list(SWEEP_METRICS), features=ext, num_samples=num_samples, seed=seed,
-                                 split=split, batch_size=batch_size, inception_weights=inception_weights,
-                                 device=device, verify=verify, truncation=Truncation(psi, mode))
+        result = evaluate_loaded(run, replace(req, truncation=Truncation(psi, mode)))
         pr = result["pr"]
         k = int(pr["k"])
         point = {"psi": psi, "fid": float(result["fid"]), **{k: float(pr[k]) for k in COLUMNS[2:]}}
@@ -61,5 +66,5 @@ def truncation_sweep(run: LoadedRun, psis: Sequence[float], *, mode: str = "resa
         protocol = protocol or {k: v for k, v in (protocol_id(result["protocol"]) or {}).items() if k != "truncation"}
         if on_point is not None:
             on_point(point)
-    return {"mode": mode, "num_samples": num_samples, "seed": seed, "split": split, "extractor": ext.name,
+    return {"mode": mode, "num_samples": req.num_samples, "seed": req.seed, "split": req.split, "extractor": ext.name,
             "extractor_hash": ext.hash, "pr_k": k, "protocol": protocol, "points": points}

@@ -1,6 +1,7 @@
 """`genlab eval` and `genlab eval-folder`: metrics with the field's protocol, printed and written as JSON."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,10 @@ from rich.table import Table
 
 from genlab.cli import app, console, device_option, on_ctrl_c, output_path, positive
 from genlab.cli.progress_bars import metric_progress
-from genlab.cli.train import GUIDANCE_HELP, SOLVER_HELP, STEPS_HELP, check_sampling
+from genlab.cli.train import GUIDANCE_HELP, SOLVER_HELP, STEPS_HELP
 from genlab.errors import ConfigError
-from genlab.metrics.protocols import PROTOCOLS
+from genlab.metrics.protocols import BATCH_SIZE, PROTOCOLS
+from genlab.metrics.protocols import resolve as resolve_protocol
 
 FEATURES_HELP = ("auto (inception if its weights are on disk or can be downloaded, else classifier) | inception | "
                  "classifier | dinov2-vitl14 | dinov2-vitb14 | dinov2-vits14 (FD_DINOv2 features; no IS or coverage) "
@@ -47,22 +49,23 @@ def extractor_weights(features: str | None, inception_weights: str | None, dinov
     return dinov2_weights if dinov2 else clip_weights if clip else inception_weights
 
 
-def cli_options(protocol: str, resize: str | None, reference_stats: Path | None, dinov2_weights: str | None,
-                clip_weights: str | None) -> Any:
-    """The ``EvalOptions`` the eval commands' flags set (checked: an unknown protocol or resize is one line)."""
-    from genlab.metrics import EvalOptions
-    from genlab.metrics.features.base import RESIZE_MODES
-    from genlab.metrics.protocols import resolve
+def request_of(*, metrics: str | None, features: str | None, num_samples: int | None, seed: int,
+               split: str | None, protocol: str, resize: str | None, reference_stats: Path | None, batch_size: int,
+               inception_weights: str | None, dinov2_weights: str | None, clip_weights: str | None,
+               no_verify: bool, out: Path | None = None, **fields: Any) -> Any:
+    """The ``EvalRequest`` the eval commands' flags ask for, checked once (one line for a bad flag, before any
+    work); ``fields``: truncation / truncation_mode, steps / solver / guidance."""
+    from genlab import EvalOptions, EvalRequest
 
     PROTOCOLS.get(protocol)
-    if resize is not None and resize not in RESIZE_MODES:
-        raise ConfigError(f"--resize {resize} is not allowed: legacy (pytorch-fid) or clean (clean-fid)")
-    resolve(protocol, resize=resize)  # a resize the protocol does not allow
-    if reference_stats is not None and not reference_stats.is_file():
-        raise ConfigError(f"--reference-stats {reference_stats}: no such file")
-    return EvalOptions(protocol=protocol, resize=resize,
-                       reference_stats=None if reference_stats is None else str(reference_stats),
-                       fd_dinov2_weights=dinov2_weights, cmmd_weights=clip_weights)
+    if out is not None:
+        output_path(out, "--out", (".json",))
+    main = resolve_protocol(protocol, features=features, resize=resize).features
+    weights = extractor_weights(main, inception_weights, dinov2_weights, clip_weights, metrics)
+    options = EvalOptions(protocol=protocol, resize=resize, fd_dinov2_weights=dinov2_weights, cmmd_weights=clip_weights)
+    return EvalRequest.of(metrics, num_samples, features=features, seed=seed, split=split, batch_size=batch_size,
+                          inception_weights=weights, verify=False if no_verify else None, options=options,
+                          reference_stats=reference_stats, out=out, **fields)
 
 
 TRUNCATION_HELP = "psi > 0: latents kept inside it (see --truncation-mode); recorded in the protocol"
@@ -107,7 +110,7 @@ def eval_run(
     protocol: str = typer.Option("genlab", "--protocol", help=PROTOCOL_HELP),
     resize: str | None = typer.Option(None, "--resize", help=RESIZE_HELP),
     reference_stats: Path | None = typer.Option(None, "--reference-stats", help=REFERENCE_STATS_HELP),
-    batch_size: int = typer.Option(250, "--batch-size"),
+    batch_size: int = typer.Option(BATCH_SIZE, "--batch-size"),
     inception_weights: str | None = typer.Option(None, "--inception-weights", help="pt_inception-2015-12-05 file"),
     dinov2_weights: str | None = typer.Option(None, "--dinov2-weights", help=DINOV2_WEIGHTS_HELP),
     clip_weights: str | None = typer.Option(None, "--clip-weights", help=CLIP_WEIGHTS_HELP),
@@ -127,19 +130,13 @@ def eval_run(
         "seconds per 10k images per step count (--metrics is not used), written to RUN/analysis/steps.png and .json"),
 ) -> None:
     from genlab.api import load_run
-    from genlab.evaluation import check_conditional_metrics, run_default_metrics, summary_line
-    from genlab.metrics.protocols import resolve
-    from genlab.sampling import as_truncation
     from genlab.training import distributed
 
-    positive(num_samples, "--num-samples", "the number of generated images")
-    positive(batch_size, "--batch-size", "images per batch")
-    output_path(out, "--out", (".json",))
-    check_sampling(steps, solver, guidance)
-    options = cli_options(protocol, resize, reference_stats, dinov2_weights, clip_weights)
-    settings = resolve(protocol, features=features, num_samples=num_samples, split=split, resize=resize)
-    weights = extractor_weights(settings.features, inception_weights, dinov2_weights, clip_weights, metrics)
-    as_truncation(truncation if truncation is not None else 1.0, truncation_mode)  # checked before loading
+    request = request_of(metrics=metrics, features=features, num_samples=num_samples, seed=seed, split=split,
+                         protocol=protocol, resize=resize, reference_stats=reference_stats, batch_size=batch_size,
+                         inception_weights=inception_weights, dinov2_weights=dinov2_weights,
+                         clip_weights=clip_weights, no_verify=no_verify, out=out, truncation=truncation,
+                         truncation_mode=truncation_mode, steps=steps, solver=solver, guidance=guidance)
     if steps_sweep is not None:
         from genlab.analysis.steps import parse_steps
 
@@ -147,48 +144,36 @@ def eval_run(
         if truncation_sweep is not None or steps is not None or out is not None:
             raise ConfigError("--steps-sweep evaluates each of its step counts and writes RUN/analysis/steps.json; "
                               "drop --steps, --truncation-sweep and --out")
-        _steps_sweep(run_dir, values, checkpoint=checkpoint, solver=solver, guidance=guidance,
-                     features=settings.features, num_samples=settings.num_samples, seed=seed, split=settings.split,
-                     batch_size=batch_size, inception_weights=weights, device=device,
-                     verify=False if no_verify else None)
+        _steps_sweep(run_dir, values, checkpoint=checkpoint, device=device, request=request)
         return
     if truncation_sweep is not None:
         if truncation is not None or out is not None or protocol != "genlab" or reference_stats is not None:
             raise ConfigError("--truncation-sweep evaluates each of its psis and writes RUN/analysis/truncation.json; "
                               "drop --truncation, --out, --protocol and --reference-stats")
-        _sweep(run_dir, truncation_sweep, truncation_mode, checkpoint=checkpoint, features=settings.features,
-               num_samples=settings.num_samples, seed=seed, split=settings.split, batch_size=batch_size,
-               inception_weights=weights, device=device, verify=False if no_verify else None,
-               sampling={"steps": steps, "solver": solver, "guidance": guidance})
+        _sweep(run_dir, truncation_sweep, truncation_mode, checkpoint=checkpoint, device=device, request=request)
         return
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             distributed.setup(device) as ctx:  # under torchrun: sampling and features sharded over the ranks
-        run = load_run(run_dir, checkpoint, str(ctx.device(device))).with_sampling(steps, solver, guidance)
-        metrics = metrics if metrics is not None else ",".join(
-            run_default_metrics(run.loaded, settings.features, settings.split, reference_stats is not None))
-        check_conditional_metrics(run.loaded, metrics)  # before the "evaluating" line: the error is the only one
-        path = out if out is not None else run.loaded.run.eval_json
-        output_path(path, "--out", (".json",))
+        run = load_run(run_dir, checkpoint, str(ctx.device(device)))
+        if request.out is None:
+            request = replace(request, out=run.path / "eval.json")
+        names = run.metrics_for(request)  # before the "evaluating" line: a refusal is the only line
         if ctx.is_main:
+            settings = request.settings
             against = f"the {settings.split} split" if reference_stats is None else str(reference_stats)
-            console.print(f"evaluating {metrics} of {run.checkpoint.name} (step {run.step}) on "
+            console.print(f"evaluating {','.join(names)} of {run.checkpoint.name} (step {run.step}) on "
                           f"{settings.num_samples} generated images vs {against} (protocol {protocol})")
         with metric_progress(console, ctx.is_main):
-            result = run.evaluate(metrics, settings.num_samples, features=settings.features, seed=seed,
-                                  split=settings.split, batch_size=batch_size, inception_weights=weights, out=path,
-                                  verify=False if no_verify else None, truncation=truncation,
-                                  truncation_mode=truncation_mode, options=options)
+            result = run.evaluate(request=request)
     if ctx.is_main:
         trunc = f", truncation psi={truncation} ({truncation_mode})" if truncation is not None else ""
         print_result(result, f"genlab eval {run_dir} ({result['protocol']['checkpoint']}{trunc})")
-        console.print(f"{summary_line(result)}; wrote {path}")
+        console.print(f"{result.summary_line()}; wrote {request.out}")
 
 
-def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, features: str, num_samples: int, seed: int,
-           split: str, batch_size: int, inception_weights: str | None, device: str, verify: bool | None,
-           sampling: dict | None = None) -> None:
-    """`genlab eval RUN --truncation-sweep ...`: the curve, a table and RUN/analysis/truncation.png/.json
-    (``sampling``: steps / solver / guidance of a flow or diffusion model)."""
+def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, device: str, request: Any) -> None:
+    """`genlab eval RUN --truncation-sweep ...`: the curve, a table and RUN/analysis/truncation.png/.json (each
+    point measured as ``request`` asks, with its steps / solver / guidance for a flow or diffusion model)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from genlab.analysis.artifacts import Source, write_numbers
@@ -199,9 +184,11 @@ def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, features: st
 
     values = parse_psis(psis)
     with on_ctrl_c("nothing was written (the curve is written when every psi is done)"):
-        run = load_run(run_dir, checkpoint, device).with_sampling(**(sampling or {}))
+        run = load_run(run_dir, checkpoint, device).with_sampling(**request.sampling)
+        settings = request.settings
+        num_samples, seed = settings.num_samples, request.seed
         console.print(f"truncation sweep ({mode}) of {run.checkpoint.name} (step {run.step}): {len(values)} psis x "
-                      f"{num_samples} generated images vs the {split} split")
+                      f"{num_samples} generated images vs the {settings.split} split")
         columns = (TextColumn("truncation sweep"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[last]}"), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as bar:
@@ -210,10 +197,7 @@ def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, features: st
             def done(point: dict) -> None:
                 bar.update(task, advance=1, last=f"psi {point['psi']:g}: FID {point['fid']:.2f}")
 
-            numbers = truncation_sweep(run.loaded, values, mode=mode, features=features, num_samples=num_samples,
-                                       seed=seed, split=split, batch_size=batch_size,
-                                       inception_weights=inception_weights, device=device, verify=verify,
-                                       on_point=done)
+            numbers = truncation_sweep(run.loaded, values, mode=mode, request=request, on_point=done)
     table = Table(title=f"genlab eval {run_dir} --truncation-sweep ({mode})",
                   caption=f"extractor {numbers['extractor']} ({numbers['extractor_hash'][:12]}), {num_samples} "
                           f"generated per psi, seed {seed}, precision/recall k={numbers['pr_k']}")
@@ -228,9 +212,7 @@ def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, features: st
     console.print(f"wrote {', '.join(str(w) for w in written)}")
 
 
-def _steps_sweep(run_dir: Path, values: list[int], *, checkpoint: str, solver: str | None, guidance: float | None,
-                 features: str, num_samples: int, seed: int, split: str, batch_size: int,
-                 inception_weights: str | None, device: str, verify: bool | None) -> None:
+def _steps_sweep(run_dir: Path, values: list[int], *, checkpoint: str, device: str, request: Any) -> None:
     """`genlab eval RUN --steps-sweep ...`: FID against the ODE steps, a table and RUN/analysis/steps.png/.json."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -241,10 +223,12 @@ def _steps_sweep(run_dir: Path, values: list[int], *, checkpoint: str, solver: s
     from genlab.reporting.steps import plot_steps
 
     with on_ctrl_c("nothing was written (the curve is written when every step count is done)"):
-        run = load_run(run_dir, checkpoint, device).with_sampling(guidance=guidance)
-        run.loaded.with_sampling(steps=values[0], solver=solver)  # a one-step model is refused before the bar
+        run = load_run(run_dir, checkpoint, device).with_sampling(guidance=request.guidance)
+        run.loaded.with_sampling(steps=values[0], solver=request.solver)  # a one-step model: refused before the bar
+        settings = request.settings
+        num_samples, seed = settings.num_samples, request.seed
         console.print(f"steps sweep of {run.checkpoint.name} (step {run.step}): {len(values)} step counts x "
-                      f"{num_samples} generated images vs the {split} split")
+                      f"{num_samples} generated images vs the {settings.split} split")
         columns = (TextColumn("steps sweep"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[last]}"), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as bar:
@@ -253,9 +237,7 @@ def _steps_sweep(run_dir: Path, values: list[int], *, checkpoint: str, solver: s
             def done(point: dict) -> None:
                 bar.update(task, advance=1, last=f"{point['steps']} steps: FID {point['fid']:.2f}")
 
-            numbers = steps_sweep(run.loaded, values, solver=solver, features=features, num_samples=num_samples,
-                                  seed=seed, split=split, batch_size=batch_size, inception_weights=inception_weights,
-                                  device=device, verify=verify, on_point=done)
+            numbers = steps_sweep(run.loaded, values, request=request, on_point=done)
     guided = f", guidance {numbers['guidance']:g}" if numbers["guidance"] != 1.0 else ""
     table = Table(title=f"genlab eval {run_dir} --steps-sweep ({numbers['process']}, {numbers['solver']}{guided})",
                   caption=f"extractor {numbers['extractor']} ({numbers['extractor_hash'][:12]}), {num_samples} "
@@ -289,7 +271,7 @@ def eval_folder(
     channels: int | None = typer.Option(None, "--channels", help="1 or 3 (with --resolution)"),
     root: str | None = typer.Option(None, "--root", help="folder with the reference dataset's files"),
     seed: int = typer.Option(0, "--seed"),
-    batch_size: int = typer.Option(250, "--batch-size"),
+    batch_size: int = typer.Option(BATCH_SIZE, "--batch-size"),
     inception_weights: str | None = typer.Option(None, "--inception-weights"),
     dinov2_weights: str | None = typer.Option(None, "--dinov2-weights", help=DINOV2_WEIGHTS_HELP),
     clip_weights: str | None = typer.Option(None, "--clip-weights", help=CLIP_WEIGHTS_HELP),
@@ -297,10 +279,7 @@ def eval_folder(
     no_verify: bool = typer.Option(False, "--no-verify", help="use reference files whose md5 is not the published"),
 ) -> None:
     from genlab.api import evaluate
-    from genlab.evaluation import summary_line
-    from genlab.metrics.protocols import resolve
 
-    positive(batch_size, "--batch-size", "images per batch")
     positive(resolution, "--resolution", "an image side in pixels", minimum=8)
     if channels is not None and channels not in (1, 3):
         raise ConfigError(f"--channels {channels} is not allowed: 1 (grayscale) or 3 (RGB)")
@@ -310,14 +289,13 @@ def eval_folder(
     if against is None and reference_stats is None:
         raise ConfigError("compare the folder with something: --against DATASET[:SPLIT] or FOLDER, or "
                           "--reference-stats FILE.npz")
-    output_path(out, "--out", (".json",))
-    options = cli_options(protocol, resize, reference_stats, dinov2_weights, clip_weights)
-    settings = resolve(protocol, features=features, resize=resize)
-    weights = extractor_weights(settings.features, inception_weights, dinov2_weights, clip_weights, metrics)
+    request = request_of(metrics=metrics, features=features, num_samples=None, seed=seed, split=None,
+                         protocol=protocol, resize=resize, reference_stats=reference_stats, batch_size=batch_size,
+                         inception_weights=inception_weights, dinov2_weights=dinov2_weights,
+                         clip_weights=clip_weights, no_verify=no_verify, out=out)
     with on_ctrl_c("nothing was written (the result is written only when every metric is done)"), \
             metric_progress(console):
-        result = evaluate(folder, against, metrics=metrics, features=settings.features, resolution=resolution,
-                          channels=channels, root=root, seed=seed, batch_size=batch_size,
-                          inception_weights=weights, device=device, out=out, verify=not no_verify, options=options)
+        result = evaluate(folder, against, resolution=resolution, channels=channels, root=root, device=device,
+                          request=request)
     print_result(result, f"genlab eval-folder {folder} vs {against or reference_stats}")
-    console.print(f"{summary_line(result)}; wrote {out}")
+    console.print(f"{result.summary_line()}; wrote {out}")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import typer
 
+from genlab.metrics.protocols import BATCH_SIZE
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -95,7 +97,7 @@ def stats_cmd(
     checkpoint: str = typer.Option("last", "--checkpoint", help="a run's checkpoint: last | best | PATH"),
     root: str | None = typer.Option(None, "--root", help="folder with the dataset's files"),
     seed: int = typer.Option(0, "--seed"),
-    batch_size: int = typer.Option(250, "--batch-size"),
+    batch_size: int = typer.Option(BATCH_SIZE, "--batch-size"),
     weights: str | None = typer.Option(None, "--weights", help="the extractor's weights file"),
     device: str = typer.Option("auto", "--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps"),
     no_verify: bool = typer.Option(False, "--no-verify", help="use dataset files whose md5 is not the published"),

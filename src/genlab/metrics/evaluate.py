@@ -38,7 +38,7 @@ from genlab.metrics.collective import SINGLE_PROCESS, Collective, shard
 from genlab.metrics.features.base import FeatureExtractor, as_uint8, get_extractor
 from genlab.metrics.inception_score import IS
 from genlab.metrics.own_features import companion_extractors, distinct
-from genlab.metrics.protocols import conformance
+from genlab.metrics.protocols import BATCH_SIZE, conformance
 from genlab.metrics.reference import DatasetRef, Reference, folder_files, iter_folder, load_reference
 from genlab.metrics.refstats import compute_all_features, compute_features, iter_batches, reference_stats
 from genlab.metrics.seeding import initialised_gpus, seeded
@@ -105,7 +105,7 @@ def _sampled_batches(sample_fn: SampleFn, num_samples: int, batch_size: int) -> 
 
 
 def sample_features(
-    sample_fn: SampleFn, num_samples: int, extractor: FeatureExtractor, batch_size: int = 250, seed: int = 0
+    sample_fn: SampleFn, num_samples: int, extractor: FeatureExtractor, batch_size: int = BATCH_SIZE, seed: int = 0
 ) -> tuple[Features, tuple[int, int]]:
     """Features of ``num_samples`` images from ``sample_fn``, drawn with the CPU's (and every initialised GPU's)
     generator seeded with ``seed`` inside a forked RNG state (the caller's RNG streams are left as they were;
@@ -115,7 +115,7 @@ def sample_features(
 
 
 def sample_all_features(
-    sample_fn: SampleFn, num_samples: int, extractors: Sequence[FeatureExtractor], batch_size: int = 250,
+    sample_fn: SampleFn, num_samples: int, extractors: Sequence[FeatureExtractor], batch_size: int = BATCH_SIZE,
     seed: int = 0,
 ) -> tuple[list[Features], tuple[int, int]]:
     """``sample_features`` for several extractors: the images are drawn once and go through each."""
@@ -240,7 +240,7 @@ def _need_train(names: Sequence[str], train: Reference | None) -> None:
 
 
 def reconstruction_features(
-    reconstruct_fn: ReconstructFn, data: ImageData, extractor: FeatureExtractor, batch_size: int = 250
+    reconstruct_fn: ReconstructFn, data: ImageData, extractor: FeatureExtractor, batch_size: int = BATCH_SIZE
 ) -> tuple[FeatureStats, dict[str, Any]]:
     """Statistics of the features of ``data``'s reconstructions, and their mean per-pixel error
     ``{"mse", "mae", "num_images", "units"}`` (pixels in [-1, 1], averaged over images, channels and pixels)."""
@@ -308,7 +308,7 @@ def evaluate(
     reference: Reference | None,
     extractor: str | FeatureExtractor,
     metrics: str | Sequence[str] = DEFAULT_METRICS,
-    batch_size: int = 250,
+    batch_size: int = BATCH_SIZE,
     seed: int = 0,
     *,
     options: EvalOptions | None = None,
@@ -428,7 +428,7 @@ def evaluate_folder(
     against: Reference | None,
     extractor: str | FeatureExtractor,
     metrics: str | Sequence[str] = DEFAULT_METRICS,
-    batch_size: int = 250,
+    batch_size: int = BATCH_SIZE,
     seed: int = 0,
     *,
     resolution: int | None = None,

@@ -36,6 +36,9 @@ class Protocol:
     tables: dict[str, str] | None = None  # resize -> the published tables it matches (None: genlab's own)
 
 
+#: images per batch of sampling and feature extraction: every evaluation's default (`genlab eval --batch-size`)
+BATCH_SIZE = 250
+
 PROTOCOLS: Registry[Protocol] = Registry("protocol")
 GENLAB, PAPER = "genlab", "paper"
 

@@ -30,6 +30,7 @@ from genlab.data.base import DataWarning, ImageData
 from genlab.data.folder import scan
 from genlab.data.images import check_pixels, fit_image
 from genlab.errors import DataError, GenlabError
+from genlab.metrics.protocols import BATCH_SIZE
 
 #: the size (px, 3 channels) at which datasets without a native size are referenced and classified
 NO_NATIVE_RESOLUTION = 64
@@ -148,7 +149,7 @@ def _read_as_is(path: Path) -> np.ndarray:
         return fit_image(im, s, channels).transpose(2, 0, 1)
 
 
-def iter_folder(folder: str | os.PathLike, batch_size: int = 250, sizes: list[str] | None = None
+def iter_folder(folder: str | os.PathLike, batch_size: int = BATCH_SIZE, sizes: list[str] | None = None
                 ) -> Iterator[torch.Tensor]:
     """uint8 (n, C, S, S) batches of a folder's images read as they are (see the module docstring).
 

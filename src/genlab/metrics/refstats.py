@@ -29,6 +29,7 @@ from genlab.data.base import ImageData
 from genlab.errors import GenlabError
 from genlab.io import atomic_torch_save, cache_dir, content_digest
 from genlab.metrics.features.base import FeatureExtractor
+from genlab.metrics.protocols import BATCH_SIZE
 from genlab.metrics.reference import (
     DatasetRef,
     Reference,
@@ -201,7 +202,7 @@ def reference_stats(
     *,
     resolution: int | None = None,
     channels: int | None = None,
-    batch_size: int = 250,
+    batch_size: int = BATCH_SIZE,
     cache: bool = True,
 ) -> tuple[FeatureStats, dict[str, Any]]:
     """Statistics of ``reference`` under ``extractor`` (cached), and a description of the reference.

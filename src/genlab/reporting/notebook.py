@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from genlab.config import to_dict
-from genlab.evaluation import describe_protocol, protocol_id
+from genlab.evaluation import describe_protocol, protocol_id, summary_line
 from genlab.grids import make_grid, png_bytes
 from genlab.reporting.metric_names import flatten, higher_is_better, is_score, pretty
 from genlab.reporting.records import Evaluation, intervals_of, run_evaluation
@@ -92,6 +92,10 @@ class Result(dict):
 
     def protocol_line(self) -> str:
         return describe_protocol(protocol_id(self.get("protocol")))
+
+    def summary_line(self) -> str:
+        """One human line: FID (which extractor), KID, IS, class coverage... (what `genlab eval` prints last)."""
+        return summary_line(self)
 
     def _repr_html_(self) -> str:
         return (_table_html(METRIC_HEADER, metric_rows(self.numbers(), self.intervals()))

@@ -44,6 +44,7 @@ from torch import nn
 
 from genlab.data.base import to_float, to_uint8
 from genlab.errors import GenlabError
+from genlab.metrics.protocols import BATCH_SIZE
 from genlab.metrics.stats import check_finite
 from genlab.registry import Registry
 
@@ -165,7 +166,7 @@ class FeatureExtractor:
         num_classes: int,
         resolution: int | None = None,
         channels: int | None = None,
-        batch_size: int = 250,
+        batch_size: int = BATCH_SIZE,
         device: str | torch.device = "cpu",
         info: dict | None = None,
         resize: str = "bicubic",
