@@ -53,7 +53,7 @@ cat >"$OUT/compare.py" <<'PYTHON'
 import sys
 
 from genlab.rundir import RunDir
-from genlab.training.checkpoint import load_checkpoint
+from genlab.checkpoint import load_checkpoint
 
 a, b = (load_checkpoint(RunDir.of(p).checkpoint_path("last"), "cpu") for p in sys.argv[1:3])
 if a["step"] != b["step"]:

@@ -69,6 +69,16 @@ def test_import_genlab_loads_nothing_else():
     assert r.stdout.strip() == "[]"
 
 
+def test_reading_a_run_imports_nothing_of_training():
+    """Loading a checkpoint to draw or to evaluate (genlab.sampling, genlab.evaluation's glue aside) needs the
+    checkpoint file's reader and the networks, not the training loop."""
+    code = ("import sys; from genlab.sampling import load_run, restore; from genlab.checkpoint import load_checkpoint; "
+            "print(sorted(m for m in sys.modules if m.startswith('genlab.training')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
 def test_public_names_are_lazy_attributes():
     from genlab import api, export, hub
 

@@ -17,11 +17,11 @@ import torch
 from PIL import Image
 
 import genlab
+from genlab.checkpoint import CorruptCheckpoint, load_checkpoint, resume_checkpoint, save_checkpoint
 from genlab.data import DataWarning, load_dataset
 from genlab.errors import ConfigError, DataError, RunError
 from genlab.recipe import load_config
 from genlab.rundir import RunDir
-from genlab.training.checkpoint import CorruptCheckpoint, load_checkpoint, resume_checkpoint, save_checkpoint
 
 from .conftest import tiny_overrides
 

@@ -28,6 +28,7 @@ from PIL import Image
 from genlab.analysis.interpolation import interpolate, seed_latents
 from genlab.config import Config, to_dict
 from genlab.data.base import to_uint8
+from genlab.device import resolve_device
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import (
     EvalRequest,
@@ -53,7 +54,6 @@ from genlab.trackers import Trackers
 from genlab.training import distributed
 from genlab.training.callbacks import Callback
 from genlab.training.loop import train as train_loop
-from genlab.training.perf import resolve_device
 
 if TYPE_CHECKING:  # annotations only: the search module loads Optuna's helpers on first use
     from genlab.sweeps.search import SearchSummary

@@ -463,10 +463,7 @@ class TrainingEval(Callback):
         was_training = G.training
         G.eval()
         try:
-            live = LoadedRun(run=trainer.run, cfg=trainer.cfg, spec=trainer.spec, nets=state.nets,
-                             checkpoint=Path(f"(training step {state.step})"), step=state.step, epoch=epoch,
-                             extra=state.extra, ema=state.ema.net if state.ema is not None else None,
-                             device=trainer.device)
+            live = trainer.live_run(epoch)
             # evaluation must not move the training RNG (the CPU's and the training GPU's); its long parts (the
             # classifier's first training) log lines
             dev = trainer.device

@@ -43,6 +43,7 @@ from genlab.deletion import (
     remove_empty_created,
     remove_folder,
 )
+from genlab.device import resolve_device
 from genlab.errors import RunError
 from genlab.io import atomic_write_bytes, atomic_write_text, make_temp_dir
 from genlab.memory import check_fits
@@ -52,7 +53,6 @@ from genlab.recipe import build_networks, from_dict
 from genlab.registry import Registry
 from genlab.rundir import EXPORT_LAYOUT, EXPORT_MARKER, EXPORT_META, EXPORT_WEIGHTS, RunDir
 from genlab.sampling import LoadedRun, load_run, sample_prompt
-from genlab.training.perf import resolve_device
 
 WEIGHTS_FILE = EXPORT_WEIGHTS
 META_FILE = EXPORT_META

@@ -1,7 +1,8 @@
 """Load a trained run and draw images from it: the sampler that eval, analysis and the CLI share.
 
-The networks come back through ``training.state.networks_from_checkpoint``, the rebuild that training and
-resume use too; :class:`LoadedRun` also wraps a live run's networks (evaluation during training).
+A checkpoint file is read with ``genlab.checkpoint`` and its networks rebuilt here (:func:`restore`, with the
+same :func:`load_networks` that a resume uses); nothing of ``genlab.training`` is imported to draw from a run.
+:class:`LoadedRun` also wraps a live run's networks (``Trainer.live_run``: evaluation during training).
 
 Truncation (``Truncation``, ``genlab sample/eval --truncation PSI``) trades diversity for quality by keeping
 latents near the prior's centre. genlab's GANs and VAE decoders have no mapping network (no learned ``w``
@@ -23,16 +24,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from genlab.config import Config
+from genlab.checkpoint import load_checkpoint
+from genlab.config import Config, to_dict
+from genlab.device import resolve_device
 from genlab.diffusion import ImageSampler
-from genlab.errors import ConfigError, GenlabError
+from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.models import MODELS, ModelSpec
 from genlab.models.conditioning import Conditioning
-from genlab.recipe import image_sampler
+from genlab.models.ema import EMA
+from genlab.recipe import build_networks, from_dict, image_sampler
 from genlab.rundir import RunDir
-from genlab.training.checkpoint import load_checkpoint
-from genlab.training.perf import resolve_device
-from genlab.training.state import networks_from_checkpoint
 
 #: the truncation forms (see the module docstring)
 TRUNCATION_MODES = ("resample", "interp")
@@ -214,13 +215,62 @@ def sample_prompt(run: LoadedRun, prompt: str, n: int, seed: int = 0, log=print,
     return run.generate(run.latents(n, seed, truncation), bags)
 
 
+def _model_of(config: dict | None) -> dict:
+    model = (config or {}).get("model") if isinstance(config, dict) else None
+    return model if isinstance(model, dict) else {}
+
+
+def _describe_models(ckpt_config: dict | None, cfg: Config) -> str:
+    """``dcgan (hidden_dim=8, latent_dim=8)`` in the checkpoint vs the config: the model keys that differ."""
+    saved, wanted = _model_of(ckpt_config), to_dict(cfg)["model"]
+    changed = [k for k in sorted(set(saved) | set(wanted)) if k != "name" and saved.get(k) != wanted.get(k)][:4]
+
+    def side(m: dict) -> str:
+        keys = ", ".join(f"{k}={m.get(k)}" for k in changed)
+        return f"model.name={m.get('name', '?')}" + (f" ({keys})" if keys else "")
+
+    return f"the checkpoint holds {side(saved)}, the config asks for {side(wanted)}"
+
+
+def load_networks(nets: nn.ModuleDict, ckpt: dict, cfg: Config, source: str, fix: str) -> None:
+    """Each network's weights from ``ckpt`` (drawing here, a resume in ``training.state``); a checkpoint of another
+    model (missing, extra or differently shaped tensors) is a RunError naming ``source``, both models and ``fix``."""
+    for k, sd in ckpt["nets"].items():
+        try:
+            if k not in nets:
+                raise KeyError(f"a network {k!r} that this model does not have")
+            nets[k].load_state_dict(sd)
+        except (RuntimeError, KeyError, TypeError, ValueError) as e:
+            lines = [ln.strip() for ln in str(e).strip("'\"").splitlines() if ln.strip()]
+            if len(lines) > 1 and lines[0].startswith("Error(s) in loading"):  # torch's header line
+                lines = lines[1:]
+            first = lines[0] if lines else type(e).__name__
+            raise RunError(f"checkpoint {source} does not fit the config: {_describe_models(ckpt.get('config'), cfg)}"
+                           f" ({k}: {first[:160]}); {fix}") from None
+
+
+def restore(ckpt: dict, device: torch.device, run: RunDir, checkpoint: Path) -> LoadedRun:
+    """A checkpoint dict (read from ``checkpoint`` of ``run``) -> its config, networks in eval mode on ``device``
+    and EMA generator, as a :class:`LoadedRun`; a checkpoint whose weights do not fit its config is a RunError."""
+    cfg = from_dict(ckpt["config"])
+    extra = ckpt.get("extra", {}) or {}
+    nets = build_networks(cfg, int(extra.get("num_classes", 0)), extra)
+    load_networks(nets, ckpt, cfg, str(checkpoint),
+                  "its weights were not written by this config (a hand-edited checkpoint or another genlab "
+                  "version?); use a checkpoint written by `genlab train`")
+    nets.to(device).eval()
+    ema = None
+    if ckpt.get("ema") is not None:
+        holder = EMA(nets["G"], cfg.train.ema, cfg.train.ema_warmup)
+        holder.load_state_dict(ckpt["ema"], updates=ckpt["step"])
+        ema = holder.net
+    return LoadedRun(run=run, cfg=cfg, spec=MODELS.get(cfg.model.name), nets=nets, checkpoint=checkpoint,
+                     step=ckpt["step"], epoch=ckpt["epoch"], extra=extra, ema=ema, device=device)
+
+
 def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu") -> LoadedRun:
     """A run folder + which checkpoint (last | best | path) -> networks in eval mode."""
     run = RunDir.of(run_dir).require()
     path = run.checkpoint_path(checkpoint)
     dev = resolve_device(device)  # a missing GPU is a ConfigError, not a broken checkpoint
-    ckpt = load_checkpoint(path, "cpu")  # networks_from_checkpoint moves the networks; the rest stays here
-    restored = networks_from_checkpoint(ckpt, dev, source=str(path))
-    return LoadedRun(run=run, cfg=restored.cfg, spec=MODELS.get(restored.cfg.model.name), nets=restored.nets,
-                     checkpoint=path, step=ckpt["step"], epoch=ckpt["epoch"], extra=restored.extra,
-                     ema=restored.ema, device=dev)
+    return restore(load_checkpoint(path, "cpu"), dev, run, path)  # restore moves the networks; the rest stays

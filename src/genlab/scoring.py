@@ -32,6 +32,7 @@ from torch import nn
 from genlab import __version__
 from genlab.data import DATASETS
 from genlab.data.base import to_float
+from genlab.device import resolve_device
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import (
     NOT_COMPARABLE,
@@ -54,7 +55,6 @@ from genlab.metrics.statsfile import write_stats
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
 from genlab.training import distributed
-from genlab.training.perf import resolve_device
 
 SampleFn = Callable[[int], torch.Tensor]
 #: the keys of an ``.npz`` of images, in the order they are looked for

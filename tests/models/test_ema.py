@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from genlab.checkpoint import load_checkpoint
 from genlab.data.base import ImageData
+from genlab.models.ema import EMA
 from genlab.recipe import build_networks, load_config
 from genlab.sampling import load_run
-from genlab.training.checkpoint import load_checkpoint
-from genlab.training.ema import EMA
 from genlab.training.loop import Trainer, fit, prepare_run
 
 

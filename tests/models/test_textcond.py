@@ -8,6 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from genlab.checkpoint import load_checkpoint
 from genlab.data.base import ImageData
 from genlab.data.captions import (
     Vocabulary,
@@ -23,7 +24,6 @@ from genlab.models import MODELS
 from genlab.models.textcond import set_text_vocabulary, text_state
 from genlab.recipe import build_networks, load_config
 from genlab.sampling import load_run, sample_prompt
-from genlab.training.checkpoint import load_checkpoint
 from genlab.training.loop import Trainer, fit, prepare_run
 
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

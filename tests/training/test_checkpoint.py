@@ -12,12 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.errors import ConfigError, RunError
-from genlab.recipe import load_config
-from genlab.resume import resume_config
-from genlab.rundir import RunDir
-from genlab.sampling import load_run
-from genlab.training.checkpoint import (
+from genlab.checkpoint import (
     CorruptCheckpoint,
     NotACheckpoint,
     _first_line,
@@ -27,9 +22,13 @@ from genlab.training.checkpoint import (
     resume_checkpoint,
     save_checkpoint,
 )
+from genlab.device import resolve_device
+from genlab.errors import ConfigError, RunError
+from genlab.recipe import load_config
+from genlab.resume import resume_config
+from genlab.rundir import RunDir
+from genlab.sampling import load_run, restore
 from genlab.training.loop import Trainer, train
-from genlab.training.perf import resolve_device
-from genlab.training.state import networks_from_checkpoint
 
 EXE = Path(sys.executable).with_name("genlab")
 CUDA = torch.cuda.is_available()
@@ -98,12 +97,12 @@ def test_a_checkpoint_of_another_model_names_both_models(run_copy):
         Trainer(cfg, run_copy, _synthetic(), resume_from=path, log=lambda *_: None)  # refused before any load
     wider = {**ckpt, "config": {**ckpt["config"], "model": {**ckpt["config"]["model"], "hidden_dim": 16}}}
     with pytest.raises(RunError) as e:  # weights of hidden_dim=8 under a config that says 16
-        networks_from_checkpoint(wider, torch.device("cpu"), source=str(path))
+        restore(wider, torch.device("cpu"), run_copy, path)
     msg = str(e.value)
     assert f"checkpoint {path} does not fit the config" in msg and "size mismatch" in msg, msg
     ckpt["nets"]["G"] = {k: v for k, v in list(ckpt["nets"]["G"].items())[1:]}  # a tensor missing
     with pytest.raises(RunError, match=r"does not fit the config: .*Missing key"):
-        networks_from_checkpoint(ckpt, torch.device("cpu"), source=str(path))
+        restore(ckpt, torch.device("cpu"), run_copy, path)
 
 
 def _synthetic():

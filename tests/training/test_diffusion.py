@@ -15,10 +15,10 @@ import torch
 from omegaconf import OmegaConf
 
 from genlab.errors import TrainingDiverged
+from genlab.models.ema import EMA
 from genlab.recipe import load_config
 from genlab.rundir import RunDir
 from genlab.training.callbacks import Callback
-from genlab.training.ema import EMA
 from genlab.training.families import build_objective
 from genlab.training.loop import train
 from genlab.training.phases import Batch

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
+from genlab.checkpoint import load_checkpoint
 from genlab.recipe import load_config
 from genlab.rundir import RunDir
-from genlab.training.checkpoint import load_checkpoint
 from genlab.training.loop import train
 
 EXE = Path(sys.executable).with_name("genlab")

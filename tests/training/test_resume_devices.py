@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from genlab import checkpoint
+from genlab.checkpoint import rng_state, set_rng_state
 from genlab.data.base import ImageData
 from genlab.recipe import load_config
 from genlab.rundir import RunDir
 from genlab.sampling import load_run
-from genlab.training import checkpoint
-from genlab.training.checkpoint import rng_state, set_rng_state
 from genlab.training.loop import Trainer, epoch_permutation, prepare_run
 
 
@@ -58,7 +58,7 @@ def test_resume_and_sampling_load_the_checkpoint_on_the_cpu(saved, monkeypatch):
     assert torch.equal(torch.get_rng_state(), real_load(path, weights_only=True)["rng"]["torch"])
     assert resumed.state.step == 1
     load_run(t.run.path, device="cpu")
-    assert seen == ["cpu", "cpu"]  # genlab sample/eval: networks_from_checkpoint moves only the networks
+    assert seen == ["cpu", "cpu"]  # genlab sample/eval: sampling.restore moves only the networks
 
 
 def test_cuda_rng_states_are_restored_only_for_the_gpus_this_process_sees(monkeypatch):

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 import torch
 
+from genlab.checkpoint import rng_state, set_rng_state
 from genlab.data.base import ImageData
 from genlab.errors import RunError
 from genlab.recipe import load_config
-from genlab.training.checkpoint import rng_state, set_rng_state
+from genlab.rundir import RunDir
+from genlab.sampling import restore
 from genlab.training.loop import Trainer, epoch_permutation, prepare_run
-from genlab.training.state import networks_from_checkpoint
 
 CHECKPOINT_KEYS = {"nets", "ema", "optimizers", "step", "epoch", "step_in_epoch", "rng", "config", "genlab_version",
                    "extra"}
@@ -93,10 +95,15 @@ def test_round_trip_gives_identical_tensors_and_the_same_next_step(tmp_path):
     assert_same_tensors(a.state.state_dict()["nets"], b.state.state_dict()["nets"], "nets after a step")
 
 
-def test_networks_from_checkpoint_rebuild_networks_and_ema_generator(tmp_path):
+def restore_in_memory(sd: dict, device: torch.device, source: str = "(in memory)"):
+    """A checkpoint dict restored for drawing (sampling.restore), in no run folder."""
+    return restore(sd, device, RunDir.of("."), Path(source))
+
+
+def test_restore_rebuilds_networks_and_ema_generator(tmp_path):
     t = trainer(tmp_path / "a")
     advance(t, epoch_permutation(0, 0, 64), 2)
-    restored = networks_from_checkpoint(t.state.state_dict(), torch.device("cpu"))
+    restored = restore_in_memory(t.state.state_dict(), torch.device("cpu"))
     assert restored.cfg == t.cfg and restored.extra["class_names"] == [str(i) for i in range(10)]
     assert_same_tensors(restored.nets.state_dict(), t.state.nets.state_dict(), "nets")
     assert_same_tensors(restored.ema.state_dict(), t.state.ema.net.state_dict(), "ema")
@@ -113,14 +120,14 @@ def test_load_refuses_another_world_size(tmp_path):
 
 def test_restored_networks_go_to_the_device_asked_and_a_run_without_ema_has_none(tmp_path):
     t = trainer(tmp_path / "a", ["train.ema=0"])
-    restored = networks_from_checkpoint(t.state.state_dict(), torch.device("meta"))  # any device but the CPU's
+    restored = restore_in_memory(t.state.state_dict(), torch.device("meta"))  # any device but the CPU's
     assert {p.device.type for p in restored.nets.parameters()} == {"meta"}
     assert restored.ema is None and t.state.state_dict()["ema"] is None
 
 
 def test_a_class_conditional_run_is_rebuilt_with_its_classes(tmp_path):
     t = trainer(tmp_path / "a", ["model.name=cgan"])
-    restored = networks_from_checkpoint(t.state.state_dict(), torch.device("cpu"))
+    restored = restore_in_memory(t.state.state_dict(), torch.device("cpu"))
     z, labels = torch.randn(4, 8), torch.tensor([0, 3, 7, 9])
     with torch.no_grad():
         assert torch.equal(restored.ema(z, labels), t.state.ema.net.eval()(z, labels))
@@ -128,7 +135,7 @@ def test_a_class_conditional_run_is_rebuilt_with_its_classes(tmp_path):
 
 def mismatch_message(sd: dict, **kw) -> str:
     with pytest.raises(RunError) as e:
-        networks_from_checkpoint(sd, torch.device("cpu"), **kw)
+        restore_in_memory(sd, torch.device("cpu"), **kw)
     return str(e.value)
 
 

@@ -56,7 +56,7 @@ def device_option() -> Any:
 
 def resolve_device(name: str) -> str:
     """A device name -> the device it names on this machine (``auto`` picked); ConfigError for one it lacks."""
-    from genlab.training.perf import resolve_device as resolve  # torch: only when a command runs
+    from genlab.device import resolve_device as resolve  # torch: only when a command runs
 
     return str(resolve(name))
 

@@ -27,9 +27,9 @@ import torch
 import torch.distributed as dist
 
 from genlab import errors
+from genlab.device import resolve_device
 from genlab.metrics.collective import SINGLE_PROCESS, Collective
 from genlab.metrics.collective import shard as shard_of
-from genlab.training import perf
 
 T = TypeVar("T")
 
@@ -58,7 +58,7 @@ class DistContext:
         if self.enabled and name.startswith("cuda:") and name != f"cuda:{self.local_rank}":
             raise errors.ConfigError(f"train.device={name!r} with {self.world_size} ranks: each rank uses "
                                      "cuda:LOCAL_RANK; use train.device=cuda or auto")
-        dev = perf.resolve_device(name)  # ConfigError for a device this machine lacks
+        dev = resolve_device(name)  # ConfigError for a device this machine lacks
         return torch.device("cuda", self.local_rank) if dev.type == "cuda" and self.enabled else dev
 
     def __enter__(self) -> DistContext:

@@ -18,23 +18,24 @@ import torch
 from torch import nn
 
 from genlab import signals
+from genlab.checkpoint import load_checkpoint, prune, resume_checkpoint, rng_state, save_checkpoint
 from genlab.config import Config, to_yaml
 from genlab.data.base import ImageData, data_identity
 from genlab.data.loading import load_training_set
 from genlab.deletion import remove_created, remove_empty_created, remove_owned_files
+from genlab.device import resolve_device
 from genlab.errors import ConfigError, Interrupted, TrainingDiverged
 from genlab.models import MODELS
 from genlab.recipe import build_networks, check_training_fits
 from genlab.resume import check_against_checkpoint
 from genlab.rundir import RunDir, RunLock
+from genlab.sampling import LoadedRun
 from genlab.training import ddp, distributed, perf
 from genlab.training.batches import Batches, epoch_permutation
 from genlab.training.budget import Budget
 from genlab.training.callbacks import Callback, Checkpoints, RecordWriter, SampleGrids, StatusFile, overrides
-from genlab.training.checkpoint import load_checkpoint, prune, resume_checkpoint, rng_state, save_checkpoint
 from genlab.training.families import build_objective
 from genlab.training.log_window import Reporter
-from genlab.training.perf import resolve_device
 from genlab.training.phases import make_optimizer
 from genlab.training.progress_bar import ProgressBar
 from genlab.training.schedule import LRSchedule, budget_steps
@@ -206,6 +207,14 @@ class Trainer:
         """Ask ``fit`` to return after the current step (no checkpoint); a later fit continues from there.
         Under DDP every rank must ask at the same step."""
         self.stop_requested = True
+
+    def live_run(self, epoch: int) -> LoadedRun:
+        """The networks being trained as a run to draw from (evaluation during training): the EMA generator when
+        there is one, on the training device; nothing is copied, and the caller sets the eval/train modes."""
+        s = self.state
+        return LoadedRun(run=self.run, cfg=self.cfg, spec=self.spec, nets=s.nets,
+                         checkpoint=Path(f"(training step {s.step})"), step=s.step, epoch=epoch, extra=s.extra,
+                         ema=s.ema.net if s.ema is not None else None, device=self.device)
 
     def request_checkpoint(self, best: bool = False) -> None:
         """Ask for this epoch end's checkpoint (``best``: also kept as best.pt); ``fit`` writes it once, after every

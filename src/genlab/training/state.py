@@ -1,8 +1,9 @@
-"""What a checkpoint holds, as one object (``TrainState``), and the one way a run's networks are rebuilt.
+"""What a checkpoint holds, as one object (``TrainState``).
 
 ``TrainState.state_dict()`` is the checkpoint dict (keys ``nets``, ``ema``, ``optimizers``, ``step``,
 ``epoch``, ``step_in_epoch``, ``rng``, ``config``, ``genlab_version``, ``extra``) and ``load_state_dict``
-takes one back, so training, resume and ``sampling.load_run`` all go through this file. The format is that
+takes one back (training and resume); ``sampling.restore`` rebuilds a checkpoint's networks for drawing, with
+the same ``sampling.load_networks`` that a resume uses. The format is that
 of genlab 0.1.0 (tests/fixtures/runs_v010).
 """
 from __future__ import annotations
@@ -14,12 +15,12 @@ import torch
 from torch import nn
 
 from genlab import __version__
+from genlab.checkpoint import rng_state, set_rng_state
 from genlab.config import Config, to_dict
 from genlab.errors import RunError
-from genlab.recipe import build_networks, from_dict
+from genlab.models.ema import EMA
+from genlab.sampling import load_networks
 from genlab.training import perf
-from genlab.training.checkpoint import rng_state, set_rng_state
-from genlab.training.ema import EMA
 
 #: checkpoint ``extra`` entries that describe the writer, not the model (rebuilt at every save)
 WRITER_KEYS = ("best", "runtime", "world_size", "rank_rng", "scalers", "train_seconds", "objective_state")
@@ -32,67 +33,6 @@ def build_ema(cfg: Config, G: nn.Module) -> EMA | None:
         return EMA(G, t.ema, t.ema_warmup, halflife_images=1000 * t.ema_halflife_kimg, rampup=t.ema_rampup,
                    batch_size=t.batch_size)
     return EMA(G, t.ema, t.ema_warmup) if t.ema > 0 else None
-
-
-@dataclass
-class RestoredNetworks:
-    """A checkpoint's networks in eval mode: what sampling, evaluation and analysis need."""
-
-    cfg: Config
-    nets: nn.ModuleDict
-    ema: nn.Module | None  # the EMA generator (a plain copy of G), when the run kept one
-    extra: dict
-
-
-def _model_of(config: dict | None) -> dict:
-    model = (config or {}).get("model") if isinstance(config, dict) else None
-    return model if isinstance(model, dict) else {}
-
-
-def _describe_models(ckpt_config: dict | None, cfg: Config) -> str:
-    """``dcgan (hidden_dim=8, latent_dim=8)`` in the checkpoint vs the config: the model keys that differ."""
-    saved, wanted = _model_of(ckpt_config), to_dict(cfg)["model"]
-    changed = [k for k in sorted(set(saved) | set(wanted)) if k != "name" and saved.get(k) != wanted.get(k)][:4]
-
-    def side(m: dict) -> str:
-        keys = ", ".join(f"{k}={m.get(k)}" for k in changed)
-        return f"model.name={m.get('name', '?')}" + (f" ({keys})" if keys else "")
-
-    return f"the checkpoint holds {side(saved)}, the config asks for {side(wanted)}"
-
-
-def load_networks(nets: nn.ModuleDict, ckpt: dict, cfg: Config, source: str, fix: str) -> None:
-    """Each network's weights from ``ckpt``; a checkpoint of another model (missing, extra or differently shaped
-    tensors) is a RunError naming ``source``, both models and ``fix``."""
-    for k, sd in ckpt["nets"].items():
-        try:
-            if k not in nets:
-                raise KeyError(f"a network {k!r} that this model does not have")
-            nets[k].load_state_dict(sd)
-        except (RuntimeError, KeyError, TypeError, ValueError) as e:
-            lines = [ln.strip() for ln in str(e).strip("'\"").splitlines() if ln.strip()]
-            if len(lines) > 1 and lines[0].startswith("Error(s) in loading"):  # torch's header line
-                lines = lines[1:]
-            first = lines[0] if lines else type(e).__name__
-            raise RunError(f"checkpoint {source} does not fit the config: {_describe_models(ckpt.get('config'), cfg)}"
-                           f" ({k}: {first[:160]}); {fix}") from None
-
-
-def networks_from_checkpoint(ckpt: dict, device: torch.device, source: str = "") -> RestoredNetworks:
-    """Config, networks and EMA generator of a checkpoint dict, on ``device``; ``source`` names it in errors."""
-    cfg = from_dict(ckpt["config"])
-    extra = ckpt.get("extra", {}) or {}
-    nets = build_networks(cfg, int(extra.get("num_classes", 0)), extra)
-    load_networks(nets, ckpt, cfg, source or "(in memory)",
-                  "its weights were not written by this config (a hand-edited checkpoint or another genlab "
-                  "version?); use a checkpoint written by `genlab train`")
-    nets.to(device).eval()
-    ema = None
-    if ckpt.get("ema") is not None:
-        holder = EMA(nets["G"], cfg.train.ema, cfg.train.ema_warmup)
-        holder.load_state_dict(ckpt["ema"], updates=ckpt["step"])
-        ema = holder.net
-    return RestoredNetworks(cfg=cfg, nets=nets, ema=ema, extra=extra)
 
 
 @dataclass

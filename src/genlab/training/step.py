@@ -13,8 +13,8 @@ from typing import ContextManager
 
 import torch
 
+from genlab.models.ema import EMA
 from genlab.training import ddp
-from genlab.training.ema import EMA
 from genlab.training.phases import Batch, Phase, StepContext
 
 

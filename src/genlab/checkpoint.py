@@ -106,7 +106,7 @@ def older_checkpoint(path: Path) -> Path | None:
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
     """A genlab checkpoint dict; :class:`CorruptCheckpoint` / :class:`NotACheckpoint` say what is wrong.
 
-    ``map_location`` must be a device this machine has (``perf.resolve_device`` checks that first)."""
+    ``map_location`` must be a device this machine has (``genlab.device.resolve_device`` checks that first)."""
     path = Path(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
