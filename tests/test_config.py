@@ -175,3 +175,15 @@ def test_resume_refusal_names_the_moved_key(tmp_path):
         assert resume_config(run, ["train.epochs=20"]).objective["n_critic"] == 2
         with pytest.raises(ConfigError, match=r"changed in objective.n_critic"):
             resume_config(run, ["train.n_critic=3"])
+
+
+def test_short_keys_tell_every_key_apart():
+    from genlab.config import short_keys
+
+    keys = ["train.g_opt.lr", "train.d_opt.lr", "train.g_opt.betas.0", "train.d_opt.betas.0", "model.hidden_dim",
+            "train.batch_size"]
+    assert short_keys(keys) == {"train.g_opt.lr": "g_opt.lr", "train.d_opt.lr": "d_opt.lr",
+                                "train.g_opt.betas.0": "g_opt.betas.0", "train.d_opt.betas.0": "d_opt.betas.0",
+                                "model.hidden_dim": "hidden_dim", "train.batch_size": "batch_size"}
+    assert short_keys(["model.latent_dim", "seed"]) == {"model.latent_dim": "latent_dim", "seed": "seed"}
+    assert short_keys(["a.x", "b.a.x"]) == {"a.x": "a.x", "b.a.x": "b.a.x"}

@@ -463,3 +463,21 @@ def validate(cfg: Config) -> None:
             "a name (an MLflow experiment, a W&B project)")
     require(ev.every >= 0, "eval.every", ev.every, "epochs >= 0 (0 = off)")
     require(ev.num_samples > 0, "eval.num_samples", ev.num_samples, "a positive count")
+
+
+def short_keys(keys: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Dotted keys -> the shortest trailing part that tells each apart, for table headers and folder names:
+    ``model.latent_dim`` -> ``latent_dim``; ``train.g_opt.lr`` and ``train.d_opt.lr`` -> ``g_opt.lr`` and
+    ``d_opt.lr``; a numeric last part keeps its parent (``train.g_opt.betas.0`` -> at least ``betas.0``)."""
+    parts = {k: k.split(".") for k in keys}
+
+    def tail(k: str, n: int) -> str:
+        return ".".join(parts[k][-n:])
+
+    out = {}
+    for k in keys:
+        n = 2 if len(parts[k]) > 1 and parts[k][-1].isdigit() else 1
+        while n < len(parts[k]) and any(tail(k, n) == tail(o, n) for o in keys if o != k):
+            n += 1
+        out[k] = tail(k, n)
+    return out

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from genlab.analysis.epoch_grids import sample_epochs
+from genlab.config import short_keys
 from genlab.errors import GenlabError
 from genlab.evaluation import describe_protocol
 from genlab.io import atomic_write_text
@@ -102,7 +103,8 @@ def sweep_block(path: Path, log: Callable[[str], None] = print) -> Block:
     res = Section(id="sweep-results", title="Results per cell")
     if t.note:
         res.notes.append(t.note)
-    header = [k.rsplit(".", 1)[-1] for k in t.keys] + (["protocol"] if t.mixed else []) + ["seeds (finished)"]
+    names = short_keys(list(t.keys))
+    header = [names[k] for k in t.keys] + (["protocol"] if t.mixed else []) + ["seeds (finished)"]
     for m in t.metrics:
         header += [f"{pretty(m)} best {'↑' if higher_is_better(m) else '↓'}", f"{pretty(m)} mean ± std"]
     body = []

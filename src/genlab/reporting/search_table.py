@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genlab.config import short_keys
 from genlab.errors import GenlabError
 from genlab.io import atomic_write_text
 from genlab.reporting.metric_names import pretty
@@ -100,7 +101,8 @@ def to_markdown(table: Sequence[TrialRow], key: str, direction: str, keys: Seque
     lines = [f"## {title}", ""] if title else []
     lines += [", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no trial yet", ""]
     arrow = "↑" if direction == "maximize" else "↓"
-    head = ["trial", "state"] + [k.rsplit(".", 1)[-1] if k.count(".") else k for k in keys] + \
+    names = short_keys(list(keys))
+    head = ["trial", "state"] + [names[k] for k in keys] + \
         [f"{pretty(key)} {arrow}", "over seeds", "minutes", "note"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table:

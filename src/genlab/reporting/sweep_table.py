@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genlab.config import short_keys
 from genlab.errors import GenlabError
 from genlab.reporting.metric_names import best_of, higher_is_better, pretty
 from genlab.reporting.plots import plot_heatmap
@@ -212,8 +213,9 @@ def fmt(x: float, digits: int = 4) -> str:
     return "" if x is None or not math.isfinite(x) else f"{x:.{digits}g}"
 
 
-def short(key: str) -> str:
-    return key.rsplit(".", 1)[-1]
+def short(key: str, keys: list[str] | tuple[str, ...] = ()) -> str:
+    """``key``'s table name: the shortest trailing part that tells it apart from the other ``keys``."""
+    return short_keys([key, *(k for k in keys if k != key)])[key]
 
 
 def mean_std(c: dict, m: str) -> str:
@@ -269,8 +271,8 @@ def heatmap_figure(t: Table, metric: str | None = None):
     if metric is None:
         raise GenlabError("no metric to draw")
     p = pivot(t, metric)
-    rk = short(t.keys[0]) if len(t.keys) == 2 else ""
-    ck = short(t.keys[-1])
+    rk = short(t.keys[0], t.keys) if len(t.keys) == 2 else ""
+    ck = short(t.keys[-1], t.keys)
     kind = "" if t.evaluated else "final training "
     title = (f"{kind}{pretty(metric)}: best over seeds, then mean ± std "
              f"({'higher' if higher_is_better(metric) else 'lower'} is better)")

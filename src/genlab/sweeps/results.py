@@ -35,7 +35,7 @@ def to_csv(t: Table) -> str:
     w = csv.writer(buf, lineterminator="\n")
     proto = ["protocol"] if t.mixed else []
     with_ci = [m for m in t.metrics if any(c[m].get("ci") for c in t.cells)]  # columns only where recorded
-    w.writerow([short(k) for k in t.keys] + proto + ["seeds", "finished"]
+    w.writerow([short(k, t.keys) for k in t.keys] + proto + ["seeds", "finished"]
                + [f"{m}_{s}" for m in t.metrics for s in ("best", "mean", "std", "n")]
                + [f"{m}_{s}" for m in with_ci for s in ("ci_low", "ci_high")]
                + ([f"{m}_within_noise" for m in t.metrics] if len(t.cells) > 1 and t.evaluated else []))
@@ -56,7 +56,7 @@ def to_markdown(t: Table, title: str = "") -> str:
     if t.evaluated and t.cells:
         lines += [f"{NOISE_RULE}.", ""]
     proto = ["protocol"] if t.mixed else []
-    head = [short(k) for k in t.keys] + proto + ["seeds (finished)"]
+    head = [short(k, t.keys) for k in t.keys] + proto + ["seeds (finished)"]
     for m in t.metrics:
         arrow = "↑" if higher_is_better(m) else "↓"
         head += [f"{pretty(m)} best {arrow}", f"{pretty(m)} mean ± std"]
@@ -72,8 +72,8 @@ def to_markdown(t: Table, title: str = "") -> str:
         m = t.primary
         only = f", protocol {t.protocols.tag(t.main_protocol)} only" if t.mixed else ""
         lines += ["", f"{pretty(m)}, best over seeds ({'higher' if higher_is_better(m) else 'lower'} is better"
-                      f"{only}): {short(t.keys[0])} (rows) x {short(t.keys[1])} (columns)", ""]
-        lines += ["| " + short(t.keys[0]) + " \\ " + short(t.keys[1]) + " | "
+                      f"{only}): {short(t.keys[0], t.keys)} (rows) x {short(t.keys[1], t.keys)} (columns)", ""]
+        lines += ["| " + short(t.keys[0], t.keys) + " \\ " + short(t.keys[1], t.keys) + " | "
                   + " | ".join(map(str, piv.cols)) + " |", "|" + "---|" * (len(piv.cols) + 1)]
         for i, rv in enumerate(piv.rows):
             lines.append(f"| {rv} | " + " | ".join(fmt(x) or "–" for x in piv.best[i]) + " |")
