@@ -362,7 +362,7 @@ def evaluate_loaded(run: LoadedRun, request: EvalRequest | None = None, **fields
     result["protocol"].update({"checkpoint": str(run.checkpoint), "step": run.step, "epoch": run.epoch,
                                "model": run.cfg.model.name, "ema": run.ema is not None,
                                # "auto" is resolved above: "extractor" names the one used, this what was asked
-                               "features_requested": features if isinstance(features, str) else name.name,
+                               "features_requested": features if isinstance(features, str) else features.name,
                                "truncation": None if trunc is None else trunc.describe()})
     if why is not None:
         result["protocol"]["features_note"] = f"auto fell back to genlab's classifier ({why}): FID {NOT_COMPARABLE}"

@@ -94,7 +94,8 @@ class _WriteRecorder:
     RuntimeError of its zip writer)."""
 
     def __init__(self, f: Any) -> None:
-        self.f, self.error = f, None
+        self.f = f
+        self.error: OSError | None = None
 
     def write(self, data: Any) -> int:
         try:
@@ -137,7 +138,7 @@ def content_digest(obj: Any) -> str:
         if isinstance(x, torch.Tensor):
             t = x.detach().to("cpu").contiguous().reshape(-1)
             h.update(f"T{x.dtype}{tuple(x.shape)}:".encode())
-            h.update(t.view(torch.uint8).numpy() if t.numel() else b"")
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         elif isinstance(x, dict):
             h.update(f"D{len(x)}:".encode())
             for k, v in sorted(x.items(), key=lambda kv: repr(kv[0])):

@@ -10,6 +10,7 @@ the same training images (``genlab.data.data_identity``, recorded in every check
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from genlab.config import Config, diff
 from genlab.errors import ConfigError
@@ -79,8 +80,8 @@ def check_against_checkpoint(ckpt_config: dict, requested: Config, *, source: st
                           "or start a new run")
 
 
-def _value(cfg: Config, key: str):
-    node = cfg
+def _value(cfg: Config, key: str) -> Any:
+    node: Any = cfg
     for part in key.split("."):
         node = getattr(node, part, None) if not isinstance(node, dict) else node.get(part)
     return node

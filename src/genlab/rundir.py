@@ -169,7 +169,8 @@ class RunLock:
     """
 
     def __init__(self, path: Path, fd: int, stale_owner: dict | None) -> None:
-        self.path, self._fd, self.stale_owner = path, fd, stale_owner
+        self.path, self.stale_owner = path, stale_owner
+        self._fd: int | None = fd
 
     @property
     def held(self) -> bool:

@@ -81,11 +81,13 @@ def steps_sweep(run: LoadedRun, steps: Sequence[int], *, request: EvalRequest | 
     ext = resolve_extractor(name, reference_of(run.cfg, settings.split, req.verify), req.weights, str(run.device))
     sweep = dataclasses.replace(req, metrics=("fid",), features=ext, num_samples=settings.num_samples,
                                 split=settings.split, steps=None, solver=None, guidance=None)
-    points, protocol, described = [], None, None
+    points: list[dict] = []
+    protocol: dict | None = None
+    described: dict = {}
     for n in values:
         timed = TimedRun.of(run.with_sampling(steps=n, solver=req.solver))
         result = evaluate_loaded(timed, sweep)
-        described = timed.image_sampler.describe()
+        described = timed.image_sampler.describe() or {}
         point = {"steps": n, "nfe": described["nfe"], "fid": float(result["fid"]),
                  "seconds_per_10k": timed.seconds * 10_000 / settings.num_samples}
         points.append(point)

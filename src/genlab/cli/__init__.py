@@ -214,7 +214,7 @@ def main() -> None:
         sys.exit(rc)
 
 
-def _fail(e: BaseException, click_exception: type) -> None:
+def _fail(e: Any, click_exception: Any) -> None:
     """One line on stderr and the exit status for what ended a command (called inside its ``except``)."""
     if isinstance(e, GenlabError):  # Interrupted (Ctrl-C, what was saved) exits 130
         fail(str(e), getattr(e, "exit_code", 2))

@@ -18,7 +18,7 @@ from genlab.errors import ConfigError
 app = typer.Typer(help="List, download and prepare datasets.", no_args_is_help=True)
 
 # The registry's names are the command's choices (shown in --help).
-DatasetName = enum.Enum("DatasetName", {name: name for name in DATASETS.names()}, type=str)
+DatasetName = enum.Enum("DatasetName", {name: name for name in DATASETS.names()}, type=str)  # type: ignore[misc]
 
 
 @app.command("list")

@@ -3,6 +3,7 @@ in-training evaluations, on one machine or many sharing one study database."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -127,7 +128,7 @@ class _Bar:
                             TimeRemainingColumn(), TextColumn("{task.fields[note]}"), console=console,
                             transient=False, refresh_per_second=2)
         self.console = self.bar.console
-        self.task = None
+        self.task: Any = None  # a TaskID once the first report arrives
 
     def show(self, done: int, total: int, note: str) -> None:
         if self.task is None:  # started on the first report: a search refused up front prints no empty bar

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from genlab.errors import DataError
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:

@@ -49,7 +49,7 @@ class OneStep:
 
 def guided(net: nn.Module, cond: torch.Tensor | None, uncond: torch.Tensor | None, scale: float) -> Net:
     """``net(x, s, cond)`` as a ``Net``; with a guidance ``scale`` other than 1, the classifier-free mix."""
-    if scale == 1.0 or cond is None:
+    if scale == 1.0 or cond is None or uncond is None:
         return lambda x, s: net(x, s, cond)
 
     def mixed(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:

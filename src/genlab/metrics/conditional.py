@@ -118,6 +118,7 @@ def classification_accuracy_score(generated_images: torch.Tensor, generated_labe
                       name="generated")
     model = fit_classifier(train, epochs=epochs, batch_size=min(128, len(lab)), seed=seed)
     pred = _predict(model, test.images)
+    assert test.labels is not None, "the test split is labeled"
     truth = test.labels.numpy()
     correct = pred == truth
     per_class = {str(int(c)): float(correct[truth == c].mean()) for c in np.unique(truth)}

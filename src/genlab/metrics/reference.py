@@ -145,7 +145,7 @@ def _read_as_is(path: Path) -> np.ndarray:
         s = min(w, h)
         if (w, h) != (s, s):
             left, top = (w - s) // 2, (h - s) // 2
-            im = im.crop((left, top, left + s, top + s))
+            im = im.crop((left, top, left + s, top + s))  # type: ignore[assignment]  # an Image, as open's
         return fit_image(im, s, channels).transpose(2, 0, 1)
 
 

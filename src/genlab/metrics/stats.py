@@ -148,7 +148,7 @@ class FeatureStats:
         hist = None
         if feats.logits is not None:
             k = feats.logits.shape[1]
-            hist = np.bincount(feats.predicted_classes(), minlength=k).astype(np.int64)
+            hist = np.bincount(np.asarray(feats.predicted_classes()), minlength=k).astype(np.int64)
         return cls(mu=mu, sigma=sigma, n=n, features=rows, class_hist=hist, labels=lab)
 
     def state(self) -> dict[str, Any]:

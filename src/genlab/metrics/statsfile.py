@@ -48,7 +48,7 @@ def write_stats(path: str | os.PathLike, stats: FeatureStats, meta: dict[str, An
     entries = {"mu": np.asarray(stats.mu, dtype=np.float64), "sigma": np.asarray(stats.sigma, dtype=np.float64),
                "num_images": np.asarray(stats.n, dtype=np.int64),
                "genlab": np.asarray(json.dumps(meta or {}, sort_keys=True, default=str))}
-    return atomic_write(path, lambda f: np.savez(f, **entries))
+    return atomic_write(path, lambda f: np.savez(f, **entries))  # type: ignore[arg-type]  # arrays by name
 
 
 def read_stats(path: str | os.PathLike, feature_dim: int | None = None) -> tuple[FeatureStats, dict[str, Any]]:

@@ -283,6 +283,8 @@ def _ifid(x: MetricInputs) -> dict[str, Any]:
 def _class_acc(x: MetricInputs) -> dict[str, Any]:
     if x.generated_logits is None:
         raise GenlabError("class_acc needs an extractor with a classifier head (--features classifier)")
+    if x.generated_labels is None or x.reference_labels is None:
+        raise GenlabError("class_acc needs the asked labels of the generated images and the real ones")
     return class_accuracy(x.generated_logits, x.generated_labels, int(np.max(x.reference_labels)) + 1)
 
 

@@ -7,6 +7,7 @@ from torch import nn
 from genlab.config import ModelConfig
 from genlab.models.blocks import ConvBody, maybe_sn
 from genlab.models.conditional import class_generator
+from genlab.models.conditioning import resolve
 from genlab.models.dcgan import RESOLUTIONS
 from genlab.models.init import dcgan_init
 from genlab.models.registry import DataShape, ModelSpec, register_model
@@ -48,6 +49,6 @@ register_model(ModelSpec(
                 "head; D adds the class cross-entropy on real images, G on its fakes",
     build=build_acgan,
     objective="acgan",
-    conditioning="class",
+    conditioning=resolve("class"),
     resolutions=RESOLUTIONS,
 ))

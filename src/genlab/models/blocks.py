@@ -66,6 +66,7 @@ class ConvBody(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         h = self.first(x)
         if self.cond_dim:
+            assert cond is not None, "a conditional body needs its condition"
             maps = cond[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
             if is_channels_last(h):
                 # the same layout as h, or cat returns NCHW and the next conv converts the whole joined tensor

@@ -21,6 +21,7 @@ from torch import nn
 
 from genlab.config import ModelConfig
 from genlab.models.blocks import ConvBody, maybe_sn
+from genlab.models.conditioning import resolve
 from genlab.models.dcgan import RESOLUTIONS, DCGANGenerator
 from genlab.models.init import dcgan_init
 from genlab.models.registry import DataShape, ModelSpec, register_model
@@ -58,7 +59,8 @@ class ConditionalGenerator(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.cond = cond
-        self.net = DCGANGenerator(latent_dim, base, channels, resolution, dropout, cond_dim=cond.out_dim)
+        self.net = DCGANGenerator(latent_dim, base, channels, resolution, dropout,
+                                  cond_dim=int(cond.out_dim))  # type: ignore[arg-type]  # an int attribute
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.net.decode(torch.cat([z, self.cond(cond, z.shape[0])], dim=1))
@@ -88,7 +90,7 @@ class ConditionalDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """D's last feature map, flattened (VAE-GAN's reconstruction space); concat mode depends on ``cond``."""
-        return self._body(x, self.cond(cond, x.shape[0]) if self.mode == "concat" else None).flatten(1)
+        return self.body(x, self.cond(cond, x.shape[0]) if self.mode == "concat" else None).flatten(1)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         c = self.cond(cond, x.shape[0])
@@ -135,6 +137,6 @@ register_model(ModelSpec(
                 "projection (model.cond_d)",
     build=build_cgan,
     objective="cgan",
-    conditioning="class",
+    conditioning=resolve("class"),
     resolutions=RESOLUTIONS,
 ))

@@ -71,7 +71,7 @@ class Conditioning:
 
     def doubled(self, c: torch.Tensor | None) -> torch.Tensor | None:
         """The conditions of a batch concatenated with itself (one forward over real + fake)."""
-        return None if not self.conditional else torch.cat([c, c])
+        return None if not self.conditional or c is None else torch.cat([c, c])
 
     def without(self, c: torch.Tensor | None, mask: torch.Tensor | None = None) -> torch.Tensor | None:
         """``c`` with the entries where ``mask`` (N,) bool is set (all when None) replaced by "no condition": the

@@ -1,4 +1,5 @@
 """Weight initialisation schemes."""
+import torch
 from torch import nn
 
 
@@ -7,7 +8,7 @@ def dcgan_init(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             w = getattr(m, "parametrizations", None)
-            weight = m.parametrizations.weight.original if w is not None and hasattr(w, "weight") else m.weight
+            weight: torch.Tensor = w.weight.original if w is not None and hasattr(w, "weight") else m.weight
             nn.init.normal_(weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

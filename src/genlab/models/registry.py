@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
@@ -33,16 +33,14 @@ class ModelSpec:
     description: str
     build: Callable[[ModelConfig, DataShape], nn.ModuleDict]
     objective: str = "gan"
-    conditioning: Conditioning | str = "none"  # a CONDITIONINGS name (none | class | text), resolved once
+    #: how G and D take a condition: ``CONDITIONINGS`` none | class | text (``resolve("class")``)
+    conditioning: Conditioning = field(default_factory=lambda: resolve("none"))
     resolutions: tuple[int, ...] = (28, 32, 64, 128)
     losses: tuple[str, ...] = ()  # the GAN losses its D can train with (empty = any); critics: no sigmoid
     #: a ``genlab.diffusion.PROCESSES`` name (flow | edm) for flow and diffusion models: G is then a denoising
     #: network that the process's ODE sampler integrates from noise of the image's shape (latent_dim = C x H x W);
     #: "" (GANs, VAEs): G maps a latent to an image in one call
     process: str = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "conditioning", resolve(self.conditioning))
 
 
 MODELS: Registry[ModelSpec] = Registry("model")

@@ -22,6 +22,7 @@ from genlab.config import ModelConfig
 from genlab.data.captions import Vocabulary
 from genlab.errors import GenlabError
 from genlab.models.conditional import ConditionalGenerator, joined_discriminator
+from genlab.models.conditioning import resolve
 from genlab.models.dcgan import RESOLUTIONS
 from genlab.models.init import dcgan_init
 from genlab.models.registry import DataShape, ModelSpec, register_model
@@ -54,6 +55,8 @@ class BagOfWordsEmbedding(nn.Module):
         super().__init__()
         self.out_dim, self.init_std, self.init_bias = dim, std, bias
         self.proj: nn.Linear | None = None
+        self.class_bags: torch.Tensor
+        self.default_bags: torch.Tensor
         self.register_buffer("class_bags", torch.zeros(0, 0))
         self.register_buffer("default_bags", torch.zeros(0, 0))
 
@@ -87,6 +90,8 @@ class BagOfWordsEmbedding(nn.Module):
         return y
 
     def forward(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
+        if self.proj is None:
+            raise GenlabError("this text encoder knows no words yet: set_vocabulary first (training does)")
         return torch.relu(self.proj(self.bags(y, n)))
 
 
@@ -133,7 +138,7 @@ register_model(ModelSpec(
                 "and to the image features in D",
     build=build_text_dcgan,
     objective="text-gan",
-    conditioning="text",
+    conditioning=resolve("text"),
     resolutions=RESOLUTIONS,
 ))
 
@@ -142,7 +147,7 @@ register_model(ModelSpec(
     description="text-conditional WGAN-GP: the text-dcgan networks with a layer-norm critic and gradient penalty",
     build=build_text_wgan_gp,
     objective="text-wgan-gp",
-    conditioning="text",
+    conditioning=resolve("text"),
     resolutions=RESOLUTIONS,
     losses=CRITIC_LOSSES,
 ))

@@ -27,6 +27,7 @@ from torch import nn
 
 from genlab.config import ModelConfig
 from genlab.errors import ConfigError
+from genlab.models.conditioning import resolve
 from genlab.models.registry import DataShape, ModelSpec, register_model
 
 RESOLUTIONS = (28, 32, 64)
@@ -204,4 +205,4 @@ for _name, _objective, _cond, _what in (
         ("cedm-unet", "edm", "class", "Class-conditional EDM diffusion with label dropout and guidance")):
     register_model(ModelSpec(name=_name, description=f"{_what}: U-Net, {_LAYOUT}",
                              build=build_class_unet if _cond == "class" else build_unet, objective=_objective,
-                             conditioning=_cond, resolutions=RESOLUTIONS, process=_objective))
+                             conditioning=resolve(_cond), resolutions=RESOLUTIONS, process=_objective))

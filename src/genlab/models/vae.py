@@ -27,7 +27,7 @@ class GaussianHead(nn.Module):
     def __init__(self, in_dim: int, latent_dim: int, cond: nn.Module | None = None):
         super().__init__()
         self.cond = cond
-        in_dim += cond.out_dim if cond is not None else 0
+        in_dim += int(cond.out_dim) if cond is not None else 0  # type: ignore[arg-type]  # an int attribute
         self.mu = nn.Linear(in_dim, latent_dim)
         self.logvar = nn.Linear(in_dim, latent_dim)
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from genlab.config import ModelConfig
 from genlab.models.conditional import LabelEmbedding, class_discriminator, class_generator
+from genlab.models.conditioning import resolve
 from genlab.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from genlab.models.init import dcgan_init
 from genlab.models.registry import DataShape, ModelSpec, register_model
@@ -51,6 +52,6 @@ register_model(ModelSpec(
                 "projection)",
     build=build_cvae_gan,
     objective="cvae-gan",
-    conditioning="class",
+    conditioning=resolve("class"),
     resolutions=RESOLUTIONS,
 ))

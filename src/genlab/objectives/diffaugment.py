@@ -9,6 +9,7 @@ draws the same ones).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -138,7 +139,7 @@ class AdaptiveAugment:
         self._signs: torch.Tensor | None = None  # sum of sign(D(x)) since the last adjustment (no sync per step)
         self._images = 0
         self._batches = 0
-        self._pending: tuple[torch.Tensor, object] | None = None  # deferred: (host copy, its CUDA event or None)
+        self._pending: tuple[torch.Tensor, Any] | None = None  # deferred: (host copy, its CUDA event or None)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.p <= 0.0:
@@ -175,7 +176,7 @@ class AdaptiveAugment:
         event.record()
         return host, event
 
-    def _adjust(self, pending: tuple[torch.Tensor, object]) -> None:
+    def _adjust(self, pending: tuple[torch.Tensor, Any]) -> None:
         stat, event = pending
         if event is not None:
             event.synchronize()  # recorded an interval ago: long done
@@ -196,7 +197,7 @@ class AdaptiveAugment:
             stat, event = self._pending
             if event is not None:
                 event.synchronize()
-            out["pending"] = [float(v) for v in stat.tolist()]
+            out["pending"] = [float(v) for v in stat.tolist()]  # type: ignore[assignment]  # a list entry
         return out
 
     def load_state_dict(self, d: dict) -> None:

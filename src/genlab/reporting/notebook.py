@@ -35,7 +35,7 @@ from genlab.rundir import RunDir
 def to_image(images: torch.Tensor, nrow: int | None = None, scale: int = 1) -> Image.Image:
     """Images (N, C, H, W) in [-1, 1] -> one grid picture (``nrow`` per row; ``scale``: pixel repeat)."""
     img = Image.fromarray(make_grid(images.detach().cpu(), nrow=nrow))
-    return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
+    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST) if scale > 1 else img
 
 
 def png_image(data: bytes) -> Image.Image:

@@ -107,7 +107,8 @@ def intervals_of(flat: dict) -> dict[str, tuple[float, float]]:
     out = {}
     for metric, (lo, hi) in INTERVAL_KEYS.items():
         a, b = flat.get(lo), flat.get(hi)
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)) for v in (a, b)):
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+                and not isinstance(b, bool) and math.isfinite(float(a)) and math.isfinite(float(b)):
             out[metric] = (float(a), float(b))
     return out
 

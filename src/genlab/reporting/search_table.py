@@ -86,7 +86,7 @@ def best_row(table: Sequence[TrialRow], direction: str) -> TrialRow | None:
     done = [r for r in table if r.value is not None and math.isfinite(r.value)]
     if not done:
         return None
-    return (max if direction == "maximize" else min)(done, key=lambda r: r.value)
+    return (max if direction == "maximize" else min)(done, key=lambda r: float(r.value or 0.0))
 
 
 def _value(v: Any) -> str:

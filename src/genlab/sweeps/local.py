@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from genlab import signals
 from genlab.errors import GenlabError, Interrupted
@@ -146,7 +147,7 @@ class LocalExecutor:
 
     def run(self, jobs: Sequence[Job], on_done: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
         pending = list(jobs)
-        running: dict[int, tuple[Job, subprocess.Popen, float, object]] = {}
+        running: dict[int, tuple[Job, subprocess.Popen, float, Any]] = {}
         results: list[JobResult] = []
         # Ctrl-C / kill / SIGHUP must stop the sweep even when SIGINT arrived ignored (a job started with `&` from
         # a script inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler) or its KeyboardInterrupt

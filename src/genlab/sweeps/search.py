@@ -218,7 +218,7 @@ class Objective:
                 path = self.out / trial_folder(root) / f"seed={seed}"
                 prefix = f"trial {trial.number} seed {seed}: "
                 v = run_seed(self.search, values, seed, path, trial if i == 0 else None,
-                             lambda m, p=prefix: self.log(p + str(m)))
+                             lambda m, p=prefix: self.log(p + str(m)))  # type: ignore[misc]  # (str) -> None
                 seed_values.append(v)
                 trial.set_user_attr(VALUES_ATTR, seed_values)
         except import_optuna().TrialPruned as e:

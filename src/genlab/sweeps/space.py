@@ -58,6 +58,7 @@ class Param:
     def suggest(self, trial) -> Any:
         if self.kind == "categorical":
             return trial.suggest_categorical(self.key, list(self.choices))
+        assert self.low is not None and self.high is not None  # a range: checked when the file was read
         if self.kind == "int":
             return trial.suggest_int(self.key, int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
         return trial.suggest_float(self.key, float(self.low), float(self.high), log=self.log, step=self.step)

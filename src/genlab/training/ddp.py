@@ -85,8 +85,8 @@ def wrap_ddp(nets: nn.ModuleDict, device: torch.device) -> dict[str, Synced]:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     # newer PyTorch renames broadcast_buffers; both spellings still sync buffers once, at construction
-    no_forward_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
-                       else {"broadcast_buffers": False})
+    renamed = "forward_sync_buffers" in inspect.signature(DDP).parameters
+    no_forward_sync: dict[str, Any] = {"forward_sync_buffers": False} if renamed else {"broadcast_buffers": False}
     # channels_last weights with one input/output channel have two valid stride patterns; the reducer copies
     # such gradients into its buckets (a few hundred floats) and says so once per process
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")

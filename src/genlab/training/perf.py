@@ -276,7 +276,8 @@ def apply_process_settings(rt: Runtime) -> None:
         torch.set_num_threads(rt.threads)
     if rt.device_type == "cuda":
         conv = getattr(torch.backends.cudnn, "conv", None)
-        if hasattr(torch.backends.cuda.matmul, "fp32_precision") and hasattr(conv, "fp32_precision"):
+        if conv is not None and hasattr(torch.backends.cuda.matmul, "fp32_precision") \
+                and hasattr(conv, "fp32_precision"):
             # PyTorch >= 2.9 API (mixing it with the allow_tf32 flags is an error)
             torch.backends.cuda.matmul.fp32_precision = "tf32" if rt.tf32 else "ieee"
             conv.fp32_precision = "tf32" if rt.tf32 else "ieee"
@@ -321,7 +322,7 @@ def prepare_networks(nets: nn.ModuleDict, rt: Runtime) -> None:
         for name in list(nets.keys()):
             nets[name] = nn.SyncBatchNorm.convert_sync_batchnorm(nets[name])
     if rt.channels_last:
-        nets.to(memory_format=torch.channels_last)
+        nets.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it
 
 
 #: the methods objectives call besides ``forward`` (D.heads, D.features, G.pre_tanh in training/families/); compiled

@@ -119,4 +119,5 @@ def make_optimizer(params, o: OptimConfig, **impl) -> torch.optim.Optimizer:
     if o.optimizer == "rmsprop":  # the WGAN paper's choice for weight clipping
         return torch.optim.RMSprop(params, lr=o.lr, eps=o.eps, weight_decay=o.weight_decay,
                                    foreach=impl.get("foreach"))
-    return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay, **impl)
+    return torch.optim.Adam(params, lr=o.lr, betas=(o.betas[0], o.betas[1]), eps=o.eps, weight_decay=o.weight_decay,
+                            **impl)

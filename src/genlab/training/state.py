@@ -103,8 +103,9 @@ class TrainState:
             self.optimizers[k].load_state_dict(sd)
             perf.retarget_optimizer(self.optimizers[k], self.optimizer_options.get(k, {}))
         for k, sd in (extra.get("scalers") or {}).items():
-            if self.scalers.get(k) is not None:
-                self.scalers[k].load_state_dict(sd)
+            scaler = self.scalers.get(k)
+            if scaler is not None:
+                scaler.load_state_dict(sd)
         if self.ema is not None and ckpt.get("ema") is not None:
             self.ema.load_state_dict(ckpt["ema"], updates=ckpt["step"])
         self.step, self.epoch, self.step_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["step_in_epoch"]

@@ -74,7 +74,7 @@ class TrainStep:
                 if self._trainable is not plan.trains:
                     self._set_trainable(plan.trains)
                 if plan.nets_view is not None:
-                    ctx.nets = plan.nets_view
+                    ctx.nets = plan.nets_view  # type: ignore[assignment]  # DDP-wrapped, same keys
                 for _ in range(phase.repeat):
                     opt.zero_grad(set_to_none=True)
                     ctx.loss_scale = None if scaler is None else scaler.scale(self._one)

@@ -119,7 +119,7 @@ class CLIPFeatures(nn.Module):
         size = self.tower.cfg.image_size
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
-        return (x - self.mean) / self.std
+        return (x - self.mean) / self.std  # type: ignore[operator]  # buffers are tensors
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         e = self.tower(self.preprocess(x).contiguous())

@@ -135,7 +135,7 @@ class DINOv2Features(nn.Module):
             levels = _resize(levels, (levels.shape[-2], INPUT_SIZE))
         if levels.shape[-2] != INPUT_SIZE:
             levels = _resize(levels, (INPUT_SIZE, INPUT_SIZE))
-        return (levels / 255 - self.mean) / self.std
+        return (levels / 255 - self.mean) / self.std  # type: ignore[operator]  # buffers are tensors
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.backbone(self.preprocess(x).contiguous())

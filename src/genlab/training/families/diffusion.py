@@ -18,7 +18,7 @@ import torch
 from genlab.diffusion import PROCESSES
 from genlab.diffusion.losses import edm_loss, flow_matching_loss, ot_pairing
 from genlab.diffusion.processes import EDMProcess, FlowProcess
-from genlab.objectives.options import DenoisingOptions
+from genlab.objectives.options import DenoisingOptions, FlowOptions
 from genlab.training.families.adversarial import check_labels
 from genlab.training.phases import OBJECTIVES, Batch, Objective, Phase, StepContext
 
@@ -67,6 +67,7 @@ class FlowObjective(DenoisingObjective):
     """Conditional flow matching on straight paths (options: FlowOptions)."""
 
     process: FlowProcess
+    opts: FlowOptions
     process_name = "flow"
 
     def loss(self, batch: Batch, ctx: StepContext, net) -> torch.Tensor:

@@ -33,6 +33,7 @@ class R3GANObjective(AdversarialObjective):
 
     def d_phase(self, batch: Batch, ctx: StepContext):
         o, loss = self.opts, ctx.loss
+        assert loss is not None, "R3GAN trains with a GAN loss"
         n = batch.x.shape[0]
         c = self.condition(batch, ctx)
         reg = self.regularises(ctx)

@@ -37,7 +37,8 @@ class TextGANObjective(AdversarialObjective):
         self.vocab_size = len(vocab)
         self.ids = vocab.token_ids(captions).to(ctx.device)
         self.class_bags = vocab.bags(class_captions).to(ctx.device) if class_captions else None
-        self.conditioning = self.conditioning.with_captions(CaptionTable(self.ids, self.vocab_size, self.class_bags))
+        self.conditioning = self.conditioning.with_captions(  # type: ignore[attr-defined]  # TextConditioning
+            CaptionTable(self.ids, self.vocab_size, self.class_bags))
         return {"text": state}
 
     @staticmethod

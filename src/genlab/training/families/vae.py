@@ -46,7 +46,8 @@ class VAEObjective(Objective):
         o = self.opts
         mu, logvar = ctx.nets["E"](batch.x)
         z = reparameterize(mu, logvar)
-        elbo = negative_elbo(ctx.nets["G"].pre_tanh(z), batch.x, mu, logvar, o.beta, o.recon_loss)
+        elbo = negative_elbo(ctx.nets["G"].pre_tanh(z), batch.x,  # type: ignore[operator]  # a method of G
+                             mu, logvar, o.beta, o.recon_loss)
         return elbo.total, {"loss_total": elbo.total.detach(), "loss_recon": elbo.recon.detach(),
                             "loss_kl": elbo.kl.detach()}
 
