@@ -1,6 +1,7 @@
 """`genlab eval` and `genlab eval-folder`: metrics with the field's protocol, printed and written as JSON."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -174,12 +175,8 @@ def eval_run(
 def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, device: str, request: Any) -> None:
     """`genlab eval RUN --truncation-sweep ...`: the curve, a table and RUN/analysis/truncation.png/.json (each
     point measured as ``request`` asks, with its steps / solver / guidance for a flow or diffusion model)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from genlab.analysis.artifacts import Source, write_numbers
     from genlab.analysis.truncation import COLUMNS, parse_psis, truncation_sweep
     from genlab.api import load_run
-    from genlab.reporting.plots import save_figure
     from genlab.reporting.truncation import plot_truncation
 
     values = parse_psis(psis)
@@ -189,15 +186,9 @@ def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, device: str,
         num_samples, seed = settings.num_samples, request.seed
         console.print(f"truncation sweep ({mode}) of {run.checkpoint.name} (step {run.step}): {len(values)} psis x "
                       f"{num_samples} generated images vs the {settings.split} split")
-        columns = (TextColumn("truncation sweep"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[last]}"), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task("sweep", total=len(values), last="")
-
-            def done(point: dict) -> None:
-                bar.update(task, advance=1, last=f"psi {point['psi']:g}: FID {point['fid']:.2f}")
-
-            numbers = truncation_sweep(run.loaded, values, mode=mode, request=request, on_point=done)
+        numbers = _with_bar("truncation sweep", len(values), lambda p: f"psi {p['psi']:g}: FID {p['fid']:.2f}",
+                            lambda done: truncation_sweep(run.loaded, values, mode=mode, request=request,
+                                                          on_point=done))
     table = Table(title=f"genlab eval {run_dir} --truncation-sweep ({mode})",
                   caption=f"extractor {numbers['extractor']} ({numbers['extractor_hash'][:12]}), {num_samples} "
                           f"generated per psi, seed {seed}, precision/recall k={numbers['pr_k']}")
@@ -206,20 +197,13 @@ def _sweep(run_dir: Path, psis: str, mode: str, *, checkpoint: str, device: str,
     for p in numbers["points"]:
         table.add_row(*(f"{p[c]:g}" if c == "psi" else f"{p[c]:.4f}" for c in COLUMNS))
     console.print(table)
-    png = run.loaded.run.artifact("truncation.png")
-    written = save_figure(plot_truncation(numbers), png, svg=False)
-    written.append(write_numbers(run.path, png, numbers, Source.of(run.loaded, seed)))
-    console.print(f"wrote {', '.join(str(w) for w in written)}")
+    _write_curve(run, "truncation", plot_truncation(numbers), numbers, seed)
 
 
 def _steps_sweep(run_dir: Path, values: list[int], *, checkpoint: str, device: str, request: Any) -> None:
     """`genlab eval RUN --steps-sweep ...`: FID against the ODE steps, a table and RUN/analysis/steps.png/.json."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from genlab.analysis.artifacts import Source, write_numbers
     from genlab.analysis.steps import COLUMNS, steps_sweep
     from genlab.api import load_run
-    from genlab.reporting.plots import save_figure
     from genlab.reporting.steps import plot_steps
 
     with on_ctrl_c("nothing was written (the curve is written when every step count is done)"):
@@ -229,15 +213,8 @@ def _steps_sweep(run_dir: Path, values: list[int], *, checkpoint: str, device: s
         num_samples, seed = settings.num_samples, request.seed
         console.print(f"steps sweep of {run.checkpoint.name} (step {run.step}): {len(values)} step counts x "
                       f"{num_samples} generated images vs the {settings.split} split")
-        columns = (TextColumn("steps sweep"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[last]}"), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task("sweep", total=len(values), last="")
-
-            def done(point: dict) -> None:
-                bar.update(task, advance=1, last=f"{point['steps']} steps: FID {point['fid']:.2f}")
-
-            numbers = steps_sweep(run.loaded, values, request=request, on_point=done)
+        numbers = _with_bar("steps sweep", len(values), lambda p: f"{p['steps']} steps: FID {p['fid']:.2f}",
+                            lambda done: steps_sweep(run.loaded, values, request=request, on_point=done))
     guided = f", guidance {numbers['guidance']:g}" if numbers["guidance"] != 1.0 else ""
     table = Table(title=f"genlab eval {run_dir} --steps-sweep ({numbers['process']}, {numbers['solver']}{guided})",
                   caption=f"extractor {numbers['extractor']} ({numbers['extractor_hash'][:12]}), {num_samples} "
@@ -247,8 +224,28 @@ def _steps_sweep(run_dir: Path, values: list[int], *, checkpoint: str, device: s
     for p in numbers["points"]:
         table.add_row(str(p["steps"]), str(p["nfe"]), f"{p['fid']:.4f}", f"{p['seconds_per_10k']:.1f}")
     console.print(table)
-    png = run.loaded.run.artifact("steps.png")
-    written = save_figure(plot_steps(numbers), png, svg=False)
+    _write_curve(run, "steps", plot_steps(numbers), numbers, seed)
+
+
+def _with_bar(label: str, total: int, point_text: Callable[[dict], str],
+              sweep: Callable[[Callable[[dict], None]], dict]) -> dict:
+    """``sweep(on_point)`` under a Rich bar of ``total`` points, the last one named by ``point_text``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("sweep", total=total, last="")
+        return sweep(lambda point: bar.update(task, advance=1, last=point_text(point)))
+
+
+def _write_curve(run: Any, name: str, figure: Any, numbers: dict, seed: int) -> None:
+    """RUN/analysis/NAME.png and NAME.json (the numbers the report redraws the curve from)."""
+    from genlab.analysis.artifacts import Source, write_numbers
+    from genlab.reporting.plots import save_figure
+
+    png = run.loaded.run.artifact(f"{name}.png")
+    written = save_figure(figure, png, svg=False)
     written.append(write_numbers(run.path, png, numbers, Source.of(run.loaded, seed)))
     console.print(f"wrote {', '.join(str(w) for w in written)}")
 
