@@ -30,16 +30,16 @@ def test_arguments_people_type_become_checked_fields():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"num_samples": 0}, "num_samples 0 is not allowed"),
-    ({"batch_size": 0}, "batch_size 0 is not allowed"),
+    ({"num_samples": 0}, "--num-samples 0 (num_samples) is not allowed"),
+    ({"batch_size": 0}, "--batch-size 0 (batch_size) is not allowed"),
     ({"metrics": "fid,nope"}, "nope"),
     ({"metrics": ""}, "no metric chosen"),
-    ({"steps": 0}, "steps 0 is not allowed"),
+    ({"steps": 0}, "--steps 0 (steps) is not allowed"),
     ({"solver": "rk99"}, "rk99"),
-    ({"guidance": -1.0}, "guidance -1.0 is not allowed"),
+    ({"guidance": -1.0}, "--guidance -1.0 (guidance) is not allowed"),
     ({"truncation": -0.5}, "psi"),
     ({"protocol": "nope"}, "nope"),
-    ({"options": EvalOptions(resize="sinc")}, "resize sinc is not allowed"),
+    ({"options": EvalOptions(resize="sinc")}, "--resize sinc (resize) is not allowed"),
     ({"protocol": "genlab", "reference_stats": "/nonexistent/stats.npz"}, "no such file"),
     ({"out": "result.txt"}, ".json"),
 ])
@@ -50,7 +50,7 @@ def test_a_bad_request_is_one_line_when_it_is_built(kwargs, message):
 
 
 def test_a_request_copied_with_a_bad_value_is_checked_again():
-    with pytest.raises(ConfigError, match="num_samples -3"):
+    with pytest.raises(ConfigError, match="--num-samples -3"):
         dataclasses.replace(EvalRequest(), num_samples=-3)
 
 

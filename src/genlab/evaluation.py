@@ -66,26 +66,26 @@ class EvalRequest:
             object.__setattr__(self, "metrics", check_metrics(self.metrics))  # a string or names -> checked names
         if self.num_samples is not None:
             if self.num_samples <= 0:
-                raise ConfigError(f"num_samples {self.num_samples} is not allowed (--num-samples): a positive count")
+                raise ConfigError(f"--num-samples {self.num_samples} (num_samples) is not allowed: a positive count")
             # the features (and float64 copies) of every image are kept: up to 2048 each
             check_fits(self.num_samples * 3 * 8 * 2048, f"evaluating {self.num_samples:,} generated images",
                        "use fewer (--num-samples; 10,000 is the usual count, 50,000 the paper protocol's)")
         if self.batch_size <= 0:
-            raise ConfigError(f"batch_size {self.batch_size} is not allowed (--batch-size): images per batch, at "
+            raise ConfigError(f"--batch-size {self.batch_size} (batch_size) is not allowed: images per batch, at "
                               "least 1")
         if self.steps is not None and self.steps <= 0:
-            raise ConfigError(f"steps {self.steps} is not allowed (--steps): ODE steps per image, at least 1")
+            raise ConfigError(f"--steps {self.steps} (steps) is not allowed: ODE steps per image, at least 1")
         if self.solver is not None:
             SOLVERS.get(self.solver)
         if self.guidance is not None and not self.guidance >= 0:
-            raise ConfigError(f"guidance {self.guidance} is not allowed (--guidance): a scale >= 0 (1 = no guidance)")
+            raise ConfigError(f"--guidance {self.guidance} (guidance) is not allowed: a scale >= 0 (1 = no guidance)")
         resize, stats = self.options.resize, self.options.reference_stats
         if resize is not None and resize not in RESIZE_MODES:
-            raise ConfigError(f"resize {resize} is not allowed (--resize): {', '.join(RESIZE_MODES)} (legacy: "
+            raise ConfigError(f"--resize {resize} (resize) is not allowed: {', '.join(RESIZE_MODES)} (legacy: "
                               "pytorch-fid's, clean: clean-fid's)")
         resolve(self.options.protocol, resize=resize)  # a resize the protocol does not allow
         if stats is not None and not Path(stats).is_file():
-            raise ConfigError(f"reference statistics {stats} (--reference-stats): no such file")
+            raise ConfigError(f"--reference-stats {stats} (reference_stats): no such file")
         if self.out is not None:
             check_output_file(self.out, (".json",), "--out")
 
