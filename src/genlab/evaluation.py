@@ -66,15 +66,16 @@ class EvalRequest:
             object.__setattr__(self, "metrics", check_metrics(self.metrics))  # a string or names -> checked names
         if self.num_samples is not None:
             if self.num_samples <= 0:
-                raise ConfigError(f"--num-samples {self.num_samples} (num_samples) is not allowed: a positive count")
+                raise ConfigError(f"--num-samples {self.num_samples} (num_samples) is not allowed: the number of "
+                                  "generated images (at least 1)")
             # the features (and float64 copies) of every image are kept: up to 2048 each
             check_fits(self.num_samples * 3 * 8 * 2048, f"evaluating {self.num_samples:,} generated images",
                        "use fewer (--num-samples; 10,000 is the usual count, 50,000 the paper protocol's)")
         if self.batch_size <= 0:
-            raise ConfigError(f"--batch-size {self.batch_size} (batch_size) is not allowed: images per batch, at "
-                              "least 1")
+            raise ConfigError(f"--batch-size {self.batch_size} (batch_size) is not allowed: images per batch (at "
+                              "least 1)")
         if self.steps is not None and self.steps <= 0:
-            raise ConfigError(f"--steps {self.steps} (steps) is not allowed: ODE steps per image, at least 1")
+            raise ConfigError(f"--steps {self.steps} (steps) is not allowed: ODE steps per image (at least 1)")
         if self.solver is not None:
             SOLVERS.get(self.solver)
         if self.guidance is not None and not self.guidance >= 0:
