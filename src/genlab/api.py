@@ -33,10 +33,8 @@ from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import (
     EvalRequest,
     TrainingEval,
-    check_conditional_metrics,
     check_eval_target,
     evaluate_loaded,
-    run_default_metrics,
 )
 from genlab.grids import save_grid
 from genlab.io import atomic_write_bytes, atomic_write_text
@@ -168,12 +166,7 @@ class Run:
     def metrics_for(self, request: EvalRequest) -> tuple[str, ...]:
         """The metrics ``evaluate(request=request)`` measures: the request's, else the run's defaults; checked
         (conditional metrics of a run that draws no classes are refused with one line, before any work)."""
-        settings, features = request.settings, request.features
-        names = request.metrics if request.metrics is not None else run_default_metrics(
-            self.loaded, features if features is not None and not isinstance(features, str) else settings.features,
-            settings.split, request.options.reference_stats is not None)
-        check_conditional_metrics(self.loaded, names)
-        return names
+        return request.metrics_for(self.loaded)
 
     def evaluate(self, metrics: Metrics | None = None, num_samples: int | None = None, *,
                  request: EvalRequest | None = None, **fields: Any) -> Result:

@@ -130,6 +130,20 @@ class EvalRequest:
         """steps / solver / guidance, for ``LoadedRun.with_sampling``."""
         return {"steps": self.steps, "solver": self.solver, "guidance": self.guidance}
 
+    @property
+    def extractor(self) -> Any:
+        """The features asked for: a name (``auto`` not yet resolved) or an extractor object."""
+        return self.settings.features if self.features is None or isinstance(self.features, str) else self.features
+
+    def metrics_for(self, run: LoadedRun) -> tuple[str, ...]:
+        """The metrics this request measures on ``run``: its own, else the run's defaults
+        (``run_default_metrics`` for its features, split and statistics file); conditional metrics of a run that
+        draws no classes are refused with one line, before any work."""
+        names = self.metrics if self.metrics is not None else run_default_metrics(
+            run, self.extractor, self.settings.split, self.options.reference_stats is not None)
+        check_conditional_metrics(run, names)
+        return names
+
 
 def auto_features(features: str, inception_weights: str | None = None) -> tuple[str, str | None]:
     """``auto`` -> (``inception``, None) when its weights are on disk or can be downloaded (a checked download,
@@ -344,10 +358,8 @@ def evaluate_loaded(run: LoadedRun, request: EvalRequest | None = None, **fields
     run = run.with_sampling(req.steps, req.solver, req.guidance)
     settings = req.settings
     options = replace(req.options, resize=settings.resize)
-    features = settings.features if req.features is None or isinstance(req.features, str) else req.features
-    names = run_default_metrics(run, features, settings.split, options.reference_stats is not None) \
-        if req.metrics is None else req.metrics
-    check_conditional_metrics(run, names)
+    features = req.extractor
+    names = req.metrics_for(run)
     needs = needed_inputs(names)
     recon = reconstructor(run, [n for n in names if n in (RFID, RECON)]) \
         if needs & set(RECONSTRUCTION_INPUTS) else None  # a GAN asked for rfid stops here, before sampling

@@ -196,12 +196,24 @@ def test_quality_per_minute_repeats_arms_and_summarises(tiny_fmnist, tiny_env, t
     assert row.split() == [f"{statistics.fmean(c_over_b):.2f}", "+-", f"{statistics.stdev(c_over_b):.2f}"], row
     assert "minutes to the baseline's 0.02-minute FID" in summary, summary
     assert re.search(r"^  \(a\) 0\.0[12] \+- 0\.0\d$", summary, flags=re.M), summary  # it reaches its own FID
-    assert re.search(r"^targets, best arm \([bc]\), means: FID ratio <= 0\.5 .* (met|missed)", summary, flags=re.M)
+    assert re.search(r"^targets \(issue 26\), best arm \([bc]\), means: FID ratio <= 0\.2 at 0\.02 min: (met|missed) "
+                     r".* within 0\.75 min: (met|missed)", summary, flags=re.M), summary
     rep = res["repeats"][0]
     for lab, ips, cost, nfe in zip("abc", rep["images_per_s"], rep["sampling"], (1, 1, 2), strict=True):
         assert cost["nfe"] == nfe and cost["seconds_per_10k"] > 0  # the flow arm here: Euler, 2 steps
         assert re.search(rf"^\({lab}\) .*: {ips:.0f} images/s; sampling {cost['seconds_per_10k']:.1f} s per 10k "
                          rf"images \({nfe} NFE per image\)$", out, flags=re.M), out
+    # --combine: a run of seed 0 and one of seed 1, summarised together, is the 2-repeat run's summary
+    for rep in res["repeats"]:
+        (tmp_path / f"seed{rep['seed']}.json").write_text(json.dumps({**res, "repeats": [rep]}))
+    both = bench("quality_per_minute.py", "--combine", str(tmp_path / "seed1.json"), str(tmp_path / "seed0.json"),
+                 "--out", str(tmp_path / "both.json"))
+    assert both.startswith("combined 2 file(s): 2 repeats"), both
+    assert both.split("## 2 repeat(s)")[1] == summary, both
+    assert json.loads((tmp_path / "both.json").read_text())["summary"] == res["summary"]
+    twice = subprocess.run([sys.executable, str(BENCH / "quality_per_minute.py"), "--combine",
+                            str(tmp_path / "seed0.json"), str(tmp_path / "q.json")], capture_output=True, text=True)
+    assert twice.returncode == 2 and "seed(s) [0] appear twice" in twice.stderr.splitlines()[-1], twice.stderr
 
 
 def test_quality_per_minute_time_to_target_interpolates():

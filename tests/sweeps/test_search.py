@@ -226,3 +226,16 @@ def test_a_retry_waits_while_another_worker_still_trains_the_folder(pruned_study
     assert time.monotonic() - t0 >= 0.9 and run.lock_owner() is None
     assert "is being trained by genlab process" in lines[0] and "waiting for it to end" in lines[0]
     assert search_mod.final_value(run, "fid") == pytest.approx(summary.best["value"])
+
+
+def test_shipped_search_files_are_valid():
+    from genlab.sweeps.search_file import load_search
+
+    root = Path(__file__).resolve().parents[2]
+    files = sorted((root / "configs" / "searches").glob("*.yaml"))
+    assert len(files) >= 3, files
+    for f in files:
+        s = load_search(f)  # every corner of the space builds a recipe that would be accepted
+        assert s.name == f.stem and s.trials >= 1, f
+        # its comment's first command runs it as it is
+        assert f"genlab search configs/searches/{f.name}" in f.read_text(), f
