@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    Progress,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+
+from genlab.progress import Progress
 
 CHUNK_BYTES = 1 << 20
 

@@ -230,7 +230,9 @@ def _steps_sweep(run_dir: Path, values: list[int], *, checkpoint: str, device: s
 def _with_bar(label: str, total: int, point_text: Callable[[dict], str],
               sweep: Callable[[Callable[[dict], None]], dict]) -> dict:
     """``sweep(on_point)`` under a Rich bar of ``total`` points, the last one named by ``point_text``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from genlab.progress import Progress
 
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
                TimeElapsedColumn())

@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -17,6 +16,7 @@ from rich.progress import (
 )
 
 from genlab.metrics.work_progress import progress_to
+from genlab.progress import Progress
 
 
 @contextlib.contextmanager

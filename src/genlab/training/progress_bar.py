@@ -11,8 +11,9 @@ import time
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from genlab.progress import Progress
 from genlab.training.budget import clock
 from genlab.training.callbacks import Callback
 
@@ -53,7 +54,9 @@ class ProgressBar(Callback):
         where = f"step {state.step}/{budget.steps}"
         if budget.minutes:
             where += f", {clock(state.seconds)}/{clock(budget.seconds)} of train.minutes={budget.minutes:g}"
-        return {"completed": budget.progress(state.step, state.seconds), "epoch": state.epoch + 1, "where": where,
+        return {"completed": budget.progress(state.step, state.seconds), "where": where,
+                # the epoch under way; at the end, the last one (not one past train.epochs)
+                "epoch": min(state.epoch + 1, trainer.cfg.train.epochs),
                 "eta": clock(budget.remaining_s(state.step, state.seconds, per_step))}
 
     def on_step_end(self, trainer: Trainer) -> None:
