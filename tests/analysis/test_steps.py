@@ -103,3 +103,16 @@ def test_steps_sweep_cli_writes_the_curve_and_the_report_shows_it(flow_run, clas
     s = Section(id="s", title="s")
     _steps_section(RunContext(path=run_dir), s)
     assert len(s.images) == 1 and [row[0] for row in s.tables[0].rows] == ["1", "2"], s.notes
+
+
+def test_the_curve_takes_a_log_fid_axis_when_the_points_span_more_than_ten_times():
+    from genlab.reporting.steps import plot_steps
+
+    def points(*fids: float) -> dict:
+        return {"points": [{"steps": s, "nfe": 2 * s, "fid": f, "seconds_per_10k": 30.0 * s}
+                           for s, f in zip((1, 2, 5), fids)], "extractor": "classifier", "device": "cpu"}
+
+    wide, narrow = plot_steps(points(370.8, 139.4, 36.4)), plot_steps(points(14.2, 8.0, 7.1))
+    assert [ax.get_yscale() for ax in wide.axes] == ["log", "log"]  # 370 / 36 > 10: 1 step would flatten the rest
+    assert [ax.get_yscale() for ax in narrow.axes] == ["linear", "linear"]
+    assert all(ax.get_xscale() == "log" for ax in (*wide.axes, *narrow.axes))

@@ -9,11 +9,14 @@ from genlab.reporting.plots import new_figure
 
 def plot_steps(numbers: dict, title: str = "") -> Figure:
     """Two panels from analysis/steps.json: FID (lower is better) against the network evaluations per image
-    (each point labelled with its steps), and against the sampling time of 10,000 images."""
+    (each point labelled with its steps), and against the sampling time of 10,000 images. The FID axis is
+    logarithmic when the points span more than a factor of 10 (a 1-step FID in the hundreds would flatten the
+    steps that matter)."""
     points = numbers.get("points") if isinstance(numbers, dict) else None
     if not points:
         raise GenlabError("the steps sweep holds no points")
     fid = [p["fid"] for p in points]
+    log_fid = min(fid) > 0 and max(fid) / min(fid) > 10
     fig = new_figure(8.0, 3.2)
     ax_nfe, ax_time = fig.subplots(1, 2)
     for ax, key, label in ((ax_nfe, "nfe", "network evaluations per image (NFE)"),
@@ -23,6 +26,8 @@ def plot_steps(numbers: dict, title: str = "") -> Figure:
         for p, x in zip(points, xs):
             ax.annotate(str(p["steps"]), (x, p["fid"]), textcoords="offset points", xytext=(3, 3), fontsize=7)
         ax.set_xscale("log")
+        if log_fid:
+            ax.set_yscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel(f"FID ({numbers.get('extractor', '?')} features)")
         ax.grid(alpha=0.3)
