@@ -17,7 +17,7 @@ from genlab.diffusion import SOLVERS
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.memory import check_fits
 from genlab.metrics import DEFAULT_METRICS, DatasetRef, EvalOptions, evaluate, flatten_results
-from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD
+from genlab.metrics.evaluate import NEEDS_CLASSIFIER_HEAD, resolve_extractor
 from genlab.metrics.features.base import RESIZE_MODES
 from genlab.metrics.features.inception_fid import find_inception_weights
 from genlab.metrics.memorization import COPIES
@@ -134,6 +134,17 @@ class EvalRequest:
     def extractor(self) -> Any:
         """The features asked for: a name (``auto`` not yet resolved) or an extractor object."""
         return self.settings.features if self.features is None or isinstance(self.features, str) else self.features
+
+    def pinned(self, run: LoadedRun, **changes: Any) -> EvalRequest:
+        """This request for the many evaluations of a sweep over ``run``: its features resolved to one extractor
+        (built once; the reference statistics are cached), its sample count and split fixed, and ``changes``
+        (e.g. the sweep's metrics) applied."""
+        settings = self.settings
+        name = choose_features(settings.features, self.weights) if self.features is None or isinstance(
+            self.features, str) else self.features
+        ext = resolve_extractor(name, reference_of(run.cfg, settings.split, self.verify), self.weights,
+                                str(run.device))
+        return replace(self, features=ext, num_samples=settings.num_samples, split=settings.split, **changes)
 
     def metrics_for(self, run: LoadedRun) -> tuple[str, ...]:
         """The metrics this request measures on ``run``: its own, else the run's defaults

@@ -17,8 +17,7 @@ from typing import Any
 import torch
 
 from genlab.errors import ConfigError
-from genlab.evaluation import EvalRequest, choose_features, evaluate_loaded, protocol_id, reference_of
-from genlab.metrics.evaluate import resolve_extractor
+from genlab.evaluation import EvalRequest, evaluate_loaded, protocol_id
 from genlab.sampling import LoadedRun
 
 #: the columns of each point, in table order
@@ -75,12 +74,8 @@ def steps_sweep(run: LoadedRun, steps: Sequence[int], *, request: EvalRequest | 
     req = request if request is not None else EvalRequest(num_samples=SWEEP_SAMPLES)
     run = run.with_sampling(guidance=req.guidance)
     run.with_sampling(steps=values[0], solver=req.solver)  # a GAN or VAE is refused here, before any work
-    settings = req.settings
-    name = choose_features(settings.features, req.weights) if isinstance(req.features, (str, type(None))) \
-        else req.features
-    ext = resolve_extractor(name, reference_of(run.cfg, settings.split, req.verify), req.weights, str(run.device))
-    sweep = dataclasses.replace(req, metrics=("fid",), features=ext, num_samples=settings.num_samples,
-                                split=settings.split, steps=None, solver=None, guidance=None)
+    sweep = req.pinned(run, metrics=("fid",), steps=None, solver=None, guidance=None)
+    ext, settings = sweep.features, sweep.settings
     points: list[dict] = []
     protocol: dict | None = None
     described: dict = {}

@@ -14,8 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from genlab.errors import ConfigError
-from genlab.evaluation import EvalRequest, choose_features, evaluate_loaded, protocol_id, reference_of
-from genlab.metrics.evaluate import resolve_extractor
+from genlab.evaluation import EvalRequest, evaluate_loaded, protocol_id
 from genlab.sampling import LoadedRun, Truncation
 
 #: the metrics every point of the curve holds
@@ -51,11 +50,8 @@ def truncation_sweep(run: LoadedRun, psis: Sequence[float], *, mode: str = "resa
     its metrics and truncation are the sweep's). ``on_point`` is called after each (progress)."""
     values = parse_psis(psis)
     req = request if request is not None else EvalRequest(num_samples=SWEEP_SAMPLES)
-    settings = req.settings
-    name = choose_features(settings.features, req.weights) if isinstance(req.features, (str, type(None))) \
-        else req.features
-    ext = resolve_extractor(name, reference_of(run.cfg, settings.split, req.verify), req.weights, str(run.device))
-    req = replace(req, metrics=SWEEP_METRICS, features=ext, num_samples=settings.num_samples, split=settings.split)
+    req = req.pinned(run, metrics=SWEEP_METRICS)
+    ext = req.features
     points, protocol, k = [], None, None
     for psi in values:
         result = evaluate_loaded(run, replace(req, truncation=Truncation(psi, mode)))
