@@ -7,7 +7,10 @@ its batch time) and uses the thread count that is fastest *now*:
 
 - it keeps the median of the last few step times at the current count (after the first ``WARMUP`` steps, which
   are slow at any count), and the best such median it has seen;
-- when the median stays above ``SLOWER`` x the best (other programs took cores), it halves the thread count;
+- when the median stays above ``SLOWER`` x the best, it tries half the thread count for a few steps at once and
+  keeps it when those steps are at least ``GAIN`` faster (other programs took cores); when they are not, the
+  whole machine is slower (a noisy virtual machine, a hot CPU) and more threads still win: the count stays and
+  the slower median becomes its reference, so noise costs a few probe steps, not ``PROBE_SECONDS`` at one thread;
 - as soon as it has a median, and then every ``PROBE_SECONDS``, it tries another count for a few steps (half the
   current one, or twice it when below the full count; the larger first once the cores were taken) and keeps it
   when those steps are at least ``GAIN`` faster: a run that started on a busy machine finds its count, and one
@@ -73,6 +76,7 @@ class Governor:
         self.probe: tuple[int, list[float]] | None = None  # (the count we came from, the probe's step times)
         self.next_probe = 0.0  # the first probe comes as soon as there is a median
         self.probed_down = False  # the last probe tried fewer threads (the next one tries more)
+        self.slowed = 0.0  # the probe under way was started by steps this many times slower than their best
         self.changes: list[str] = []  # since the last record
         self.warmup = WARMUP
 
@@ -99,16 +103,16 @@ class Governor:
         best = self.best.get(self.threads)
         if best is None or median < best:
             self.best[self.threads] = best = median
-        if self.threads > 1 and median > SLOWER * best:
-            self._set(max(1, self.threads // 2), f"steps took {median / best:.1f}x their best at {self.threads} "
-                                                 "threads (other programs are using the cores)")
-            self.next_probe = now + PROBE_SECONDS
+        if self.threads > 1 and median > SLOWER * best:  # cores taken, or the whole machine slower: measure
+            self._start_probe(max(1, self.threads // 2), slowed=median / best)
         elif now >= self.next_probe and self.full > 1:
             up = self.threads < self.full and (self.threads == 1 or self.probed_down)
-            other = min(self.full, self.threads * 2) if up else max(1, self.threads // 2)
-            self.probed_down = not up
-            self.probe = (self.threads, [])
-            self._set(other, None)
+            self._start_probe(min(self.full, self.threads * 2) if up else max(1, self.threads // 2))
+
+    def _start_probe(self, threads: int, slowed: float = 0.0) -> None:
+        self.probed_down, self.slowed = threads < self.threads, slowed
+        self.probe = (self.threads, [])
+        self._set(threads, None)
 
     def _probe_step(self, seconds: float, now: float) -> None:
         came_from, times = self.probe  # type: ignore[misc]
@@ -119,12 +123,18 @@ class Governor:
             faster = len(times) > 2 and statistics.median(times[1:]) * GAIN < current
             if faster:
                 self.best[self.threads] = statistics.median(times[1:])
-                why = "the cores are free again" if self.threads > came_from else "fewer threads are faster now"
+                why = ("the cores are free again" if self.threads > came_from else
+                       f"steps took {self.slowed:.1f}x their best at {came_from} threads and {_threads(self.threads)} "
+                       "faster (other programs are using the cores)" if self.slowed else
+                       "fewer threads are faster now")
                 self.changes.append(f"{came_from} -> {self.threads} threads: {why}")
                 self.log(f"threads {came_from} -> {self.threads}: {why}")
                 self.times.clear()
             else:
                 self._set(came_from, None)
+                if self.slowed:  # the machine is slower, this count still the fastest: the new reference
+                    self.best[came_from] = current
+                    self.times.clear()
             self.next_probe = now + PROBE_SECONDS
 
     def _set(self, threads: int, why: str | None) -> None:
@@ -135,3 +145,7 @@ class Governor:
         torch.set_num_threads(threads)
         if why is not None:
             self.times.clear()
+
+
+def _threads(n: int) -> str:
+    return "1 thread is" if n == 1 else f"{n} threads are"

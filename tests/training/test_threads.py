@@ -59,6 +59,23 @@ def test_a_busy_core_is_left_and_taken_back_once_free(governor):
     assert governor.threads == 2 and "free again" in governor.said[-1]
 
 
+def test_a_machine_that_is_slower_at_every_count_keeps_every_core(governor):
+    """A noisy virtual machine (or a hot CPU) slows steps at any thread count: the slow median starts a probe of
+    fewer threads, which is slower still, so the count stays and the slower median becomes its reference. The
+    governor used to drop to one thread for PROBE_SECONDS on such noise."""
+    noisy = {2: 0.060, 1: 0.090}  # both counts 2x slower; two threads still the faster
+    at: list[int] = []
+    now = feed(governor, IDLE, 60.0)
+    end = now + 60.0
+    while now < end:
+        now += noisy[governor.threads]
+        at.append(governor.threads)
+        governor.step_time(noisy[governor.threads], now)
+    feed(governor, IDLE, 60.0, now)
+    assert governor.said == [] and governor.threads == 2
+    assert at.count(1) / len(at) < 0.05, f"{at.count(1)} of {len(at)} noisy steps ran on one thread"
+
+
 def test_a_run_that_starts_on_a_busy_machine_finds_one_thread(governor):
     feed(governor, BUSY, 40.0)  # its best at 2 threads is already the slow one: a probe finds 1 faster
     assert governor.threads == 1 and "fewer threads are faster" in governor.said[0]
