@@ -145,6 +145,11 @@ CASES = [
     # report, sweep, export, datasets, features, models
     ("report-not-a-run", ["report", "{C}/nothing"], ["is not a folder", "run folders"]),
     ("sweep-workers-0", ["sweep", "{F}/sweep.yaml", "--workers", "0"], ["--workers 0", "at least 1"]),
+    ("sweep-cpus-per-run-0", ["sweep", "{F}/sweep.yaml", "--executor", "ray", "--cpus-per-run", "0"],
+     ["--cpus-per-run 0.0", "positive number of CPUs"]),
+    ("search-workers-0", ["search", "{F}/sweep.yaml", "--workers", "0"], ["--workers 0", "at least 1"]),
+    ("search-gpus-per-run-negative", ["search", "{F}/sweep.yaml", "--executor", "ray", "--gpus-per-run", "-1"],
+     ["--gpus-per-run -1.0", "zero or more GPUs"]),
     ("sweep-out-under-file", ["sweep", "{F}/sweep.yaml", "--out", "{F}/blocker/sw"], ["blocker", "is a file"]),
     ("export-out-proc", ["export", "{R}/dcgan", "-o", "/proc/exported"], ["'/proc'", "another"]),
     # nothing of the user's and nothing of a run is deleted or replaced (genlab.deletion)

@@ -54,6 +54,38 @@ def device_option() -> Any:
     return typer.Option("auto", "--device", help=DEVICE_HELP, callback=resolve_device)
 
 
+def executor_names() -> str:
+    from genlab.sweeps.runner import EXECUTORS
+
+    return " | ".join(EXECUTORS.names())
+
+
+def executor_options(what: str) -> dict[str, Any]:
+    """The options that place the runs of ``genlab sweep`` and the workers of ``genlab search`` (``what``: "run"
+    or "worker"), as Typer defaults: ``executor``, ``address``, ``cpus_per_run``, ``gpus_per_run``."""
+    return {
+        "executor": typer.Option("local", "--executor", help=f"where {what}s execute: {executor_names()}"),
+        "address": typer.Option(None, "--address", help="ray: cluster address (auto, ray://host:10001, host:6379); "
+                                                         "default a local Ray"),
+        "cpus_per_run": typer.Option(1.0, "--cpus-per-run", help=f"ray: CPUs each {what} reserves"),
+        "gpus_per_run": typer.Option(0.0, "--gpus-per-run", help=f"ray: GPUs each {what} reserves"),
+    }
+
+
+def build_executor(executor: str, *, workers: int, address: str | None, threads: int | None, cpus_per_run: float,
+                   gpus_per_run: float, gpus: str | None = None) -> Any:
+    """The executor the options name, every value checked first (one line for a bad one)."""
+    positive(workers, "--workers", "runs at a time")
+    positive(threads, "--threads", "torch threads per run")
+    if not cpus_per_run > 0 or not gpus_per_run >= 0:
+        raise ConfigError(f"--cpus-per-run {cpus_per_run} / --gpus-per-run {gpus_per_run} are not allowed: a "
+                          "positive number of CPUs and zero or more GPUs per run")
+    from genlab.sweeps.runner import make_executor
+
+    return make_executor(executor, workers=workers, address=address, threads=threads, cpus_per_run=cpus_per_run,
+                         gpus_per_run=gpus_per_run, gpus=[g.strip() for g in (gpus or "").split(",") if g.strip()])
+
+
 def resolve_device(name: str) -> str:
     """A device name -> the device it names on this machine (``auto`` picked); ConfigError for one it lacks."""
     from genlab.device import resolve_device as resolve  # torch: only when a command runs

@@ -7,8 +7,10 @@ from typing import Any
 
 import typer
 
-from genlab.cli import app, console, output_folder, positive
+from genlab.cli import app, build_executor, console, executor_options, output_folder, positive
 from genlab.errors import ConfigError
+
+_EX = executor_options("worker")
 
 
 def _choices() -> str:
@@ -30,16 +32,19 @@ def search(
                                                                  "a SQLite file OUT/study.db)"),
     workers: int = typer.Option(1, "--workers", "-j", help="worker processes on this machine (ray: tasks), each "
                                                            "training one trial at a time"),
-    executor: str = typer.Option("local", "--executor", help="where workers run: local | ray"),
-    address: str | None = typer.Option(None, "--address", help="ray: cluster address; default a local Ray"),
+    executor: str = _EX["executor"],
+    address: str | None = _EX["address"],
     threads: int | None = typer.Option(None, "--threads", help="torch threads per worker (default cores // "
                                                                   "workers; a recipe's train.threads wins)"),
-    cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="ray: CPUs each worker reserves"),
-    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="ray: GPUs each worker reserves"),
+    cpus_per_run: float = _EX["cpus_per_run"],
+    gpus_per_run: float = _EX["gpus_per_run"],
     dry_run: bool = typer.Option(False, "--dry-run", help="check the search file and print the plan; train nothing"),
     table_only: bool = typer.Option(False, "--table-only", help="only (re)write trials.csv/.md and best.yaml of --out"),
 ) -> None:
     positive(workers, "--workers", "worker processes")
+    # one local worker is this process itself; more, or Ray, is an executor
+    ex = build_executor(executor, workers=workers, address=address, threads=threads, cpus_per_run=cpus_per_run,
+                        gpus_per_run=gpus_per_run) if workers > 1 or executor != "local" else None
     positive(threads, "--threads", "torch threads per worker")
     output_folder(out, "--out")
     from genlab.sweeps.search_file import load_search
@@ -55,14 +60,9 @@ def search(
     if dry_run:
         _plan(spec, out, storage)
         return
-    from genlab.sweeps.runner import make_executor
     from genlab.sweeps.search import run_search
 
-    ex = None
-    if workers > 1 or executor != "local":
-        ex = make_executor(executor, workers=workers, address=address, threads=threads, cpus_per_run=cpus_per_run,
-                           gpus_per_run=gpus_per_run)
-    elif threads:  # this process is the worker: what train.threads=auto reads (a recipe's own train.threads wins)
+    if ex is None and threads:  # this process is the worker: what train.threads=auto reads (a recipe's own wins)
         import os
 
         import torch

@@ -5,32 +5,27 @@ from pathlib import Path
 
 import typer
 
-from genlab.cli import app, console, output_folder, positive
+from genlab.cli import app, build_executor, console, executor_names, executor_options, output_folder
 from genlab.errors import ConfigError
 
-
-def _executors() -> str:
-    from genlab.sweeps.runner import EXECUTORS
-
-    return " | ".join(EXECUTORS.names())
+_EX = executor_options("run")
 
 
 @app.command(help="Run a sweep file (base recipe, fixed overrides, grid, seeds): one run folder per cell x seed "
                   "under --out, N at a time; finished runs are skipped and unfinished ones resumed. Then writes "
-                  f"results.csv/.md and a heatmap. Executors: {_executors()}.")
+                  f"results.csv/.md and a heatmap. Executors: {executor_names()}.")
 def sweep(
     sweep_file: Path | None = typer.Argument(None, help="the sweep YAML (not needed with --table-only)"),
     out: Path | None = typer.Option(None, "--out", help="sweep folder (default sweeps/<sweep file name>)"),
     workers: int = typer.Option(1, "--workers", "-j", help="runs at a time (local: processes on this machine)"),
-    executor: str = typer.Option("local", "--executor", help=f"where runs execute: {_executors()}"),
-    address: str | None = typer.Option(None, "--address", help="ray: cluster address (auto, ray://host:10001, "
-                                                                  "host:6379); default a local Ray"),
+    executor: str = _EX["executor"],
+    address: str | None = _EX["address"],
     threads: int | None = typer.Option(None, "--threads", help="torch threads per run (default cores // workers; "
                                                                   "ray: CPUs per run)"),
     gpus: str | None = typer.Option(None, "--gpus", help="local: comma-separated GPU ids handed out round-robin, "
                                                             "one per running process, e.g. 0,1"),
-    cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="ray: CPUs each run reserves"),
-    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="ray: GPUs each run reserves"),
+    cpus_per_run: float = _EX["cpus_per_run"],
+    gpus_per_run: float = _EX["gpus_per_run"],
     dry_run: bool = typer.Option(False, "--dry-run", help="validate and print the plan; run nothing"),
     table_only: bool = typer.Option(False, "--table-only", help="only (re)write the results of --out"),
 ) -> None:
@@ -38,13 +33,10 @@ def sweep(
 
     from genlab.sweeps.grid import load_sweep
     from genlab.sweeps.results import load_table, to_markdown, write_results
-    from genlab.sweeps.runner import check_outcome, make_executor, run_sweep
+    from genlab.sweeps.runner import check_outcome, run_sweep
 
-    positive(workers, "--workers", "runs at a time")
-    positive(threads, "--threads", "torch threads per run")
-    if not cpus_per_run > 0 or not gpus_per_run >= 0:
-        raise ConfigError(f"--cpus-per-run {cpus_per_run} / --gpus-per-run {gpus_per_run} are not allowed: a "
-                          "positive number of CPUs and zero or more GPUs per run")
+    ex = build_executor(executor, workers=workers, address=address, threads=threads, cpus_per_run=cpus_per_run,
+                        gpus_per_run=gpus_per_run, gpus=gpus)
     output_folder(out, "--out", names=("results.csv", "results.md", "runs.csv", "results_heatmap.png",
                                        "results_heatmap.svg"))
     outcome = None
@@ -53,9 +45,6 @@ def sweep(
             raise ConfigError("give a sweep file, e.g. `genlab sweep sweeps/latent_hidden.yaml --workers 2`")
         spec = load_sweep(sweep_file)
         out = out or Path("sweeps") / spec.name
-        ex = make_executor(executor, workers=workers, address=address, threads=threads,
-                           gpus=[g.strip() for g in (gpus or "").split(",") if g.strip()], cpus_per_run=cpus_per_run,
-                           gpus_per_run=gpus_per_run)
         outcome = run_sweep(spec, out, ex, dry_run=dry_run, log=console.print)
         if dry_run:
             return
