@@ -139,10 +139,10 @@ class EvalRequest:
         """This request for the many evaluations of a sweep over ``run``: its features resolved to one extractor
         (built once; the reference statistics are cached), its sample count and split fixed, and ``changes``
         (e.g. the sweep's metrics) applied."""
-        settings = self.settings
-        name = choose_features(settings.features, self.weights) if self.features is None or isinstance(
-            self.features, str) else self.features
-        ext = resolve_extractor(name, reference_of(run.cfg, settings.split, self.verify), self.weights,
+        settings, features = self.settings, self.extractor
+        if isinstance(features, str):
+            features = choose_features(features, self.weights)
+        ext = resolve_extractor(features, reference_of(run.cfg, settings.split, self.verify), self.weights,
                                 str(run.device))
         return replace(self, features=ext, num_samples=settings.num_samples, split=settings.split, **changes)
 
