@@ -78,7 +78,8 @@ def rows(trials: Sequence[Any]) -> list[TrialRow]:
             number=t.number, state=STATES.get(t.state.name, t.state.name.lower()), params=dict(t.params),
             value=t.value if t.state.name == "COMPLETE" else None, seed_values=list(ua.get("seed_values") or []),
             minutes=minutes, folder=str(ua.get("folder") or ""), retry_of=int(history[-1]) if history else None,
-            note=str(ua.get("pruned_at_epoch") or ua.get("error") or "")))
+            # a waiting retry carries its dead trial's notes until it runs: they are not its own
+            note="" if t.state.name == "WAITING" else str(ua.get("pruned_at_epoch") or ua.get("error") or "")))
     return out
 
 
