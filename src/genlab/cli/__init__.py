@@ -54,6 +54,17 @@ def device_option() -> Any:
     return typer.Option("auto", "--device", help=DEVICE_HELP, callback=resolve_device)
 
 
+def print_markdown(text: str) -> None:
+    """A markdown table or text: rendered on a terminal; as it is where the output is a file or a pipe (rendered
+    there, a wide table is cut to 80 columns)."""
+    if console.is_terminal:
+        from rich.markdown import Markdown
+
+        console.print(Markdown(text))
+    else:
+        console.print(text, highlight=False, soft_wrap=True)
+
+
 def executor_names() -> str:
     from genlab.sweeps.runner import EXECUTORS
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from genlab.cli import app, build_executor, console, executor_options, output_folder, positive
+from genlab.cli import app, build_executor, console, executor_options, output_folder, positive, print_markdown
 from genlab.errors import ConfigError
 
 _EX = executor_options("worker")
@@ -75,9 +75,7 @@ def search(
         with _progress() as progress:
             summary = run_search(spec, out, storage, workers=workers, executor=ex, log=progress.console.print,
                                  progress=progress.show)
-    from rich.markdown import Markdown
-
-    console.print(Markdown(summary.files["md"].read_text()))
+    print_markdown(summary.files["md"].read_text())
     for p in summary.files.values():
         console.print(f"wrote {p}")
     console.print(summary.line())

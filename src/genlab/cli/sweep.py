@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from genlab.cli import app, build_executor, console, executor_names, executor_options, output_folder
+from genlab.cli import app, build_executor, console, executor_names, executor_options, output_folder, print_markdown
 from genlab.errors import ConfigError
 
 _EX = executor_options("run")
@@ -29,8 +29,6 @@ def sweep(
     dry_run: bool = typer.Option(False, "--dry-run", help="validate and print the plan; run nothing"),
     table_only: bool = typer.Option(False, "--table-only", help="only (re)write the results of --out"),
 ) -> None:
-    from rich.markdown import Markdown
-
     from genlab.sweeps.grid import load_sweep
     from genlab.sweeps.results import load_table, to_markdown, write_results
     from genlab.sweeps.runner import check_outcome, run_sweep
@@ -54,7 +52,7 @@ def sweep(
         else:
             raise ConfigError("--table-only needs the sweep folder: --out sweeps/NAME")
     paths = write_results(out)
-    console.print(Markdown(to_markdown(load_table(out))))
+    print_markdown(to_markdown(load_table(out)))
     for p in paths.values():
         console.print(f"wrote {p}")
     console.print(f"report: genlab report {out} -o {out}/report.html")
