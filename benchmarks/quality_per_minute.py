@@ -44,12 +44,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_throughput as tt  # the plain loop
 
 from genlab.data.base import to_float
 from genlab.models import MODELS
+from genlab.progress import Progress
 from genlab.recipe import build_networks, image_sampler, load_config
 from genlab.training.callbacks import Callback
 from genlab.training.loop import Trainer, fit, load_training_data, prepare_run
@@ -264,6 +267,13 @@ def minutes_to_reach(curve: list[tuple[float, float]], target: float) -> float |
     return None
 
 
+def progress_bar() -> Progress:
+    """Where a repeat is (training, then evaluation) with its time left, on stderr: stdout keeps the tables. In a
+    log file (nohup, CI) it is a plain line every 30 s (genlab.progress)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=Console(stderr=True))
+
+
 def run_repeat(args, seed: int, marks: list[float], root: list[str]) -> dict:
     """All arms for one seed, interleaved; every snapshot evaluated afterwards."""
     import tempfile
@@ -276,17 +286,24 @@ def run_repeat(args, seed: int, marks: list[float], root: list[str]) -> dict:
                                Path(tempfile.mkdtemp(prefix=f"genlab-qpm{i}-"))))
     t0 = time.perf_counter()
     turn = 0
-    while not all(a.done for a in arms):  # interleaved slices, rotating which arm goes first
-        k = turn % len(arms)
-        for arm in arms[k:] + arms[:k]:
-            if not arm.done:
-                arm.advance(args.slice_seconds)
-        turn += 1
+    with progress_bar() as bar:
+        task = bar.add_task(f"seed {seed}: training {len(arms)} arms", total=budget * len(arms))
+        while not all(a.done for a in arms):  # interleaved slices, rotating which arm goes first
+            k = turn % len(arms)
+            for arm in arms[k:] + arms[:k]:
+                if not arm.done:
+                    arm.advance(args.slice_seconds)
+                    bar.update(task, completed=sum(min(a.clock, a.budget_s) for a in arms))
+            turn += 1
     train_s = time.perf_counter() - t0
-    for arm in arms:
-        for snap in arm.snapshots:
-            snap["fid"], snap["kl"], snap["sample_seconds"] = fid_of(arm.cfg, snap["state"], args.eval_samples, seed)
-            snap["sampled"] = args.eval_samples
+    with progress_bar() as bar:
+        task = bar.add_task(f"seed {seed}: evaluating the snapshots", total=sum(len(a.snapshots) for a in arms))
+        for arm in arms:
+            for snap in arm.snapshots:
+                snap["fid"], snap["kl"], snap["sample_seconds"] = fid_of(arm.cfg, snap["state"], args.eval_samples,
+                                                                         seed)
+                snap["sampled"] = args.eval_samples
+                bar.advance(task)
     if args.grids:
         for path in write_grids(arms, marks, Path(args.grids), seed):
             print(f"wrote {path}")

@@ -19,11 +19,15 @@ from PIL import Image
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def bench(script: str, *args: str, env: dict | None = None) -> str:
+def run_bench(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     r = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=600,
                        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return r.stdout
+    return r
+
+
+def bench(script: str, *args: str, env: dict | None = None) -> str:
+    return run_bench(script, *args, env=env).stdout
 
 
 def half_unit(text: str) -> float:
@@ -155,10 +159,14 @@ def test_quality_per_minute_repeats_arms_and_summarises(tiny_fmnist, tiny_env, t
     assert qpm.DEFAULT_ARMS == ("fashion_mnist_10min.yaml", "fashion_mnist_flow_10min.yaml")  # the flow arm
     # the default arms, the flow recipe drawing in 2 Euler steps here (its 10 Heun steps cost seconds per grid)
     flow = str(BENCH.parent / "configs" / "fashion_mnist_flow_10min.yaml") + " objective.solver=euler objective.steps=2"
-    out = bench("quality_per_minute.py", "--data-root", str(tiny_fmnist), "--no-verify", "--minutes", "0.02",
-                "--repeats", "2", "--snapshots", "0.01", "--slice-seconds", "0.3", "--eval-samples", "64",
-                "--out", str(tmp_path / "q.json"), "--grids", str(tmp_path / "grids"),
-                "--arm", str(BENCH.parent / "configs" / "fashion_mnist_10min.yaml"), "--arm", flow, env=tiny_env)
+    r = run_bench("quality_per_minute.py", "--data-root", str(tiny_fmnist), "--no-verify", "--minutes", "0.02",
+                  "--repeats", "2", "--snapshots", "0.01", "--slice-seconds", "0.3", "--eval-samples", "64",
+                  "--out", str(tmp_path / "q.json"), "--grids", str(tmp_path / "grids"),
+                  "--arm", str(BENCH.parent / "configs" / "fashion_mnist_10min.yaml"), "--arm", flow, env=tiny_env)
+    out = r.stdout
+    for seed in (0, 1):  # where it is, on stderr (a log gets the bar's last line when it stops): never silent
+        assert re.search(rf"^seed {seed}: training 3 arms .*100%", r.stderr, flags=re.M), r.stderr
+        assert re.search(rf"^seed {seed}: evaluating the snapshots .*100%", r.stderr, flags=re.M), r.stderr
     assert "(a) DCGAN paper recipe" in out and "(b) genlab fashion_mnist_10min" in out, out
     assert "(c) genlab fashion_mnist_flow_10min" in out, out
     grids = sorted(p.name for p in (tmp_path / "grids").iterdir())  # the arms side by side at every minute
