@@ -76,3 +76,16 @@ def test_a_failure_outside_genlab_errors_is_one_line_too(tmp_path, no_click):
     assert err.startswith("error: ") and len(err.splitlines()) == 1, err
     assert "'/proc/genlab-run'" in err and "check the path and its permissions" in err, err
     assert list(tmp_path.iterdir()) == [], "a failed command wrote files"
+
+
+def test_a_markdown_table_stays_text_where_the_output_is_not_a_terminal(monkeypatch):
+    """In a log, Rich's rendering cut a wide table to 80 columns; and a cell like [lr] is not Rich markup."""
+    import io
+
+    from genlab import cli
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli.console, "_file", buf)  # "file" would read back, and leave, pytest's stream
+    table = "| trial | space [lr] | FID |\n|---|---|---|\n| 14 | " + "x" * 120 + " | 6.85 |"
+    cli.print_markdown(table)
+    assert buf.getvalue() == table + "\n"

@@ -62,7 +62,7 @@ def print_markdown(text: str) -> None:
 
         console.print(Markdown(text))
     else:
-        console.print(text, highlight=False, soft_wrap=True)
+        console.print(text, markup=False, highlight=False, soft_wrap=True)  # a cell like [lr] is text
 
 
 def executor_names() -> str:
