@@ -239,3 +239,41 @@ def test_shipped_search_files_are_valid():
         assert s.name == f.stem and s.trials >= 1, f
         # its comment's first command runs it as it is
         assert f"genlab search configs/searches/{f.name}" in f.read_text(), f
+
+
+def test_a_trial_two_workers_started_at_once_gives_way_without_training(search_world, tmp_path):
+    """The race of two workers that both found room for the study's last trial: each checks the count, then asks
+    for a trial. The later trial by number ends "not run" before anything trains, counts neither as finished nor
+    as failed, and the table names it; a retry of a dead trial always runs."""
+    from types import SimpleNamespace
+
+    from genlab.reporting.search_table import rows
+    from genlab.sweeps import search as search_mod
+    from genlab.sweeps.study import SURPLUS_ATTR
+
+    spec = spec_with(search_world["folder"], trials=2)
+    search = parse_search(spec)
+    validate(search)
+    study = search_mod.open_study(search, f"sqlite:///{tmp_path / 'study.db'}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's note that heartbeats are meant for optimize(), not ask()
+        third = [study.ask() for _ in range(3)][-1]  # three workers found room for one more trial at once
+    lines: list[str] = []
+    objective = search_mod.Objective(search, tmp_path, lines.append)
+    with pytest.raises(search_mod.SurplusTrial):
+        objective(third)
+    assert objective.surplus and not (tmp_path / "trials").exists()  # nothing trained, no folder made
+    study.tell(third, state=__import__("optuna").trial.TrialState.FAIL)
+    trials = study.get_trials()
+    assert trials[2].user_attrs[SURPLUS_ATTR] is True and "not run" in trials[2].user_attrs["error"]
+    assert search_mod._counts(study) == {"RUNNING": 2, "SURPLUS": 1}
+    assert [r.state for r in rows(trials)] == ["running", "running", "not run"]
+
+    def t(n, state):
+        return SimpleNamespace(number=n, state=SimpleNamespace(name=state))
+
+    assert not search_mod.is_surplus([t(0, "COMPLETE"), t(1, "RUNNING")], 1, 2)
+    assert search_mod.is_surplus([t(0, "COMPLETE"), t(1, "RUNNING"), t(2, "RUNNING")], 2, 2)
+    assert search_mod.is_surplus([t(0, "PRUNED"), t(1, "RUNNING"), t(2, "FAIL"), t(3, "RUNNING")], 3, 2)
+    assert not search_mod.is_surplus([t(0, "FAIL"), t(1, "COMPLETE"), t(2, "RUNNING")], 2, 2)  # failed: room again
+    assert not search_mod.is_surplus([t(0, "COMPLETE"), t(1, "WAITING"), t(2, "RUNNING")], 2, 2)

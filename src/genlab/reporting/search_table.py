@@ -25,7 +25,15 @@ SEARCH_FILE = "search.yaml"  # the search file as run (workers started elsewhere
 SEARCH_MANIFEST = "search.json"  # what was searched, the storage and the study's name
 TRIALS_CSV, TRIALS_MD = "trials.csv", "trials.md"
 #: Optuna's trial states as the table names them
-STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
+STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting",
+          "SURPLUS": "not run"}  # SURPLUS: a FAIL trial marked "surplus", one too many after two workers' race
+
+
+def state_name(t: Any) -> str:
+    """A trial's state as the table names it."""
+    if t.state.name == "FAIL" and t.user_attrs.get("surplus"):
+        return STATES["SURPLUS"]
+    return STATES.get(t.state.name, t.state.name.lower())
 
 
 def trial_folder(root: int) -> str:
@@ -50,7 +58,7 @@ def read_search_manifest(out: str | Path) -> dict | None:
 @dataclass
 class TrialRow:
     number: int
-    state: str  # complete | pruned | failed | running | waiting
+    state: str  # complete | pruned | failed | running | waiting | not run
     params: dict[str, Any]
     value: float | None  # the objective: mean over seeds (complete trials)
     seed_values: list[float] = field(default_factory=list)
@@ -75,7 +83,7 @@ def rows(trials: Sequence[Any]) -> list[TrialRow]:
                    if t.datetime_complete is not None and t.datetime_start is not None else None)
         history = sa.get("retry_history") or []
         out.append(TrialRow(
-            number=t.number, state=STATES.get(t.state.name, t.state.name.lower()), params=dict(t.params),
+            number=t.number, state=state_name(t), params=dict(t.params),
             value=t.value if t.state.name == "COMPLETE" else None, seed_values=list(ua.get("seed_values") or []),
             minutes=minutes, folder=str(ua.get("folder") or ""), retry_of=int(history[-1]) if history else None,
             # a waiting retry carries its dead trial's notes until it runs: they are not its own

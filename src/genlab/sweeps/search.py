@@ -50,6 +50,7 @@ from genlab.sweeps.study import (
     ERROR_ATTR,
     FOLDER_ATTR,
     PRUNED_AT_ATTR,
+    SURPLUS_ATTR,
     VALUES_ATTR,
     WORKER_ATTR,
     default_storage,
@@ -89,7 +90,7 @@ class SearchSummary:
     objective: str  # the number optimised (fid, kid/mean, ...)
     direction: str  # minimize | maximize
     target: int  # finished trials the study aims at
-    counts: dict[str, int] = field(default_factory=dict)  # COMPLETE, PRUNED, FAIL, RUNNING, WAITING -> trials
+    counts: dict[str, int] = field(default_factory=dict)  # COMPLETE, PRUNED, FAIL, RUNNING, WAITING, SURPLUS -> n
     best: dict[str, Any] | None = None  # {"number", "value", "params", "folder", "recipe"}
     seconds: float = 0.0
     files: dict[str, Path] = field(default_factory=dict)
@@ -101,7 +102,8 @@ class SearchSummary:
     def line(self) -> str:
         c = self.counts
         parts = [f"search {self.name}: {self.finished}/{self.target} trials finished ({c.get('COMPLETE', 0)} complete, "
-                 f"{c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed)"]
+                 f"{c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed"
+                 + (f", {c['SURPLUS']} not run: started by two workers at once" if c.get("SURPLUS") else "") + ")"]
         if self.best:
             shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                               for k, v in self.best["params"].items())
@@ -190,6 +192,19 @@ def wait_for_lock(run: RunDir, log: Callable[[str], None], poll_s: float = 2.0) 
         time.sleep(poll_s)
 
 
+class SurplusTrial(Exception):
+    """A trial started when the study already had its trials (see :func:`is_surplus`); it ends FAIL, untrained."""
+
+
+def is_surplus(trials, number: int, target: int) -> bool:
+    """Whether new trial ``number`` is one too many: ``target`` trials with smaller numbers are already running or
+    finished. A worker checks the count before it asks for a trial, but two workers can both find room for one
+    more and both start one; the trial numbers order them, so the later one gives way (failed trials, this race's
+    own surplus ones included, count nowhere, as in the worker's check)."""
+    live = ("RUNNING", "COMPLETE", "PRUNED")
+    return sum(t.number < number and t.state.name in live for t in trials) >= target
+
+
 class Objective:
     """The function Optuna calls per trial: suggest, train every seed, return the mean over seeds."""
 
@@ -197,12 +212,20 @@ class Objective:
         self.search, self.out, self.log = search, out, log
         self.error: BaseException | None = None  # what ended the last trial, when it failed
         self.number: int | None = None
+        self.surplus = False  # the last trial was one too many and did not run
 
     def __call__(self, trial) -> float:
-        self.error, self.number = None, trial.number
+        self.error, self.number, self.surplus = None, trial.number, False
         study = trial.study
-        frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+        trials = study.get_trials(deepcopy=False)
+        frozen = next(t for t in trials if t.number == trial.number)
         root = root_trial(frozen)
+        if root == trial.number and is_surplus(trials, trial.number, self.search.trials):  # a retry always runs
+            self.surplus = True
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            trial.set_user_attr(ERROR_ATTR, f"not run: the study already had its {self.search.trials} trials "
+                                            "(another worker started the last one at the same time)")
+            raise SurplusTrial(trial.number)
         values = self.search.space.suggest(trial)
         trial.set_user_attr(WORKER_ATTR, worker_id())
         for k in (ERROR_ATTR, PRUNED_AT_ATTR):  # a retry inherits the dead trial's notes: they are not its own
@@ -236,9 +259,11 @@ class Objective:
 
 # ------------------------------------------------------------------------------------------ the study
 def _counts(study) -> dict[str, int]:
+    """Trials per state name; a race's surplus trials (FAIL in the study) under SURPLUS, not FAIL."""
     out: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
-        out[t.state.name] = out.get(t.state.name, 0) + 1
+        state = "SURPLUS" if t.state.name == "FAIL" and t.user_attrs.get(SURPLUS_ATTR) else t.state.name
+        out[state] = out.get(state, 0) + 1
     return out
 
 
@@ -368,6 +393,9 @@ def work(search: Search, study, out: Path, log: Callable[[str], None], progress:
             continue
         if isinstance(objective.error, (Interrupted, KeyboardInterrupt)):
             _interrupted(study, objective, log)
+        if objective.surplus:
+            log(f"trial {objective.number} not run: another worker started the study's last trial at the same time")
+            continue
         t = next(t for t in study.get_trials(deepcopy=False) if t.number == objective.number)
         log(_outcome(t, search.objective.key))
         if t.state.name == "FAIL" and not isinstance(objective.error, TrainingDiverged):

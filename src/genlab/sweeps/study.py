@@ -33,6 +33,8 @@ STUDY_DB = "study.db"
 #: trial user attributes genlab writes (the table and the report read them)
 WORKER_ATTR, FOLDER_ATTR, VALUES_ATTR, ERROR_ATTR, PRUNED_AT_ATTR = "worker", "folder", "seed_values", "error", \
     "pruned_at_epoch"
+#: set on a trial that two workers' race made one too many: it ends FAIL without training and counts nowhere
+SURPLUS_ATTR = "surplus"
 
 
 def import_optuna():
