@@ -1,5 +1,6 @@
 """genlab's Dropout: nn.Dropout's contract (rate, scaling, gradient, layout, reproducibility) with a faster CPU mask;
-LatentProjection: nn.ConvTranspose2d's result and parameters on a 1x1 input, as a matmul."""
+LatentProjection: nn.ConvTranspose2d's result and parameters on a 1x1 input, as a matmul; FullConv2d and
+JoinedConv2d: nn.Conv2d's result, gradients and second-order gradients where genlab computes it otherwise."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.models.layers import BITS, Dropout, FullConv2d, LatentProjection, _MaskedScale
+from genlab.models.layers import BITS, Dropout, FullConv2d, JoinedConv2d, LatentProjection, _MaskedScale
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
@@ -142,3 +143,44 @@ def test_full_conv_leaves_other_inputs_to_the_convolution():
     x = torch.randn(2, 4, 5, 5)  # larger than the kernel: a 3x3 output, the plain convolution
     assert torch.equal(head(x), ref(x))
 
+
+
+@pytest.mark.parametrize("sn", [False, True])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("side", [14, 15])  # even and odd maps: the border taps that read padding differ
+def test_joined_conv_is_the_convolution_over_the_condition_maps(sn, layout, side):
+    """The conditional D's label maps: the same output, gradients (features, condition, weights) and
+    second-order gradients (a conditional WGAN-GP's penalty) as nn.Conv2d over the concatenated tensor."""
+    wrap = nn.utils.parametrizations.spectral_norm if sn else (lambda m: m)
+    torch.manual_seed(0)
+    ref = wrap(nn.Conv2d(8 + 5, 6, 4, 2, 1))
+    torch.manual_seed(0)
+    conv = wrap(JoinedConv2d(8 + 5, 6, 4, 2, 1, joined=5))
+    assert conv.state_dict().keys() == ref.state_dict().keys()
+    conv.load_state_dict(ref.state_dict())
+    ref, conv = ref.to(memory_format=layout), conv.to(memory_format=layout)
+    x = torch.randn(3, 8, side, side).contiguous(memory_format=layout).requires_grad_()
+    c = torch.randn(3, 5, requires_grad=True)
+    with torch.no_grad():  # spectral norm's power iteration runs once per training forward: same state both
+        ref.eval(), conv.eval()
+    maps = c[:, :, None, None].expand(-1, -1, side, side)
+    a, b = ref(torch.cat([x, maps], 1)), conv(x, c)
+    assert a.shape == b.shape == (3, 6, side // 2, side // 2)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    wrt_a, wrt_b = [x, c, *ref.parameters()], [x, c, *conv.parameters()]
+    ga = torch.autograd.grad((a * torch.arange(a.numel()).view_as(a).sin()).sum(), wrt_a, create_graph=True)
+    gb = torch.autograd.grad((b * torch.arange(b.numel()).view_as(b).sin()).sum(), wrt_b, create_graph=True)
+    for u, v in zip(ga, gb, strict=True):
+        torch.testing.assert_close(v, u, rtol=1e-5, atol=1e-5)
+    pa = torch.autograd.grad(ga[0].square().sum(), wrt_a[2:], allow_unused=True)
+    pb = torch.autograd.grad(gb[0].square().sum(), wrt_b[2:], allow_unused=True)
+    for u, v in zip(pa, pb, strict=True):
+        assert (u is None) == (v is None)
+        if u is not None:
+            torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-5)
+    assert torch.equal(conv(torch.cat([x, maps], 1)), ref(torch.cat([x, maps], 1)))  # without cond: the conv
+
+
+def test_joined_conv_refuses_a_condition_as_wide_as_its_input():
+    with pytest.raises(ValueError, match="joined=4 must be below in_channels=4"):
+        JoinedConv2d(4, 2, 3, joined=4)

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab.models.dcgan import stages, widths
-from genlab.models.layers import Dropout, is_channels_last
+from genlab.models.layers import Dropout, JoinedConv2d, is_channels_last
 
 NORMS = ("batch", "layer", "none")
 
@@ -35,7 +35,9 @@ class ConvBody(nn.Module):
 
     The first conv has no normalisation (as in DCGAN); spectral norm replaces BatchNorm when both are asked.
     ``cond_dim`` > 0: a condition vector, broadcast to maps, is concatenated to the first conv's output, so
-    every later layer sees image and condition together (the conditional GAN's label maps).
+    every later layer sees image and condition together (the conditional GAN's label maps). Without dropout the
+    next conv is a ``JoinedConv2d``, which takes the maps' part without building the joined tensor (the same
+    function; 1.5x fewer FLOPs in that conv for 16 maps beside 32 channels).
     """
 
     def __init__(self, channels: int, resolution: int, base: int, norm: str = "batch", dropout: float = 0.0,
@@ -52,12 +54,17 @@ class ConvBody(nn.Module):
             w_in += cond_dim if i == 0 else 0
             if dropout > 0:
                 layers.append(Dropout(dropout))
-            layers.append(maybe_sn(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm != "batch"), sn))
+            if i == 0 and cond_dim and not dropout:
+                conv: nn.Conv2d = JoinedConv2d(w_in, w_out, 4, 2, 1, bias=norm != "batch", joined=cond_dim)
+            else:
+                conv = nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm != "batch")
+            layers.append(maybe_sn(conv, sn))
             layers += _norm(norm, w_out)
             layers.append(nn.LeakyReLU(0.2, True))
         if dropout > 0:
             layers.append(Dropout(dropout))
         self.net = nn.Sequential(*layers)
+        self.joined = bool(cond_dim) and not dropout  # net[0] takes the condition itself
         self.feature_shape = (ws[-1], start, start)
         self.feature_dim = ws[-1] * start * start
         if cond_dim and n < 2:
@@ -65,6 +72,12 @@ class ConvBody(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         h = self.first(x)
+        if self.joined:
+            assert cond is not None, "a conditional body needs its condition"
+            h = self.net[0](h, cond)
+            for layer in list(self.net)[1:]:
+                h = layer(h)
+            return h
         if self.cond_dim:
             assert cond is not None, "a conditional body needs its condition"
             maps = cond[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])

@@ -15,6 +15,12 @@ the CPU (the 28px generator's first layer took as long as its main layer; docs/b
 
 ``FullConv2d``: ``nn.Conv2d`` for a convolution whose kernel covers its whole input (the DCGAN discriminator's
 head), computed as the linear layer it is.
+
+``JoinedConv2d``: ``nn.Conv2d`` over [feature maps, a condition vector broadcast to maps] (the conditional
+discriminator's label maps), computed without building the joined tensor: the condition's maps are constant, so
+their part of the convolution is a per-sample sum of the condition's entries times the kernel summed over the taps
+that fall inside the map (the border taps read zero padding): one small matrix product instead of the
+condition's channels in the main convolution.
 """
 from __future__ import annotations
 
@@ -110,3 +116,32 @@ class FullConv2d(nn.Conv2d):
             x, w = x.reshape(n, -1), w.reshape(self.out_channels, -1)
         return F.linear(x, w, self.bias).view(n, self.out_channels, 1, 1)
 
+
+
+class JoinedConv2d(nn.Conv2d):
+    """``nn.Conv2d(features + joined, out, ...)`` (same parameters and state dict) whose last ``joined`` input
+    channels are a vector broadcast to maps: ``forward(x, cond)`` equals ``conv(cat([x, cond[:, :, None, None]
+    .expand(...)], 1))`` to float rounding, values and gradients. The joined channels add
+    ``sum_c cond[n, c] * S[o, c, i, j]`` with ``S`` the convolution of a map of ones with each (out, c) kernel:
+    the kernel's taps that land inside the map at output (i, j). ``forward(x)`` alone is the plain convolution of
+    an ``x`` that already holds every channel."""
+
+    def __init__(self, *args, joined: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not 0 < joined < self.in_channels or self.groups != 1:
+            raise ValueError(f"joined={joined} must be below in_channels={self.in_channels}, with groups=1")
+        self.joined = joined
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        if cond is None:
+            return super().forward(x)
+        w = self.weight  # once: under spectral norm every read runs a power iteration
+        k = self.in_channels - self.joined
+        out = F.conv2d(x, w[:, :k], self.bias, self.stride, self.padding, self.dilation)
+        o, (h, wd), kh, kw = self.out_channels, out.shape[-2:], *self.kernel_size
+        ones = x.new_ones(1, 1, *x.shape[-2:], dtype=w.dtype)
+        s = F.conv2d(ones, w[:, k:].reshape(o * self.joined, 1, kh, kw), None, self.stride, self.padding,
+                     self.dilation)  # (1, out * joined, h, w)
+        s = s.view(o, self.joined, h * wd).permute(1, 2, 0).reshape(self.joined, h * wd * o)
+        term = (cond.to(s.dtype) @ s).view(-1, h, wd, o).permute(0, 3, 1, 2)  # NHWC in memory, as out usually is
+        return out + term.to(out.dtype)
