@@ -282,3 +282,12 @@ def test_precision_trains_both_precisions_per_seed_and_judges_quality(tiny_fmnis
     keeps = meanb <= mean32 + sd32
     if abs(meanb - (mean32 + sd32)) > 0.02:  # far enough from the line for the rounded figures to decide it
         assert g[11] == ("yes" if keeps else "no"), out
+
+
+def test_joined_conv_prints_each_condition_width_and_the_speed_up():
+    out = bench("joined_conv.py", "--conds", "3,5", "--batch", "2", "--width", "4", "--repeats", "1", "--iters", "1")
+    for cond in (3, 5):  # speed-up = concat ms / joined ms, as printed
+        m = re.search(rf"^{cond}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x$", out, flags=re.M)
+        assert m, out
+        concat_ms, joined_ms, speed_up = m.groups()
+        assert_quotient(speed_up, concat_ms, joined_ms)
