@@ -47,7 +47,8 @@ def main() -> None:
             for joined in ((False, True) if r % 2 == 0 else (True, False)):
                 body.joined = joined  # False: the maps concatenated, then the plain convolution over all channels
                 t = ms_per_call(body, x, c, args.iters, args.bf16)
-                best[joined] = min(best[joined], t) if r else best[joined]
+                if r:
+                    best[joined] = min(best[joined], t)
         plain, ours = best[False], best[True]
         print(f"{cond:<12}{plain:>11.2f}{ours:>11.2f}{plain / ours:>9.2f}x")
 

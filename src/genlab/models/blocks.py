@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+from itertools import islice
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
@@ -75,7 +77,7 @@ class ConvBody(nn.Module):
         if self.joined:
             assert cond is not None, "a conditional body needs its condition"
             h = self.net[0](h, cond)
-            for layer in list(self.net)[1:]:
+            for layer in islice(self.net, 1, None):
                 h = layer(h)
             return h
         if self.cond_dim:
