@@ -73,11 +73,14 @@ def executor_names() -> str:
 
 def executor_options(what: str) -> dict[str, Any]:
     """The options that place the runs of ``genlab sweep`` and the workers of ``genlab search`` (``what``: "run"
-    or "worker"), as Typer defaults: ``executor``, ``address``, ``cpus_per_run``, ``gpus_per_run``."""
+    or "worker"), as Typer defaults: ``executor``, ``address``, ``threads``, ``cpus_per_run``, ``gpus_per_run``."""
     return {
         "executor": typer.Option("local", "--executor", help=f"where {what}s execute: {executor_names()}"),
         "address": typer.Option(None, "--address", help="ray: cluster address (auto, ray://host:10001, host:6379); "
                                                          "default a local Ray"),
+        "threads": typer.Option(None, "--threads", help=f"torch threads per {what} (local: default cores // "
+                                                        "--workers; ray: default --cpus-per-run; a recipe's "
+                                                        "train.threads wins)"),
         "cpus_per_run": typer.Option(1.0, "--cpus-per-run", help=f"ray: CPUs each {what} reserves"),
         "gpus_per_run": typer.Option(0.0, "--gpus-per-run", help=f"ray: GPUs each {what} reserves"),
     }

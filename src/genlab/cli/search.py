@@ -34,8 +34,7 @@ def search(
                                                            "training one trial at a time"),
     executor: str = _EX["executor"],
     address: str | None = _EX["address"],
-    threads: int | None = typer.Option(None, "--threads", help="torch threads per worker (default cores // "
-                                                                  "workers; a recipe's train.threads wins)"),
+    threads: int | None = _EX["threads"],
     cpus_per_run: float = _EX["cpus_per_run"],
     gpus_per_run: float = _EX["gpus_per_run"],
     dry_run: bool = typer.Option(False, "--dry-run", help="check the search file and print the plan; train nothing"),

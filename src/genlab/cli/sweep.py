@@ -20,8 +20,7 @@ def sweep(
     workers: int = typer.Option(1, "--workers", "-j", help="runs at a time (local: processes on this machine)"),
     executor: str = _EX["executor"],
     address: str | None = _EX["address"],
-    threads: int | None = typer.Option(None, "--threads", help="torch threads per run (default cores // workers; "
-                                                                  "ray: CPUs per run)"),
+    threads: int | None = _EX["threads"],
     gpus: str | None = typer.Option(None, "--gpus", help="local: comma-separated GPU ids handed out round-robin, "
                                                             "one per running process, e.g. 0,1"),
     cpus_per_run: float = _EX["cpus_per_run"],
