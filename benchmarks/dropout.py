@@ -5,19 +5,17 @@ Usage: python benchmarks/dropout.py [--shape 64,64,32,32] [--p 0.1] [--repeats 5
 from __future__ import annotations
 
 import argparse
-import time
+from functools import partial
 
 import torch
+from interleaved import best_ms
 from torch import nn
 
 from genlab.models.layers import Dropout
 
 
-def ms_per_call(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor, iters: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        layer(x).backward(grad)
-    return (time.perf_counter() - t0) / iters * 1e3
+def fwd_bwd(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> None:
+    layer(x).backward(grad)
 
 
 def main() -> None:
@@ -38,10 +36,7 @@ def main() -> None:
     for name, fmt in formats.items():
         x = torch.randn(shape).contiguous(memory_format=fmt).requires_grad_()
         grad = torch.randn(shape).contiguous(memory_format=fmt)
-        best = {k: float("inf") for k in layers}
-        for r in range(args.repeats):
-            for k in (list(layers) if r % 2 == 0 else list(layers)[::-1]):
-                best[k] = min(best[k], ms_per_call(layers[k], x, grad, args.iters))
+        best = best_ms({k: partial(fwd_bwd, layer, x, grad) for k, layer in layers.items()}, args.repeats, args.iters)
         plain, ours = best["nn.Dropout"], best["genlab Dropout"]
         print(f"{name:<16}{plain:>15.2f}{ours:>11.2f}{plain / ours:>9.2f}x")
 

@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
+from functools import partial
 
 import torch
+from interleaved import best_ms
 
 from genlab.models.blocks import ConvBody
 
 
-def ms_per_call(body: ConvBody, x: torch.Tensor, c: torch.Tensor, iters: int, bf16: bool) -> float:
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        with torch.autocast("cpu", torch.bfloat16) if bf16 else contextlib.nullcontext():
-            out = body(x, c)
-        out.float().sum().backward()
-    return (time.perf_counter() - t0) / iters * 1e3
+def fwd_bwd(body: ConvBody, joined: bool, x: torch.Tensor, c: torch.Tensor, bf16: bool) -> None:
+    body.joined = joined  # False: the maps concatenated, then the plain convolution over all channels
+    with torch.autocast("cpu", torch.bfloat16) if bf16 else contextlib.nullcontext():
+        out = body(x, c)
+    out.float().sum().backward()
 
 
 def main() -> None:
@@ -42,14 +41,9 @@ def main() -> None:
         body = ConvBody(1, args.resolution, args.width, "none", 0.0, True, cond).to(memory_format=torch.channels_last)
         x = torch.randn(args.batch, 1, args.resolution, args.resolution).contiguous(memory_format=torch.channels_last)
         c = torch.randn(args.batch, cond)
-        best = {True: float("inf"), False: float("inf")}
-        for r in range(args.repeats + 1):  # the first round warms up oneDNN's kernels and is not kept
-            for joined in ((False, True) if r % 2 == 0 else (True, False)):
-                body.joined = joined  # False: the maps concatenated, then the plain convolution over all channels
-                t = ms_per_call(body, x, c, args.iters, args.bf16)
-                if r:
-                    best[joined] = min(best[joined], t)
-        plain, ours = best[False], best[True]
+        best = best_ms({"concat": partial(fwd_bwd, body, False, x, c, args.bf16),
+                        "joined": partial(fwd_bwd, body, True, x, c, args.bf16)}, args.repeats, args.iters, warmup=True)
+        plain, ours = best["concat"], best["joined"]
         print(f"{cond:<12}{plain:>11.2f}{ours:>11.2f}{plain / ours:>9.2f}x")
 
 
